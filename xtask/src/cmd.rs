@@ -1,0 +1,133 @@
+//! Running commands: echo first, fail with the command line on a non-zero exit.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (the parent of `xtask/`).
+pub(crate) fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), Path::to_path_buf)
+}
+
+static CHILD_ENV: Mutex<Vec<(String, OsString)>> = Mutex::new(Vec::new());
+
+/// Sets an environment variable for every cargo command started from now on.
+pub(crate) fn set_child_env(key: &str, value: &OsStr) {
+    if let Ok(mut env) = CHILD_ENV.lock() {
+        env.push((key.to_owned(), value.to_owned()));
+    }
+}
+
+/// `cargo` as invoked by the user (respects `$CARGO`), in the workspace root.
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    if let Ok(env) = CHILD_ENV.lock() {
+        for (k, v) in env.iter() {
+            c.env(k, v);
+        }
+    }
+    c
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs a command with inherited output; returns how long it took.
+pub(crate) fn run(cmd: &mut Command) -> Result<Duration, String> {
+    println!("$ {}", describe(cmd));
+    let start = Instant::now();
+    let status = cmd.status().map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
+    if status.success() { Ok(start.elapsed()) } else { Err(format!("`{}` failed ({status})", describe(cmd))) }
+}
+
+/// Runs a command and captures its stdout (stderr passes through).
+pub(crate) fn output(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("`{}` failed ({})", describe(cmd), out.status))
+    }
+}
+
+/// Test totals read from `cargo test` output.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Tally {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+/// Runs `cargo test ...`, streaming its output, and adds up its `test result:` lines.
+pub(crate) fn run_tests(cmd: &mut Command) -> Result<(Duration, Tally), String> {
+    use std::io::{BufRead, BufReader};
+    println!("$ {}", describe(cmd));
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
+    let mut tally = Tally::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line.map_err(|e| format!("reading test output: {e}"))?;
+            println!("{line}");
+            if let Some(rest) = line.trim().strip_prefix("test result: ") {
+                tally.add(parse_result(rest));
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("waiting for `{}`: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok((start.elapsed(), tally))
+    } else {
+        Err(format!("`{}` failed ({status})", describe(cmd)))
+    }
+}
+
+/// Reads `ok. 12 passed; 0 failed; 0 ignored; ...`.
+fn parse_result(s: &str) -> Tally {
+    let mut t = Tally::default();
+    for part in s.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        if let [.., n, kind] = words.as_slice() {
+            let n = n.parse().unwrap_or(0);
+            match *kind {
+                "passed" => t.passed += n,
+                "failed" => t.failed += n,
+                _ => {}
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cargo_test_summaries() {
+        let t = parse_result("ok. 42 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.33s");
+        assert_eq!((t.passed, t.failed), (42, 1));
+    }
+}

@@ -1,0 +1,42 @@
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: everything CI checks — formatting, clippy, the feature/layering matrix, the
+//!   remaining tests, and `cargo deny` when it is installed. The project's test command.
+//! - `test-matrix`: each library crate's tests with no, default and all features, each
+//!   crate built alone, and the layering rules of DESIGN.md.
+//! - `demo`: the main job, shown end to end.
+//! - `py-env`: the Python virtualenv with `huggingface_hub` that interop tests use.
+//!
+//! Std-only on purpose: it must build in seconds on a fresh machine. Every command it runs
+//! is echoed first.
+#![expect(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on stdout and stderr")]
+
+mod ci;
+mod cmd;
+mod demo;
+mod matrix;
+mod py;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(),
+        Some("test-matrix") => matrix::run().map(|_| ()),
+        Some("demo") => demo::run(),
+        Some("py-env") => py::ensure().map(|python| println!("{}", python.display())),
+        Some("help" | "--help" | "-h") | None => {
+            println!("usage: cargo xtask <ci | test-matrix | demo | py-env>");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown xtask command `{other}` (try `cargo xtask help`)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

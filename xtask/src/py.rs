@@ -1,0 +1,35 @@
+//! The Python virtualenv (under `target/py-env`) with the real `huggingface_hub` package,
+//! for the interop tests. Tests find its interpreter in `MODELCACHE_TEST_PYTHON`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::cmd;
+
+/// The variable through which tests receive the venv's interpreter.
+pub(crate) const PYTHON_ENV: &str = "MODELCACHE_TEST_PYTHON";
+/// The package the interop tests drive: the 2.x line, whose cache layout modelcache writes.
+const REQUIREMENT: &str = "huggingface_hub>=2.4,<3";
+
+/// Creates the venv and installs `huggingface_hub` unless already there; returns the
+/// interpreter's path.
+pub(crate) fn ensure() -> Result<PathBuf, String> {
+    let venv = cmd::root().join("target/py-env");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import huggingface_hub, sys; sys.exit(0 if huggingface_hub.__version__.startswith('2.') else 1)"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if python.exists() && ready() {
+        return Ok(python);
+    }
+    let system = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .ok_or("no `python3` on PATH: install Python 3.9+ to run the interop tests")?;
+    cmd::run(Command::new(system).args(["-m", "venv"]).arg(&venv))?;
+    cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT]))?;
+    if ready() { Ok(python) } else { Err(format!("`{REQUIREMENT}` did not import after installation")) }
+}
