@@ -47,7 +47,11 @@ fn bench(c: &mut Criterion) {
     let entries = generate();
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let now = Timestamp::from_unix_millis(1_720_000_000_000);
-    let policy = EvictionPolicy { max_size: Some(total / 2), max_age: Some(Duration::from_secs(100 * 86_400)), ..EvictionPolicy::default() };
+    let policy = EvictionPolicy {
+        max_size: Some(total / 2),
+        max_age: Some(Duration::from_secs(100 * 86_400)),
+        ..EvictionPolicy::default()
+    };
     let in_use = BTreeSet::new();
     let mut group = c.benchmark_group("evict_plan");
     group.sample_size(20);

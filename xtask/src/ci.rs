@@ -15,7 +15,9 @@ pub(crate) fn run() -> Result<(), String> {
 
     match py::ensure() {
         Ok(python) => cmd::set_child_env(py::PYTHON_ENV, python.as_os_str()),
-        Err(e) => println!("warning: the Python environment could not be set up ({e}); tests that need huggingface_hub will fail"),
+        Err(e) => {
+            println!("warning: the Python environment could not be set up ({e}); tests that need huggingface_hub will fail");
+        }
     }
 
     let mut tally = matrix::run()?;

@@ -2,8 +2,8 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The workspace root (the parent of `xtask/`).
@@ -52,10 +52,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result<Duration, String> {
 
 /// Runs a command and captures its stdout (stderr passes through).
 pub(crate) fn output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
+    let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -82,10 +79,7 @@ pub(crate) fn run_tests(cmd: &mut Command) -> Result<(Duration, Tally), String> 
     use std::io::{BufRead, BufReader};
     println!("$ {}", describe(cmd));
     let start = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().map_err(|e| format!("could not start `{}`: {e}", describe(cmd)))?;
     let mut tally = Tally::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {
@@ -97,11 +91,7 @@ pub(crate) fn run_tests(cmd: &mut Command) -> Result<(Duration, Tally), String> 
         }
     }
     let status = child.wait().map_err(|e| format!("waiting for `{}`: {e}", describe(cmd)))?;
-    if status.success() {
-        Ok((start.elapsed(), tally))
-    } else {
-        Err(format!("`{}` failed ({status})", describe(cmd)))
-    }
+    if status.success() { Ok((start.elapsed(), tally)) } else { Err(format!("`{}` failed ({status})", describe(cmd))) }
 }
 
 /// Reads `ok. 12 passed; 0 failed; 0 ignored; ...`.

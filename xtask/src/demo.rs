@@ -17,7 +17,8 @@ pub(crate) fn run() -> Result<(), String> {
             let manifest = entry.path().join("Cargo.toml");
             let Ok(text) = fs::read_to_string(&manifest) else { continue };
             let field = |key: &str| {
-                text.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(" = \"")).and_then(|r| r.strip_suffix('"')))
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(" = \"")).and_then(|r| r.strip_suffix('"')))
             };
             if let (Some(name), Some(desc)) = (field("name"), field("description")) {
                 members.push((name.to_owned(), desc.to_owned()));

@@ -39,15 +39,31 @@ fn main() -> Result<(), cache_core::Error> {
             });
         }
     }
-    let policy = EvictionPolicy { max_size: Some(ByteSize::parse("30GiB")?.bytes()), max_age: Some(45 * day), ..EvictionPolicy::default() };
+    let policy = EvictionPolicy {
+        max_size: Some(ByteSize::parse("30GiB")?.bytes()),
+        max_age: Some(45 * day),
+        ..EvictionPolicy::default()
+    };
     let start = Instant::now();
     let plan = plan_eviction(&entries, &BTreeSet::new(), &policy, now);
     let took = start.elapsed();
 
-    println!("eviction plan for a generated cache of {} files in 20 repos (max_size 30GiB, max_age 45d, repo org3/model-3 pinned):", entries.len());
+    println!(
+        "eviction plan for a generated cache of {} files in 20 repos (max_size 30GiB, max_age 45d, repo org3/model-3 pinned):",
+        entries.len()
+    );
     println!("  size before: {}", ByteSize::new(plan.size_before));
-    println!("  size after:  {}  (target {})", ByteSize::new(plan.size_after), plan.target.map_or("-".to_owned(), |t| ByteSize::new(t).to_string()));
-    println!("  evict {} files, freeing {}; {} protected", plan.evict.len(), ByteSize::new(plan.bytes_freed), plan.protected.len());
+    println!(
+        "  size after:  {}  (target {})",
+        ByteSize::new(plan.size_after),
+        plan.target.map_or("-".to_owned(), |t| ByteSize::new(t).to_string())
+    );
+    println!(
+        "  evict {} files, freeing {}; {} protected",
+        plan.evict.len(),
+        ByteSize::new(plan.bytes_freed),
+        plan.protected.len()
+    );
     for e in plan.evict.iter().take(8) {
         println!("    {:?} {:>10}  {}", e.reason, ByteSize::new(e.frees).to_string(), e.entry.key);
     }

@@ -146,7 +146,12 @@ pub struct EvictionPlan<'a> {
 /// assert_eq!(plan.evict[0].entry.key, EntryKey::Artifact { key: "old".into() });
 /// assert_eq!(plan.size_after, 600);
 /// ```
-pub fn plan_eviction<'a>(entries: &'a [EntryMeta], in_use: &BTreeSet<BlobId>, policy: &EvictionPolicy, now: Timestamp) -> EvictionPlan<'a> {
+pub fn plan_eviction<'a>(
+    entries: &'a [EntryMeta],
+    in_use: &BTreeSet<BlobId>,
+    policy: &EvictionPolicy,
+    now: Timestamp,
+) -> EvictionPlan<'a> {
     struct Blob<'a> {
         id: &'a BlobId,
         size: u64,
@@ -254,7 +259,7 @@ mod tests {
     const DAY: i64 = 86_400_000;
     const NOW: Timestamp = Timestamp::from_unix_millis(100 * DAY);
 
-    fn keys(plan: &EvictionPlan) -> Vec<String> {
+    fn keys(plan: &EvictionPlan<'_>) -> Vec<String> {
         plan.evict.iter().map(|e| e.entry.key.to_string()).collect()
     }
 
@@ -326,7 +331,11 @@ mod tests {
         let plan =
             plan_eviction(&entries, &BTreeSet::new(), &EvictionPolicy { max_size: Some(0), ..EvictionPolicy::default() }, NOW);
         assert!(plan.evict.is_empty());
-        assert!(plan.protected.iter().any(|(e, p)| e.key == EntryKey::Artifact { key: "x1".into() } && *p == Protection::SharesProtectedBlob));
+        assert!(
+            plan.protected
+                .iter()
+                .any(|(e, p)| e.key == EntryKey::Artifact { key: "x1".into() } && *p == Protection::SharesProtectedBlob)
+        );
     }
 
     #[test]

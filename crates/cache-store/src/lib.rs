@@ -2,7 +2,7 @@
 //!
 //! This crate owns the cache directory. It keeps Hub repositories exactly as
 //! `huggingface_hub` lays them out (`models--org--name/{blobs,snapshots,refs}`), so Python
-//! and Rust processes share one cache, and keeps modelcache's own index (SQLite) in the
+//! and Rust processes share one cache, and keeps modelcache's own index (`SQLite`) in the
 //! modelcache home, never in the hub cache.
 //!
 //! # Layering
