@@ -8,3 +8,10 @@
 //! Depends on every lower crate. With `--no-default-features` (no `downloads`) it is
 //! cache-only and its dependency tree holds neither tokio's network stack nor reqwest
 //! (`cargo xtask test-matrix` checks this).
+
+mod config;
+mod dirs;
+
+pub use config::{
+    Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,
+};

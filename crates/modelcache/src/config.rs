@@ -1,0 +1,532 @@
+//! Configuration: built-in defaults < `config.toml` < `MODELCACHE_*` environment <
+//! explicit builder calls, remembering where every value came from.
+//!
+//! The Hub's own variables feed the defaults, as `huggingface_hub` reads them:
+//! `HF_HUB_CACHE`/`HF_HOME` for the cache directory, `HF_ENDPOINT` for the endpoint and
+//! `HF_HUB_OFFLINE` for offline mode (offline if either it or `MODELCACHE_OFFLINE` says so).
+//! Unknown keys and bad values are errors that name the file or variable, the key and the
+//! form it accepts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cache_core::{ByteSize, EvictionPolicy, format_duration, parse_duration};
+
+use crate::dirs;
+
+/// The default Hub endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// Every configuration key, in the order `modelcache config` prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Key {
+    /// The hub cache directory.
+    CacheDir,
+    /// The modelcache home (index, generic artifacts).
+    Home,
+    /// Size limit that triggers eviction.
+    MaxSize,
+    /// Entries unused for longer are evicted.
+    MaxAge,
+    /// Fraction of `max_size` to evict down to.
+    LowWatermark,
+    /// Entries used more recently are never evicted.
+    InUseGrace,
+    /// Prune after downloads when a size limit is set.
+    AutoPrune,
+    /// Download what is missing (otherwise cache-only).
+    AutoDownload,
+    /// Read timeout of a transfer.
+    DownloadTimeout,
+    /// Retries of a failed request.
+    Retries,
+    /// Concurrent transfers.
+    Parallelism,
+    /// The Hub endpoint.
+    Endpoint,
+    /// Never touch the network.
+    Offline,
+    /// How long a resolved branch or tag is trusted before asking the Hub again.
+    RevalidateAfter,
+}
+
+impl Key {
+    /// All keys.
+    pub const ALL: [Key; 14] = [
+        Key::CacheDir,
+        Key::Home,
+        Key::MaxSize,
+        Key::MaxAge,
+        Key::LowWatermark,
+        Key::InUseGrace,
+        Key::AutoPrune,
+        Key::AutoDownload,
+        Key::DownloadTimeout,
+        Key::Retries,
+        Key::Parallelism,
+        Key::Endpoint,
+        Key::Offline,
+        Key::RevalidateAfter,
+    ];
+
+    /// The key as written in `config.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::CacheDir => "cache_dir",
+            Key::Home => "home",
+            Key::MaxSize => "max_size",
+            Key::MaxAge => "max_age",
+            Key::LowWatermark => "low_watermark",
+            Key::InUseGrace => "in_use_grace",
+            Key::AutoPrune => "auto_prune",
+            Key::AutoDownload => "auto_download",
+            Key::DownloadTimeout => "download_timeout",
+            Key::Retries => "retries",
+            Key::Parallelism => "parallelism",
+            Key::Endpoint => "endpoint",
+            Key::Offline => "offline",
+            Key::RevalidateAfter => "revalidate_after",
+        }
+    }
+
+    /// The `MODELCACHE_*` variable that sets it.
+    pub fn env_var(self) -> String {
+        format!("MODELCACHE_{}", self.name().to_ascii_uppercase())
+    }
+
+    /// The accepted form, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Key::CacheDir | Key::Home => "a directory path",
+            Key::MaxSize => "a size such as `10GiB` or `500MB`, or `none`",
+            Key::MaxAge => "a duration such as `7d` or `12h`, or `none`",
+            Key::InUseGrace | Key::DownloadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
+            Key::LowWatermark => "a number greater than 0 and at most 1, such as `0.8`",
+            Key::AutoPrune | Key::AutoDownload | Key::Offline => "`true` or `false` (or 1/0, yes/no, on/off)",
+            Key::Retries => "a whole number from 0 to 100",
+            Key::Parallelism => "a whole number from 1 to 256",
+            Key::Endpoint => "an `http://` or `https://` URL",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Built in.
+    Default,
+    /// Derived from a Hugging Face variable (`HF_HOME`, `XDG_CACHE_HOME`…).
+    Derived(String),
+    /// A configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// Set in code (a builder call or a command-line option).
+    Explicit,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::Derived(from) => write!(f, "default from {from}"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::Explicit => f.write_str("explicit"),
+        }
+    }
+}
+
+/// A configuration value that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file is not valid TOML.
+    #[error("could not parse config file `{path}`: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file could not be read.
+    #[error("could not read config file `{path}`: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        message: String,
+    },
+    /// A key the file may not contain.
+    #[error("unknown key `{key}` in `{path}`; allowed keys: {allowed}")]
+    UnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// The keys it may contain.
+        allowed: String,
+    },
+    /// A value of the wrong form.
+    #[error("invalid value `{value}` for `{key}` in {origin}: expected {expected}")]
+    InvalidValue {
+        /// `` file `…` `` or `` env `…` ``.
+        origin: String,
+        /// The key.
+        key: Key,
+        /// The value as given.
+        value: String,
+        /// The accepted form.
+        expected: &'static str,
+    },
+    /// No home directory to derive default directories from.
+    #[error("cannot find the home directory to place the cache in")]
+    NoHome,
+}
+
+impl ConfigError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            ConfigError::Syntax { path, .. } | ConfigError::UnknownKey { path, .. } | ConfigError::Read { path, .. } => {
+                format!("fix or remove `{}`; `modelcache config` shows the effective settings", path.display())
+            }
+            ConfigError::InvalidValue { key, .. } => format!("set `{key}` to {}", key.expected()),
+            ConfigError::NoHome => "set `HF_HUB_CACHE` and `MODELCACHE_HOME` to directories".to_owned(),
+        }
+    }
+}
+
+/// The settings modelcache runs with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The hub cache directory (huggingface_hub's `cache_dir`).
+    pub cache_dir: PathBuf,
+    /// The modelcache home: index and generic artifacts.
+    pub home: PathBuf,
+    /// Evict least recently used files above this size.
+    pub max_size: Option<ByteSize>,
+    /// Evict files unused for longer than this.
+    pub max_age: Option<Duration>,
+    /// Evict down to this fraction of `max_size`.
+    pub low_watermark: f64,
+    /// Never evict files used more recently than this.
+    pub in_use_grace: Duration,
+    /// Prune after downloads when `max_size` is set.
+    pub auto_prune: bool,
+    /// Download what is not cached (otherwise cache-only).
+    pub auto_download: bool,
+    /// Give up on a transfer that receives nothing for this long (then retry).
+    pub download_timeout: Duration,
+    /// Retries of a failed request.
+    pub retries: u32,
+    /// Concurrent transfers.
+    pub parallelism: usize,
+    /// The Hub endpoint, without a trailing `/`.
+    pub endpoint: String,
+    /// Never touch the network.
+    pub offline: bool,
+    /// Trust a resolved branch or tag for this long before asking the Hub again (0: always
+    /// ask, as huggingface_hub does).
+    pub revalidate_after: Duration,
+}
+
+impl Config {
+    /// The eviction policy these settings describe.
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        EvictionPolicy {
+            max_size: self.max_size.map(ByteSize::bytes),
+            low_watermark: self.low_watermark,
+            max_age: self.max_age,
+            in_use_grace: self.in_use_grace,
+        }
+    }
+
+    /// Every value formatted as `modelcache config` prints it.
+    pub fn display_value(&self, key: Key) -> String {
+        let opt_dur = |d: Option<Duration>| d.map_or_else(|| "none".to_owned(), format_duration);
+        match key {
+            Key::CacheDir => self.cache_dir.display().to_string(),
+            Key::Home => self.home.display().to_string(),
+            Key::MaxSize => self.max_size.map_or_else(|| "none".to_owned(), |s| s.to_string()),
+            Key::MaxAge => opt_dur(self.max_age),
+            Key::LowWatermark => self.low_watermark.to_string(),
+            Key::InUseGrace => format_duration(self.in_use_grace),
+            Key::AutoPrune => self.auto_prune.to_string(),
+            Key::AutoDownload => self.auto_download.to_string(),
+            Key::DownloadTimeout => format_duration(self.download_timeout),
+            Key::Retries => self.retries.to_string(),
+            Key::Parallelism => self.parallelism.to_string(),
+            Key::Endpoint => self.endpoint.clone(),
+            Key::Offline => self.offline.to_string(),
+            Key::RevalidateAfter => format_duration(self.revalidate_after),
+        }
+    }
+}
+
+/// A configuration and the source of each of its values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EffectiveConfig {
+    /// The values.
+    pub config: Config,
+    sources: BTreeMap<Key, Source>,
+    /// The config file that was read, if one existed.
+    pub file: Option<PathBuf>,
+}
+
+impl EffectiveConfig {
+    /// Where `key`'s value came from.
+    pub fn source(&self, key: Key) -> &Source {
+        self.sources.get(&key).unwrap_or(&Source::Default)
+    }
+
+    /// `(key, value, source)` for every key, in display order.
+    pub fn explain(&self) -> Vec<(Key, String, Source)> {
+        Key::ALL.into_iter().map(|k| (k, self.config.display_value(k), self.source(k).clone())).collect()
+    }
+}
+
+/// A value not yet validated: from TOML, or text from the environment or a command line.
+#[derive(Clone, Debug)]
+pub enum RawValue {
+    /// From a TOML file.
+    Toml(toml::Value),
+    /// Text.
+    Text(String),
+}
+
+impl RawValue {
+    fn shown(&self) -> String {
+        match self {
+            RawValue::Toml(toml::Value::String(s)) | RawValue::Text(s) => s.clone(),
+            RawValue::Toml(v) => v.to_string(),
+        }
+    }
+}
+
+type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Loads an [`EffectiveConfig`] from the layers. The environment is injectable so tests
+/// never depend on the real one.
+pub struct ConfigLoader {
+    env: EnvFn,
+    file: Option<PathBuf>,
+    explicit: Vec<(Key, RawValue)>,
+}
+
+impl fmt::Debug for ConfigLoader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigLoader").field("file", &self.file).field("explicit", &self.explicit).finish_non_exhaustive()
+    }
+}
+
+impl Default for ConfigLoader {
+    fn default() -> Self {
+        Self::from_process_env()
+    }
+}
+
+impl ConfigLoader {
+    /// Reads the process environment.
+    pub fn from_process_env() -> Self {
+        Self::with_env(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `env` instead of the process environment.
+    pub fn with_env(env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        ConfigLoader { env: Box::new(env), file: None, explicit: Vec::new() }
+    }
+
+    /// Reads this file instead of `$MODELCACHE_CONFIG` or
+    /// `$XDG_CONFIG_HOME/modelcache/config.toml`.
+    #[must_use]
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// Sets a value explicitly (highest precedence); validated by [`ConfigLoader::load`].
+    #[must_use]
+    pub fn set(mut self, key: Key, value: impl Into<String>) -> Self {
+        self.explicit.push((key, RawValue::Text(value.into())));
+        self
+    }
+
+    /// Loads and validates every layer.
+    pub fn load(&self) -> Result<EffectiveConfig, ConfigError> {
+        let env = |k: &str| (self.env)(k).filter(|v| !v.is_empty());
+        let mut b = Builder::defaults(&env)?;
+
+        let file = self.file.clone().or_else(|| env("MODELCACHE_CONFIG").map(PathBuf::from)).or_else(|| dirs::config_file(&env));
+        let mut used_file = None;
+        if let Some(path) = file {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    b.apply_file(&path, &text)?;
+                    used_file = Some(path);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ConfigError::Read { path, message: e.to_string() }),
+            }
+        }
+        for key in Key::ALL {
+            let var = key.env_var();
+            if let Some(v) = env(&var) {
+                b.apply(key, &RawValue::Text(v), Source::Env(var.clone()), &format!("env `{var}`"))?;
+            }
+        }
+        for (key, value) in &self.explicit {
+            b.apply(*key, value, Source::Explicit, "an explicit setting")?;
+        }
+        Ok(EffectiveConfig { config: b.config, sources: b.sources, file: used_file })
+    }
+}
+
+struct Builder {
+    config: Config,
+    sources: BTreeMap<Key, Source>,
+}
+
+impl Builder {
+    fn defaults(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let (cache_dir, cache_src) = dirs::hub_cache(env)?;
+        let (home, home_src) = dirs::modelcache_home(env)?;
+        let mut sources = BTreeMap::new();
+        sources.insert(Key::CacheDir, cache_src);
+        sources.insert(Key::Home, home_src);
+        let mut endpoint = DEFAULT_ENDPOINT.to_owned();
+        if let Some(e) = env("HF_ENDPOINT") {
+            endpoint = parse_endpoint(&e).ok_or_else(|| ConfigError::InvalidValue {
+                origin: "env `HF_ENDPOINT`".to_owned(),
+                key: Key::Endpoint,
+                value: e.clone(),
+                expected: Key::Endpoint.expected(),
+            })?;
+            sources.insert(Key::Endpoint, Source::Env("HF_ENDPOINT".to_owned()));
+        }
+        let mut offline = false;
+        if let Some(v) = env("HF_HUB_OFFLINE") {
+            offline = parse_bool(&v).ok_or_else(|| ConfigError::InvalidValue {
+                origin: "env `HF_HUB_OFFLINE`".to_owned(),
+                key: Key::Offline,
+                value: v.clone(),
+                expected: Key::Offline.expected(),
+            })?;
+            sources.insert(Key::Offline, Source::Env("HF_HUB_OFFLINE".to_owned()));
+        }
+        let config = Config {
+            cache_dir,
+            home,
+            max_size: None,
+            max_age: None,
+            low_watermark: cache_core::DEFAULT_LOW_WATERMARK,
+            in_use_grace: cache_core::DEFAULT_IN_USE_GRACE,
+            auto_prune: true,
+            auto_download: true,
+            download_timeout: Duration::from_secs(30),
+            retries: 5,
+            parallelism: 8,
+            endpoint,
+            offline,
+            revalidate_after: Duration::ZERO,
+        };
+        Ok(Builder { config, sources })
+    }
+
+    fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.to_path_buf(), message: e.message().to_owned() })?;
+        for (name, value) in table {
+            let key = Key::from_name(&name).ok_or_else(|| ConfigError::UnknownKey {
+                path: path.to_path_buf(),
+                key: name.clone(),
+                allowed: Key::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+            })?;
+            self.apply(key, &RawValue::Toml(value), Source::File(path.to_path_buf()), &format!("file `{}`", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, key: Key, raw: &RawValue, source: Source, origin: &str) -> Result<(), ConfigError> {
+        let bad = || ConfigError::InvalidValue { origin: origin.to_owned(), key, value: raw.shown(), expected: key.expected() };
+        let text = || match raw {
+            RawValue::Text(s) | RawValue::Toml(toml::Value::String(s)) => Some(s.trim().to_owned()),
+            RawValue::Toml(toml::Value::Integer(i)) => Some(i.to_string()),
+            RawValue::Toml(toml::Value::Float(f)) => Some(f.to_string()),
+            RawValue::Toml(toml::Value::Boolean(b)) => Some(b.to_string()),
+            RawValue::Toml(_) => None,
+        };
+        let s = text().ok_or_else(bad)?;
+        let c = &mut self.config;
+        let none = s.eq_ignore_ascii_case("none");
+        match key {
+            Key::CacheDir | Key::Home => {
+                if s.is_empty() {
+                    return Err(bad());
+                }
+                let p = dirs::expand_tilde(&s);
+                if key == Key::CacheDir { c.cache_dir = p } else { c.home = p }
+            }
+            Key::MaxSize => c.max_size = if none { None } else { Some(ByteSize::parse(&s).map_err(|_| bad())?) },
+            Key::MaxAge => c.max_age = if none { None } else { Some(parse_duration(&s).map_err(|_| bad())?) },
+            Key::InUseGrace => c.in_use_grace = parse_duration(&s).map_err(|_| bad())?,
+            Key::DownloadTimeout => c.download_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
+            Key::RevalidateAfter => c.revalidate_after = parse_duration(&s).map_err(|_| bad())?,
+            Key::LowWatermark => {
+                let w: f64 = s.parse().map_err(|_| bad())?;
+                if !(w > 0.0 && w <= 1.0) {
+                    return Err(bad());
+                }
+                c.low_watermark = w;
+            }
+            Key::AutoPrune => c.auto_prune = parse_bool(&s).ok_or_else(bad)?,
+            Key::AutoDownload => c.auto_download = parse_bool(&s).ok_or_else(bad)?,
+            Key::Offline => {
+                // Offline wins across the Hub's variable, the file and ours; only an
+                // explicit setting (a flag, a builder call) can turn it off again.
+                let v = parse_bool(&s).ok_or_else(bad)?;
+                if !v && c.offline && source != Source::Explicit {
+                    return Ok(());
+                }
+                c.offline = v;
+            }
+            Key::Retries => c.retries = s.parse().ok().filter(|n| *n <= 100).ok_or_else(bad)?,
+            Key::Parallelism => c.parallelism = s.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(bad)?,
+            Key::Endpoint => c.endpoint = parse_endpoint(&s).ok_or_else(bad)?,
+        }
+        self.sources.insert(key, source);
+        Ok(())
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_endpoint(s: &str) -> Option<String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"))?;
+    let valid = !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control());
+    valid.then(|| s.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

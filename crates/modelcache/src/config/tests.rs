@@ -1,0 +1,139 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn loader(vars: &[(&str, &str)]) -> ConfigLoader {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    ConfigLoader::with_env(move |k| map.get(k).cloned())
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn defaults_follow_huggingface_and_xdg() {
+    let eff = loader(&[("HOME", "/h")]).load().unwrap();
+    assert_eq!(eff.config.cache_dir, Path::new("/h/.cache/huggingface/hub"));
+    assert_eq!(eff.config.home, Path::new("/h/.cache/modelcache"));
+    assert_eq!(eff.config.endpoint, DEFAULT_ENDPOINT);
+    assert!(!eff.config.offline);
+    assert_eq!(eff.source(Key::Retries), &Source::Default);
+    assert_eq!(eff.file, None, "no config file exists under /h");
+
+    let eff = loader(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/xdg")]).load().unwrap();
+    assert_eq!(eff.config.cache_dir, Path::new("/xdg/huggingface/hub"));
+    assert_eq!(eff.config.home, Path::new("/xdg/modelcache"));
+
+    let eff = loader(&[("HOME", "/h"), ("HF_HOME", "/hf")]).load().unwrap();
+    assert_eq!(eff.config.cache_dir, Path::new("/hf/hub"));
+    let eff = loader(&[("HOME", "/h"), ("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/hub"), ("MODELCACHE_HOME", "/mc")]).load().unwrap();
+    assert_eq!(eff.config.cache_dir, Path::new("/hub"));
+    assert_eq!(eff.source(Key::CacheDir), &Source::Env("HF_HUB_CACHE".into()));
+    assert_eq!(eff.config.home, Path::new("/mc"));
+}
+
+#[test]
+fn layers_apply_in_order_and_remember_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(&dir, "max_size = \"10GiB\"\nmax_age = \"7d\"\nretries = 2\nparallelism = 4\nlow_watermark = 0.5\n");
+    let eff =
+        loader(&[("HOME", "/h"), ("MODELCACHE_RETRIES", "3")]).config_file(&file).set(Key::Parallelism, "16").load().unwrap();
+    let c = &eff.config;
+    assert_eq!(c.max_size, Some(ByteSize::new(10 << 30)));
+    assert_eq!(c.max_age, Some(Duration::from_secs(7 * 86_400)));
+    assert_eq!(c.low_watermark, 0.5);
+    assert_eq!(c.retries, 3, "env beats the file");
+    assert_eq!(c.parallelism, 16, "explicit beats everything");
+    assert_eq!(eff.source(Key::MaxSize), &Source::File(file.clone()));
+    assert_eq!(eff.source(Key::Retries), &Source::Env("MODELCACHE_RETRIES".into()));
+    assert_eq!(eff.source(Key::Parallelism), &Source::Explicit);
+    assert_eq!(eff.file.as_deref(), Some(file.as_path()));
+    let policy = c.eviction_policy();
+    assert_eq!(policy.max_size, Some(10 << 30));
+    assert_eq!(policy.low_watermark, 0.5);
+
+    let rows = eff.explain();
+    assert_eq!(rows.len(), Key::ALL.len());
+    assert!(rows.contains(&(Key::MaxSize, "10 GiB".to_owned(), Source::File(file))));
+}
+
+#[test]
+fn the_config_file_location_comes_from_xdg_or_modelcache_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("modelcache")).unwrap();
+    std::fs::write(dir.path().join("modelcache/config.toml"), "retries = 9\n").unwrap();
+    let xdg = dir.path().to_str().unwrap().to_owned();
+    let eff = loader(&[("HOME", "/h"), ("XDG_CONFIG_HOME", &xdg)]).load().unwrap();
+    assert_eq!(eff.config.retries, 9);
+
+    let other = write_config(&tempfile::tempdir().unwrap(), "retries = 1\n");
+    let other_s = other.to_str().unwrap().to_owned();
+    // (the tempdir holding `other` is gone, so the file is missing: that is not an error)
+    let eff = loader(&[("HOME", "/h"), ("XDG_CONFIG_HOME", &xdg), ("MODELCACHE_CONFIG", &other_s)]).load().unwrap();
+    assert_eq!(eff.config.retries, 5);
+    assert_eq!(eff.file, None);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_the_file_key_and_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(&dir, "max_sise = \"1G\"\n");
+    let err = loader(&[("HOME", "/h")]).config_file(&file).load().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("unknown key `max_sise`") && msg.contains(&file.display().to_string()) && msg.contains("max_size"),
+        "{msg}"
+    );
+
+    let cases = [
+        ("max_size = \"lots\"", "max_size", "`10GiB`"),
+        ("max_age = \"forever\"", "max_age", "`7d`"),
+        ("low_watermark = 1.5", "low_watermark", "at most 1"),
+        ("retries = -1", "retries", "0 to 100"),
+        ("parallelism = 0", "parallelism", "1 to 256"),
+        ("endpoint = \"ftp://x\"", "endpoint", "`https://`"),
+        ("offline = \"maybe\"", "offline", "`true` or `false`"),
+        ("cache_dir = [1]", "cache_dir", "directory path"),
+    ];
+    for (text, key, form) in cases {
+        let file = write_config(&dir, text);
+        let err = loader(&[("HOME", "/h")]).config_file(&file).load().unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("for `{key}` in file `{}`", file.display())) && msg.contains(form), "{text}: {msg}");
+        assert!(err.hint().contains(key), "{}", err.hint());
+    }
+
+    let err = loader(&[("HOME", "/h"), ("MODELCACHE_MAX_SIZE", "12 parsecs")]).load().unwrap_err();
+    assert!(err.to_string().contains("env `MODELCACHE_MAX_SIZE`"), "{err}");
+    let err = loader(&[("HOME", "/h")]).set(Key::Retries, "many").load().unwrap_err();
+    assert!(err.to_string().contains("explicit setting"), "{err}");
+
+    let file = write_config(&dir, "max_size = \n");
+    assert!(matches!(loader(&[("HOME", "/h")]).config_file(&file).load(), Err(ConfigError::Syntax { .. })));
+}
+
+#[test]
+fn offline_wins_unless_explicitly_turned_off() {
+    let on = loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", "1")]).load().unwrap();
+    assert!(on.config.offline);
+    assert_eq!(on.source(Key::Offline), &Source::Env("HF_HUB_OFFLINE".into()));
+    let still = loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", "1"), ("MODELCACHE_OFFLINE", "0")]).load().unwrap();
+    assert!(still.config.offline);
+    assert_eq!(still.source(Key::Offline), &Source::Env("HF_HUB_OFFLINE".into()));
+    assert!(loader(&[("HOME", "/h"), ("MODELCACHE_OFFLINE", "yes")]).load().unwrap().config.offline);
+    let forced = loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", "1")]).set(Key::Offline, "false").load().unwrap();
+    assert!(!forced.config.offline);
+    assert!(loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", "perhaps")]).load().is_err());
+}
+
+#[test]
+fn endpoints_lose_their_trailing_slash() {
+    let eff = loader(&[("HOME", "/h"), ("HF_ENDPOINT", "http://127.0.0.1:8080/")]).load().unwrap();
+    assert_eq!(eff.config.endpoint, "http://127.0.0.1:8080");
+    let eff = loader(&[("HOME", "/h"), ("HF_ENDPOINT", "http://a"), ("MODELCACHE_ENDPOINT", "https://b/")]).load().unwrap();
+    assert_eq!(eff.config.endpoint, "https://b");
+    assert!(loader(&[("HOME", "/h"), ("HF_ENDPOINT", "huggingface.co")]).load().is_err());
+}
