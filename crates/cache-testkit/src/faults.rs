@@ -28,6 +28,8 @@ pub struct Faults {
     pub corrupt: Option<CorruptFault>,
     /// Stop sending mid-body for a while.
     pub stall: Option<StallFault>,
+    /// Ignore `Range` headers (answer `200` with the whole file), as some servers do.
+    pub ignore_ranges: bool,
     /// Apply faults only to requests whose path contains this text (e.g. `/cdn/`).
     pub path_contains: Option<String>,
 }
@@ -78,6 +80,7 @@ pub(crate) struct BodyPlan {
     pub(crate) drop_after: Option<u64>,
     pub(crate) corrupt: bool,
     pub(crate) stall: Option<(u64, Duration)>,
+    pub(crate) ignore_ranges: bool,
 }
 
 impl Faults {
@@ -109,7 +112,8 @@ impl Faults {
         if !self.applies_to(path) {
             return BodyPlan::default();
         }
-        let mut plan = BodyPlan { throttle_bps: self.throttle_bps.filter(|&b| b > 0), ..BodyPlan::default() };
+        let mut plan =
+            BodyPlan { throttle_bps: self.throttle_bps.filter(|&b| b > 0), ignore_ranges: self.ignore_ranges, ..BodyPlan::default() };
         if let Some(d) = self.drop.as_mut() {
             plan.drop_after = Some(d.after_bytes);
             d.count = d.count.saturating_sub(1);

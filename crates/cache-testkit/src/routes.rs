@@ -9,6 +9,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::body::{Body, Pacer, empty, file_body, full};
+use crate::faults::BodyPlan;
 use crate::repo::{Access, HubCommit, HubFile, HubRepo};
 use crate::server::{Listener, Shared};
 use crate::stats::{RequestRecord, Route};
@@ -269,7 +270,10 @@ pub(crate) fn parse_range(header: Option<&str>, size: u64) -> RangeAnswer {
 fn serve_file(ctx: &Ctx, file: &HubFile, base: hyper::http::response::Builder) -> Response<Body> {
     let size = file.size();
     let base = base.header(header::ACCEPT_RANGES, "bytes").header(header::CONTENT_TYPE, "application/octet-stream");
-    let (status, start, end, base) = match parse_range(ctx.range.as_deref(), size) {
+    // Body faults are taken (and counted down) only for bodies actually sent.
+    let plan = if ctx.head() { BodyPlan::default() } else { ctx.shared.faults().take_body_plan(&ctx.path) };
+    let range = if plan.ignore_ranges { None } else { ctx.range.as_deref() };
+    let (status, start, end, base) = match parse_range(range, size) {
         RangeAnswer::Full => (StatusCode::OK, 0, size, base),
         RangeAnswer::Partial(s, e) => {
             (StatusCode::PARTIAL_CONTENT, s, e, base.header(header::CONTENT_RANGE, format!("bytes {s}-{}/{size}", e - 1)))
@@ -286,9 +290,7 @@ fn serve_file(ctx: &Ctx, file: &HubFile, base: hyper::http::response::Builder) -
     if ctx.head() {
         return base.body(empty()).expect("valid response");
     }
-    let plan = ctx.shared.faults().take_body_plan(&ctx.path);
-    let body =
-        file_body(file.content.clone(), (start, end), plan, Arc::clone(&ctx.pacer), Arc::clone(&ctx.shared), ctx.path.clone());
+    let body = file_body(file.content.clone(), (start, end), plan, Arc::clone(&ctx.pacer), Arc::clone(&ctx.shared), ctx.path.clone());
     base.body(body).expect("valid response")
 }
 

@@ -188,6 +188,11 @@ impl HubHandle {
         self.update_faults(|f| f.stall = Some(StallFault { after_bytes, count, duration_ms }));
     }
 
+    /// Makes the server ignore `Range` headers (`true`) or honour them again.
+    pub fn ignore_ranges(&self, ignore: bool) {
+        self.update_faults(|f| f.ignore_ranges = ignore);
+    }
+
     /// The counters since the start or the last reset.
     pub fn stats(&self) -> Stats {
         self.shared.stats().clone()
