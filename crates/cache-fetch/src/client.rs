@@ -272,14 +272,22 @@ impl Fetcher {
 
     /// Sends one request, following redirects by policy, retrying transient failures.
     /// Returns the response, the URL that answered, and the retries made.
-    pub(crate) async fn send(&self, req: &Req<'_>, label: &str, progress: &dyn Progress) -> Result<(reqwest::Response, Url, u32), Error> {
+    pub(crate) async fn send(
+        &self,
+        req: &Req<'_>,
+        label: &str,
+        progress: &dyn Progress,
+    ) -> Result<(reqwest::Response, Url, u32), Error> {
         let mut attempt = 0u32;
         loop {
             let outcome = self.send_following(req).await;
             let (reason, retry_after) = match &outcome {
                 Ok((resp, _)) if req.retry && retryable_status(resp.status().as_u16()) => {
-                    let after =
-                        resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let after = resp
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
                     (format!("HTTP {}", resp.status().as_u16()), after)
                 }
                 Ok(_) => break outcome.map(|(r, u)| (r, u, attempt)),
@@ -303,7 +311,8 @@ impl Fetcher {
         for hop in 0..=MAX_REDIRECTS {
             let mut b = self.http.request(req.method.clone(), url.clone());
             if let Some(t) = req.token.filter(|_| same_origin(req.token_origin, &url)) {
-                let mut value = reqwest::header::HeaderValue::from_str(&t.header()).unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+                let mut value = reqwest::header::HeaderValue::from_str(&t.header())
+                    .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
                 value.set_sensitive(true);
                 b = b.header(AUTHORIZATION, value);
             }

@@ -136,6 +136,8 @@ pub(crate) struct Run<'a> {
 
 struct Outcome {
     digests: Digests,
+    /// Bytes of the sink kept from before this download.
+    kept: u64,
     parallel: bool,
     url: Url,
 }
@@ -144,8 +146,20 @@ impl Fetcher {
     /// Downloads `request.url` into `sink`, resuming from the bytes it already holds, and
     /// returns the digests of the whole file. Memory stays bounded (a few MiB) whatever the
     /// size. On error the sink keeps every byte safely written, so a later call resumes.
-    pub async fn download(&self, request: &DownloadRequest, sink: Arc<dyn Sink>, progress: &dyn Progress) -> Result<Transfer, Error> {
-        let run = Run { fetcher: self, req: request, sink: &sink, progress, start_url: parse_url(&request.url)?, counters: Counters::default() };
+    pub async fn download(
+        &self,
+        request: &DownloadRequest,
+        sink: Arc<dyn Sink>,
+        progress: &dyn Progress,
+    ) -> Result<Transfer, Error> {
+        let run = Run {
+            fetcher: self,
+            req: request,
+            sink: &sink,
+            progress,
+            start_url: parse_url(&request.url)?,
+            counters: Counters::default(),
+        };
         let label = request.label.as_str();
         let mut existing = sink.size().map_err(|e| Error::io("read the size of", e))?;
         let mut discarded = 0;
@@ -162,7 +176,11 @@ impl Fetcher {
                 Ok(o) => match request.expected_etag.map(|e| e.verify(&o.digests)) {
                     Some(Err(m)) if existing > 0 && restarts == 0 => format!("the resumed file does not match its etag ({m})"),
                     Some(Err(m)) => {
-                        return Err(Error::ChecksumMismatch { url: redact(o.url.as_str()), expected: m.expected, actual: m.actual });
+                        return Err(Error::ChecksumMismatch {
+                            url: redact(o.url.as_str()),
+                            expected: m.expected,
+                            actual: m.actual,
+                        });
                     }
                     _ => break o,
                 },
@@ -182,7 +200,7 @@ impl Fetcher {
         let c = &run.counters;
         Ok(Transfer {
             digests: outcome.digests,
-            resumed_from: if restarts > 0 { 0 } else { resumed_from },
+            resumed_from: outcome.kept,
             bytes_received: c.received.load(Ordering::Relaxed),
             bytes_discarded: discarded,
             retries: c.retries.load(Ordering::Relaxed),
@@ -216,15 +234,12 @@ impl Run<'_> {
         let size = self.req.expected_size;
         if existing > 0 && size == Some(existing) {
             let digests = self.hash_whole(existing).await?;
-            return Ok(Outcome { digests, parallel: false, url: self.start_url.clone() });
+            return Ok(Outcome { digests, kept: existing, parallel: false, url: self.start_url.clone() });
         }
         let chunk = cfg.chunk_size.max(64 * 1024);
         let wants_parallel = cfg.parallelism > 1 && size.is_some_and(|s| s - existing > cfg.parallel_threshold);
-        let first_range = if wants_parallel {
-            Some((existing, Some(existing + chunk)))
-        } else {
-            (existing > 0).then_some((existing, None))
-        };
+        let first_range =
+            if wants_parallel { Some((existing, Some(existing + chunk))) } else { (existing > 0).then_some((existing, None)) };
         let (resp, url) = self.open(&self.start_url, first_range).await?;
         let header_len = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         let (total, ranged) = match (resp.status().as_u16(), content_range(&resp)) {
@@ -240,7 +255,7 @@ impl Run<'_> {
             }
             (_, Some(ContentRange { range: None, total: Some(t) })) if t == existing && existing > 0 => {
                 let digests = self.hash_whole(existing).await?;
-                return Ok(Outcome { digests, parallel: false, url });
+                return Ok(Outcome { digests, kept: existing, parallel: false, url });
             }
             (status, _) => return Err(Fail::Restart(format!("HTTP {status} to a range request"))),
         };
@@ -257,7 +272,9 @@ impl Run<'_> {
 
         let frontier = Frontier::new(existing);
         let job = match total {
-            Some(t) if t > HASH_INLINE_MAX => Some(HashJob::spawn(Arc::clone(self.sink), self.req.kinds(), t, Arc::clone(&frontier))?),
+            Some(t) if t > HASH_INLINE_MAX => {
+                Some(HashJob::spawn(Arc::clone(self.sink), self.req.kinds(), t, Arc::clone(&frontier))?)
+            }
             _ => None,
         };
         let parallel = ranged && wants_parallel && total.is_some();
@@ -281,10 +298,18 @@ impl Run<'_> {
             Some(job) => job.finish().await.unwrap_or_else(|| Err(Error::io("hash", std::io::Error::other("aborted"))))?,
             None => self.hash_whole(written).await?,
         };
-        Ok(Outcome { digests, parallel, url })
+        Ok(Outcome { digests, kept: existing, parallel, url })
     }
 
-    async fn parallel(&self, url: &Url, start: u64, total: u64, chunk: u64, first: reqwest::Response, frontier: &Frontier) -> Result<(), Fail> {
+    async fn parallel(
+        &self,
+        url: &Url,
+        start: u64,
+        total: u64,
+        chunk: u64,
+        first: reqwest::Response,
+        frontier: &Frontier,
+    ) -> Result<(), Fail> {
         let first_end = (start + chunk).min(total);
         let mut next = first_end;
         let mut running = FuturesUnordered::new();

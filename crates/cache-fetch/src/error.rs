@@ -129,7 +129,9 @@ impl Error {
             Error::Http { status: 401, .. } => {
                 "check the repo id; if the repository is private, set `HF_TOKEN` (or pass `--token`)"
             }
-            Error::Http { status: 403, .. } => "your token lacks access: request access on the repository page or use another token",
+            Error::Http { status: 403, .. } => {
+                "your token lacks access: request access on the repository page or use another token"
+            }
             Error::Http { status: 404, code, .. } => match code.as_deref() {
                 Some("RevisionNotFound") => "check the revision (branch, tag or commit)",
                 Some("EntryNotFound") => "check the file name: it is not in that revision",
@@ -186,7 +188,8 @@ mod tests {
 
     #[test]
     fn messages_are_lowercase_and_hint_at_a_next_step() {
-        let e = Error::Http { status: 404, code: Some("EntryNotFound".into()), message: None, url: redact("http://h/x?sig=secret") };
+        let e =
+            Error::Http { status: 404, code: Some("EntryNotFound".into()), message: None, url: redact("http://h/x?sig=secret") };
         assert_eq!(e.to_string(), "`http://h/x` answered HTTP 404 (`EntryNotFound`)");
         assert!(e.hint().unwrap().contains("file name"));
         assert!(!e.is_transient());

@@ -170,7 +170,7 @@ impl HashJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cache_core::{Sha256, GitSha1, Blake3};
+    use cache_core::{Blake3, GitSha1, Sha256};
 
     #[test]
     fn frontier_advances_only_over_contiguous_bytes() {

@@ -66,7 +66,9 @@ impl Sink for File {
 pub(crate) fn read_exact_at(sink: &dyn Sink, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
     while !buf.is_empty() {
         match sink.read_at(offset, buf) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the download file is shorter than what was written")),
+            Ok(0) => {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the download file is shorter than what was written"));
+            }
             Ok(n) => {
                 buf = &mut buf[n..];
                 offset += n as u64;

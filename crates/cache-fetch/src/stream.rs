@@ -124,7 +124,9 @@ impl Run<'_> {
                 match (r.status().as_u16(), content_range(&r)) {
                     (206, Some(ContentRange { range: Some((a, _)), .. })) if a == pos => {}
                     (200, _) if pos == 0 => {}
-                    (status, _) => return Err(Fail::Restart(format!("asked for bytes from {pos}, got HTTP {status} from another offset"))),
+                    (status, _) => {
+                        return Err(Fail::Restart(format!("asked for bytes from {pos}, got HTTP {status} from another offset")));
+                    }
                 }
                 r
             };
@@ -142,7 +144,12 @@ impl Run<'_> {
             if attempt >= self.fetcher.config.retries {
                 return Err(Fail::Error(match error {
                     Some(e) => transport_error(e, url, attempt, pos),
-                    None => Error::Interrupted { url: redact(url.as_str()), received: pos, retries: attempt, source: "the body ended early".into() },
+                    None => Error::Interrupted {
+                        url: redact(url.as_str()),
+                        received: pos,
+                        retries: attempt,
+                        source: "the body ended early".into(),
+                    },
                 }));
             }
             attempt += 1;

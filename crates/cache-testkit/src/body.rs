@@ -73,6 +73,9 @@ impl FileBody {
         }
         if let Some(after) = self.plan.drop_after {
             if self.sent >= after {
+                // Let hyper flush what was sent (it flushes while the body is pending),
+                // so the peer receives exactly `after` bytes before the connection drops.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 self.pos = self.end;
                 return Some(Err(cut("connection dropped")));
             }

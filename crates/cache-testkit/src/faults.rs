@@ -112,8 +112,11 @@ impl Faults {
         if !self.applies_to(path) {
             return BodyPlan::default();
         }
-        let mut plan =
-            BodyPlan { throttle_bps: self.throttle_bps.filter(|&b| b > 0), ignore_ranges: self.ignore_ranges, ..BodyPlan::default() };
+        let mut plan = BodyPlan {
+            throttle_bps: self.throttle_bps.filter(|&b| b > 0),
+            ignore_ranges: self.ignore_ranges,
+            ..BodyPlan::default()
+        };
         if let Some(d) = self.drop.as_mut() {
             plan.drop_after = Some(d.after_bytes);
             d.count = d.count.saturating_sub(1);

@@ -290,7 +290,8 @@ fn serve_file(ctx: &Ctx, file: &HubFile, base: hyper::http::response::Builder) -
     if ctx.head() {
         return base.body(empty()).expect("valid response");
     }
-    let body = file_body(file.content.clone(), (start, end), plan, Arc::clone(&ctx.pacer), Arc::clone(&ctx.shared), ctx.path.clone());
+    let body =
+        file_body(file.content.clone(), (start, end), plan, Arc::clone(&ctx.pacer), Arc::clone(&ctx.shared), ctx.path.clone());
     base.body(body).expect("valid response")
 }
 
