@@ -159,6 +159,14 @@ pub(crate) fn authorized_repo(ctx: &Ctx, repo_type: RepoType, id: &str) -> Resul
         let status = if ctx.token.is_some() { StatusCode::NOT_FOUND } else { StatusCode::UNAUTHORIZED };
         Box::new(hub_error(status, Some("RepoNotFound"), "Repository not found"))
     };
+    let renamed =
+        ctx.shared.renames.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(repo_type, id.to_owned())).cloned();
+    if let Some(new_id) = renamed {
+        let location = ctx.path.replacen(&format!("/{id}/"), &format!("/{new_id}/"), 1);
+        let location = if ctx.query.is_empty() { location } else { format!("{location}?{}", ctx.query) };
+        let r = Response::builder().status(StatusCode::TEMPORARY_REDIRECT).header(header::LOCATION, location).body(empty());
+        return Err(Box::new(r.expect("valid response")));
+    }
     let repo = ctx.shared.repo(repo_type, id).ok_or_else(missing)?;
     match &repo.access {
         Access::Public => Ok(repo),

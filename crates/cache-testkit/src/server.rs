@@ -40,6 +40,8 @@ impl Default for HubConfig {
 pub(crate) struct Shared {
     pub(crate) repos: RwLock<HashMap<(RepoType, String), Arc<HubRepo>>>,
     pub(crate) cdn: RwLock<HashMap<String, Arc<HubFile>>>,
+    /// Old repo id → new one, answered with a relative `307` as the Hub does after a rename.
+    pub(crate) renames: RwLock<HashMap<(RepoType, String), String>>,
     pub(crate) faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     pub(crate) hub_url: String,
@@ -107,6 +109,13 @@ impl HubHandle {
     /// commit while the hub runs).
     pub fn put_repo(&self, spec: RepoSpec) {
         self.shared.insert(spec);
+    }
+
+    /// Makes requests for `old` (an id of the same type as `new`) redirect to `new` with a
+    /// relative `307`, as the Hub does for renamed or moved repositories.
+    pub fn rename(&self, old: &str, new: &Repo) {
+        let key = (new.repo_type, old.to_owned());
+        self.shared.renames.write().unwrap_or_else(PoisonError::into_inner).insert(key, new.id.to_string());
     }
 
     /// Removes a repository.
@@ -234,6 +243,7 @@ async fn bind(config: &HubConfig, repos: Vec<RepoSpec>) -> io::Result<(Arc<Share
     let shared = Arc::new(Shared {
         repos: RwLock::default(),
         cdn: RwLock::default(),
+        renames: RwLock::default(),
         faults: Mutex::default(),
         stats: Mutex::default(),
         hub_url: format!("http://{}", hub.local_addr()?),

@@ -89,3 +89,20 @@ async fn the_token_never_leaves_the_hub_origin() {
     assert_eq!(hub.stats().cdn_requests_with_authorization, 0);
     assert_eq!(format!("{:?}", Token::new("hf_secret")), "Token(***)");
 }
+
+#[tokio::test]
+async fn renamed_repos_are_followed_by_relative_redirects() {
+    let hub = hub().await;
+    hub.rename("org/old-name", &cache_core::Repo::model("org/model".parse().unwrap()));
+    let f = info(&hub, "org/model", "model.safetensors");
+    let old = f.url.replace("org/model", "org/old-name");
+    let r = fetcher().head(&old, &RequestOptions::default()).await.unwrap();
+    assert_eq!((r.status, r.url.as_str()), (302, f.url.as_str()), "followed the relative 307, stopped at the CDN 302");
+    assert_eq!(r.header("x-linked-size"), Some(BIG.to_string().as_str()));
+    let none = RequestOptions { redirects: Redirects::None, ..RequestOptions::default() };
+    let r = fetcher().head(&old, &none).await.unwrap();
+    assert_eq!((r.status, r.header("location")), (307, Some("/org/model/resolve/main/model.safetensors")));
+    let api = format!("{}/api/models/org/old-name/revision/main", hub.url());
+    let r = fetcher().get_small(&api, &RequestOptions::default()).await.unwrap();
+    assert!(r.text().contains("\"id\":\"org/model\""), "{}", r.text());
+}
