@@ -6,4 +6,53 @@
 //! events. It never touches the cache layout: the store hands it a staging file.
 //!
 //! # Layering
-//! Depends on `cache-core`, tokio and reqwest (rustls). Never on `cache-store`.
+//! Depends on `cache-core`, tokio and reqwest (rustls with ring). Never on `cache-store`.
+//! Its types are its own: callers (the Hub resolver) never see reqwest.
+//!
+//! # Invariants
+//! - Memory per download is bounded (about `parallelism × 256 KiB` plus a 1 MiB hashing
+//!   block), whatever the file size.
+//! - Every byte of the result is hashed exactly once, off the receiving path; a resumed
+//!   file's digests equal an uninterrupted download's.
+//! - `Authorization` is only ever sent to the origin of the URL the caller gave.
+//! - 400, 401, 403, 404 and 416 are never retried; connection errors, timeouts, 408, 429
+//!   and 5xx are, with exponential backoff, full jitter and `Retry-After`.
+//! - The library never prints: progress is [`Event`]s, diagnostics are `tracing` events.
+//!
+//! # Example
+//! ```no_run
+//! use std::sync::Arc;
+//! use cache_fetch::{DownloadRequest, FetchConfig, Fetcher, NoProgress, RequestOptions, Token};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let fetcher = Fetcher::new(FetchConfig::default())?;
+//! let url = "https://huggingface.co/org/model/resolve/main/model.safetensors";
+//! let token = Some(Token::new("hf_xxx"));
+//! // Metadata: the Hub's 302 is returned, not followed.
+//! let options = RequestOptions { token: token.clone(), ..RequestOptions::default() };
+//! let head = fetcher.head(url, &options).await?.error_for_status()?;
+//! let etag = cache_core::Etag::from_header(head.header("x-linked-etag").unwrap_or(""))?;
+//! let size: u64 = head.header("x-linked-size").unwrap_or("0").parse()?;
+//! // Download into the staging file, resuming whatever it already holds.
+//! let file = std::fs::OpenOptions::new().create(true).read(true).write(true).open("blob.incomplete")?;
+//! let request = DownloadRequest::new(url).token(token).expected_size(size).expected_etag(etag);
+//! let transfer = fetcher.download(&request, Arc::new(file), &NoProgress).await?;
+//! println!("{:?} ({} bytes resumed)", transfer.digests.sha256, transfer.resumed_from);
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod config;
+mod download;
+mod error;
+mod hasher;
+mod progress;
+mod retry;
+mod sink;
+mod stream;
+
+pub use client::{Fetcher, Headers, Redirects, RequestOptions, Response, Token};
+pub use config::FetchConfig;
+pub use download::{DownloadRequest, Transfer};
+pub use error::Error;
+pub use progress::{Event, NoProgress, Progress};
+pub use sink::Sink;

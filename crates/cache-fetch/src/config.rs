@@ -1,0 +1,60 @@
+//! `FetchConfig`: timeouts, retry policy, parallelism and the user agent of a `Fetcher`.
+
+use std::time::Duration;
+
+/// How a [`Fetcher`](crate::Fetcher) connects, retries and splits transfers.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = cache_fetch::FetchConfig::default();
+/// config.retries = 3;
+/// config.read_timeout = Duration::from_secs(10);
+/// assert_eq!(config.parallel_threshold, 64 << 20);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FetchConfig {
+    /// Time allowed to open a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Longest silence allowed while waiting for response headers or body bytes; a stalled
+    /// transfer is abandoned after it and resumed.
+    pub read_timeout: Duration,
+    /// Whole-request limit for small requests ([`Fetcher::head`](crate::Fetcher::head),
+    /// [`Fetcher::get_small`](crate::Fetcher::get_small)).
+    pub request_timeout: Duration,
+    /// Retries after the first attempt of a request (a request that made progress before
+    /// failing does not use up one).
+    pub retries: u32,
+    /// First backoff delay; doubles at each retry ("full jitter": a random delay up to it).
+    pub backoff_base: Duration,
+    /// Largest backoff delay.
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured; longer ones are shortened to it.
+    pub max_retry_after: Duration,
+    /// Concurrent range requests for one large file.
+    pub parallelism: usize,
+    /// Size of each range request of a parallel transfer.
+    pub chunk_size: u64,
+    /// Files with more than this many bytes left to fetch use parallel ranges.
+    pub parallel_threshold: u64,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            retries: 5,
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+            parallelism: 8,
+            chunk_size: 16 << 20,
+            parallel_threshold: 64 << 20,
+            user_agent: concat!("modelcache/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}

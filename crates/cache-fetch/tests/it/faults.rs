@@ -1,0 +1,145 @@
+//! Every fault of the testkit: drops, error bursts, 404, wrong bodies, stalls.
+
+use std::time::{Duration, Instant};
+
+use cache_fetch::{Error, NoProgress};
+use cache_testkit::Route;
+
+use crate::{BIG, Recorder, fetcher, hub, info, request, sink};
+
+#[tokio::test]
+async fn drops_at_several_offsets_resume_without_resending() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "tokenizer.json");
+    let want = f.content.to_vec();
+    for (after, count) in [(1_u64, 1_u32), (70_000, 3), (299_999, 1)] {
+        hub.reset_stats();
+        hub.drop_after(after, count);
+        let (file, path) = sink();
+        let t = fetcher().download(&request(&f), file, &NoProgress).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), want, "drop after {after}");
+        assert_eq!(t.retries, count);
+        let sent = hub.stats().body_bytes;
+        assert!(sent * 100 <= f.size * 101, "drop after {after}: {sent} bytes sent for {}", f.size);
+        assert!(hub.stats().count(Route::ResolveGet) > u64::from(count));
+    }
+}
+
+#[tokio::test]
+async fn drops_during_a_parallel_lfs_transfer_resume_each_range() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "model.safetensors");
+    hub.drop_after(100_000, 5);
+    let (file, path) = sink();
+    let t = fetcher().download(&request(&f), file, &NoProgress).await.unwrap();
+    assert!(t.parallel);
+    assert_eq!(t.retries, 5);
+    assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());
+    let sent = hub.stats().bytes_for("/cdn/");
+    assert!(sent * 100 <= BIG * 101, "{sent} bytes sent for {BIG}");
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_after_retry_after() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "config.json");
+    hub.fail_next(429, 1, Some(1));
+    let (file, path) = sink();
+    let progress = Recorder::default();
+    let started = Instant::now();
+    let t = fetcher().download(&request(&f), file, &progress).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+    assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());
+    assert_eq!((t.retries, t.requests), (1, 2));
+    assert!(progress.lines().contains(&"retrying HTTP 429".to_owned()));
+}
+
+#[tokio::test]
+async fn bursts_of_server_errors_are_retried() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "model.safetensors");
+    for status in [500, 502, 503, 504] {
+        hub.reset_stats();
+        hub.fail_next(status, 3, None);
+        let (file, path) = sink();
+        let t = fetcher().download(&request(&f), file, &NoProgress).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec(), "{status}");
+        assert!(t.retries >= 3, "{status}: {t:?}");
+    }
+    // More failures than retries: the error names the status.
+    hub.fail_next(503, 10, None);
+    let (file, _path) = sink();
+    let e = fetcher().download(&request(&f), file, &NoProgress).await.unwrap_err();
+    assert!(matches!(e, Error::Http { status: 503, .. }), "{e}");
+    assert!(e.hint().unwrap().contains("retry later"));
+}
+
+#[tokio::test]
+async fn not_found_fails_at_once_with_the_hub_error_code() {
+    let hub = hub().await;
+    let mut f = info(&hub, "org/model", "config.json");
+    f.url = f.url.replace("config.json", "missing.json");
+    let (file, _path) = sink();
+    let e = fetcher().download(&request(&f), file, &NoProgress).await.unwrap_err();
+    match &e {
+        Error::Http { status: 404, code: Some(code), .. } => assert_eq!(code, "EntryNotFound"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(hub.stats().total_requests(), 1, "a 404 is never retried");
+    for (url, code) in [
+        (format!("{}/org/nope/resolve/main/a", hub.url()), "RepoNotFound"),
+        (format!("{}/org/model/resolve/v9/config.json", hub.url()), "RevisionNotFound"),
+    ] {
+        hub.reset_stats();
+        let (file, _path) = sink();
+        let e = fetcher().download(&cache_fetch::DownloadRequest::new(url), file, &NoProgress).await.unwrap_err();
+        assert!(e.to_string().contains(code), "{e}");
+        assert!(!e.is_transient());
+        assert_eq!(hub.stats().total_requests(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_body_is_a_checksum_mismatch() {
+    let hub = hub().await;
+    for path in ["config.json", "model.safetensors"] {
+        let f = info(&hub, "org/model", path);
+        hub.corrupt_next(1);
+        let (file, _path) = sink();
+        let e = fetcher().download(&request(&f), file, &NoProgress).await.unwrap_err();
+        match &e {
+            Error::ChecksumMismatch { expected, actual, .. } => {
+                assert_eq!(expected, &f.etag.to_string());
+                assert_ne!(actual, expected);
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+        assert!(e.hint().unwrap().contains("again"));
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_times_out_and_resumes() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "tokenizer.json");
+    hub.stall_after(150_000, 1, Duration::from_secs(5));
+    let (file, path) = sink();
+    let progress = Recorder::default();
+    let t = fetcher().download(&request(&f), file, &progress).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());
+    assert_eq!(t.retries, 1);
+    assert!(progress.lines().contains(&"retrying read timed out".to_owned()), "{:?}", progress.lines());
+    assert_eq!(hub.stats().log.last().unwrap().range.as_deref(), Some("bytes=150000-299999"));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_connect_error() {
+    let url = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/x", l.local_addr().unwrap())
+    };
+    let (file, _path) = sink();
+    let e = fetcher().download(&cache_fetch::DownloadRequest::new(url), file, &NoProgress).await.unwrap_err();
+    assert!(matches!(e, Error::Connect { retries: 4, .. }), "{e:?}");
+    assert!(e.hint().unwrap().contains("HF_ENDPOINT"));
+}
