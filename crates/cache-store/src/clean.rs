@@ -67,6 +67,8 @@ impl Store {
                 }
             }
             let _ = self.hub.remove_dir(&lock_dir);
+            // Blobs orphaned by a crash between rename and link, and a repo left empty.
+            report.bytes_freed += self.tidy_repo(&repo, &[])?;
         }
         let _ = self.hub.remove_dir(LOCKS);
         let blobs = Utf8PathBuf::from("artifacts/blobs");
