@@ -36,6 +36,12 @@ pub(crate) fn is_not_found(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
 }
 
+/// Whether cap-std refused the path because it leads outside the root (a planted
+/// symlink or `..`): for lookups, such a path simply is not part of the cache.
+pub(crate) fn is_escape(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::PermissionDenied && e.get_ref().is_some_and(|inner| inner.to_string().contains("outside of the filesystem"))
+}
+
 /// Options to open a regular file without following a symlink in its last component.
 pub(crate) fn rw_options(create: bool) -> OpenOptions {
     let mut o = OpenOptions::new();

@@ -28,6 +28,10 @@ impl Store {
         match self.hub.read_to_string(&rel) {
             Ok(s) => Ok(CommitHash::new(s.trim()).ok()),
             Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) if fsx::is_escape(&e) => {
+                tracing::warn!(path = %self.hub_path.join(&rel), "ignoring a ref that leads outside the cache");
+                Ok(None)
+            }
             Err(e) => Err(Error::io("read", self.hub_path.join(rel))(e)),
         }
     }
@@ -66,7 +70,7 @@ impl Store {
     pub(crate) fn is_file(&self, rel: &camino::Utf8Path) -> Result<bool> {
         match self.hub.metadata(rel) {
             Ok(m) => Ok(m.is_file()),
-            Err(e) if fsx::is_not_found(&e) => Ok(false),
+            Err(e) if fsx::is_not_found(&e) || fsx::is_escape(&e) => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Error::io("stat", self.hub_path.join(rel))(e)),
             // A link leaving the root or a loop: not a file of this cache.
             Err(_) => Ok(false),
