@@ -84,8 +84,11 @@ impl ArtifactKey {
     pub fn file_name(&self) -> String {
         let path = self.url.split(['?', '#']).next().unwrap_or_default();
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-        let clean: String =
-            last.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).take(100).collect();
+        let clean: String = last
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+            .take(100)
+            .collect();
         let clean = clean.trim_start_matches('.');
         if clean.is_empty() { "artifact".to_owned() } else { clean.to_owned() }
     }
@@ -141,7 +144,13 @@ impl Store {
     /// Publishes a staged artifact: fsync, size check (when `size` is given), SHA-256
     /// check against the key's digest (when it has one), rename to `blobs/<sha256>`,
     /// link, record. Returns the artifact's path.
-    pub fn commit_artifact(&self, staging: Staging, key: &ArtifactKey, size: Option<u64>, digests: Option<Digests>) -> Result<Utf8PathBuf> {
+    pub fn commit_artifact(
+        &self,
+        staging: Staging,
+        key: &ArtifactKey,
+        size: Option<u64>,
+        digests: Option<Digests>,
+    ) -> Result<Utf8PathBuf> {
         let id = key.id();
         if staging.held.target != (Target::Artifact { id: id.clone() }) {
             return Err(Error::InvalidRequest { reason: format!("the staging file `{}` is not for `{}`", staging.abs, key.url) });
@@ -169,7 +178,8 @@ impl Store {
         let abs = self.home_path.join(&link);
         let io = |op| Error::io(op, abs.clone());
         fsx::create_dirs(&self.home, &dir).map_err(io("create"))?;
-        fsx::write_atomic(&self.home, Utf8Path::new(ROOT), &dir.join(".key"), key.to_key_string().as_bytes()).map_err(io("write"))?;
+        fsx::write_atomic(&self.home, Utf8Path::new(ROOT), &dir.join(".key"), key.to_key_string().as_bytes())
+            .map_err(io("write"))?;
         let tmp = Utf8PathBuf::from(ROOT).join(fsx::temp_name());
         self.home.symlink(format!("../../blobs/{blob_name}"), &tmp).map_err(io("link"))?;
         self.home.rename(&tmp, &self.home, &link).map_err(|e| {

@@ -28,7 +28,7 @@ pub struct CleanReport {
 fn older(dir: &Dir, rel: &Utf8Path, cutoff: Timestamp) -> Option<u64> {
     let m = dir.symlink_metadata(rel).ok()?;
     let t = Timestamp::from_system_time(m.modified().ok()?.into_std());
-    (t < cutoff).then_some(m.len())
+    (t <= cutoff).then_some(m.len())
 }
 
 impl Store {

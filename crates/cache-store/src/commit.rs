@@ -139,9 +139,8 @@ impl Staging {
             }));
         }
         let needed = etag.map_or(DigestKinds { sha256: true, ..DigestKinds::default() }, Etag::required);
-        let covers = |d: &Digests| {
-            d.size == size && (!needed.sha256 || d.sha256.is_some()) && (!needed.git_sha1 || d.git_sha1.is_some())
-        };
+        let covers =
+            |d: &Digests| d.size == size && (!needed.sha256 || d.sha256.is_some()) && (!needed.git_sha1 || d.git_sha1.is_some());
         let digests = match given.filter(covers) {
             Some(d) => d,
             None => hash::digests(&self.file, needed, size).map_err(Error::io("read", self.abs.clone()))?,
@@ -224,7 +223,9 @@ impl Store {
     /// snapshot path.
     pub fn commit(&self, staging: Staging, req: &CommitRequest) -> Result<Utf8PathBuf> {
         if staging.held.target != (Target::Hub { repo: req.repo.clone(), etag: req.etag }) {
-            return Err(Error::InvalidRequest { reason: format!("the staging file `{}` is not for `{}`", staging.abs, req.etag) });
+            return Err(Error::InvalidRequest {
+                reason: format!("the staging file `{}` is not for `{}`", staging.abs, req.etag),
+            });
         }
         let layout = RepoLayout::new(&req.repo);
         let blob_rel = layout.blob(&req.etag);

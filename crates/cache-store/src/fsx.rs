@@ -39,7 +39,8 @@ pub(crate) fn is_not_found(e: &io::Error) -> bool {
 /// Whether cap-std refused the path because it leads outside the root (a planted
 /// symlink or `..`): for lookups, such a path simply is not part of the cache.
 pub(crate) fn is_escape(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::PermissionDenied && e.get_ref().is_some_and(|inner| inner.to_string().contains("outside of the filesystem"))
+    e.kind() == io::ErrorKind::PermissionDenied
+        && e.get_ref().is_some_and(|inner| inner.to_string().contains("outside of the filesystem"))
 }
 
 /// Options to open a regular file without following a symlink in its last component.

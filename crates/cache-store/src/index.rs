@@ -21,8 +21,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE entries (
+const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
         repo TEXT NOT NULL,
         revision TEXT NOT NULL,
         path TEXT NOT NULL,
@@ -43,8 +42,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (repo, revision, path)
     ) WITHOUT ROWID;
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-    INSERT INTO counters VALUES ('hits', 0), ('misses', 0), ('downloads', 0), ('bytes_downloaded', 0);",
-];
+    INSERT INTO counters VALUES ('hits', 0), ('misses', 0), ('downloads', 0), ('bytes_downloaded', 0);"];
 
 /// One entry as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,9 +156,7 @@ impl Index {
         self.write("delete entries", |tx| match (revision, path) {
             (None, _) => tx.execute("DELETE FROM entries WHERE repo = ?1", [repo]),
             (Some(r), None) => tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2", [repo, r]),
-            (Some(r), Some(p)) => {
-                tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3", [repo, r, p])
-            }
+            (Some(r), Some(p)) => tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3", [repo, r, p]),
         })
     }
 
@@ -225,12 +221,15 @@ impl Index {
     pub(crate) fn counters(&self) -> Result<Counters> {
         let conn = self.conn();
         let mut st = conn.prepare_cached("SELECT name, value FROM counters").map_err(self.err("read counters"))?;
-        let all: HashMap<String, i64> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(self.err("read counters"))?;
+        let all: HashMap<String, i64> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(self.err("read counters"))?;
         let get = |k: &str| to_u64(all.get(k).copied().unwrap_or(0));
-        Ok(Counters { hits: get("hits"), misses: get("misses"), downloads: get("downloads"), bytes_downloaded: get("bytes_downloaded") })
+        Ok(Counters {
+            hits: get("hits"),
+            misses: get("misses"),
+            downloads: get("downloads"),
+            bytes_downloaded: get("bytes_downloaded"),
+        })
     }
 
     /// Adds or removes a pin.
@@ -260,12 +259,11 @@ impl Index {
     pub(crate) fn summary(&self) -> Result<Summary> {
         let conn = self.conn();
         let q = |sql: &str| conn.prepare_cached(sql).map_err(self.err("summarise"));
-        let mut per_repo: Vec<(String, u64, u64, i64, i64)> = q(
-            "SELECT repo, COUNT(*), MIN(downloaded_at), MAX(last_used) FROM entries GROUP BY repo ORDER BY repo",
-        )?
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?), 0, r.get(2)?, r.get(3)?)))
-        .and_then(Iterator::collect)
-        .map_err(self.err("summarise"))?;
+        let mut per_repo: Vec<(String, u64, u64, i64, i64)> =
+            q("SELECT repo, COUNT(*), MIN(downloaded_at), MAX(last_used) FROM entries GROUP BY repo ORDER BY repo")?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?), 0, r.get(2)?, r.get(3)?)))
+                .and_then(Iterator::collect)
+                .map_err(self.err("summarise"))?;
         let sizes: HashMap<String, u64> =
             q("SELECT repo, SUM(s) FROM (SELECT repo, blob, MAX(size) AS s FROM entries GROUP BY repo, blob) GROUP BY repo")?
                 .query_map([], |r| Ok((r.get(0)?, to_u64(r.get(1)?))))

@@ -127,7 +127,10 @@ mod tests {
         let commit: CommitHash = "0123456789abcdef0123456789abcdef01234567".parse().unwrap();
         let etag = Etag::new(&"ab".repeat(32)).unwrap();
         assert_eq!(l.blob(&etag), format!("models--org--name/blobs/{}", "ab".repeat(32)));
-        assert_eq!(l.snapshot_file(&commit, &"a/b.bin".parse().unwrap()), format!("models--org--name/snapshots/{commit}/a/b.bin"));
+        assert_eq!(
+            l.snapshot_file(&commit, &"a/b.bin".parse().unwrap()),
+            format!("models--org--name/snapshots/{commit}/a/b.bin")
+        );
         assert_eq!(l.ref_file(&"refs/pr/1".parse().unwrap()), "models--org--name/refs/refs/pr/1");
         assert_eq!(l.lock_file(&etag), format!(".locks/models--org--name/{etag}.lock"));
         assert_eq!(l.tree(&commit), format!("models--org--name/trees/{commit}.json"));

@@ -68,7 +68,7 @@ pub use commit::{CommitRequest, Staging};
 pub use config::StoreConfig;
 pub use error::{Error, Result};
 pub use lock::{BlobLock, Lease, LockWait};
-pub use maintenance::{EvictReport, FileListing, IncompleteFile, RepoListing, Removed, RevisionListing, Scope};
+pub use maintenance::{EvictReport, FileListing, IncompleteFile, Removed, RepoListing, RevisionListing, Scope};
 pub use reconcile::ReconcileReport;
 pub use store::Store;
 pub use tree::{TREE_FORMAT_VERSION, Tree, TreeEntry};

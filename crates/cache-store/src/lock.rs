@@ -262,7 +262,18 @@ mod tests {
         });
         let mut n = 0;
         // Stall timeout far below the hold time: only progress keeps the waiter going.
-        let got = acquire(&d, rel, abs.join(rel), target, Duration::from_millis(250), &mut || { n += 1; Some(n) }, &mut |_| {});
+        let got = acquire(
+            &d,
+            rel,
+            abs.join(rel),
+            target,
+            Duration::from_millis(250),
+            &mut || {
+                n += 1;
+                Some(n)
+            },
+            &mut |_| {},
+        );
         release.join().unwrap();
         assert!(got.is_ok());
     }

@@ -106,7 +106,8 @@ impl Store {
         }
         let layout = RepoLayout::new(repo);
         let rel = layout.ref_file(name);
-        fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes()).map_err(Error::io("write", self.hub_path.join(rel)))
+        fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes())
+            .map_err(Error::io("write", self.hub_path.join(rel)))
     }
 
     /// Records that `path` does not exist at `commit` (`.no_exist/<commit>/<path>`).
@@ -133,7 +134,8 @@ impl Store {
     pub fn write_tree(&self, repo: &Repo, commit: &CommitHash, tree: &Tree) -> Result<()> {
         let layout = RepoLayout::new(repo);
         let rel = layout.tree(commit);
-        fsx::write_atomic(&self.hub, &layout.root(), &rel, tree.to_json().as_bytes()).map_err(Error::io("write", self.hub_path.join(rel)))
+        fsx::write_atomic(&self.hub, &layout.root(), &rel, tree.to_json().as_bytes())
+            .map_err(Error::io("write", self.hub_path.join(rel)))
     }
 
     /// Reads `trees/<commit>.json`; `None` when absent or not in a format understood.

@@ -12,12 +12,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::artifacts::ArtifactKey;
 use crate::error::{Error, Result};
+use crate::fsx;
 use crate::index::Row;
 use crate::layout::RepoLayout;
 use crate::lock;
 use crate::scan::{self, Incomplete};
 use crate::store::Store;
-use crate::fsx;
 
 /// What an operation applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +127,11 @@ impl Store {
                     .filter_map(|f| {
                         let size = f.size?;
                         blobs.insert(f.blob_id.clone(), size);
-                        Some(FileListing { path: RepoPath::new(&f.path).ok()?, size, blob: BlobId::from_relative_path(&f.blob_id) })
+                        Some(FileListing {
+                            path: RepoPath::new(&f.path).ok()?,
+                            size,
+                            blob: BlobId::from_relative_path(&f.blob_id),
+                        })
                     })
                     .collect();
                 repo_blobs.extend(blobs.clone());
@@ -391,7 +395,9 @@ impl Store {
         let mut artifacts = Vec::new();
         for e in &plan.evict {
             match &e.entry.key {
-                EntryKey::Hub { repo, commit, path } => by_repo.entry(repo.clone()).or_default().push((commit, path, &e.entry.blob)),
+                EntryKey::Hub { repo, commit, path } => {
+                    by_repo.entry(repo.clone()).or_default().push((commit, path, &e.entry.blob))
+                }
                 EntryKey::Artifact { key } => artifacts.push(key.clone()),
             }
         }

@@ -26,7 +26,11 @@ impl Store {
         self.flush()?;
         let hub = reconcile_hub(self)?;
         let art = reconcile_artifacts(self)?;
-        Ok(ReconcileReport { added: hub.added + art.added, removed: hub.removed + art.removed, updated: hub.updated + art.updated })
+        Ok(ReconcileReport {
+            added: hub.added + art.added,
+            removed: hub.removed + art.removed,
+            updated: hub.updated + art.updated,
+        })
     }
 }
 

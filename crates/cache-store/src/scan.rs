@@ -70,13 +70,8 @@ pub(crate) fn repos(hub: &Dir) -> io::Result<Vec<Repo>> {
 /// Scans one repo folder (an absent folder scans as empty).
 pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     let layout = RepoLayout::new(repo);
-    let mut scan = RepoScan {
-        files: Vec::new(),
-        commits: Vec::new(),
-        refs: Vec::new(),
-        blobs: Vec::new(),
-        incomplete: Vec::new(),
-    };
+    let mut scan =
+        RepoScan { files: Vec::new(), commits: Vec::new(), refs: Vec::new(), blobs: Vec::new(), incomplete: Vec::new() };
     for (commit, t) in fsx::list_dir(hub, &layout.snapshots())? {
         if t.is_dir() {
             walk(hub, &layout, &commit, &layout.snapshots().join(&commit), "", &mut scan.files)?;

@@ -63,12 +63,12 @@ impl Store {
         fsx::create_dirs(&home, Utf8Path::new("artifacts/leases")).map_err(Error::io("create", home_path.join("artifacts")))?;
         let marker = state.join("hub-path");
         if home.read_to_string(&marker).ok().as_deref() != Some(hub_path.as_str()) {
-            fsx::write_atomic(&home, &state, &marker, hub_path.as_str().as_bytes()).map_err(Error::io("write", home_path.join(&marker)))?;
+            fsx::write_atomic(&home, &state, &marker, hub_path.as_str().as_bytes())
+                .map_err(Error::io("write", home_path.join(&marker)))?;
         }
         let (index, fresh) = Index::open(&home_path.join(&state).join("index.sqlite3"))?;
         let (artifacts, artifacts_fresh) = Index::open(&home_path.join("artifacts/index.sqlite3"))?;
-        let store =
-            Store { config, hub_path, home_path, hub, home, state, index, artifacts, usage: Usage::default() };
+        let store = Store { config, hub_path, home_path, hub, home, state, index, artifacts, usage: Usage::default() };
         if fresh {
             let report = reconcile::reconcile_hub(&store)?;
             tracing::info!(added = report.added, "built a new index from the hub cache");

@@ -116,7 +116,8 @@ impl Store {
             let first = files[0];
             let check = match self.index.blake3_of(blob)?.and_then(|b| Blake3::from_hex(&b).ok()) {
                 Some(b) => Check::Blake3(b),
-                None => match first.etag.as_deref().or_else(|| etags.get(&(first.commit.as_str(), first.path.as_str())).copied()) {
+                None => match first.etag.as_deref().or_else(|| etags.get(&(first.commit.as_str(), first.path.as_str())).copied())
+                {
                     Some(e) => Etag::new(e).map_or(Check::Unknown, Check::Etag),
                     None => Check::Unknown,
                 },
@@ -124,8 +125,12 @@ impl Store {
             let rel = first.blob_rel.as_deref().unwrap_or(&first.rel);
             let file = self.hub.open(rel).map_err(Error::io("open", self.hub_path.join(rel)))?.into_std();
             let (expected, actual) = match check {
-                Check::Blake3(want) => (want.to_string(), hash::blake3(&file).map_err(Error::io("read", self.hub_path.join(rel)))?.to_string()),
-                Check::Etag(etag) => (etag.to_string(), hash::etag_digest(&file, &etag).map_err(Error::io("read", self.hub_path.join(rel)))?),
+                Check::Blake3(want) => {
+                    (want.to_string(), hash::blake3(&file).map_err(Error::io("read", self.hub_path.join(rel)))?.to_string())
+                }
+                Check::Etag(etag) => {
+                    (etag.to_string(), hash::etag_digest(&file, &etag).map_err(Error::io("read", self.hub_path.join(rel)))?)
+                }
                 Check::Unknown => (String::new(), String::new()),
             };
             if expected == actual {
@@ -184,7 +189,9 @@ impl Store {
             let Ok(file) = self.home.open(&link).map(cap_std::fs::File::into_std) else {
                 report.missing.push(key);
                 if repair {
-                    self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(&self.artifact_key(&id).unwrap_or_default())))?;
+                    self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(
+                        &self.artifact_key(&id).unwrap_or_default(),
+                    )))?;
                 }
                 continue;
             };
@@ -200,7 +207,9 @@ impl Store {
                 report.corrupted.push(Corrupted { key, blob: BlobId::from_relative_path(&blob), expected, actual });
                 if repair {
                     let _ = self.home.remove_file(Utf8Path::new(&blob));
-                    self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(&self.artifact_key(&id).unwrap_or_default())))?;
+                    self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(
+                        &self.artifact_key(&id).unwrap_or_default(),
+                    )))?;
                 }
             }
         }

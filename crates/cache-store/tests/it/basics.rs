@@ -31,12 +31,16 @@ fn commit_publishes_exactly_the_hub_layout_and_lookups_find_it() {
     assert_eq!(std::fs::read_link(&snap).unwrap().to_str().unwrap(), format!("../../../../blobs/{}", req.etag));
     assert_eq!(std::fs::read(&snap).unwrap(), body);
     assert_eq!(std::fs::read_to_string(hub.join("models--org--model/refs/refs/pr/1")).unwrap(), commit(1).as_str());
-    assert!(std::fs::read_to_string(hub.join("CACHEDIR.TAG")).unwrap().starts_with("Signature: 8a477f597d28d172789f06886806bc55\n"));
+    assert!(
+        std::fs::read_to_string(hub.join("CACHEDIR.TAG")).unwrap().starts_with("Signature: 8a477f597d28d172789f06886806bc55\n")
+    );
     let mut top: Vec<String> = std::fs::read_dir(&hub).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     top.sort();
     assert_eq!(top, [".locks", "CACHEDIR.TAG", "models--org--model"], "nothing of modelcache's own in the hub");
-    let repo_dir: Vec<String> =
-        std::fs::read_dir(hub.join("models--org--model")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let repo_dir: Vec<String> = std::fs::read_dir(hub.join("models--org--model"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(repo_dir.iter().all(|n| ["blobs", "snapshots", "refs"].contains(&n.as_str())), "{repo_dir:?}");
 
     assert_eq!(s.find(&r, &rev("refs/pr/1"), &path("onnx/sub/model.onnx")).unwrap(), Some(snap.clone()));
@@ -146,7 +150,10 @@ fn refs_no_exist_markers_and_trees() {
     assert!(t.hub().join(format!("models--a--b/.no_exist/{}/missing/x.txt", commit(8))).is_file());
 
     let mut tree = Tree::default();
-    tree.files.insert(path("config.json"), TreeEntry { size: 3, blob_id: "a".repeat(40), lfs_sha256: None, lfs_size: None, xet_hash: None });
+    tree.files.insert(
+        path("config.json"),
+        TreeEntry { size: 3, blob_id: "a".repeat(40), lfs_sha256: None, lfs_size: None, xet_hash: None },
+    );
     assert_eq!(s.read_tree(&r, &commit(8)).unwrap(), None);
     s.write_tree(&r, &commit(8), &tree).unwrap();
     assert_eq!(s.read_tree(&r, &commit(8)).unwrap(), Some(tree));

@@ -6,18 +6,7 @@ use cache_store::{ArtifactKey, CommitRequest, Error, Scope, Store};
 
 use crate::support::*;
 
-const HOSTILE: &[&str] = &[
-    "../../etc/passwd",
-    "/etc/passwd",
-    "a/../../b",
-    "..",
-    "a/./b",
-    "a\0b",
-    "a\\..\\b",
-    "a//b",
-    "x/",
-    "\n",
-];
+const HOSTILE: &[&str] = &["../../etc/passwd", "/etc/passwd", "a/../../b", "..", "a/./b", "a\0b", "a\\..\\b", "a//b", "x/", "\n"];
 
 #[test]
 fn hostile_names_never_parse_into_store_arguments() {
@@ -71,7 +60,10 @@ fn planted_symlinks_cannot_redirect_writes_outside_the_roots() {
     std::os::unix::fs::symlink(&outside, hub.join("models--evil--two")).unwrap();
     let lock = s.lock_blob(&r2, &etag, &mut |_| {}).unwrap();
     assert!(s.stage(&lock, None).is_err());
-    let _ = s.evict(&cache_core::EvictionPolicy { max_size: Some(0), in_use_grace: std::time::Duration::ZERO, ..Default::default() }, cache_core::Timestamp::now());
+    let _ = s.evict(
+        &cache_core::EvictionPolicy { max_size: Some(0), in_use_grace: std::time::Duration::ZERO, ..Default::default() },
+        cache_core::Timestamp::now(),
+    );
     let _ = s.clear();
 
     // Artifacts: hostile URLs only ever become hashes and sanitised names.
@@ -81,7 +73,8 @@ fn planted_symlinks_cannot_redirect_writes_outside_the_roots() {
     let _ = s.remove(&Scope::Artifacts);
 
     assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"precious");
-    let mut names: Vec<String> = std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["sub", "victim"], "nothing was written outside");
     assert_eq!(std::fs::read_dir(outside.join("sub")).unwrap().count(), 0);

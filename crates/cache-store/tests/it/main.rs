@@ -4,6 +4,9 @@
 //! with [`support::CHILD_ENV`] set, running the same test function, which then acts as
 //! the child instead of the parent.
 
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
+#![expect(clippy::many_single_char_names, reason = "short names for the store, repo and cache under test")]
+
 mod basics;
 mod diskfull;
 mod escape;

@@ -14,7 +14,8 @@ fn removal_takes_links_dirs_orphans_and_refs_but_keeps_shared_blobs() {
     let s = &t.store;
     let r = repo("org/m");
     let main = |p: &str, b: &[u8], c| {
-        let req = cache_store::CommitRequest::new(r.clone(), commit(c), path(p), etag_of(b, true), b.len() as u64).with_ref(rev("main"));
+        let req = cache_store::CommitRequest::new(r.clone(), commit(c), path(p), etag_of(b, true), b.len() as u64)
+            .with_ref(rev("main"));
         put_req(s, req, b)
     };
     main("a/b/c.bin", b"one", 1);
@@ -58,11 +59,15 @@ fn the_cross_repo_shared_store_is_read_counted_once_and_never_broken() {
         std::fs::create_dir_all(repo_dir.join("blobs")).unwrap();
         std::fs::create_dir_all(repo_dir.join(format!("snapshots/{}", commit(c)))).unwrap();
         std::os::unix::fs::symlink(format!("../../blobs/ab/{hash}"), repo_dir.join(format!("blobs/{etag}"))).unwrap();
-        std::os::unix::fs::symlink(format!("../../blobs/{etag}"), repo_dir.join(format!("snapshots/{}/w.bin", commit(c)))).unwrap();
-        manifest.push_str(&format!("{name}/blobs/{etag}\n"));
+        std::os::unix::fs::symlink(format!("../../blobs/{etag}"), repo_dir.join(format!("snapshots/{}/w.bin", commit(c))))
+            .unwrap();
+        manifest += &[name, "/blobs/", &etag.to_string(), "\n"].concat();
     }
     std::fs::write(hub.join(format!("blobs/ab/{hash}.refs")), manifest).unwrap();
-    std::fs::remove_file(t.root().join("home").join("hubs").read_dir().unwrap().next().unwrap().unwrap().path().join("index.sqlite3")).unwrap();
+    std::fs::remove_file(
+        t.root().join("home").join("hubs").read_dir().unwrap().next().unwrap().unwrap().path().join("index.sqlite3"),
+    )
+    .unwrap();
     t.reopen();
     let s = &t.store;
     let st = s.stats().unwrap();
@@ -81,7 +86,7 @@ fn eviction_is_lru_and_respects_pins_leases_and_held_locks() {
     let s = &t.store;
     let (a, b, c, d) = (repo("e/a"), repo("e/b"), repo("e/c"), repo("e/d"));
     for (i, r) in [&a, &b, &c, &d].into_iter().enumerate() {
-        put(s, r, commit(1), "f", &vec![u8::try_from(i).unwrap(); 100]);
+        put(s, r, commit(1), "f", &[u8::try_from(i).unwrap(); 100]);
         std::thread::sleep(Duration::from_millis(5));
     }
     s.find(&a, &rev(commit(1).as_str()), &path("f")).unwrap();

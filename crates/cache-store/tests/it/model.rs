@@ -112,7 +112,8 @@ fn run(ops: Vec<Op>) {
         match op {
             Op::Commit { repo: ri, commit: c, path: pi, main } => {
                 let bytes = content(c, pi);
-                let mut req = CommitRequest::new(repo(REPOS[ri]), commit(c), path(PATHS[pi]), etag_of(&bytes, true), bytes.len() as u64);
+                let mut req =
+                    CommitRequest::new(repo(REPOS[ri]), commit(c), path(PATHS[pi]), etag_of(&bytes, true), bytes.len() as u64);
                 if main {
                     req = req.with_ref(rev("main"));
                     m.main.insert(ri, c);
@@ -141,11 +142,24 @@ fn run(ops: Vec<Op>) {
             }
             Op::Pin { repo: ri, on } => {
                 let scope = Scope::Repo(repo(REPOS[ri]));
-                if on { s.pin(&scope).unwrap() } else { s.unpin(&scope).unwrap() }
-                if on { m.pinned.insert(ri) } else { m.pinned.remove(&ri) };
+                if on {
+                    s.pin(&scope).unwrap()
+                } else {
+                    s.unpin(&scope).unwrap()
+                }
+                if on {
+                    m.pinned.insert(ri)
+                } else {
+                    m.pinned.remove(&ri)
+                };
             }
             Op::Evict { max_size } => {
-                let policy = EvictionPolicy { max_size: Some(max_size), low_watermark: 1.0, in_use_grace: Duration::ZERO, ..Default::default() };
+                let policy = EvictionPolicy {
+                    max_size: Some(max_size),
+                    low_watermark: 1.0,
+                    in_use_grace: Duration::ZERO,
+                    ..Default::default()
+                };
                 let report = s.evict(&policy, Timestamp::now().saturating_add(Duration::from_secs(60))).unwrap();
                 assert!(report.skipped_in_use.is_empty());
                 for key in &report.evicted {
@@ -158,8 +172,12 @@ fn run(ops: Vec<Op>) {
                 }
                 m.forget_empty_mains();
                 let unpinned_left = m.files.keys().any(|(r, _, _)| !m.pinned.contains(r));
-                assert!(m.distinct_bytes() <= max_size || !unpinned_left || report.evicted.is_empty() && m.pinned.len() == REPOS.len(),
-                    "over the limit with evictable entries left");
+                assert!(
+                    m.distinct_bytes() <= max_size
+                        || !unpinned_left
+                        || report.evicted.is_empty() && m.pinned.len() == REPOS.len(),
+                    "over the limit with evictable entries left"
+                );
             }
             Op::Clear => {
                 s.clear().unwrap();

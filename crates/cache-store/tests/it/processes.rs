@@ -45,8 +45,14 @@ fn sigkill_at_random_moments_never_leaves_a_wrong_committed_file() {
         let round: u32 = std::env::var("ROUND").unwrap().parse().unwrap();
         for i in 0..10_000u64 {
             let bytes = content(u64::from(round) * 1000 + i);
-            let req = CommitRequest::new(r.clone(), commit(round), path(&format!("d/{i}.bin")), etag_of(&bytes, i % 2 == 0), bytes.len() as u64)
-                .with_ref(rev("main"));
+            let req = CommitRequest::new(
+                r.clone(),
+                commit(round),
+                path(&format!("d/{i}.bin")),
+                etag_of(&bytes, i % 2 == 0),
+                bytes.len() as u64,
+            )
+            .with_ref(rev("main"));
             let lock = s.lock_blob(&r, &req.etag, &mut |_| {}).unwrap();
             let staging = s.stage(&lock, Some(bytes.len() as u64)).unwrap();
             let from = usize::try_from(staging.resume_from()).unwrap().min(bytes.len());
@@ -114,12 +120,19 @@ fn processes_committing_looking_up_and_evicting_together_lose_no_update() {
         for i in 0..FILES {
             // Half the content is shared between workers: they contend for the same blob locks.
             let bytes = if i % 2 == 0 { content(u64::from(i)) } else { content(u64::from(worker * 100 + i)) };
-            let req = CommitRequest::new(r.clone(), commit(worker + 1), path(&format!("{i}.bin")), etag_of(&bytes, true), bytes.len() as u64);
+            let req = CommitRequest::new(
+                r.clone(),
+                commit(worker + 1),
+                path(&format!("{i}.bin")),
+                etag_of(&bytes, true),
+                bytes.len() as u64,
+            );
             put_req(&s, req, &bytes);
             assert!(s.find(&r, &rev(commit(worker + 1).as_str()), &path(&format!("{i}.bin"))).unwrap().is_some());
             if i % 4 == 0 {
                 // Everything is recently used: eviction must plan, lock and skip, never fail.
-                let report = s.evict(&EvictionPolicy { max_size: Some(0), ..EvictionPolicy::default() }, Timestamp::now()).unwrap();
+                let report =
+                    s.evict(&EvictionPolicy { max_size: Some(0), ..EvictionPolicy::default() }, Timestamp::now()).unwrap();
                 assert!(report.evicted.is_empty());
             }
         }
@@ -160,11 +173,15 @@ fn the_os_releases_the_lock_of_a_killed_holder() {
         return;
     }
     let t = TestCache::with(|c| c.lock_stall_timeout(Duration::from_millis(300)));
-    let mut child = spawn_child("processes::the_os_releases_the_lock_of_a_killed_holder", "holder", &[(ROOT_ENV, t.root().as_str())]);
+    let mut child =
+        spawn_child("processes::the_os_releases_the_lock_of_a_killed_holder", "holder", &[(ROOT_ENV, t.root().as_str())]);
     wait_for_line(&mut child, "locked");
     let mut holders = Vec::new();
     let err = t.store.lock_blob(&r, &etag, &mut |w| holders.push(w.holder.map(str::to_owned))).unwrap_err();
-    assert!(matches!(&err, Error::LockTimeout { lock_file, .. } if lock_file.as_str().ends_with(&format!(".locks/models--dead--holder/{etag}.lock"))), "{err}");
+    assert!(
+        matches!(&err, Error::LockTimeout { lock_file, .. } if lock_file.as_str().ends_with(&format!(".locks/models--dead--holder/{etag}.lock"))),
+        "{err}"
+    );
     assert_eq!(holders[0], Some(format!("pid {}", child.id())));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -186,7 +203,11 @@ fn a_reader_in_another_process_keeps_its_repo_from_removal() {
     let req = CommitRequest::new(r.clone(), commit(1), path("f"), etag_of(b"data", true), 4).with_ref(rev("main"));
     put_req(&t.store, req, b"data");
     put(&t.store, &repo("idle/repo"), commit(2), "g", b"other");
-    let mut child = spawn_child("processes::a_reader_in_another_process_keeps_its_repo_from_removal", "reader", &[(ROOT_ENV, t.root().as_str())]);
+    let mut child = spawn_child(
+        "processes::a_reader_in_another_process_keeps_its_repo_from_removal",
+        "reader",
+        &[(ROOT_ENV, t.root().as_str())],
+    );
     wait_for_line(&mut child, "leased");
     let s = &t.store;
     assert!(matches!(s.remove(&Scope::Repo(r.clone())), Err(Error::InUse { .. })));
@@ -223,7 +244,7 @@ fn writers_whose_locks_do_nothing_still_cannot_publish_a_wrong_blob() {
     b.write_at(&vec![0xEE; good.len()], 0).unwrap();
     a.write_at(&good[1000..], 1000).unwrap();
     assert!(matches!(s.commit(a, &req), Err(Error::ChecksumMismatch { .. })));
-    assert!(matches!(s.commit(b, &req), Err(Error::InvalidRequest { .. }) | Err(Error::ChecksumMismatch { .. }) | Err(Error::Io { .. })));
+    assert!(matches!(s.commit(b, &req), Err(Error::InvalidRequest { .. } | Error::ChecksumMismatch { .. } | Error::Io { .. })));
     assert!(!s.has_blob(&r, &etag).unwrap(), "no wrong blob was published");
     // Both writing the right bytes: both commits succeed and the blob is right.
     let a = s.stage(&lock_a, None).unwrap();

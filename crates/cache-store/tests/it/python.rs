@@ -53,10 +53,24 @@ struct Item {
 
 fn items() -> Vec<Item> {
     let dataset = cache_core::Repo::new(RepoType::Dataset, "org/data".parse().unwrap());
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let big: Vec<u8> = (0..300_000u32).map(|i| u8::try_from(i * 7 % 256).unwrap()).collect();
     vec![
-        Item { repo: repo("org/model"), revision: "main", commit: 1, path: "config.json", content: b"{\"a\": 1}\n".to_vec(), lfs: false },
-        Item { repo: repo("org/model"), revision: "main", commit: 1, path: "onnx/deep/model.onnx", content: big.clone(), lfs: true },
+        Item {
+            repo: repo("org/model"),
+            revision: "main",
+            commit: 1,
+            path: "config.json",
+            content: b"{\"a\": 1}\n".to_vec(),
+            lfs: false,
+        },
+        Item {
+            repo: repo("org/model"),
+            revision: "main",
+            commit: 1,
+            path: "onnx/deep/model.onnx",
+            content: big.clone(),
+            lfs: true,
+        },
         Item { repo: repo("org/model"), revision: "refs/pr/1", commit: 2, path: "onnx/deep/model.onnx", content: big, lfs: true },
         Item { repo: repo("org/model"), revision: "v1.0", commit: 2, path: "README.md", content: b"# hi\n".to_vec(), lfs: false },
         Item { repo: dataset, revision: "main", commit: 3, path: "data/train.csv", content: b"a,b\n1,2\n".to_vec(), lfs: false },
@@ -67,7 +81,11 @@ fn spec(items: &[Item]) -> String {
     let v: Vec<Value> = items
         .iter()
         .map(|i| {
-            let hex: String = i.content.iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = i.content.iter().fold(String::new(), |mut s, b| {
+                use std::fmt::Write;
+                let _ = write!(s, "{b:02x}");
+                s
+            });
             json!({
                 "repo_id": i.repo.id.as_str(),
                 "repo_type": i.repo.repo_type.as_str(),
@@ -105,8 +123,14 @@ fn reads_a_cache_written_by_huggingface_hub_and_writes_the_identical_layout() {
     // 2. modelcache writes the same bytes, names and links.
     let ours = TestCache::new();
     for i in &all {
-        let req = CommitRequest::new(i.repo.clone(), commit(i.commit), path(i.path), etag_of(&i.content, i.lfs), i.content.len() as u64)
-            .with_ref(rev(i.revision));
+        let req = CommitRequest::new(
+            i.repo.clone(),
+            commit(i.commit),
+            path(i.path),
+            etag_of(&i.content, i.lfs),
+            i.content.len() as u64,
+        )
+        .with_ref(rev(i.revision));
         put_req(&ours.store, req, &i.content);
     }
     let a = tree_listing(&hub_theirs);
@@ -126,7 +150,8 @@ fn scan_cache_dir_has_no_warnings_after_every_kind_of_operation() {
     let s = &t.store;
     let (a, b) = (repo("org/a"), repo("org/b"));
     for (n, p) in ["x.bin", "d/y.bin", "d/e/z.bin"].iter().enumerate() {
-        let req = CommitRequest::new(a.clone(), commit(1), path(p), etag_of(p.as_bytes(), true), p.len() as u64).with_ref(rev("main"));
+        let req =
+            CommitRequest::new(a.clone(), commit(1), path(p), etag_of(p.as_bytes(), true), p.len() as u64).with_ref(rev("main"));
         put_req(s, req, p.as_bytes());
         put(s, &a, commit(2), p, format!("v2 {n}").as_bytes());
     }
@@ -154,8 +179,11 @@ fn scan_cache_dir_has_no_warnings_after_every_kind_of_operation() {
     assert_eq!(s.verify(&Scope::All, true).unwrap().corrupted.len(), 1);
     scan_clean(&t.hub());
 
-    s.evict(&cache_core::EvictionPolicy { max_size: Some(0), in_use_grace: std::time::Duration::ZERO, ..Default::default() }, cache_core::Timestamp::now())
-        .unwrap();
+    s.evict(
+        &cache_core::EvictionPolicy { max_size: Some(0), in_use_grace: std::time::Duration::ZERO, ..Default::default() },
+        cache_core::Timestamp::now(),
+    )
+    .unwrap();
     s.clean_stale(std::time::Duration::ZERO).unwrap();
     let v = scan_clean(&t.hub());
     assert_eq!(v["repos"], json!([]));
@@ -171,10 +199,19 @@ fn tree_files_are_byte_identical_to_huggingface_hubs() {
     let t = TestCache::new();
     let r = repo("org/t");
     let mut tree = Tree::default();
-    tree.files.insert(path("config.json"), TreeEntry { size: 519, blob_id: "a".repeat(40), lfs_sha256: None, lfs_size: None, xet_hash: None });
+    tree.files.insert(
+        path("config.json"),
+        TreeEntry { size: 519, blob_id: "a".repeat(40), lfs_sha256: None, lfs_size: None, xet_hash: None },
+    );
     tree.files.insert(
         path("sub/modèle \"q\".safetensors"),
-        TreeEntry { size: 1234, blob_id: "b".repeat(40), lfs_sha256: Some("c".repeat(64)), lfs_size: Some(1234), xet_hash: Some("d".repeat(64)) },
+        TreeEntry {
+            size: 1234,
+            blob_id: "b".repeat(40),
+            lfs_sha256: Some("c".repeat(64)),
+            lfs_size: Some(1234),
+            xet_hash: Some("d".repeat(64)),
+        },
     );
     t.store.write_tree(&r, &commit(1), &tree).unwrap();
     let ours = std::fs::read(t.hub().join(format!("models--org--t/trees/{}.json", commit(1)))).unwrap();

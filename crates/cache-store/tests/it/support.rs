@@ -44,6 +44,7 @@ pub(crate) fn root(tmp: &tempfile::TempDir) -> Utf8PathBuf {
     Utf8PathBuf::from_path_buf(tmp.path().canonicalize().unwrap()).unwrap()
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "callers build the root inline")]
 pub(crate) fn config(root: Utf8PathBuf) -> StoreConfig {
     StoreConfig::new(root.join("hub"), root.join("home")).free_space_margin(0)
 }
@@ -71,9 +72,14 @@ pub(crate) fn etag_of(bytes: &[u8], lfs: bool) -> Etag {
 
 /// Runs the download protocol for `bytes` (no ref update).
 pub(crate) fn put(store: &Store, repo: &Repo, c: CommitHash, p: &str, bytes: &[u8]) -> Utf8PathBuf {
-    put_req(store, CommitRequest::new(repo.clone(), c, path(p), etag_of(bytes, bytes.len() % 2 == 0), bytes.len() as u64), bytes)
+    put_req(
+        store,
+        CommitRequest::new(repo.clone(), c, path(p), etag_of(bytes, bytes.len().is_multiple_of(2)), bytes.len() as u64),
+        bytes,
+    )
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "callers build the request inline")]
 pub(crate) fn put_req(store: &Store, req: CommitRequest, bytes: &[u8]) -> Utf8PathBuf {
     let lock = store.lock_blob(&req.repo, &req.etag, &mut |_| {}).unwrap();
     if store.has_blob(&req.repo, &req.etag).unwrap() {
@@ -101,7 +107,6 @@ pub(crate) fn child_role() -> Option<String> {
 
 /// Every regular file and symlink under `dir`, relative, with symlink targets.
 pub(crate) fn tree_listing(dir: &Utf8Path) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
     fn walk(base: &Utf8Path, dir: &Utf8Path, out: &mut Vec<(String, Option<String>)>) {
         let Ok(rd) = std::fs::read_dir(dir) else { return };
         for e in rd {
@@ -118,6 +123,7 @@ pub(crate) fn tree_listing(dir: &Utf8Path) -> Vec<(String, Option<String>)> {
             }
         }
     }
+    let mut out = Vec::new();
     walk(dir, dir, &mut out);
     out.sort();
     out
