@@ -241,7 +241,6 @@ impl Store {
                 }
                 Error::io("rename", staging.abs.clone())(e)
             })?;
-            let _ = staging.dir.open(".").and_then(|d| d.sync_all());
         }
         let bytes = req.size.saturating_sub(staging.resumed_from);
         drop(staging);
@@ -371,9 +370,6 @@ impl Store {
             }
             Error::io("link", self.hub_path.join(snap))(e)
         })?;
-        if let Some(parent) = snap.parent() {
-            let _ = fsx::sync_dir(&self.hub, parent);
-        }
         Ok(())
     }
 }

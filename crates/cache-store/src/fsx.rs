@@ -81,12 +81,6 @@ pub(crate) fn write_atomic(dir: &Dir, tmp_parent: &Utf8Path, target: &Utf8Path, 
     result
 }
 
-/// Fsyncs a directory so a rename or link inside it is durable.
-pub(crate) fn sync_dir(dir: &Dir, rel: &Utf8Path) -> io::Result<()> {
-    let d = if rel.as_str().is_empty() { dir.try_clone()? } else { dir.open_dir(rel)? };
-    d.open(".")?.sync_all()
-}
-
 /// Removes empty directories from `rel`'s parent upwards, stopping at `stop` (kept).
 pub(crate) fn prune_empty_dirs(dir: &Dir, rel: &Utf8Path, stop: &Utf8Path) {
     let mut cur = rel.parent();

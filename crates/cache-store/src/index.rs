@@ -34,7 +34,6 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
         PRIMARY KEY (repo, revision, path)
     ) WITHOUT ROWID;
     CREATE INDEX entries_blob ON entries (blob);
-    CREATE INDEX entries_repo_blob ON entries (repo, blob, size);
     CREATE TABLE pins (
         repo TEXT NOT NULL,
         revision TEXT NOT NULL,
@@ -42,6 +41,75 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
         PRIMARY KEY (repo, revision, path)
     ) WITHOUT ROWID;
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    -- Aggregates kept by triggers, so `stats()` reads a handful of rows.
+    CREATE TABLE repos (
+        repo TEXT PRIMARY KEY, files INTEGER NOT NULL, size INTEGER NOT NULL,
+        downloaded_at INTEGER, last_used INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE revisions (
+        repo TEXT NOT NULL, revision TEXT NOT NULL, files INTEGER NOT NULL, PRIMARY KEY (repo, revision)
+    ) WITHOUT ROWID;
+    CREATE TABLE repo_blobs (
+        repo TEXT NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL, refs INTEGER NOT NULL, PRIMARY KEY (repo, blob)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs (blob TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE totals (id INTEGER PRIMARY KEY CHECK (id = 0), files INTEGER NOT NULL, bytes INTEGER NOT NULL);
+    INSERT INTO totals VALUES (0, 0, 0);
+    CREATE TRIGGER repo_blob_added AFTER INSERT ON repo_blobs BEGIN
+        UPDATE repos SET size = size + NEW.size WHERE repo = NEW.repo;
+    END;
+    CREATE TRIGGER repo_blob_removed AFTER DELETE ON repo_blobs BEGIN
+        UPDATE repos SET size = size - OLD.size WHERE repo = OLD.repo;
+    END;
+    CREATE TRIGGER blob_added AFTER INSERT ON blobs BEGIN
+        UPDATE totals SET bytes = bytes + NEW.size;
+    END;
+    CREATE TRIGGER blob_removed AFTER DELETE ON blobs BEGIN
+        UPDATE totals SET bytes = bytes - OLD.size;
+    END;
+    CREATE TRIGGER entry_added AFTER INSERT ON entries BEGIN
+        INSERT INTO repos VALUES (NEW.repo, 0, 0, NEW.downloaded_at, NEW.last_used) ON CONFLICT (repo) DO NOTHING;
+        UPDATE repos SET files = files + 1, downloaded_at = min(downloaded_at, NEW.downloaded_at),
+            last_used = max(last_used, NEW.last_used) WHERE repo = NEW.repo;
+        INSERT INTO revisions VALUES (NEW.repo, NEW.revision, 1)
+            ON CONFLICT (repo, revision) DO UPDATE SET files = files + 1;
+        INSERT INTO repo_blobs VALUES (NEW.repo, NEW.blob, NEW.size, 1)
+            ON CONFLICT (repo, blob) DO UPDATE SET refs = refs + 1;
+        INSERT INTO blobs VALUES (NEW.blob, NEW.size, 1) ON CONFLICT (blob) DO UPDATE SET refs = refs + 1;
+        UPDATE totals SET files = files + 1;
+    END;
+    CREATE TRIGGER entry_removed AFTER DELETE ON entries BEGIN
+        UPDATE revisions SET files = files - 1 WHERE repo = OLD.repo AND revision = OLD.revision;
+        DELETE FROM revisions WHERE repo = OLD.repo AND revision = OLD.revision AND files <= 0;
+        UPDATE repo_blobs SET refs = refs - 1 WHERE repo = OLD.repo AND blob = OLD.blob;
+        DELETE FROM repo_blobs WHERE repo = OLD.repo AND blob = OLD.blob AND refs <= 0;
+        UPDATE blobs SET refs = refs - 1 WHERE blob = OLD.blob;
+        DELETE FROM blobs WHERE blob = OLD.blob AND refs <= 0;
+        UPDATE totals SET files = files - 1;
+        UPDATE repos SET files = files - 1 WHERE repo = OLD.repo;
+        DELETE FROM repos WHERE repo = OLD.repo AND files <= 0;
+        UPDATE repos SET
+            downloaded_at = (SELECT MIN(downloaded_at) FROM entries WHERE repo = OLD.repo),
+            last_used = (SELECT MAX(last_used) FROM entries WHERE repo = OLD.repo)
+            WHERE repo = OLD.repo AND (downloaded_at = OLD.downloaded_at OR last_used = OLD.last_used);
+    END;
+    CREATE TRIGGER entry_changed AFTER UPDATE OF blob, size ON entries
+        WHEN OLD.blob <> NEW.blob OR OLD.size <> NEW.size BEGIN
+        UPDATE repo_blobs SET refs = refs - 1 WHERE repo = OLD.repo AND blob = OLD.blob;
+        DELETE FROM repo_blobs WHERE repo = OLD.repo AND blob = OLD.blob AND refs <= 0;
+        UPDATE blobs SET refs = refs - 1 WHERE blob = OLD.blob;
+        DELETE FROM blobs WHERE blob = OLD.blob AND refs <= 0;
+        INSERT INTO repo_blobs VALUES (NEW.repo, NEW.blob, NEW.size, 1)
+            ON CONFLICT (repo, blob) DO UPDATE SET refs = refs + 1;
+        INSERT INTO blobs VALUES (NEW.blob, NEW.size, 1) ON CONFLICT (blob) DO UPDATE SET refs = refs + 1;
+    END;
+    CREATE TRIGGER entry_redownloaded AFTER UPDATE OF downloaded_at ON entries
+        WHEN OLD.downloaded_at <> NEW.downloaded_at BEGIN
+        UPDATE repos SET downloaded_at = (SELECT MIN(downloaded_at) FROM entries WHERE repo = NEW.repo) WHERE repo = NEW.repo;
+    END;
+    CREATE TRIGGER entry_used AFTER UPDATE OF last_used ON entries BEGIN
+        UPDATE repos SET last_used = max(last_used, NEW.last_used) WHERE repo = NEW.repo;
+    END;
     INSERT INTO counters VALUES ('hits', 0), ('misses', 0), ('downloads', 0), ('bytes_downloaded', 0);"];
 
 /// One entry as stored.
@@ -254,35 +322,23 @@ impl Index {
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).and_then(Iterator::collect).map_err(self.err("read pins"))
     }
 
-    /// Per-scope aggregates: `(repo, files, distinct-blob bytes, first download, last use)`,
-    /// the distinct `(repo, revision)` pairs, and the total of distinct blobs.
+    /// The aggregates the triggers keep: per repo `(repo, files, distinct-blob bytes,
+    /// first download, last use)`, the `(repo, revision)` pairs, and the totals (each
+    /// blob once).
     pub(crate) fn summary(&self) -> Result<Summary> {
         let conn = self.conn();
         let q = |sql: &str| conn.prepare_cached(sql).map_err(self.err("summarise"));
-        let mut per_repo: Vec<(String, u64, u64, i64, i64)> =
-            q("SELECT repo, COUNT(*), MIN(downloaded_at), MAX(last_used) FROM entries GROUP BY repo ORDER BY repo")?
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?), 0, r.get(2)?, r.get(3)?)))
+        let per_repo: Vec<(String, u64, u64, i64, i64)> =
+            q("SELECT repo, files, size, coalesce(downloaded_at, 0), coalesce(last_used, 0) FROM repos ORDER BY repo")?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?), to_u64(r.get(2)?), r.get(3)?, r.get(4)?)))
                 .and_then(Iterator::collect)
                 .map_err(self.err("summarise"))?;
-        let sizes: HashMap<String, u64> =
-            q("SELECT repo, SUM(s) FROM (SELECT repo, blob, MAX(size) AS s FROM entries GROUP BY repo, blob) GROUP BY repo")?
-                .query_map([], |r| Ok((r.get(0)?, to_u64(r.get(1)?))))
-                .and_then(Iterator::collect)
-                .map_err(self.err("summarise"))?;
-        for r in &mut per_repo {
-            r.2 = sizes.get(&r.0).copied().unwrap_or(0);
-        }
-        let revisions: Vec<(String, String)> = q("SELECT repo, revision FROM entries GROUP BY repo, revision")?
+        let revisions: Vec<(String, String)> = q("SELECT repo, revision FROM revisions ORDER BY repo, revision")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(Iterator::collect)
             .map_err(self.err("summarise"))?;
-        let (total, files): (i64, i64) = conn
-            .query_row(
-                "SELECT (SELECT COALESCE(SUM(s), 0) FROM (SELECT MAX(size) AS s FROM entries GROUP BY blob)),
-                        (SELECT COUNT(*) FROM entries)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        let (files, total): (i64, i64) = conn
+            .query_row("SELECT files, bytes FROM totals", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(self.err("summarise"))?;
         Ok(Summary { per_repo, revisions, total_bytes: to_u64(total), files: to_u64(files) })
     }
@@ -346,6 +402,8 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn row(path: &str, blob: &str, size: u64) -> Row {
         Row {
@@ -393,5 +451,52 @@ mod tests {
         assert!(!fresh);
         assert_eq!(again.rows(None).unwrap().len(), 2);
         assert_eq!(again.delete("models--a", Some("c"), Some("z")).unwrap(), 1);
+    }
+
+    fn brute_force(idx: &Index) -> (Vec<(String, u64, u64, i64, i64)>, Vec<(String, String)>, u64, u64) {
+        let rows = idx.rows(None).unwrap();
+        let mut per: BTreeMap<String, (u64, BTreeMap<String, u64>, i64, i64)> = BTreeMap::new();
+        let mut revs = BTreeSet::new();
+        let mut blobs = BTreeMap::new();
+        for r in &rows {
+            let e = per.entry(r.repo.clone()).or_insert((0, BTreeMap::new(), i64::MAX, i64::MIN));
+            e.0 += 1;
+            e.1.insert(r.blob.clone(), r.size);
+            e.2 = e.2.min(r.downloaded_at);
+            e.3 = e.3.max(r.last_used);
+            revs.insert((r.repo.clone(), r.revision.clone()));
+            blobs.insert(r.blob.clone(), r.size);
+        }
+        let per = per.into_iter().map(|(k, (n, b, d, u))| (k, n, b.values().sum(), d, u)).collect();
+        (per, revs.into_iter().collect(), blobs.values().sum(), rows.len() as u64)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #[test]
+        fn trigger_aggregates_equal_a_brute_force_summary(
+            ops in proptest::collection::vec((0u8..4, 0u8..3, 0u8..3, 0u8..4, 0u8..6, 1i64..100), 1..40)
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let (idx, _) = Index::open(&Utf8PathBuf::from_path_buf(tmp.path().join("i.sqlite3")).unwrap()).unwrap();
+            for (kind, repo, rev, path, blob, t) in ops {
+                // A blob's size is a function of its name, as on disk.
+                let row = Row {
+                    repo: format!("r{repo}"), revision: format!("c{rev}"), path: format!("p{path}"),
+                    blob: format!("b{blob}"), etag: None, size: u64::from(blob) * 10 + 1, blake3: None,
+                    downloaded_at: t, last_used: t,
+                };
+                match kind {
+                    0 | 1 => idx.upsert(&row, None).unwrap(),
+                    2 => { idx.delete(&row.repo, Some(&row.revision), None).unwrap(); }
+                    _ => idx.touch(&[(row.repo, row.revision, row.path, t + 1000)]).unwrap(),
+                }
+            }
+            let s = idx.summary().unwrap();
+            let (per, revs, total, files) = brute_force(&idx);
+            prop_assert_eq!(s.per_repo, per);
+            prop_assert_eq!(s.revisions, revs);
+            prop_assert_eq!((s.total_bytes, s.files), (total, files));
+        }
     }
 }
