@@ -78,23 +78,23 @@ fn lookups(c: &mut Criterion) {
     let mut n = 0;
     g.bench_function("find_hit_branch", |b| {
         b.iter(|| {
-            let (r, p) = &keys[n % keys.len()];
+            let (repo, path) = &keys[n % keys.len()];
             n += 1;
-            black_box(store.find(r, &main, p).expect("find").expect("hit"))
+            black_box(store.find(repo, &main, path).expect("find").expect("hit"))
         });
     });
     g.bench_function("find_hit_commit", |b| {
         b.iter(|| {
-            let (r, p) = &keys[n % keys.len()];
+            let (repo, path) = &keys[n % keys.len()];
             n += 1;
-            black_box(store.find(r, &by_commit, p).expect("find").expect("hit"))
+            black_box(store.find(repo, &by_commit, path).expect("find").expect("hit"))
         });
     });
     g.bench_function("is_cached_hit", |b| {
         b.iter(|| {
-            let (r, p) = &keys[n % keys.len()];
+            let (repo, path) = &keys[n % keys.len()];
             n += 1;
-            assert!(black_box(store.is_cached(r, &main, p).expect("lookup")));
+            assert!(black_box(store.is_cached(repo, &main, path).expect("lookup")));
         });
     });
     g.bench_function("stats", |b| b.iter(|| black_box(store.stats().expect("stats"))));

@@ -453,7 +453,9 @@ mod tests {
         assert_eq!(again.delete("models--a", Some("c"), Some("z")).unwrap(), 1);
     }
 
-    fn brute_force(idx: &Index) -> (Vec<(String, u64, u64, i64, i64)>, Vec<(String, String)>, u64, u64) {
+    type Brute = (Vec<(String, u64, u64, i64, i64)>, Vec<(String, String)>, u64, u64);
+
+    fn brute_force(idx: &Index) -> Brute {
         let rows = idx.rows(None).unwrap();
         let mut per: BTreeMap<String, (u64, BTreeMap<String, u64>, i64, i64)> = BTreeMap::new();
         let mut revs = BTreeSet::new();

@@ -396,7 +396,7 @@ impl Store {
         for e in &plan.evict {
             match &e.entry.key {
                 EntryKey::Hub { repo, commit, path } => {
-                    by_repo.entry(repo.clone()).or_default().push((commit, path, &e.entry.blob))
+                    by_repo.entry(repo.clone()).or_default().push((commit, path, &e.entry.blob));
                 }
                 EntryKey::Artifact { key } => artifacts.push(key.clone()),
             }

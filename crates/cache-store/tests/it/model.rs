@@ -143,9 +143,9 @@ fn run(ops: Vec<Op>) {
             Op::Pin { repo: ri, on } => {
                 let scope = Scope::Repo(repo(REPOS[ri]));
                 if on {
-                    s.pin(&scope).unwrap()
+                    s.pin(&scope).unwrap();
                 } else {
-                    s.unpin(&scope).unwrap()
+                    s.unpin(&scope).unwrap();
                 }
                 if on {
                     m.pinned.insert(ri)
