@@ -42,7 +42,7 @@ impl Store {
             let s = scan::repo(&self.hub, &repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
             for inc in &s.incomplete {
                 let Ok(etag) = Etag::new(&inc.etag) else { continue };
-                if inc.modified >= cutoff {
+                if inc.modified > cutoff {
                     continue;
                 }
                 let lock_rel = layout.lock_file(&etag);
