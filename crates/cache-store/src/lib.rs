@@ -13,3 +13,65 @@
 //! # Invariants
 //! - A blob is visible only after fsync and a digest check.
 //! - Removal never deletes what another process holds a lock on.
+//! - Every file access goes through a cap-std `Dir` on one of the two roots, and every
+//!   name joined to a path is a validated `cache-core` type or a hash: no input reaches
+//!   outside the roots.
+//! - Lookups never write, lock or open the index; hits are recorded in memory and flushed
+//!   in batches ([`Store::flush`], on drop, or when enough are pending).
+//!
+//! # Download protocol
+//! [`Store::has_blob`] → [`Store::lock_blob`] → `has_blob` again (→ [`Store::link_existing`])
+//! → [`Store::stage`] (resume from [`Staging::resume_from`]) → write → [`Store::commit`].
+//!
+//! # Example
+//! ```no_run
+//! use std::io::Write;
+//! use cache_core::{Etag, Repo, Revision, Sha256};
+//! use cache_store::{CommitRequest, Store, StoreConfig};
+//!
+//! let store = Store::open(StoreConfig::new("/tmp/hub", "/tmp/modelcache"))?;
+//! let repo = Repo::model("org/model".parse()?);
+//! let (commit, path) = ("0123456789abcdef0123456789abcdef01234567".parse()?, "config.json".parse()?);
+//! let body = b"{}";
+//! let etag = Etag::Sha256(Sha256::of(body));
+//! let lock = store.lock_blob(&repo, &etag, &mut |wait| eprintln!("waiting for {}", wait.lock_file))?;
+//! let staging = store.stage(&lock, Some(body.len() as u64))?;
+//! staging.write_at(body, 0)?;
+//! let request = CommitRequest::new(repo.clone(), commit, path, etag, 2).with_ref(Revision::main());
+//! let snapshot = store.commit(staging, &request)?;
+//! assert_eq!(store.find(&repo, &Revision::main(), &"config.json".parse()?)?, Some(snapshot));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod artifacts;
+mod clean;
+mod commit;
+mod config;
+mod error;
+mod evict;
+mod fsx;
+mod hash;
+mod index;
+mod layout;
+mod lock;
+mod lookup;
+mod maintenance;
+mod reconcile;
+mod scan;
+mod store;
+mod tree;
+mod usage;
+mod verify;
+
+pub use artifacts::ArtifactKey;
+pub use clean::CleanReport;
+pub use commit::{CommitRequest, Staging};
+pub use config::StoreConfig;
+pub use error::{Error, Result};
+pub use evict::EvictReport;
+pub use lock::{BlobLock, Lease, LockWait};
+pub use maintenance::{FileListing, IncompleteFile, Removed, RepoListing, RevisionListing, Scope};
+pub use reconcile::ReconcileReport;
+pub use store::Store;
+pub use tree::{TREE_FORMAT_VERSION, Tree, TreeEntry};
+pub use verify::{Corrupted, IntegrityReport};

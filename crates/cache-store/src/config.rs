@@ -1,0 +1,68 @@
+//! `StoreConfig`: where the cache lives and the knobs of locking, linking and disk space.
+
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// How to open a [`Store`](crate::Store).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// The hub cache (`HF_HUB_CACHE`): repos in `huggingface_hub`'s layout.
+    pub hub_dir: Utf8PathBuf,
+    /// The modelcache home (`MODELCACHE_HOME`): the index, leases and generic artifacts.
+    pub home_dir: Utf8PathBuf,
+    /// How long a waiter tolerates a blob lock whose holder makes no visible progress
+    /// (its `.incomplete` file does not grow) before giving up. Default 5 minutes.
+    pub lock_stall_timeout: Duration,
+    /// Copy blobs into `snapshots/` instead of symlinking them (what `huggingface_hub`
+    /// does where symlinks are unsupported). Default `false`; the store also falls back to
+    /// copying on its own when creating a symlink fails.
+    pub force_copy: bool,
+    /// Free space to keep on the cache's filesystem beyond a staged file. Default 64 MiB.
+    pub free_space_margin: u64,
+    /// How many pending last-use records trigger a flush to the index. Default 1024.
+    pub flush_threshold: usize,
+}
+
+impl StoreConfig {
+    /// A configuration with the defaults for the given directories.
+    pub fn new(hub_dir: impl AsRef<Utf8Path>, home_dir: impl AsRef<Utf8Path>) -> Self {
+        StoreConfig {
+            hub_dir: hub_dir.as_ref().to_owned(),
+            home_dir: home_dir.as_ref().to_owned(),
+            lock_stall_timeout: Duration::from_mins(5),
+            force_copy: false,
+            free_space_margin: 64 << 20,
+            flush_threshold: 1024,
+        }
+    }
+
+    /// Sets [`lock_stall_timeout`](Self::lock_stall_timeout).
+    #[must_use]
+    pub fn lock_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_stall_timeout = timeout;
+        self
+    }
+
+    /// Sets [`force_copy`](Self::force_copy).
+    #[must_use]
+    pub fn force_copy(mut self, copy: bool) -> Self {
+        self.force_copy = copy;
+        self
+    }
+
+    /// Sets [`free_space_margin`](Self::free_space_margin).
+    #[must_use]
+    pub fn free_space_margin(mut self, bytes: u64) -> Self {
+        self.free_space_margin = bytes;
+        self
+    }
+
+    /// Sets [`flush_threshold`](Self::flush_threshold).
+    #[must_use]
+    pub fn flush_threshold(mut self, pending: usize) -> Self {
+        self.flush_threshold = pending.max(1);
+        self
+    }
+}

@@ -1,0 +1,146 @@
+//! The crate's one error type, with a `hint()` that tells the user what to do next.
+
+use std::io;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+
+/// Everything that can go wrong in the store. Variants carry the context (path, blob,
+/// lock file); the cause, when there is one, is the error's `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A filesystem operation failed.
+    #[error("failed to {op} `{path}`")]
+    Io {
+        /// What the store was doing (`open`, `rename`, `write`…).
+        op: &'static str,
+        /// The path it was doing it to.
+        path: Utf8PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Downloaded content does not have the expected size or digest; the staging file was
+    /// deleted.
+    #[error("content of `{what}` does not match: expected `{expected}`, got `{actual}`")]
+    ChecksumMismatch {
+        /// The blob or file that was checked.
+        what: String,
+        /// The digest (or size) it should have had.
+        expected: String,
+        /// The digest (or size) it had.
+        actual: String,
+    },
+    /// The filesystem holding the cache has not enough free space.
+    #[error("not enough disk space under `{path}`: `{needed}` bytes needed, `{available}` available")]
+    DiskFull {
+        /// The directory whose filesystem is full.
+        path: Utf8PathBuf,
+        /// Bytes needed (including the configured margin).
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// Another process held a blob lock and made no progress for too long.
+    #[error("gave up waiting for lock `{lock_file}`: its holder made no progress for {}s", stalled.as_secs())]
+    LockTimeout {
+        /// The lock file.
+        lock_file: Utf8PathBuf,
+        /// How long nothing happened.
+        stalled: Duration,
+    },
+    /// Removal was refused because another process is using the files right now.
+    #[error("`{what}` is in use by another process")]
+    InUse {
+        /// What could not be removed.
+        what: String,
+    },
+    /// The `SQLite` index failed.
+    #[error("index `{path}` failed to {op}")]
+    Index {
+        /// What the store asked of the index.
+        op: &'static str,
+        /// The database file.
+        path: Utf8PathBuf,
+        /// The database error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A configured directory is not valid UTF-8.
+    #[error("path `{}` is not valid UTF-8", path.display())]
+    NonUtf8Path {
+        /// The path as the OS returned it.
+        path: std::path::PathBuf,
+    },
+    /// A call's arguments do not fit together (such as committing a staging file under
+    /// another etag than the one it was locked for).
+    #[error("invalid request: {reason}")]
+    InvalidRequest {
+        /// What does not fit.
+        reason: String,
+    },
+    /// A value failed validation in `cache-core`.
+    #[error(transparent)]
+    Core(#[from] cache_core::Error),
+}
+
+impl Error {
+    /// One next step for the user, when there is a useful one.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::ChecksumMismatch { .. } => {
+                "the transfer was corrupted or the file changed upstream: retry; if it happens again run `modelcache verify --repair`"
+                    .to_owned()
+            }
+            Error::DiskFull { path, .. } => {
+                format!("free space on the filesystem of `{path}`, or lower `max_size` and run `modelcache gc`")
+            }
+            Error::LockTimeout { lock_file, .. } => format!(
+                "another process holds `{lock_file}` but its download is stuck: stop that process, or raise the lock timeout"
+            ),
+            Error::InUse { .. } => "retry when the other process has finished, or close it".to_owned(),
+            Error::Index { .. } => {
+                "the index only remembers usage and pins; run `modelcache reconcile` to rebuild it from the cache".to_owned()
+            }
+            Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+                "check the permissions of the cache directory, or point `HF_HUB_CACHE` elsewhere".to_owned()
+            }
+            Error::NonUtf8Path { .. } => "use a cache directory whose path is valid UTF-8".to_owned(),
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<Utf8PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether an I/O error means the disk is full.
+pub(crate) fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_with_backticked_values_and_hints() {
+        let e = Error::ChecksumMismatch { what: "models--a--b/blobs/x".into(), expected: "aa".into(), actual: "bb".into() };
+        assert_eq!(e.to_string(), "content of `models--a--b/blobs/x` does not match: expected `aa`, got `bb`");
+        assert!(e.hint().unwrap().contains("modelcache verify --repair"));
+        let e = Error::DiskFull { path: "/c".into(), needed: 10, available: 3 };
+        assert!(e.to_string().contains("`10` bytes needed, `3` available"));
+        let e = Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: Duration::from_secs(30) };
+        assert!(e.to_string().contains("/c/.locks/x.lock") && e.to_string().contains("30s"));
+        let e = Error::io("open", "/x")(io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()));
+        let Error::Io { source, .. } = &e else { panic!() };
+        assert!(is_disk_full(source));
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

@@ -1,0 +1,504 @@
+//! The `SQLite` index: what the disk cannot say (last use, pins, recorded BLAKE3,
+//! counters), one database per hub cache in the modelcache home.
+//!
+//! # Concurrency
+//! WAL mode with a generous busy timeout: any number of processes read and write it.
+//! Every write is one `BEGIN IMMEDIATE` transaction, and counters are updated with
+//! `value = value + ?`, so concurrent processes never lose each other's updates.
+//!
+//! # Schema
+//! Migrations are append-only (`PRAGMA user_version` counts the applied ones). Entries
+//! are keyed by `(repo, revision, path)`: the repo folder name, commit and in-repo path
+//! for Hub files; `''`, the key hash and the key for artifacts.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use cache_core::Counters;
+use camino::{Utf8Path, Utf8PathBuf};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{Error, Result};
+
+const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
+        repo TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        path TEXT NOT NULL,
+        blob TEXT NOT NULL,
+        etag TEXT,
+        size INTEGER NOT NULL,
+        blake3 TEXT,
+        downloaded_at INTEGER NOT NULL,
+        last_used INTEGER NOT NULL,
+        PRIMARY KEY (repo, revision, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX entries_blob ON entries (blob);
+    CREATE TABLE pins (
+        repo TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (repo, revision, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    -- Aggregates kept by triggers, so `stats()` reads a handful of rows.
+    CREATE TABLE repos (
+        repo TEXT PRIMARY KEY, files INTEGER NOT NULL, size INTEGER NOT NULL,
+        downloaded_at INTEGER, last_used INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE revisions (
+        repo TEXT NOT NULL, revision TEXT NOT NULL, files INTEGER NOT NULL, PRIMARY KEY (repo, revision)
+    ) WITHOUT ROWID;
+    CREATE TABLE repo_blobs (
+        repo TEXT NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL, refs INTEGER NOT NULL, PRIMARY KEY (repo, blob)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs (blob TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE totals (id INTEGER PRIMARY KEY CHECK (id = 0), files INTEGER NOT NULL, bytes INTEGER NOT NULL);
+    INSERT INTO totals VALUES (0, 0, 0);
+    CREATE TRIGGER repo_blob_added AFTER INSERT ON repo_blobs BEGIN
+        UPDATE repos SET size = size + NEW.size WHERE repo = NEW.repo;
+    END;
+    CREATE TRIGGER repo_blob_removed AFTER DELETE ON repo_blobs BEGIN
+        UPDATE repos SET size = size - OLD.size WHERE repo = OLD.repo;
+    END;
+    CREATE TRIGGER blob_added AFTER INSERT ON blobs BEGIN
+        UPDATE totals SET bytes = bytes + NEW.size;
+    END;
+    CREATE TRIGGER blob_removed AFTER DELETE ON blobs BEGIN
+        UPDATE totals SET bytes = bytes - OLD.size;
+    END;
+    CREATE TRIGGER entry_added AFTER INSERT ON entries BEGIN
+        INSERT INTO repos VALUES (NEW.repo, 0, 0, NEW.downloaded_at, NEW.last_used) ON CONFLICT (repo) DO NOTHING;
+        UPDATE repos SET files = files + 1, downloaded_at = min(downloaded_at, NEW.downloaded_at),
+            last_used = max(last_used, NEW.last_used) WHERE repo = NEW.repo;
+        INSERT INTO revisions VALUES (NEW.repo, NEW.revision, 1)
+            ON CONFLICT (repo, revision) DO UPDATE SET files = files + 1;
+        INSERT INTO repo_blobs VALUES (NEW.repo, NEW.blob, NEW.size, 1)
+            ON CONFLICT (repo, blob) DO UPDATE SET refs = refs + 1;
+        INSERT INTO blobs VALUES (NEW.blob, NEW.size, 1) ON CONFLICT (blob) DO UPDATE SET refs = refs + 1;
+        UPDATE totals SET files = files + 1;
+    END;
+    CREATE TRIGGER entry_removed AFTER DELETE ON entries BEGIN
+        UPDATE revisions SET files = files - 1 WHERE repo = OLD.repo AND revision = OLD.revision;
+        DELETE FROM revisions WHERE repo = OLD.repo AND revision = OLD.revision AND files <= 0;
+        UPDATE repo_blobs SET refs = refs - 1 WHERE repo = OLD.repo AND blob = OLD.blob;
+        DELETE FROM repo_blobs WHERE repo = OLD.repo AND blob = OLD.blob AND refs <= 0;
+        UPDATE blobs SET refs = refs - 1 WHERE blob = OLD.blob;
+        DELETE FROM blobs WHERE blob = OLD.blob AND refs <= 0;
+        UPDATE totals SET files = files - 1;
+        UPDATE repos SET files = files - 1 WHERE repo = OLD.repo;
+        DELETE FROM repos WHERE repo = OLD.repo AND files <= 0;
+        UPDATE repos SET
+            downloaded_at = (SELECT MIN(downloaded_at) FROM entries WHERE repo = OLD.repo),
+            last_used = (SELECT MAX(last_used) FROM entries WHERE repo = OLD.repo)
+            WHERE repo = OLD.repo AND (downloaded_at = OLD.downloaded_at OR last_used = OLD.last_used);
+    END;
+    CREATE TRIGGER entry_changed AFTER UPDATE OF blob, size ON entries
+        WHEN OLD.blob <> NEW.blob OR OLD.size <> NEW.size BEGIN
+        UPDATE repo_blobs SET refs = refs - 1 WHERE repo = OLD.repo AND blob = OLD.blob;
+        DELETE FROM repo_blobs WHERE repo = OLD.repo AND blob = OLD.blob AND refs <= 0;
+        UPDATE blobs SET refs = refs - 1 WHERE blob = OLD.blob;
+        DELETE FROM blobs WHERE blob = OLD.blob AND refs <= 0;
+        INSERT INTO repo_blobs VALUES (NEW.repo, NEW.blob, NEW.size, 1)
+            ON CONFLICT (repo, blob) DO UPDATE SET refs = refs + 1;
+        INSERT INTO blobs VALUES (NEW.blob, NEW.size, 1) ON CONFLICT (blob) DO UPDATE SET refs = refs + 1;
+    END;
+    CREATE TRIGGER entry_redownloaded AFTER UPDATE OF downloaded_at ON entries
+        WHEN OLD.downloaded_at <> NEW.downloaded_at BEGIN
+        UPDATE repos SET downloaded_at = (SELECT MIN(downloaded_at) FROM entries WHERE repo = NEW.repo) WHERE repo = NEW.repo;
+    END;
+    CREATE TRIGGER entry_used AFTER UPDATE OF last_used ON entries BEGIN
+        UPDATE repos SET last_used = max(last_used, NEW.last_used) WHERE repo = NEW.repo;
+    END;
+    INSERT INTO counters VALUES ('hits', 0), ('misses', 0), ('downloads', 0), ('bytes_downloaded', 0);"];
+
+/// One entry as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub(crate) repo: String,
+    pub(crate) revision: String,
+    pub(crate) path: String,
+    pub(crate) blob: String,
+    pub(crate) etag: Option<String>,
+    pub(crate) size: u64,
+    pub(crate) blake3: Option<String>,
+    pub(crate) downloaded_at: i64,
+    pub(crate) last_used: i64,
+}
+
+impl Row {
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.repo, &self.revision, &self.path)
+    }
+}
+
+/// What a reconcile changed in one scope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Diff {
+    pub(crate) added: u64,
+    pub(crate) removed: u64,
+    pub(crate) updated: u64,
+}
+
+/// Aggregates for `stats()`.
+pub(crate) struct Summary {
+    pub(crate) per_repo: Vec<(String, u64, u64, i64, i64)>,
+    pub(crate) revisions: Vec<(String, String)>,
+    pub(crate) total_bytes: u64,
+    pub(crate) files: u64,
+}
+
+/// A pin: `''` in `revision` or `path` matches anything.
+pub(crate) type Pin = (String, String, String);
+
+pub(crate) struct Index {
+    conn: Mutex<Connection>,
+    path: Utf8PathBuf,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl Index {
+    /// Opens (creating and migrating) the database; `true` when it was just created.
+    pub(crate) fn open(path: &Utf8Path) -> Result<(Index, bool)> {
+        let err = |op| {
+            let path = path.to_owned();
+            move |source| Error::Index { op, path, source }
+        };
+        let mut conn = Connection::open(path).map_err(err("open"))?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err("configure"))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err("configure"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("migrate"))?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("migrate"))?;
+        let applied = usize::try_from(version).unwrap_or(usize::MAX);
+        if applied > MIGRATIONS.len() {
+            return Err(Error::InvalidRequest {
+                reason: format!("index `{path}` was written by a newer modelcache (schema {version})"),
+            });
+        }
+        for m in &MIGRATIONS[applied..] {
+            tx.execute_batch(m).map_err(err("migrate"))?;
+        }
+        tx.pragma_update(None, "user_version", i64::try_from(MIGRATIONS.len()).unwrap_or(0)).map_err(err("migrate"))?;
+        tx.commit().map_err(err("migrate"))?;
+        Ok((Index { conn: Mutex::new(conn), path: path.to_owned() }, applied == 0))
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        move |source| Error::Index { op, path: self.path.clone(), source }
+    }
+
+    fn write<T>(&self, op: &'static str, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err(op))?;
+        let out = f(&tx).map_err(self.err(op))?;
+        tx.commit().map_err(self.err(op))?;
+        Ok(out)
+    }
+
+    /// Inserts or replaces an entry; with `download = Some(bytes)` also counts a download.
+    pub(crate) fn upsert(&self, row: &Row, download: Option<u64>) -> Result<()> {
+        self.write("record an entry", |tx| {
+            upsert(tx, row)?;
+            if let Some(bytes) = download {
+                tx.execute("UPDATE counters SET value = value + 1 WHERE name = 'downloads'", [])?;
+                tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'bytes_downloaded'", [to_i64(bytes)])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes the entries of `repo`, optionally only one revision or one file.
+    pub(crate) fn delete(&self, repo: &str, revision: Option<&str>, path: Option<&str>) -> Result<usize> {
+        self.write("delete entries", |tx| match (revision, path) {
+            (None, _) => tx.execute("DELETE FROM entries WHERE repo = ?1", [repo]),
+            (Some(r), None) => tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2", [repo, r]),
+            (Some(r), Some(p)) => tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3", [repo, r, p]),
+        })
+    }
+
+    /// All entries, or those of one repo.
+    pub(crate) fn rows(&self, repo: Option<&str>) -> Result<Vec<Row>> {
+        let conn = self.conn();
+        let sql = "SELECT repo, revision, path, blob, etag, size, blake3, downloaded_at, last_used FROM entries";
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok(Row {
+                repo: r.get(0)?,
+                revision: r.get(1)?,
+                path: r.get(2)?,
+                blob: r.get(3)?,
+                etag: r.get(4)?,
+                size: to_u64(r.get(5)?),
+                blake3: r.get(6)?,
+                downloaded_at: r.get(7)?,
+                last_used: r.get(8)?,
+            })
+        };
+        let rows = if let Some(repo) = repo {
+            let mut st = conn.prepare_cached(&format!("{sql} WHERE repo = ?1")).map_err(self.err("read entries"))?;
+            st.query_map([repo], map).and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        } else {
+            let mut st = conn.prepare_cached(sql).map_err(self.err("read entries"))?;
+            st.query_map([], map).and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        };
+        rows.map_err(self.err("read entries"))
+    }
+
+    /// The recorded BLAKE3 of a blob, if any entry has one.
+    pub(crate) fn blake3_of(&self, blob: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT blake3 FROM entries WHERE blob = ?1 AND blake3 IS NOT NULL LIMIT 1", [blob], |r| r.get(0))
+            .optional()
+            .map_err(self.err("read a digest"))
+    }
+
+    /// Records last-use times (never moving one backwards).
+    pub(crate) fn touch(&self, batch: &[(String, String, String, i64)]) -> Result<()> {
+        self.write("record last use", |tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE entries SET last_used = max(last_used, ?4) WHERE repo = ?1 AND revision = ?2 AND path = ?3",
+            )?;
+            for (repo, rev, path, t) in batch {
+                st.execute(params![repo, rev, path, t])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds to the hit and miss counters.
+    pub(crate) fn add_lookups(&self, hits: u64, misses: u64) -> Result<()> {
+        self.write("update counters", |tx| {
+            tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'hits'", [to_i64(hits)])?;
+            tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'misses'", [to_i64(misses)])?;
+            Ok(())
+        })
+    }
+
+    /// The counters as recorded.
+    pub(crate) fn counters(&self) -> Result<Counters> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT name, value FROM counters").map_err(self.err("read counters"))?;
+        let all: HashMap<String, i64> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(self.err("read counters"))?;
+        let get = |k: &str| to_u64(all.get(k).copied().unwrap_or(0));
+        Ok(Counters {
+            hits: get("hits"),
+            misses: get("misses"),
+            downloads: get("downloads"),
+            bytes_downloaded: get("bytes_downloaded"),
+        })
+    }
+
+    /// Adds or removes a pin.
+    pub(crate) fn set_pin(&self, pin: &Pin, on: bool) -> Result<()> {
+        self.write("update pins", |tx| {
+            if on {
+                tx.execute("INSERT OR IGNORE INTO pins VALUES (?1, ?2, ?3)", [&pin.0, &pin.1, &pin.2])
+            } else {
+                tx.execute(
+                    "DELETE FROM pins WHERE repo = ?1 AND (?2 = '' OR revision = ?2) AND (?3 = '' OR path = ?3)",
+                    [&pin.0, &pin.1, &pin.2],
+                )
+            }
+        })?;
+        Ok(())
+    }
+
+    /// All pins.
+    pub(crate) fn pins(&self) -> Result<Vec<Pin>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT repo, revision, path FROM pins").map_err(self.err("read pins"))?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).and_then(Iterator::collect).map_err(self.err("read pins"))
+    }
+
+    /// The aggregates the triggers keep: per repo `(repo, files, distinct-blob bytes,
+    /// first download, last use)`, the `(repo, revision)` pairs, and the totals (each
+    /// blob once).
+    pub(crate) fn summary(&self) -> Result<Summary> {
+        let conn = self.conn();
+        let q = |sql: &str| conn.prepare_cached(sql).map_err(self.err("summarise"));
+        let per_repo: Vec<(String, u64, u64, i64, i64)> =
+            q("SELECT repo, files, size, coalesce(downloaded_at, 0), coalesce(last_used, 0) FROM repos ORDER BY repo")?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?), to_u64(r.get(2)?), r.get(3)?, r.get(4)?)))
+                .and_then(Iterator::collect)
+                .map_err(self.err("summarise"))?;
+        let revisions: Vec<(String, String)> = q("SELECT repo, revision FROM revisions ORDER BY repo, revision")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(self.err("summarise"))?;
+        let (files, total): (i64, i64) = conn
+            .query_row("SELECT files, bytes FROM totals", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err("summarise"))?;
+        Ok(Summary { per_repo, revisions, total_bytes: to_u64(total), files: to_u64(files) })
+    }
+
+    /// Makes the entries of one scope (`repo = Some`: that repo; `None`: all) equal to
+    /// `truth`, keeping usage history and recorded digests of unchanged blobs.
+    pub(crate) fn reconcile(&self, repo: Option<&str>, truth: &[Row]) -> Result<Diff> {
+        let current = self.rows(repo)?;
+        let old: HashMap<(&str, &str, &str), &Row> = current.iter().map(|r| (r.key(), r)).collect();
+        let new: HashMap<(&str, &str, &str), &Row> = truth.iter().map(|r| (r.key(), r)).collect();
+        self.write("reconcile", |tx| {
+            let mut diff = Diff::default();
+            for (k, r) in &new {
+                match old.get(k) {
+                    None => {
+                        upsert(tx, r)?;
+                        diff.added += 1;
+                    }
+                    Some(o) if o.blob != r.blob || o.size != r.size || (r.etag.is_some() && o.etag != r.etag) => {
+                        let etag = r.etag.clone().or_else(|| o.etag.clone());
+                        let fresh = Row { last_used: o.last_used.max(r.last_used), etag, ..(*r).clone() };
+                        tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3", [k.0, k.1, k.2])?;
+                        upsert(tx, &fresh)?;
+                        diff.updated += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+            for k in old.keys().filter(|k| !new.contains_key(*k)) {
+                tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3", [k.0, k.1, k.2])?;
+                diff.removed += 1;
+            }
+            Ok(diff)
+        })
+    }
+}
+
+fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO entries (repo, revision, path, blob, etag, size, blake3, downloaded_at, last_used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (repo, revision, path) DO UPDATE SET
+           blake3 = coalesce(excluded.blake3, CASE WHEN entries.blob = excluded.blob THEN entries.blake3 END),
+           blob = excluded.blob, etag = excluded.etag, size = excluded.size,
+           downloaded_at = excluded.downloaded_at, last_used = max(entries.last_used, excluded.last_used)",
+    )?;
+    st.execute(params![
+        row.repo,
+        row.revision,
+        row.path,
+        row.blob,
+        row.etag,
+        to_i64(row.size),
+        row.blake3,
+        row.downloaded_at,
+        row.last_used
+    ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn row(path: &str, blob: &str, size: u64) -> Row {
+        Row {
+            repo: "models--a".into(),
+            revision: "c".into(),
+            path: path.into(),
+            blob: blob.into(),
+            etag: None,
+            size,
+            blake3: Some(format!("b3-{blob}")),
+            downloaded_at: 1,
+            last_used: 1,
+        }
+    }
+
+    #[test]
+    fn entries_counters_pins_and_reconcile() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(tmp.path().join("i.sqlite3")).unwrap();
+        let (idx, fresh) = Index::open(&path).unwrap();
+        assert!(fresh);
+        idx.upsert(&row("x", "bx", 10), Some(10)).unwrap();
+        idx.upsert(&row("y", "by", 5), None).unwrap();
+        idx.touch(&[("models--a".into(), "c".into(), "x".into(), 50)]).unwrap();
+        idx.add_lookups(3, 1).unwrap();
+        let c = idx.counters().unwrap();
+        assert_eq!((c.hits, c.misses, c.downloads, c.bytes_downloaded), (3, 1, 1, 10));
+        assert_eq!(idx.rows(None).unwrap().iter().find(|r| r.path == "x").unwrap().last_used, 50);
+        assert_eq!(idx.blake3_of("bx").unwrap().as_deref(), Some("b3-bx"));
+
+        idx.set_pin(&("models--a".into(), String::new(), String::new()), true).unwrap();
+        assert_eq!(idx.pins().unwrap().len(), 1);
+        idx.set_pin(&("models--a".into(), String::new(), String::new()), false).unwrap();
+        assert!(idx.pins().unwrap().is_empty());
+
+        let mut changed = row("x", "bx2", 11);
+        changed.blake3 = None;
+        let diff = idx.reconcile(Some("models--a"), &[changed, row("z", "bz", 1)]).unwrap();
+        assert_eq!(diff, Diff { added: 1, removed: 1, updated: 1 });
+        let rows = idx.rows(Some("models--a")).unwrap();
+        let x = rows.iter().find(|r| r.path == "x").unwrap();
+        assert_eq!((x.blob.as_str(), x.last_used, x.blake3.clone()), ("bx2", 50, None));
+        drop(idx);
+        let (again, fresh) = Index::open(&path).unwrap();
+        assert!(!fresh);
+        assert_eq!(again.rows(None).unwrap().len(), 2);
+        assert_eq!(again.delete("models--a", Some("c"), Some("z")).unwrap(), 1);
+    }
+
+    type Brute = (Vec<(String, u64, u64, i64, i64)>, Vec<(String, String)>, u64, u64);
+
+    fn brute_force(idx: &Index) -> Brute {
+        let rows = idx.rows(None).unwrap();
+        let mut per: BTreeMap<String, (u64, BTreeMap<String, u64>, i64, i64)> = BTreeMap::new();
+        let mut revs = BTreeSet::new();
+        let mut blobs = BTreeMap::new();
+        for r in &rows {
+            let e = per.entry(r.repo.clone()).or_insert((0, BTreeMap::new(), i64::MAX, i64::MIN));
+            e.0 += 1;
+            e.1.insert(r.blob.clone(), r.size);
+            e.2 = e.2.min(r.downloaded_at);
+            e.3 = e.3.max(r.last_used);
+            revs.insert((r.repo.clone(), r.revision.clone()));
+            blobs.insert(r.blob.clone(), r.size);
+        }
+        let per = per.into_iter().map(|(k, (n, b, d, u))| (k, n, b.values().sum(), d, u)).collect();
+        (per, revs.into_iter().collect(), blobs.values().sum(), rows.len() as u64)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #[test]
+        fn trigger_aggregates_equal_a_brute_force_summary(
+            ops in proptest::collection::vec((0u8..4, 0u8..3, 0u8..3, 0u8..4, 0u8..6, 1i64..100), 1..40)
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let (idx, _) = Index::open(&Utf8PathBuf::from_path_buf(tmp.path().join("i.sqlite3")).unwrap()).unwrap();
+            for (kind, repo, rev, path, blob, t) in ops {
+                // A blob's size is a function of its name, as on disk.
+                let row = Row {
+                    repo: format!("r{repo}"), revision: format!("c{rev}"), path: format!("p{path}"),
+                    blob: format!("b{blob}"), etag: None, size: u64::from(blob) * 10 + 1, blake3: None,
+                    downloaded_at: t, last_used: t,
+                };
+                match kind {
+                    0 | 1 => idx.upsert(&row, None).unwrap(),
+                    2 => { idx.delete(&row.repo, Some(&row.revision), None).unwrap(); }
+                    _ => idx.touch(&[(row.repo, row.revision, row.path, t + 1000)]).unwrap(),
+                }
+            }
+            let s = idx.summary().unwrap();
+            let (per, revs, total, files) = brute_force(&idx);
+            prop_assert_eq!(s.per_repo, per);
+            prop_assert_eq!(s.revisions, revs);
+            prop_assert_eq!((s.total_bytes, s.files), (total, files));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The hot path: resolving revisions and finding committed files, plus the small Hub
+//! metadata files (`refs/`, `.no_exist/`, `trees/`).
+//!
+//! # Performance
+//! A lookup reads at most one ref file and stats one path, both through the cap-std
+//! root (`openat2` with `RESOLVE_BENEATH` on Linux). It takes no file lock, opens no
+//! database and writes nothing: a hit is recorded in memory (see `usage`).
+
+use std::io;
+
+use cache_core::{CommitHash, Etag, Repo, RepoPath, Revision, Timestamp};
+use camino::Utf8PathBuf;
+
+use crate::error::{Error, Result};
+use crate::fsx;
+use crate::layout::RepoLayout;
+use crate::store::Store;
+use crate::tree::Tree;
+
+impl Store {
+    /// The commit a revision names: a commit hash as is, a branch or tag (`main`,
+    /// `refs/pr/1`) through `refs/<name>`. `None` when the ref is not cached.
+    pub fn resolve(&self, repo: &Repo, revision: &Revision) -> Result<Option<CommitHash>> {
+        if let Some(c) = revision.commit() {
+            return Ok(Some(c));
+        }
+        let rel = RepoLayout::new(repo).ref_file(revision);
+        match self.hub.read_to_string(&rel) {
+            Ok(s) => Ok(CommitHash::new(s.trim()).ok()),
+            Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) if fsx::is_escape(&e) => {
+                tracing::warn!(path = %self.hub_path.join(&rel), "ignoring a ref that leads outside the cache");
+                Ok(None)
+            }
+            Err(e) => Err(Error::io("read", self.hub_path.join(rel))(e)),
+        }
+    }
+
+    /// The absolute path of a committed file (`snapshots/<commit>/<path>`), or `None`.
+    /// Records the hit (in memory) or the miss.
+    pub fn find(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Utf8PathBuf>> {
+        let layout = RepoLayout::new(repo);
+        let found = match self.resolve(repo, revision)? {
+            Some(commit) => {
+                let rel = layout.snapshot_file(&commit, path);
+                if self.is_file(&rel)? {
+                    let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), Timestamp::now().as_unix_millis());
+                    self.maybe_flush(n);
+                    Some(self.hub_path.join(rel))
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        if found.is_none() {
+            self.usage.miss();
+        }
+        Ok(found)
+    }
+
+    /// Whether the file is committed, without counting a use.
+    pub fn is_cached(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<bool> {
+        match self.resolve(repo, revision)? {
+            Some(commit) => self.is_file(&RepoLayout::new(repo).snapshot_file(&commit, path)),
+            None => Ok(false),
+        }
+    }
+
+    pub(crate) fn is_file(&self, rel: &camino::Utf8Path) -> Result<bool> {
+        match self.hub.metadata(rel) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if fsx::is_not_found(&e) || fsx::is_escape(&e) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Error::io("stat", self.hub_path.join(rel))(e)),
+            // A link leaving the root or a loop: not a file of this cache.
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// When `refs/<name>` was last written, `None` when it is not cached (a commit hash
+    /// has no ref). The Hub resolver uses it to skip revalidation within a window.
+    pub fn ref_modified(&self, repo: &Repo, name: &Revision) -> Result<Option<Timestamp>> {
+        if name.commit().is_some() {
+            return Ok(None);
+        }
+        let rel = RepoLayout::new(repo).ref_file(name);
+        match self.hub.metadata(&rel) {
+            Ok(m) if m.is_file() => {
+                let t = m.modified().map_err(Error::io("stat", self.hub_path.join(&rel)))?.into_std();
+                Ok(Some(Timestamp::from_system_time(t)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if fsx::is_not_found(&e) => Ok(None),
+            Err(e) => Err(Error::io("stat", self.hub_path.join(rel))(e)),
+        }
+    }
+
+    /// Points `refs/<name>` at `commit`, atomically (nothing is written when it already
+    /// does, or when `name` is itself a commit hash).
+    pub fn write_ref(&self, repo: &Repo, name: &Revision, commit: &CommitHash) -> Result<()> {
+        if name.commit().is_some() {
+            return Ok(());
+        }
+        if self.resolve(repo, name)? == Some(*commit) {
+            return Ok(());
+        }
+        let layout = RepoLayout::new(repo);
+        let rel = layout.ref_file(name);
+        fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes())
+            .map_err(Error::io("write", self.hub_path.join(rel)))
+    }
+
+    /// Records that `path` does not exist at `commit` (`.no_exist/<commit>/<path>`).
+    pub fn mark_no_exist(&self, repo: &Repo, commit: &CommitHash, path: &RepoPath) -> Result<()> {
+        let rel = RepoLayout::new(repo).no_exist(commit, path);
+        let abs = self.hub_path.join(&rel);
+        if let Some(parent) = rel.parent() {
+            fsx::create_dirs(&self.hub, parent).map_err(Error::io("create", abs.parent().unwrap_or(&abs)))?;
+        }
+        let mut o = cap_std::fs::OpenOptions::new();
+        o.write(true).create(true);
+        self.hub.open_with(&rel, &o).map(drop).map_err(Error::io("create", abs))
+    }
+
+    /// Whether `path` was recorded as absent from the revision (resolved through `refs/`).
+    pub fn is_no_exist(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<bool> {
+        match self.resolve(repo, revision)? {
+            Some(commit) => self.is_file(&RepoLayout::new(repo).no_exist(&commit, path)),
+            None => Ok(false),
+        }
+    }
+
+    /// Writes `trees/<commit>.json` atomically, in `huggingface_hub`'s format.
+    pub fn write_tree(&self, repo: &Repo, commit: &CommitHash, tree: &Tree) -> Result<()> {
+        let layout = RepoLayout::new(repo);
+        let rel = layout.tree(commit);
+        fsx::write_atomic(&self.hub, &layout.root(), &rel, tree.to_json().as_bytes())
+            .map_err(Error::io("write", self.hub_path.join(rel)))
+    }
+
+    /// Reads `trees/<commit>.json`; `None` when absent or not in a format understood.
+    pub fn read_tree(&self, repo: &Repo, commit: &CommitHash) -> Result<Option<Tree>> {
+        let rel = RepoLayout::new(repo).tree(commit);
+        match self.hub.read_to_string(&rel) {
+            Ok(s) => Ok(Tree::from_json(&s)),
+            Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::InvalidData => Ok(None),
+            Err(e) => Err(Error::io("read", self.hub_path.join(rel))(e)),
+        }
+    }
+
+    /// Whether `blobs/<etag>` of the repo holds a committed blob.
+    pub fn has_blob(&self, repo: &Repo, etag: &Etag) -> Result<bool> {
+        self.is_file(&RepoLayout::new(repo).blob(etag))
+    }
+}

@@ -1,0 +1,85 @@
+//! `reconcile`: rebuild the index from the layout (files other tools added or removed,
+//! a deleted index), keeping usage history, pins and recorded digests of unchanged blobs.
+
+use cache_core::Timestamp;
+
+use crate::error::{Error, Result};
+use crate::index::Row;
+use crate::layout::RepoLayout;
+use crate::scan;
+use crate::store::Store;
+
+/// What [`Store::reconcile`] changed in the index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Entries found on disk that the index did not know.
+    pub added: u64,
+    /// Index entries whose file is gone.
+    pub removed: u64,
+    /// Entries whose blob or size changed.
+    pub updated: u64,
+}
+
+impl Store {
+    /// Makes the index agree with the disk and reports what it fixed.
+    pub fn reconcile(&self) -> Result<ReconcileReport> {
+        self.flush()?;
+        let hub = reconcile_hub(self)?;
+        let art = reconcile_artifacts(self)?;
+        Ok(ReconcileReport {
+            added: hub.added + art.added,
+            removed: hub.removed + art.removed,
+            updated: hub.updated + art.updated,
+        })
+    }
+}
+
+pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
+    let mut truth = Vec::new();
+    for repo in scan::repos(&store.hub).map_err(Error::io("list", store.hub_path.clone()))? {
+        let folder = RepoLayout::new(&repo).folder;
+        let s = scan::repo(&store.hub, &repo).map_err(Error::io("scan", store.hub_path.join(&folder)))?;
+        for f in s.files {
+            let Some(size) = f.size else { continue };
+            let t = f.modified.as_unix_millis();
+            truth.push(Row {
+                repo: folder.clone(),
+                revision: f.commit,
+                path: f.path,
+                blob: f.blob_id,
+                etag: f.etag,
+                size,
+                blake3: None,
+                downloaded_at: t,
+                last_used: t,
+            });
+        }
+    }
+    let d = store.index.reconcile(None, &truth)?;
+    if d != crate::index::Diff::default() {
+        tracing::info!(added = d.added, removed = d.removed, updated = d.updated, "reconciled the index with the hub cache");
+    }
+    Ok(ReconcileReport { added: d.added, removed: d.removed, updated: d.updated })
+}
+
+pub(crate) fn reconcile_artifacts(store: &Store) -> Result<ReconcileReport> {
+    let mut truth = Vec::new();
+    for (id, link, sha) in store.artifact_links()? {
+        let Ok(m) = store.home.metadata(&link) else { continue };
+        let Some(key) = store.artifact_key(&id) else { continue };
+        let t = m.modified().map(|t| Timestamp::from_system_time(t.into_std())).unwrap_or_default().as_unix_millis();
+        truth.push(Row {
+            repo: String::new(),
+            revision: id,
+            path: key,
+            blob: format!("artifacts/blobs/{sha}"),
+            etag: Some(sha),
+            size: m.len(),
+            blake3: None,
+            downloaded_at: t,
+            last_used: t,
+        });
+    }
+    let d = store.artifacts.reconcile(None, &truth)?;
+    Ok(ReconcileReport { added: d.added, removed: d.removed, updated: d.updated })
+}

@@ -1,0 +1,162 @@
+//! `Store`: opening the two roots, the index, leases and the flush of usage records.
+
+use std::os::unix::fs::DirBuilderExt;
+
+use cache_core::Repo;
+use camino::{Utf8Path, Utf8PathBuf};
+use cap_std::fs::Dir;
+
+use crate::config::StoreConfig;
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::layout::{self, CACHEDIR_TAG};
+use crate::lock::{self, Lease, TryHeld};
+use crate::usage::Usage;
+use crate::{fsx, reconcile};
+
+/// The on-disk cache: one hub cache directory plus the modelcache home.
+///
+/// `Send + Sync`: share it with an `Arc`. Call [`Store::flush`] (or drop the store)
+/// before the process exits so usage records reach the index.
+pub struct Store {
+    pub(crate) config: StoreConfig,
+    pub(crate) hub_path: Utf8PathBuf,
+    pub(crate) home_path: Utf8PathBuf,
+    pub(crate) hub: Dir,
+    pub(crate) home: Dir,
+    /// Home-relative folder of this hub cache's state (`hubs/<key>`).
+    pub(crate) state: Utf8PathBuf,
+    pub(crate) index: Index,
+    pub(crate) artifacts: Index,
+    pub(crate) usage: Usage,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("hub", &self.hub_path).field("home", &self.home_path).finish_non_exhaustive()
+    }
+}
+
+fn ensure_root(path: &Utf8Path) -> Result<(Utf8PathBuf, Dir, bool)> {
+    let created = !path.exists();
+    if created {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(Error::io("create", path))?;
+    }
+    let canonical = path.canonicalize().map_err(Error::io("resolve", path))?;
+    let canonical = Utf8PathBuf::from_path_buf(canonical).map_err(|path| Error::NonUtf8Path { path })?;
+    let dir = Dir::open_ambient_dir(&canonical, cap_std::ambient_authority()).map_err(Error::io("open", &canonical))?;
+    Ok((canonical, dir, created))
+}
+
+impl Store {
+    /// Opens (creating when missing, mode 0700) the hub cache and the home, and this hub
+    /// cache's index in the home. An existing cache written by `huggingface_hub` is read
+    /// as it is; when the index is new, it is built from the disk ([`Store::reconcile`]).
+    pub fn open(config: StoreConfig) -> Result<Store> {
+        let (hub_path, hub, hub_created) = ensure_root(&config.hub_dir)?;
+        let (home_path, home, _) = ensure_root(&config.home_dir)?;
+        if hub_created {
+            write_cachedir_tag(&hub);
+        }
+        let state = layout::hub_state_dir(&layout::hub_key(hub_path.as_str()));
+        fsx::create_dirs(&home, &state.join("leases")).map_err(Error::io("create", home_path.join(&state)))?;
+        fsx::create_dirs(&home, Utf8Path::new("artifacts/leases")).map_err(Error::io("create", home_path.join("artifacts")))?;
+        let marker = state.join("hub-path");
+        if home.read_to_string(&marker).ok().as_deref() != Some(hub_path.as_str()) {
+            fsx::write_atomic(&home, &state, &marker, hub_path.as_str().as_bytes())
+                .map_err(Error::io("write", home_path.join(&marker)))?;
+        }
+        let (index, fresh) = Index::open(&home_path.join(&state).join("index.sqlite3"))?;
+        let (artifacts, artifacts_fresh) = Index::open(&home_path.join("artifacts/index.sqlite3"))?;
+        let store = Store { config, hub_path, home_path, hub, home, state, index, artifacts, usage: Usage::default() };
+        if fresh {
+            let report = reconcile::reconcile_hub(&store)?;
+            tracing::info!(added = report.added, "built a new index from the hub cache");
+        }
+        if artifacts_fresh {
+            reconcile::reconcile_artifacts(&store)?;
+        }
+        Ok(store)
+    }
+
+    /// The hub cache directory (canonical).
+    pub fn hub_dir(&self) -> &Utf8Path {
+        &self.hub_path
+    }
+
+    /// The modelcache home (canonical).
+    pub fn home_dir(&self) -> &Utf8Path {
+        &self.home_path
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The index database of this hub cache.
+    pub fn index_path(&self) -> Utf8PathBuf {
+        self.home_path.join(&self.state).join("index.sqlite3")
+    }
+
+    /// Writes pending last-use records and hit/miss counters to the index.
+    pub fn flush(&self) -> Result<()> {
+        let batch = self.usage.take();
+        if batch.touched.is_empty() && batch.hits == 0 && batch.misses == 0 {
+            return Ok(());
+        }
+        let result = self.index.touch(&batch.touched).and_then(|()| self.index.add_lookups(batch.hits, batch.misses));
+        if result.is_err() {
+            self.usage.restore(batch);
+        }
+        result
+    }
+
+    pub(crate) fn maybe_flush(&self, pending: usize) {
+        if pending >= self.config.flush_threshold
+            && let Err(e) = self.flush()
+        {
+            tracing::warn!("could not record cache usage: {e}");
+        }
+    }
+
+    /// Holds `repo` in use: until the lease is dropped, no process removes or evicts its
+    /// files. Take it before looking files up and keep it while using them.
+    pub fn lease(&self, repo: &Repo) -> Result<Lease> {
+        let rel = self.lease_rel(&repo.folder_name());
+        lock::lease(&self.home, &rel, &self.home_path.join(&rel))
+    }
+
+    pub(crate) fn lease_rel(&self, folder: &str) -> Utf8PathBuf {
+        self.state.join("leases").join(format!("{folder}.lock"))
+    }
+
+    /// The exclusive side of a repo's lease, `None` when a reader holds it.
+    pub(crate) fn try_exclusive_repo(&self, folder: &str) -> Result<Option<TryHeld>> {
+        let rel = self.lease_rel(folder);
+        lock::try_exclusive(&self.home, &rel, &self.home_path.join(&rel), true)
+    }
+
+    pub(crate) fn ensure_cachedir_tag(&self) {
+        if !self.hub.exists("CACHEDIR.TAG") {
+            write_cachedir_tag(&self.hub);
+        }
+    }
+}
+
+fn write_cachedir_tag(hub: &Dir) {
+    use std::io::Write;
+    let mut o = cap_std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    if let Ok(mut f) = hub.open_with("CACHEDIR.TAG", &o) {
+        let _ = f.write_all(CACHEDIR_TAG.as_bytes());
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!("could not record cache usage on close: {e}");
+        }
+    }
+}

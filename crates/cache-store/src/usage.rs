@@ -1,0 +1,90 @@
+//! Deferred usage tracking: hits record their last-use time in memory and are flushed to
+//! the index in batches (explicitly, when enough are pending, and on drop), as cargo's
+//! global cache tracker does, so a cache hit costs no disk write.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// `(repo, revision, path)` as the index keys entries.
+pub(crate) type Key = (String, String, String);
+
+#[derive(Default)]
+pub(crate) struct Usage {
+    pending: Mutex<HashMap<Key, i64>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What a flush writes.
+pub(crate) struct Batch {
+    pub(crate) touched: Vec<(String, String, String, i64)>,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+}
+
+impl Usage {
+    fn pending(&self) -> MutexGuard<'_, HashMap<Key, i64>> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a hit; returns how many entries are now pending.
+    pub(crate) fn hit(&self, repo: &str, revision: &str, path: &str, now: i64) -> usize {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        let mut p = self.pending();
+        let key = (repo.to_owned(), revision.to_owned(), path.to_owned());
+        let t = p.entry(key).or_insert(now);
+        *t = (*t).max(now);
+        p.len()
+    }
+
+    pub(crate) fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The pending last-use time of an entry, if any.
+    pub(crate) fn last_used(&self, key: &Key) -> Option<i64> {
+        self.pending().get(key).copied()
+    }
+
+    /// Unflushed hits and misses.
+    pub(crate) fn unflushed(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+
+    /// Takes everything pending (give it back with [`Usage::restore`] if writing fails).
+    pub(crate) fn take(&self) -> Batch {
+        let touched = self.pending().drain().map(|((a, b, c), t)| (a, b, c, t)).collect();
+        Batch { touched, hits: self.hits.swap(0, Ordering::Relaxed), misses: self.misses.swap(0, Ordering::Relaxed) }
+    }
+
+    pub(crate) fn restore(&self, batch: Batch) {
+        self.hits.fetch_add(batch.hits, Ordering::Relaxed);
+        self.misses.fetch_add(batch.misses, Ordering::Relaxed);
+        let mut p = self.pending();
+        for (a, b, c, t) in batch.touched {
+            let e = p.entry((a, b, c)).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_the_latest_use_and_survive_a_failed_flush() {
+        let u = Usage::default();
+        assert_eq!(u.hit("r", "c", "p", 5), 1);
+        assert_eq!(u.hit("r", "c", "p", 3), 1);
+        u.miss();
+        assert_eq!(u.last_used(&("r".into(), "c".into(), "p".into())), Some(5));
+        let b = u.take();
+        assert_eq!((b.touched.len(), b.hits, b.misses), (1, 2, 1));
+        assert_eq!(u.unflushed(), (0, 0));
+        u.restore(b);
+        assert_eq!(u.unflushed(), (2, 1));
+        assert_eq!(u.take().touched, [("r".into(), "c".into(), "p".into(), 5)]);
+    }
+}

@@ -1,0 +1,218 @@
+//! `verify`: re-hash committed content against the recorded BLAKE3 (fast) or the etag's
+//! digest, report corrupted and missing entries, and optionally repair.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cache_core::{Blake3, BlobId, CommitHash, EntryKey, Etag, Repo, RepoPath};
+use camino::Utf8Path;
+
+use crate::artifacts::ArtifactKey;
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::layout::RepoLayout;
+use crate::maintenance::Scope;
+use crate::scan::{self, SnapFile};
+use crate::store::Store;
+
+/// One entry whose content does not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corrupted {
+    /// The entry.
+    pub key: EntryKey,
+    /// Its blob.
+    pub blob: BlobId,
+    /// The digest it should have.
+    pub expected: String,
+    /// The digest it has.
+    pub actual: String,
+}
+
+/// The outcome of [`Store::verify`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IntegrityReport {
+    /// Entries whose content checked out.
+    pub valid: u64,
+    /// Entries whose content does not match.
+    pub corrupted: Vec<Corrupted>,
+    /// Snapshot links or index entries whose blob is gone.
+    pub missing: Vec<EntryKey>,
+    /// Whether corrupted and missing entries were removed.
+    pub repaired: bool,
+}
+
+impl IntegrityReport {
+    /// No corruption and nothing missing.
+    pub fn is_clean(&self) -> bool {
+        self.corrupted.is_empty() && self.missing.is_empty()
+    }
+}
+
+enum Check {
+    Blake3(Blake3),
+    Etag(Etag),
+    Unknown,
+}
+
+impl Store {
+    /// Re-hashes the committed files in `scope`. With `repair`, corrupted blobs and
+    /// their links, dangling links and stale index entries are removed (a later download
+    /// fetches them again).
+    pub fn verify(&self, scope: &Scope, repair: bool) -> Result<IntegrityReport> {
+        let mut report = IntegrityReport { repaired: repair, ..IntegrityReport::default() };
+        let (repos, commit, path) = match scope {
+            Scope::All => (scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))?, None, None),
+            Scope::Repo(r) => (vec![r.clone()], None, None),
+            Scope::Revision(r, rev) => match self.resolve(r, rev)? {
+                Some(c) => (vec![r.clone()], Some(c), None),
+                None => return Ok(report),
+            },
+            Scope::File(r, rev, p) => match self.resolve(r, rev)? {
+                Some(c) => (vec![r.clone()], Some(c), Some(p.clone())),
+                None => return Ok(report),
+            },
+            Scope::Artifacts | Scope::Artifact(_) => (Vec::new(), None, None),
+        };
+        for repo in &repos {
+            self.verify_repo(repo, commit.as_ref(), path.as_ref(), repair, &mut report)?;
+        }
+        if matches!(scope, Scope::All | Scope::Artifacts | Scope::Artifact(_)) {
+            let only = match scope {
+                Scope::Artifact(k) => Some(k.id()),
+                _ => None,
+            };
+            self.verify_artifacts(only.as_deref(), repair, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    fn verify_repo(
+        &self,
+        repo: &Repo,
+        commit: Option<&CommitHash>,
+        path: Option<&RepoPath>,
+        repair: bool,
+        report: &mut IntegrityReport,
+    ) -> Result<()> {
+        let layout = RepoLayout::new(repo);
+        let s = scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
+        let in_scope = |c: &str, p: &str| commit.is_none_or(|x| x.as_str() == c) && path.is_none_or(|x| x.as_str() == p);
+        let rows = self.index.rows(Some(&layout.folder))?;
+        let etags: HashMap<(&str, &str), &str> =
+            rows.iter().filter_map(|r| Some(((r.revision.as_str(), r.path.as_str()), r.etag.as_deref()?))).collect();
+        let key = |c: &str, p: &str| -> Option<EntryKey> {
+            Some(EntryKey::Hub { repo: repo.clone(), commit: CommitHash::new(c).ok()?, path: RepoPath::new(p).ok()? })
+        };
+        let mut by_blob: BTreeMap<&str, Vec<&SnapFile>> = BTreeMap::new();
+        let mut doomed: Vec<&SnapFile> = Vec::new();
+        for f in s.files.iter().filter(|f| in_scope(&f.commit, &f.path)) {
+            if f.size.is_none() {
+                report.missing.extend(key(&f.commit, &f.path));
+                doomed.push(f);
+            } else {
+                by_blob.entry(f.blob_id.as_str()).or_default().push(f);
+            }
+        }
+        for (blob, files) in &by_blob {
+            let first = files[0];
+            let check = match self.index.blake3_of(blob)?.and_then(|b| Blake3::from_hex(&b).ok()) {
+                Some(b) => Check::Blake3(b),
+                None => match first.etag.as_deref().or_else(|| etags.get(&(first.commit.as_str(), first.path.as_str())).copied())
+                {
+                    Some(e) => Etag::new(e).map_or(Check::Unknown, Check::Etag),
+                    None => Check::Unknown,
+                },
+            };
+            let rel = first.blob_rel.as_deref().unwrap_or(&first.rel);
+            let file = self.hub.open(rel).map_err(Error::io("open", self.hub_path.join(rel)))?.into_std();
+            let (expected, actual) = match check {
+                Check::Blake3(want) => {
+                    (want.to_string(), hash::blake3(&file).map_err(Error::io("read", self.hub_path.join(rel)))?.to_string())
+                }
+                Check::Etag(etag) => {
+                    (etag.to_string(), hash::etag_digest(&file, &etag).map_err(Error::io("read", self.hub_path.join(rel)))?)
+                }
+                Check::Unknown => (String::new(), String::new()),
+            };
+            if expected == actual {
+                report.valid += files.len() as u64;
+                continue;
+            }
+            tracing::warn!(blob, expected, actual, "corrupted blob");
+            for f in files {
+                if let Some(key) = key(&f.commit, &f.path) {
+                    report.corrupted.push(Corrupted {
+                        key,
+                        blob: BlobId::from_relative_path(*blob),
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    });
+                }
+                doomed.push(f);
+            }
+            if repair && let Some(b) = &first.blob_rel {
+                let _ = self.hub.remove_file(b);
+            }
+        }
+        // Index entries without a file on disk.
+        for r in rows.iter().filter(|r| in_scope(&r.revision, &r.path)) {
+            let on_disk = s.files.iter().any(|f| f.commit == r.revision && f.path == r.path);
+            if !on_disk {
+                report.missing.extend(key(&r.revision, &r.path));
+                if repair {
+                    self.index.delete(&r.repo, Some(&r.revision), Some(&r.path))?;
+                }
+            }
+        }
+        if repair && !doomed.is_empty() {
+            let mut emptied = Vec::new();
+            for f in doomed {
+                let _ = self.hub.remove_file(&f.rel);
+                let snap = layout.snapshots().join(&f.commit);
+                crate::fsx::prune_empty_dirs(&self.hub, &f.rel, &snap);
+                if crate::fsx::list_dir(&self.hub, &snap).unwrap_or_default().is_empty() && !emptied.contains(&f.commit) {
+                    emptied.push(f.commit.clone());
+                }
+                self.index.delete(&layout.folder, Some(&f.commit), Some(&f.path))?;
+            }
+            self.tidy_repo(repo, &emptied)?;
+        }
+        Ok(())
+    }
+
+    fn verify_artifacts(&self, only: Option<&str>, repair: bool, report: &mut IntegrityReport) -> Result<()> {
+        for (id, link, sha) in self.artifact_links()? {
+            if only.is_some_and(|o| o != id) {
+                continue;
+            }
+            let key = EntryKey::Artifact { key: self.artifact_key(&id).unwrap_or_else(|| id.clone()) };
+            let blob = format!("artifacts/blobs/{sha}");
+            let Ok(file) = self.home.open(&link).map(cap_std::fs::File::into_std) else {
+                report.missing.push(key);
+                if repair {
+                    self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(
+                        &self.artifact_key(&id).unwrap_or_default(),
+                    )))?;
+                }
+                continue;
+            };
+            let read_err = || Error::io("read", self.home_path.join(&link));
+            let (expected, actual) = if let Some(b) = self.artifacts.blake3_of(&blob)? {
+                (b, hash::blake3(&file).map_err(read_err())?.to_string())
+            } else {
+                (sha.clone(), hash::etag_digest(&file, &Etag::new(&sha)?).map_err(read_err())?)
+            };
+            if expected == actual {
+                report.valid += 1;
+            } else {
+                report.corrupted.push(Corrupted { key, blob: BlobId::from_relative_path(&blob), expected, actual });
+                if repair {
+                    let _ = self.home.remove_file(Utf8Path::new(&blob));
+                    self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(
+                        &self.artifact_key(&id).unwrap_or_default(),
+                    )))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! Integration tests of cache-store: one binary, one module per behaviour.
+//!
+//! Tests that need another process re-execute this binary (`std::env::current_exe()`)
+//! with [`support::CHILD_ENV`] set, running the same test function, which then acts as
+//! the child instead of the parent.
+
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
+#![expect(clippy::many_single_char_names, reason = "short names for the store, repo and cache under test")]
+
+mod basics;
+mod diskfull;
+mod escape;
+mod maintenance;
+mod model;
+mod processes;
+mod python;
+mod support;
