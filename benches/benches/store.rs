@@ -25,15 +25,15 @@ fn base() -> Utf8PathBuf {
 }
 
 fn commit() -> CommitHash {
-    "0123456789abcdef0123456789abcdef01234567".parse().expect("valid commit")
+    modelcache_benches::generated_commit()
 }
 
 fn repo(i: usize) -> Repo {
-    Repo::model(format!("org/repo-{i}").parse().expect("valid repo id"))
+    modelcache_benches::generated_repo(i)
 }
 
 fn file(j: usize) -> String {
-    format!("dir-{}/file-{j}.json", j % 10)
+    modelcache_benches::generated_file(j)
 }
 
 /// Writes the 100 000-entry layout once (a marker file records completion).
@@ -44,22 +44,7 @@ fn big_cache() -> Utf8PathBuf {
     }
     let _ = std::fs::remove_dir_all(&root);
     let hub = root.join("hub");
-    for i in 0..REPOS {
-        let folder = hub.join(repo(i).folder_name());
-        let snap = folder.join("snapshots").join(commit().as_str());
-        std::fs::create_dir_all(folder.join("blobs")).expect("mkdir");
-        std::fs::create_dir_all(folder.join("refs")).expect("mkdir");
-        std::fs::write(folder.join("refs/main"), commit().as_str()).expect("ref");
-        for d in 0..10 {
-            std::fs::create_dir_all(snap.join(format!("dir-{d}"))).expect("mkdir");
-        }
-        for j in 0..FILES {
-            let body = format!("{{\"repo\": {i}, \"file\": {j}}}\n");
-            let etag = GitSha1::of(body.as_bytes()).to_string();
-            std::fs::write(folder.join("blobs").join(&etag), body).expect("blob");
-            std::os::unix::fs::symlink(format!("../../../blobs/{etag}"), snap.join(file(j))).expect("link");
-        }
-    }
+    modelcache_benches::write_hub_layout(hub.as_std_path(), REPOS, FILES).expect("write the layout");
     // Opening builds the index from the layout.
     drop(Store::open(StoreConfig::new(&hub, root.join("home"))).expect("open"));
     std::fs::write(root.join("ready"), b"").expect("marker");

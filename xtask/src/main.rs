@@ -5,12 +5,15 @@
 //! - `test-matrix`: each library crate's tests with no, default and all features, each
 //!   crate built alone, and the layering rules of DESIGN.md.
 //! - `demo`: the main job, shown end to end.
+//! - `bench`: whole-process benchmarks against peers and floors, written to
+//!   `BENCHMARKS.md`.
 //! - `py-env`: the Python virtualenv with `huggingface_hub` that interop tests use.
 //!
 //! Std-only on purpose: it must build in seconds on a fresh machine. Every command it runs
 //! is echoed first.
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on stdout and stderr")]
 
+mod bench;
 mod ci;
 mod cmd;
 mod demo;
@@ -25,9 +28,10 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("test-matrix") => matrix::run().map(|_| ()),
         Some("demo") => demo::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("py-env") => py::ensure().map(|python| println!("{}", python.display())),
         Some("help" | "--help" | "-h") | None => {
-            println!("usage: cargo xtask <ci | test-matrix | demo | py-env>");
+            println!("usage: cargo xtask <ci | test-matrix | demo | bench [--quick] [--only NAME,...] | py-env>");
             return ExitCode::SUCCESS;
         }
         Some(other) => Err(format!("unknown xtask command `{other}` (try `cargo xtask help`)")),

@@ -1,0 +1,74 @@
+//! How each contender is invoked: `curl` (the transfer floor), the `modelcache` CLI, the
+//! `hf-hub` crate (through the `hfhub` helper binary) and Python `huggingface_hub`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The programs a benchmark run uses.
+pub(crate) struct Bins {
+    pub(crate) modelcache: PathBuf,
+    pub(crate) testkit: PathBuf,
+    pub(crate) hfhub: PathBuf,
+    pub(crate) b3: PathBuf,
+    pub(crate) gencache: PathBuf,
+    pub(crate) python: Option<PathBuf>,
+}
+
+/// `modelcache` on a cache under `dir` (`dir/hub`, `dir/home`), talking to `endpoint`.
+pub(crate) fn ours(bins: &Bins, dir: &Path, endpoint: &str) -> Command {
+    let mut c = Command::new(&bins.modelcache);
+    c.arg("--cache-dir").arg(dir.join("hub")).arg("--home").arg(dir.join("home")).args(["--endpoint", endpoint, "-q"]);
+    c.env_remove("HF_HUB_OFFLINE").env_remove("MODELCACHE_OFFLINE").env("XDG_CONFIG_HOME", dir.join("config"));
+    c
+}
+
+/// The `hfhub` helper: `hfhub <cmd> <endpoint> <dir/hub> <repo> <args…>`.
+pub(crate) fn hf_hub(bins: &Bins, dir: &Path, endpoint: &str, cmd: &str, repo: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(&bins.hfhub);
+    c.args([cmd, endpoint]).arg(dir.join("hub")).arg(repo).args(args);
+    c.env_remove("HF_TOKEN").env_remove("HF_HUB_OFFLINE");
+    c
+}
+
+/// Python `huggingface_hub` running `script` with `args`, cache at `dir/hub`.
+pub(crate) fn python(bins: &Bins, dir: &Path, endpoint: &str, script: &str, args: &[&str]) -> Option<Command> {
+    let mut c = Command::new(bins.python.as_ref()?);
+    c.args(["-c", script]).arg(dir.join("hub")).args(args);
+    c.env("HF_ENDPOINT", endpoint)
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        .env("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN");
+    Some(c)
+}
+
+/// `hf_hub_download(repo, file, cache_dir=argv[1])`.
+pub(crate) const PY_GET: &str = "import sys\nfrom huggingface_hub import hf_hub_download\n\
+for f in sys.argv[3:]:\n    print(hf_hub_download(sys.argv[2], f, cache_dir=sys.argv[1]))";
+/// `snapshot_download(repo, cache_dir=argv[1], max_workers=8)`.
+pub(crate) const PY_SNAPSHOT: &str = "import sys\nfrom huggingface_hub import snapshot_download\n\
+print(snapshot_download(sys.argv[2], cache_dir=sys.argv[1], max_workers=8))";
+/// `scan_cache_dir(argv[1])`, as `hf cache scan` does.
+pub(crate) const PY_SCAN: &str = "import sys\nfrom huggingface_hub import scan_cache_dir\n\
+info = scan_cache_dir(sys.argv[1])\nprint(len(info.repos), info.size_on_disk)";
+
+/// The `resolve/` URL of a file on the hub.
+pub(crate) fn resolve_url(endpoint: &str, repo: &str, file: &str) -> String {
+    format!("{endpoint}/{repo}/resolve/main/{file}")
+}
+
+/// A command line as it would be typed (for the report).
+pub(crate) fn describe(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().into_owned();
+    for a in c.get_args() {
+        let a = a.to_string_lossy();
+        s.push(' ');
+        if a.contains(' ') || a.contains('\n') {
+            s.push_str(&format!("'{}'", a.replace('\n', "; ")));
+        } else {
+            s.push_str(&a);
+        }
+    }
+    s
+}
