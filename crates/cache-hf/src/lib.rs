@@ -6,3 +6,13 @@
 //!
 //! # Layering
 //! Depends on `cache-core`, `cache-fetch` and `cache-store`.
+
+mod api;
+mod error;
+mod patterns;
+mod token;
+mod urls;
+
+pub use error::Error;
+pub use patterns::FileFilter;
+pub use token::Token;
