@@ -51,7 +51,8 @@ impl FileFilter {
     /// Whether the filter takes `path`.
     pub fn matches(&self, path: &str) -> bool {
         let path = path.replace('\\', "/");
-        self.allow.as_ref().is_none_or(|(s, _)| s.is_match(&path)) && !self.ignore.as_ref().is_some_and(|(s, _)| s.is_match(&path))
+        self.allow.as_ref().is_none_or(|(s, _)| s.is_match(&path))
+            && !self.ignore.as_ref().is_some_and(|(s, _)| s.is_match(&path))
     }
 
     /// Whether it takes every file.

@@ -1,47 +1,31 @@
-//! The Hub token: `HF_TOKEN`, else the file `HF_TOKEN_PATH`, else `$HF_HOME/token` (as
-//! huggingface_hub finds it). It is never logged, printed or sent to another host: its
-//! `Debug` is redacted and it has no `Display`.
+//! Finding the Hub token: `HF_TOKEN`, else the file `HF_TOKEN_PATH`, else `$HF_HOME/token`
+//! (as `huggingface_hub` finds it). The token is a [`cache_fetch::Token`]: its `Debug` is
+//! redacted, it has no `Display`, and the fetcher sends it only to the origin it was
+//! given for.
 
-use std::fmt;
 use std::path::PathBuf;
 
-/// A bearer token for the Hub.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+use cache_fetch::Token;
 
-impl Token {
-    /// Wraps a token (surrounding whitespace removed); `None` if it is empty.
-    pub fn new(value: &str) -> Option<Self> {
-        let v = value.trim();
-        (!v.is_empty()).then(|| Token(v.to_owned()))
-    }
-
-    /// The secret itself, to put in an `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Finds the token as huggingface_hub does, reading variables through `env`.
-    pub fn discover(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
-        if let Some(t) = env("HF_TOKEN").and_then(|t| Token::new(&t)) {
-            return Some(t);
-        }
-        let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
-            let hf_home = env("HF_HOME").map(PathBuf::from).or_else(|| {
-                env("XDG_CACHE_HOME")
-                    .map(|x| PathBuf::from(x).join("huggingface"))
-                    .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
-            })?;
-            Some(hf_home.join("token"))
-        })?;
-        std::fs::read_to_string(path).ok().and_then(|t| Token::new(&t))
-    }
+fn non_empty(value: &str) -> Option<Token> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| Token::new(v))
 }
 
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
+/// Finds the token as `huggingface_hub` does, reading variables through `env`.
+pub fn discover_token(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
+    if let Some(t) = env("HF_TOKEN").and_then(|t| non_empty(&t)) {
+        return Some(t);
     }
+    let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
+        let hf_home = env("HF_HOME").map(PathBuf::from).or_else(|| {
+            env("XDG_CACHE_HOME")
+                .map(|x| PathBuf::from(x).join("huggingface"))
+                .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
+        })?;
+        Some(hf_home.join("token"))
+    })?;
+    std::fs::read_to_string(path).ok().and_then(|t| non_empty(&t))
 }
 
 #[cfg(test)]
@@ -59,19 +43,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), "hf_fromfile\n").unwrap();
         let home = dir.path().to_str().unwrap().to_owned();
-        assert_eq!(Token::discover(&env(&[("HF_TOKEN", "hf_env".into()), ("HF_HOME", home.clone())])).unwrap().expose(), "hf_env");
-        assert_eq!(Token::discover(&env(&[("HF_HOME", home.clone())])).unwrap().expose(), "hf_fromfile");
+        let found = |vars: &[(&str, String)]| discover_token(&env(vars));
+        assert_eq!(found(&[("HF_TOKEN", "hf_env".into()), ("HF_HOME", home.clone())]), Some(Token::new("hf_env")));
+        assert_eq!(found(&[("HF_HOME", home.clone())]), Some(Token::new("hf_fromfile")));
         let other = dir.path().join("other");
         std::fs::write(&other, "  hf_other  ").unwrap();
-        let found = Token::discover(&env(&[("HF_HOME", home.clone()), ("HF_TOKEN_PATH", other.to_str().unwrap().to_owned())]));
-        assert_eq!(found.unwrap().expose(), "hf_other");
-        assert_eq!(Token::discover(&env(&[("HF_TOKEN", "  ".into())])), None);
-        assert_eq!(Token::discover(&env(&[("HOME", "/nonexistent".into())])), None);
+        let with_path = found(&[("HF_HOME", home.clone()), ("HF_TOKEN_PATH", other.to_str().unwrap().to_owned())]);
+        assert_eq!(with_path, Some(Token::new("hf_other")));
+        assert_eq!(found(&[("HF_TOKEN", "  ".into())]), None);
+        assert_eq!(found(&[("HOME", "/nonexistent".into())]), None);
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let t = Token::new("hf_secret").unwrap();
+        let t = discover_token(&env(&[("HF_TOKEN", "hf_secret".into())])).unwrap();
         assert!(!format!("{t:?}").contains("secret"));
     }
 }

@@ -76,7 +76,12 @@ mod tests {
         );
         // Values computed with huggingface_hub.hf_hub_url 2.4.
         assert_eq!(
-            resolve(e, &repo(RepoType::Dataset, "org/data"), &"refs/pr/1".parse().unwrap(), &"sub dir/a+b#c.json".parse().unwrap()),
+            resolve(
+                e,
+                &repo(RepoType::Dataset, "org/data"),
+                &"refs/pr/1".parse().unwrap(),
+                &"sub dir/a+b#c.json".parse().unwrap()
+            ),
             "https://huggingface.co/datasets/org/data/resolve/refs%2Fpr%2F1/sub%20dir/a%2Bb%23c.json"
         );
         assert_eq!(
@@ -90,7 +95,10 @@ mod tests {
         let e = "http://127.0.0.1:9";
         let r = repo(RepoType::Model, "a/b");
         assert_eq!(repo_info(e, &r, None), "http://127.0.0.1:9/api/models/a/b");
-        assert_eq!(repo_info(e, &r, Some(&"refs/pr/2".parse().unwrap())), "http://127.0.0.1:9/api/models/a/b/revision/refs%2Fpr%2F2");
+        assert_eq!(
+            repo_info(e, &r, Some(&"refs/pr/2".parse().unwrap())),
+            "http://127.0.0.1:9/api/models/a/b/revision/refs%2Fpr%2F2"
+        );
         assert_eq!(
             tree(e, &repo(RepoType::Dataset, "x"), &Revision::main(), Some(&"data/train".parse().unwrap())),
             "http://127.0.0.1:9/api/datasets/x/tree/main/data/train?recursive=true&expand=false"
