@@ -107,9 +107,15 @@ pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilte
 
 fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
     let store = &ctx.inner.store;
-    let what = request.describe();
-    let place = ctx.placement(request);
-    let hub_err = |e| from_hub(e, &what, &place);
+    // Messages are built only on failure: a hit allocates nothing for them.
+    let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
+    let miss = || {
+        CacheError::offline_miss(
+            request.describe(),
+            "it is not in the cache and downloads are off".to_owned(),
+            &ctx.placement(request),
+        )
+    };
     match request {
         AcquireRequest::File { repo, revision, path } => match offline::lookup_file(store, repo, revision, path, None) {
             Ok(FileLookup::Hit { path, commit }) => Ok(hit(path.into_std_path_buf(), Some(commit.to_string()))),
@@ -119,9 +125,7 @@ fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acqu
                 path: path.to_string(),
                 cached: true,
             })),
-            Ok(FileLookup::Miss { .. }) => {
-                Err(CacheError::offline_miss(what.clone(), "it is not in the cache and downloads are off".to_owned(), &place))
-            }
+            Ok(FileLookup::Miss { .. }) => Err(miss()),
             Err(e) => Err(hub_err(e)),
         },
         AcquireRequest::Snapshot { repo, revision, include, exclude } => {
@@ -136,9 +140,7 @@ fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acqu
             }
             match store.find_artifact(&key)? {
                 Some(p) => Ok(hit(p.into_std_path_buf(), None)),
-                None => {
-                    Err(CacheError::offline_miss(what.clone(), "it is not in the cache and downloads are off".to_owned(), &place))
-                }
+                None => Err(miss()),
             }
         }
     }
@@ -187,9 +189,7 @@ impl AcquisitionStrategy for NetworkAcquisition {
 #[cfg(feature = "downloads")]
 async fn network(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
     let hub = &ctx.inner.hub;
-    let what = request.describe();
-    let place = ctx.placement(request);
-    let hub_err = |e| from_hub(e, &what, &place);
+    let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
     let observer: Arc<dyn cache_hf::Observer> = Arc::new(crate::progress::Forward(Arc::clone(&ctx.inner.progress)));
     match request {
         AcquireRequest::File { repo, revision, path } => {
