@@ -286,14 +286,19 @@ impl CacheManager {
             });
         }
         let size_before = store.stats()?.total_bytes;
-        let sizes: BTreeMap<String, u64> = store.entries()?.into_iter().map(|e| (e.key.to_string(), e.size)).collect();
+        // The store plans the same way; planning here too gives each eviction its reason.
+        let entries = store.entries()?;
+        let plan = plan_eviction(&entries, &BTreeSet::new(), policy, now);
+        let planned: BTreeMap<String, (String, u64)> =
+            plan.evict.iter().map(|e| (e.entry.key.to_string(), (reason(e.reason), e.frees))).collect();
         let r = store.evict(policy, now)?;
         let evicted: Vec<PrunedEntry> = r
             .evicted
             .iter()
             .map(|k| {
-                let key = k.to_string();
-                PrunedEntry { bytes: sizes.get(&key).copied().unwrap_or(0), entry: key, reason: String::new() }
+                let entry = k.to_string();
+                let (reason, bytes) = planned.get(&entry).cloned().unwrap_or_default();
+                PrunedEntry { entry, reason, bytes }
             })
             .collect();
         for e in &evicted {

@@ -55,6 +55,8 @@ async fn maintenance_works_cache_only() {
     let pruned = cache.prune(&grace0).await.unwrap();
     assert_eq!(pruned.evicted.len(), 1, "only the unpinned repo goes: {pruned:?}");
     assert!(pruned.evicted[0].entry.starts_with("org/b@"));
+    assert_eq!((pruned.evicted[0].reason.as_str(), pruned.evicted[0].bytes), ("over_size", 8));
+    assert_eq!(pruned.size_before - pruned.size_after, 8);
     assert_eq!(pruned.bytes_freed, 8);
     assert!(cache.is_cached("org/a") && !cache.is_cached("org/b"));
     cache.unpin(&a_ref).unwrap();
