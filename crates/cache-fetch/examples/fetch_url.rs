@@ -1,6 +1,7 @@
 //! Downloads one URL into a file with the default configuration and prints what happened:
 //! `cargo run --release -p cache-fetch --example fetch_url -- URL OUT [EXPECTED_SIZE [ETAG]]`
-//! (`FETCH_PARALLELISM=N` overrides the number of parallel ranges).
+//! (`FETCH_PARALLELISM=N` overrides the number of parallel ranges, `FETCH_CHUNK_MIB=N` their
+//! size).
 //! Used to measure wall time and peak memory (`/usr/bin/time -v`).
 #![expect(clippy::print_stdout, reason = "an example reports on stdout")]
 
@@ -24,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = FetchConfig::default();
     if let Ok(n) = std::env::var("FETCH_PARALLELISM") {
         config.parallelism = n.parse()?;
+    }
+    if let Ok(n) = std::env::var("FETCH_CHUNK_MIB") {
+        config.chunk_size = n.parse::<u64>()? << 20;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(out)?;

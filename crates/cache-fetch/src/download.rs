@@ -27,7 +27,7 @@ use reqwest::header::CONTENT_LENGTH;
 
 use crate::client::{Fetcher, Token, parse_url};
 use crate::error::{Error, redact};
-use crate::hasher::{Frontier, HashJob, hash_all};
+use crate::hasher::{Frontier, HashJob, follow, hash_all};
 use crate::progress::{Event, Progress};
 use crate::sink::Sink;
 use crate::stream::{ContentRange, Counters, Fail, content_range};
@@ -228,6 +228,14 @@ impl Run<'_> {
             .unwrap_or_else(|e| Err(Error::io("hash", std::io::Error::other(e.to_string()))))
     }
 
+    /// Hashes a small transfer after the fact, mostly from the chunks its frontier kept.
+    async fn hash_written(&self, frontier: Arc<Frontier>) -> Option<Result<Digests, Error>> {
+        let (sink, kinds, len) = (Arc::clone(self.sink), self.req.kinds(), frontier.contiguous());
+        tokio::task::spawn_blocking(move || follow(&*sink, kinds, len, &frontier))
+            .await
+            .unwrap_or_else(|e| Some(Err(Error::io("hash", std::io::Error::other(e.to_string())))))
+    }
+
     /// One pass: from `existing` bytes to the end of the file.
     async fn attempt(&self, mut existing: u64, discarded: &mut u64) -> Result<Outcome, Fail> {
         let cfg = &self.fetcher.config;
@@ -293,11 +301,11 @@ impl Run<'_> {
             return Err(e);
         }
         frontier.close();
-        let written = frontier.contiguous();
         let digests = match job {
-            Some(job) => job.finish().await.unwrap_or_else(|| Err(Error::io("hash", std::io::Error::other("aborted"))))?,
-            None => self.hash_whole(written).await?,
-        };
+            Some(job) => job.finish().await,
+            None => self.hash_written(frontier).await,
+        }
+        .unwrap_or_else(|| Err(Error::io("hash", std::io::Error::other("aborted"))))?;
         Ok(Outcome { digests, kept: existing, parallel, url })
     }
 

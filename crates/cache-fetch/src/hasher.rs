@@ -1,20 +1,30 @@
 //! The in-order hasher: a thread that hashes the sink's bytes from offset 0 as they become
-//! contiguous on disk, so the network never waits for it.
+//! contiguous, so the network never waits for it.
 //!
 //! # Design
-//! Receivers write chunks at their offsets and report the written intervals to a
-//! [`Frontier`]; the frontier is the end of the contiguous run from byte 0. The hasher
-//! thread reads the sink (from the page cache) up to the frontier in 1 MiB blocks and feeds
-//! every requested digest. A resumed file's existing prefix is simply "already written":
-//! it is re-hashed while the rest downloads. Memory stays bounded (one block), every byte
-//! is hashed exactly once, and a parallel transfer needs no reordering buffer. The cost is
-//! one extra read of each byte from the page cache, which is cheaper than hashing it.
-//! Measured on the development machine: sha256 (SHA-NI) + blake3 keep up with loopback
-//! transfers, so the hasher finishes a few milliseconds after the last byte arrives.
+//! Receivers write chunks at their offsets and report them to a [`Frontier`]; the frontier
+//! is the end of the contiguous run from byte 0. The hasher thread follows it and feeds
+//! every requested digest, so every byte is hashed exactly once and a parallel transfer
+//! needs no reordering buffer. A resumed file's existing prefix is simply "already
+//! written": it is re-hashed (read back from the sink) while the rest downloads.
+//!
+//! # Performance
+//! The frontier also keeps the chunks just written (reference-counted `Bytes`, no copy)
+//! when they lie within [`KEEP_WINDOW`] bytes of the hasher's position, and the hasher
+//! takes them from memory while they are still in the CPU caches. Anything else — a
+//! resumed prefix, the later ranges of a parallel transfer, a hasher that fell behind —
+//! is read back from the sink (the page cache) in 1 MiB blocks. Memory stays bounded
+//! (the window plus one block) and the receivers never wait for the hasher: a chunk that
+//! does not fit in the window is simply not kept.
+//!
+//! Measured on the development machine (SHA-NI, AVX-512, 1 GiB over loopback): sha256
+//! costs ~0.85 s of CPU, blake3 ~0.23 s, reading back from the page cache ~0.15 s; the
+//! hasher thread is the longest serial chain of a transfer there.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
+use bytes::Bytes;
 use cache_core::{DigestKinds, Digests, MultiHasher};
 
 use crate::error::Error;
@@ -22,13 +32,32 @@ use crate::sink::{Sink, read_exact_at};
 
 const BLOCK: usize = 1 << 20;
 
+/// Written chunks starting less than this far ahead of the hasher are kept in memory for
+/// it (bounding the memory a download holds beyond its receive buffers).
+pub(crate) const KEEP_WINDOW: u64 = 16 << 20;
+
 #[derive(Default)]
 struct State {
     /// Written intervals beyond the contiguous prefix: start → end.
     pending: BTreeMap<u64, u64>,
     contiguous: u64,
+    /// Written chunks not hashed yet, by offset (all within `KEEP_WINDOW` of `hashed`).
+    kept: BTreeMap<u64, Bytes>,
+    kept_bytes: u64,
+    /// Where the hasher is.
+    hashed: u64,
     closed: bool,
     aborted: bool,
+}
+
+/// The hasher's next step.
+enum Piece {
+    /// These bytes, in memory, start at the hasher's position.
+    Kept(Bytes),
+    /// Read the sink from the hasher's position up to here.
+    Sink(u64),
+    /// Everything was hashed.
+    Done,
 }
 
 /// How far the sink holds contiguous written bytes from 0.
@@ -48,12 +77,19 @@ impl Frontier {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records that `start..end` was written.
-    pub(crate) fn written(&self, start: u64, end: u64) {
+    /// Records that `data` was written at `start`; keeps it for the hasher if it is near.
+    pub(crate) fn written(&self, start: u64, data: Bytes) {
+        let end = start + data.len() as u64;
         if start >= end {
             return;
         }
         let mut s = self.lock();
+        if start >= s.hashed && end <= s.hashed + KEEP_WINDOW && s.kept_bytes + (end - start) <= KEEP_WINDOW {
+            s.kept_bytes += end - start;
+            if let Some(old) = s.kept.insert(start, data) {
+                s.kept_bytes -= old.len() as u64;
+            }
+        }
         if start <= s.contiguous {
             s.contiguous = s.contiguous.max(end);
             // Absorb pending intervals the prefix now reaches.
@@ -89,18 +125,44 @@ impl Frontier {
         self.changed.notify_all();
     }
 
-    /// Waits until the frontier passes `pos` or the transfer ends; `None` when aborted.
-    fn wait_beyond(&self, pos: u64) -> Option<(u64, bool)> {
+    /// Records that the hasher reached `pos` and waits for what it hashes next; `None`
+    /// when the transfer was aborted.
+    fn next_piece(&self, pos: u64) -> Option<Piece> {
         let mut s = self.lock();
+        s.hashed = pos;
         loop {
             if s.aborted {
                 return None;
             }
-            if s.contiguous > pos || s.closed {
-                return Some((s.contiguous, s.closed));
+            if s.contiguous > pos {
+                break;
+            }
+            if s.closed {
+                return Some(Piece::Done);
             }
             s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
         }
+        // Chunks entirely behind the hasher (none in a well-formed transfer) are dropped.
+        while let Some(entry) = s.kept.first_entry() {
+            if *entry.key() + entry.get().len() as u64 > pos {
+                break;
+            }
+            let dropped = entry.remove();
+            s.kept_bytes -= dropped.len() as u64;
+        }
+        let contiguous = s.contiguous;
+        let next = match s.kept.first_entry() {
+            Some(entry) if *entry.key() <= pos => {
+                let (start, data) = entry.remove_entry();
+                s.kept_bytes -= data.len() as u64;
+                let skip = usize::try_from(pos - start).unwrap_or(usize::MAX);
+                let take = usize::try_from(contiguous - start).unwrap_or(usize::MAX).min(data.len());
+                return Some(Piece::Kept(data.slice(skip..take)));
+            }
+            Some(entry) => *entry.key(),
+            None => u64::MAX,
+        };
+        Some(Piece::Sink(contiguous.min(next)))
     }
 }
 
@@ -129,18 +191,27 @@ pub(crate) struct HashJob {
     result: tokio::sync::oneshot::Receiver<Option<Result<Digests, Error>>>,
 }
 
-fn follow(sink: &dyn Sink, kinds: DigestKinds, len: u64, frontier: &Frontier) -> Option<Result<Digests, Error>> {
+/// Hashes the sink as `frontier` advances, up to its end (memory first, else the sink).
+pub(crate) fn follow(sink: &dyn Sink, kinds: DigestKinds, len: u64, frontier: &Frontier) -> Option<Result<Digests, Error>> {
     let mut h = MultiHasher::new(kinds, len);
-    let mut buf = vec![0u8; BLOCK];
+    let mut buf = Vec::new();
     let mut pos = 0;
     loop {
-        let (avail, closed) = frontier.wait_beyond(pos)?;
-        if let Err(e) = hash_range(sink, &mut h, pos, avail, &mut buf) {
-            return Some(Err(e));
-        }
-        pos = avail;
-        if closed && frontier.contiguous() == pos {
-            return Some(Ok(h.finalize()));
+        match frontier.next_piece(pos)? {
+            Piece::Kept(data) => {
+                h.update(&data);
+                pos += data.len() as u64;
+            }
+            Piece::Sink(end) => {
+                if buf.is_empty() {
+                    buf = vec![0u8; BLOCK];
+                }
+                if let Err(e) = hash_range(sink, &mut h, pos, end, &mut buf) {
+                    return Some(Err(e));
+                }
+                pos = end;
+            }
+            Piece::Done => return Some(Ok(h.finalize())),
         }
     }
 }
@@ -172,30 +243,58 @@ mod tests {
     use super::*;
     use cache_core::{Blake3, GitSha1, Sha256};
 
+    fn sample(len: usize) -> Vec<u8> {
+        (0..u32::try_from(len).unwrap()).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+    }
+
     #[test]
     fn frontier_advances_only_over_contiguous_bytes() {
         let f = Frontier::new(10);
-        f.written(20, 30);
+        let w = |a: u64, b: u64| f.written(a, Bytes::from(vec![0; usize::try_from(b - a).unwrap()]));
+        w(20, 30);
         assert_eq!(f.contiguous(), 10);
-        f.written(40, 50);
-        f.written(10, 20);
+        w(40, 50);
+        w(10, 20);
         assert_eq!(f.contiguous(), 30);
-        f.written(30, 40);
+        w(30, 40);
         assert_eq!(f.contiguous(), 50);
-        f.written(0, 5);
+        w(0, 5);
         assert_eq!(f.contiguous(), 50);
+    }
+
+    #[test]
+    fn near_chunks_are_hashed_from_memory_and_far_ones_from_the_sink() {
+        let window = usize::try_from(KEEP_WINDOW).unwrap();
+        let len = window + 3_000_000;
+        let data = sample(len);
+        let far = window + 1_000_000;
+        let file = tempfile::tempfile().unwrap();
+        file.write_at(0, &data).unwrap();
+        // What the sink holds at 1000..500_000 is stale: only the kept chunk is right.
+        file.write_at(1000, &vec![0; 499_000]).unwrap();
+        let frontier = Frontier::new(1000);
+        frontier.written(far as u64, Bytes::copy_from_slice(&data[far..]));
+        frontier.written(1000, Bytes::copy_from_slice(&data[1000..500_000]));
+        frontier.written(500_000, Bytes::copy_from_slice(&data[500_000..far]));
+        frontier.close();
+        let d = follow(&file, DigestKinds::ALL, len as u64, &frontier).unwrap().unwrap();
+        assert_eq!(d.size, len as u64);
+        assert_eq!(d.sha256, Some(Sha256::of(&data)));
+        assert_eq!(d.blake3, Some(Blake3::of(&data)));
+        let state = frontier.lock();
+        assert!(state.kept.is_empty() && state.kept_bytes == 0);
     }
 
     #[tokio::test]
     async fn out_of_order_writes_hash_like_one_pass() {
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let data = sample(3_000_000);
         let file: Arc<dyn Sink> = Arc::new(tempfile::tempfile().unwrap());
         file.write_at(0, &data[..1000]).unwrap();
         let frontier = Frontier::new(1000);
         let job = HashJob::spawn(Arc::clone(&file), DigestKinds::ALL, data.len() as u64, Arc::clone(&frontier)).unwrap();
         for (a, b) in [(2_000_000_usize, 3_000_000_usize), (1000, 500_000), (500_000, 2_000_000)] {
             file.write_at(a as u64, &data[a..b]).unwrap();
-            frontier.written(a as u64, b as u64);
+            frontier.written(a as u64, Bytes::copy_from_slice(&data[a..b]));
         }
         frontier.close();
         let d = job.finish().await.unwrap().unwrap();

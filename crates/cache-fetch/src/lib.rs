@@ -10,8 +10,9 @@
 //! Its types are its own: callers (the Hub resolver) never see reqwest.
 //!
 //! # Invariants
-//! - Memory per download is bounded (about `parallelism × 256 KiB` plus a 1 MiB hashing
-//!   block), whatever the file size.
+//! - Memory per download is bounded (the receive buffers of `parallelism` connections, up
+//!   to 16 MiB of written chunks kept for the hasher and a 1 MiB read-back block),
+//!   whatever the file size.
 //! - Every byte of the result is hashed exactly once, off the receiving path; a resumed
 //!   file's digests equal an uninterrupted download's.
 //! - `Authorization` is only ever sent to the origin of the URL the caller gave.

@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::CONTENT_RANGE;
 use reqwest::{Method, Url};
 
@@ -15,7 +15,10 @@ use crate::hasher::Frontier;
 use crate::progress::Event;
 use crate::retry::backoff;
 
-/// Received bytes are gathered into writes of this size.
+/// Received chunks smaller than this are gathered (copied) into writes of `WRITE_BUF`
+/// bytes; larger ones (the usual case on a fast link) are written as they are, without a
+/// copy, and handed to the hasher.
+const DIRECT_WRITE_MIN: usize = 32 * 1024;
 const WRITE_BUF: usize = 256 * 1024;
 /// An attempt that delivered at least this much does not count against the retries.
 const PROGRESS_RESETS_RETRIES: u64 = 1 << 20;
@@ -182,28 +185,42 @@ impl Run<'_> {
             self.counters.received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             let room = end.map_or(u64::MAX, |e| e.saturating_sub(*pos + buf.len() as u64));
             let take = usize::try_from(room).map_or(chunk.len(), |r| r.min(chunk.len()));
-            buf.extend_from_slice(&chunk[..take]);
-            if buf.len() >= WRITE_BUF || take < chunk.len() {
+            if take >= DIRECT_WRITE_MIN {
                 self.flush(pos, buf, frontier, end)?;
+                self.write(pos, chunk.slice(..take), frontier, end)?;
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+                if buf.len() >= WRITE_BUF || take < chunk.len() {
+                    self.flush(pos, buf, frontier, end)?;
+                }
             }
             if end.is_some_and(|e| *pos >= e) {
-                return Ok(());
+                return self.flush(pos, buf, frontier, end);
             }
         }
     }
 
+    /// Writes the gathered small chunks.
     fn flush(&self, pos: &mut u64, buf: &mut BytesMut, frontier: &Frontier, end: Option<u64>) -> Result<(), Broken> {
         if buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.sink.write_at(*pos, buf) {
-            let total = end.or(self.req.expected_size).unwrap_or(*pos + buf.len() as u64);
+        // `split` hands the bytes over without a copy; the buffer is reused once the
+        // hasher has dropped them.
+        let data = buf.split().freeze();
+        buf.reserve(WRITE_BUF);
+        self.write(pos, data, frontier, end)
+    }
+
+    /// Writes `data` at `pos`, reports it to the hasher and to progress, and advances `pos`.
+    fn write(&self, pos: &mut u64, data: Bytes, frontier: &Frontier, end: Option<u64>) -> Result<(), Broken> {
+        if let Err(e) = self.sink.write_at(*pos, &data) {
+            let total = end.or(self.req.expected_size).unwrap_or(*pos + data.len() as u64);
             return Err(Broken::Disk(disk_error(e, total.saturating_sub(*pos), self.sink.available_space())));
         }
-        let n = buf.len() as u64;
-        frontier.written(*pos, *pos + n);
+        let n = data.len() as u64;
+        frontier.written(*pos, data);
         *pos += n;
-        buf.clear();
         self.progress.event(&Event::Advanced { label: &self.req.label, bytes: n });
         Ok(())
     }

@@ -1,8 +1,69 @@
 //! Hugging Face Hub resolver: endpoint, token, revisions, listings, file metadata and
-//! snapshot plans.
+//! snapshots, through the cache.
 //!
-//! Turns "repo, revision, path" into a commit, an etag, a size and a download URL, the way
-//! `huggingface_hub` does, and drives `cache-fetch` to bring blobs into `cache-store`.
+//! Turns "repo, revision, path" into a commit, an etag, a size and a download URL the way
+//! `huggingface_hub` does, and drives `cache-fetch` to bring blobs into `cache-store` with
+//! DESIGN.md's download protocol. Freshness follows `huggingface_hub`: commits never
+//! revalidate, branches and tags do (optionally within a `revalidate_after` window), an
+//! unreachable Hub falls back on the cached ref with a warning.
 //!
 //! # Layering
-//! Depends on `cache-core`, `cache-fetch` and `cache-store`.
+//! Depends on `cache-core`, `cache-store` and, with the `network` feature (default),
+//! `cache-fetch` (tokio, reqwest). Without `network` only the offline half is built:
+//! [`offline`] lookups, snapshot completeness and [`FileFilter`].
+//!
+//! # Invariants
+//! - The token is sent to the endpoint's origin only: never to the CDN or another host.
+//! - A hit is checked cheaply (size, blob newer than its link) and re-hashed only when
+//!   suspect; a corrupted file is removed and reported, never served.
+//! - Blocking store calls run on tokio's blocking pool; a wait for another process's lock
+//!   is reported to the [`Observer`], never cut short by a timeout while it progresses.
+//!
+//! # Example
+//! ```no_run
+//! # #[cfg(feature = "network")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use cache_hf::{FileFilter, HubCache, HubConfig, NoObserver, Observer};
+//! use cache_store::{Store, StoreConfig};
+//!
+//! let store = Arc::new(Store::open(StoreConfig::new("/tmp/hub", "/tmp/modelcache"))?);
+//! let hub = HubCache::new(&HubConfig::new("https://huggingface.co"), store)?;
+//! let repo = cache_core::Repo::model("openai/whisper-tiny".parse()?);
+//! let observer: Arc<dyn Observer> = Arc::new(NoObserver);
+//! let file = hub.get_file(&repo, &"main".parse()?, &"config.json".parse()?, &observer).await?;
+//! println!("{}", file.path);
+//! let filter = FileFilter::new(&["*.json".to_owned()], &[])?;
+//! let snapshot = hub.snapshot(&repo, &"main".parse()?, &filter, &observer).await?;
+//! println!("{} ({} files)", snapshot.dir, snapshot.files);
+//! # Ok(()) }
+//! ```
+
+#[cfg(feature = "network")]
+mod api;
+#[cfg(feature = "network")]
+mod cache;
+#[cfg(feature = "network")]
+mod client;
+#[cfg(feature = "network")]
+mod download;
+mod error;
+pub mod offline;
+mod patterns;
+#[cfg(feature = "network")]
+mod token;
+#[cfg(feature = "network")]
+mod urls;
+
+#[cfg(feature = "network")]
+pub use cache::{ArtifactOutcome, FileOutcome, HubCache, SnapshotOutcome};
+#[cfg(feature = "network")]
+pub use cache_fetch::{FetchConfig, Token};
+#[cfg(feature = "network")]
+pub use client::{FileMetadata, HubClient, HubConfig, RemoteFile, to_tree, tree_entry_etag};
+#[cfg(feature = "network")]
+pub use download::{NoObserver, Observer};
+pub use error::{Error, Result};
+pub use patterns::FileFilter;
+#[cfg(feature = "network")]
+pub use token::discover_token;

@@ -110,6 +110,24 @@ impl Store {
             .map_err(Error::io("write", self.hub_path.join(rel)))
     }
 
+    /// Marks `refs/<name>` as resolved just now (its modification time becomes the
+    /// current time) without changing what it points at, so [`Store::ref_modified`]
+    /// measures time since the last revalidation. Nothing happens when the ref is not
+    /// cached or `name` is a commit hash.
+    pub fn touch_ref(&self, repo: &Repo, name: &Revision) -> Result<()> {
+        if name.commit().is_some() {
+            return Ok(());
+        }
+        let rel = RepoLayout::new(repo).ref_file(name);
+        let mut o = cap_std::fs::OpenOptions::new();
+        o.write(true);
+        match self.hub.open_with(&rel, &o) {
+            Ok(f) => f.into_std().set_modified(std::time::SystemTime::now()).map_err(Error::io("touch", self.hub_path.join(rel))),
+            Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(()),
+            Err(e) => Err(Error::io("open", self.hub_path.join(rel))(e)),
+        }
+    }
+
     /// Records that `path` does not exist at `commit` (`.no_exist/<commit>/<path>`).
     pub fn mark_no_exist(&self, repo: &Repo, commit: &CommitHash, path: &RepoPath) -> Result<()> {
         let rel = RepoLayout::new(repo).no_exist(commit, path);

@@ -94,6 +94,11 @@ impl Store {
         &self.config
     }
 
+    /// Free bytes available to this user on the hub cache's filesystem.
+    pub fn free_space(&self) -> Result<u64> {
+        fsx::free_space(&self.hub).map_err(Error::io("measure free space of", self.hub_path.clone()))
+    }
+
     /// The index database of this hub cache.
     pub fn index_path(&self) -> Utf8PathBuf {
         self.home_path.join(&self.state).join("index.sqlite3")

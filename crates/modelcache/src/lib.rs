@@ -1,17 +1,67 @@
 //! Keep machine-learning artifacts on local disk: downloaded once, verified, shared
 //! between processes, bounded in size, usable offline.
 //!
-//! This is the facade most users depend on: `CacheManager`, the acquisition strategies
-//! (network, cache-only, hybrid), configuration loading and background cleanup.
+//! This is the facade most users depend on: [`CacheManager`] (get models, files and URLs;
+//! list, stats, verify, remove, prune, pin), the acquisition strategies (network,
+//! cache-only, hybrid), configuration loading with provenance, progress events and
+//! background cleanup. Hub repositories live in the Hugging Face cache layout byte for
+//! byte, so Python's `huggingface_hub` and modelcache share one cache.
 //!
 //! # Layering
 //! Depends on every lower crate. With `--no-default-features` (no `downloads`) it is
-//! cache-only and its dependency tree holds neither tokio's network stack nor reqwest
-//! (`cargo xtask test-matrix` checks this).
+//! cache-only with the same API, and its dependency tree holds neither tokio nor reqwest
+//! (`cargo xtask test-matrix` checks this); its async functions then run inline.
+//!
+//! # Invariants
+//! - Nothing half-downloaded is ever returned; every download is verified against its
+//!   etag before it is visible, and a cached file found corrupted is removed, not served.
+//! - A revision given as a commit never touches the network when cached; branches and
+//!   tags are re-resolved unless inside `revalidate_after`.
+//! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
+//!
+//! # Example
+//! ```no_run
+//! # async fn run() -> Result<(), modelcache::CacheError> {
+//! use modelcache::{CacheManager, ConfigKey, ModelRef, RepoType};
+//! let cache = CacheManager::builder()
+//!     .cache_dir("/tmp/hub")
+//!     .home("/tmp/modelcache")
+//!     .set(ConfigKey::MaxSize, "20GiB")
+//!     .build()?;
+//! let dir = cache.get_model("openai/whisper-tiny").await?;
+//! let model = ModelRef::parse("openai/whisper-tiny@main", RepoType::Model)?;
+//! let only_json = cache.get_snapshot(&model, &["*.json".to_owned()], &[]).await?;
+//! println!("{} and {}", dir.display(), only_json.path.display());
+//! for repo in cache.list()? {
+//!     println!("{} {} bytes", repo.model_id, repo.size_bytes);
+//! }
+//! # Ok(()) }
+//! ```
 
+mod background;
 mod config;
 mod dirs;
+mod error;
+mod maintenance;
+mod manager;
+mod progress;
+mod strategy;
+mod tokenizer;
+mod types;
 
+pub use background::BackgroundPrune;
+pub use cache_core::{
+    ByteSize, CommitHash, EvictionPolicy, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration,
+};
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,
+};
+pub use error::{CacheError, ErrorKind, Missing};
+pub use manager::{CacheManager, CacheManagerBuilder};
+pub use progress::{NoProgress, Progress, ProgressEvent};
+pub use strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition};
+pub use tokenizer::TOKENIZER_FILES;
+pub use types::{
+    AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
+    IntegrityReport, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
 };

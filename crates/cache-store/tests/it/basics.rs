@@ -142,6 +142,16 @@ fn refs_no_exist_markers_and_trees() {
     let before = s.ref_modified(&r, &rev("main")).unwrap();
     s.write_ref(&r, &rev("main"), &commit(7)).unwrap();
     assert_eq!(s.ref_modified(&r, &rev("main")).unwrap(), before, "an unchanged ref is not rewritten");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(t.hub().join("models--a--b/refs/main")).unwrap().set_modified(old).unwrap();
+    let aged = s.ref_modified(&r, &rev("main")).unwrap().unwrap();
+    assert!(aged < before.unwrap());
+    s.touch_ref(&r, &rev("main")).unwrap();
+    assert!(s.ref_modified(&r, &rev("main")).unwrap().unwrap() >= before.unwrap(), "touching makes the ref fresh");
+    assert_eq!(s.resolve(&r, &rev("main")).unwrap(), Some(commit(7)), "touching keeps the target");
+    s.touch_ref(&r, &rev("unknown")).unwrap();
+    assert!(s.ref_modified(&r, &rev("unknown")).unwrap().is_none(), "touching a missing ref creates nothing");
+    assert!(s.free_space().unwrap() > 0);
     s.write_ref(&r, &rev("main"), &commit(8)).unwrap();
     assert_eq!(s.resolve(&r, &rev("main")).unwrap(), Some(commit(8)));
     assert!(!s.is_no_exist(&r, &rev("main"), &path("missing/x.txt")).unwrap());

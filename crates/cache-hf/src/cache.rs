@@ -1,0 +1,303 @@
+//! `HubCache`: Hub files and snapshots through the cache, with `huggingface_hub`'s
+//! freshness rules.
+//!
+//! # Freshness
+//! - A revision given as a commit never touches the network when the file (or, for a
+//!   snapshot, its listing and files) is cached.
+//! - A branch or tag is re-resolved (one `HEAD` for a file, one revision request for a
+//!   snapshot) so that new commits are seen, unless `revalidate_after` has not elapsed
+//!   since it was last resolved ([`Store::ref_modified`]; a revalidation that finds the
+//!   same commit refreshes it with [`Store::touch_ref`]).
+//! - When the Hub is unreachable (connection, timeout, 5xx after retries), the cached ref
+//!   is used with a warning, as `huggingface_hub` does.
+//! - Offline, only the cache answers (see [`crate::offline`]).
+//!
+//! # Snapshots
+//! One listing request per commit (recorded as `trees/<commit>.json`, so later and
+//! offline requests know what is complete), then `GET resolve/<commit>/<path>` for each
+//! missing file with the listing's etag and size — no per-file `HEAD` — at most
+//! `parallelism` at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{CommitHash, Repo, RepoPath, Revision, Timestamp};
+use cache_store::{ArtifactKey, Store};
+use camino::Utf8PathBuf;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::client::{HubClient, HubConfig, to_tree, tree_entry_etag};
+use crate::download::{BlobJob, Observer, fetch_artifact, fetch_blob};
+use crate::error::{Error, Result};
+use crate::offline::{self, FileLookup};
+use crate::patterns::FileFilter;
+use crate::urls;
+
+/// The result of [`HubCache::get_file`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileOutcome {
+    /// The file's snapshot path.
+    pub path: Utf8PathBuf,
+    /// The commit it belongs to.
+    pub commit: CommitHash,
+    /// Whether it was already cached.
+    pub from_cache: bool,
+    /// Body bytes downloaded for it.
+    pub bytes_downloaded: u64,
+}
+
+/// The result of [`HubCache::snapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotOutcome {
+    /// `snapshots/<commit>`.
+    pub dir: Utf8PathBuf,
+    /// The commit.
+    pub commit: CommitHash,
+    /// Files the filter took (cached before or now).
+    pub files: usize,
+    /// Files downloaded now.
+    pub downloaded: usize,
+    /// Body bytes downloaded.
+    pub bytes_downloaded: u64,
+}
+
+/// The result of [`HubCache::get_artifact`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactOutcome {
+    /// The artifact's path.
+    pub path: Utf8PathBuf,
+    /// Whether it was already cached.
+    pub from_cache: bool,
+    /// Body bytes downloaded.
+    pub bytes_downloaded: u64,
+}
+
+/// Hub files through the cache. Cheap to clone; share it across tasks.
+#[derive(Clone, Debug)]
+pub struct HubCache {
+    client: HubClient,
+    store: Arc<Store>,
+    offline: bool,
+    revalidate_after: Duration,
+    parallelism: usize,
+}
+
+impl HubCache {
+    /// A cache of the Hub at `config.endpoint` over `store`.
+    pub fn new(config: &HubConfig, store: Arc<Store>) -> Result<Self> {
+        Ok(HubCache {
+            client: HubClient::new(config)?,
+            store,
+            offline: config.offline,
+            revalidate_after: config.revalidate_after,
+            parallelism: config.parallelism.max(1),
+        })
+    }
+
+    /// The metadata client.
+    pub fn client(&self) -> &HubClient {
+        &self.client
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Whether it never touches the network.
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// The commit to use without asking the Hub: a commit revision, or a ref resolved
+    /// within the revalidation window.
+    fn trusted_commit(&self, repo: &Repo, revision: &Revision) -> Result<Option<CommitHash>> {
+        if let Some(c) = revision.commit() {
+            return Ok(Some(c));
+        }
+        if self.revalidate_after.is_zero() {
+            return Ok(None);
+        }
+        match self.store.ref_modified(repo, revision)? {
+            Some(t) if t.elapsed_until(Timestamp::now()) < self.revalidate_after => Ok(self.store.resolve(repo, revision)?),
+            _ => Ok(None),
+        }
+    }
+
+    /// Points the ref at the commit the Hub just named, and marks it freshly resolved.
+    fn remember_ref(&self, repo: &Repo, revision: &Revision, commit: &CommitHash) -> Result<()> {
+        if revision.commit().is_none() {
+            self.store.write_ref(repo, revision, commit)?;
+            self.store.touch_ref(repo, revision)?;
+        }
+        Ok(())
+    }
+
+    /// One file: from the cache when fresh, else resolved (one `HEAD`) and downloaded
+    /// when missing. Errors: [`Error::EntryNotFound`] (and the `.no_exist` marker is
+    /// written), [`Error::RepoNotFound`], [`Error::RevisionNotFound`],
+    /// [`Error::Unauthorized`], [`Error::NotCached`] offline, [`Error::Corrupted`].
+    pub async fn get_file(
+        &self,
+        repo: &Repo,
+        revision: &Revision,
+        path: &RepoPath,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<FileOutcome> {
+        let cached = |path, commit| FileOutcome { path, commit, from_cache: true, bytes_downloaded: 0 };
+        let not_in_repo =
+            |cached| Error::EntryNotFound { repo: repo.clone(), revision: revision.to_string(), path: path.to_string(), cached };
+        if let Some(commit) = self.trusted_commit(repo, revision)? {
+            match offline::lookup_file(&self.store, repo, &Revision::from(commit), path, None)? {
+                FileLookup::Hit { path, commit } => return Ok(cached(path, commit)),
+                FileLookup::NotInRepo(_) => return Err(not_in_repo(true)),
+                FileLookup::Miss { .. } => {}
+            }
+        }
+        if self.offline {
+            return match offline::lookup_file(&self.store, repo, revision, path, None)? {
+                FileLookup::Hit { path, commit } => Ok(cached(path, commit)),
+                FileLookup::NotInRepo(_) => Err(not_in_repo(true)),
+                FileLookup::Miss { .. } => Err(Error::NotCached { what: format!("{path} of {repo}@{revision}") }),
+            };
+        }
+        let meta = match self.client.file_metadata(repo, revision, path).await {
+            Ok(m) => m,
+            Err(Error::EntryNotFound { revision: at, .. }) => {
+                if let Ok(commit) = CommitHash::new(&at) {
+                    self.store.mark_no_exist(repo, &commit, path)?;
+                    self.remember_ref(repo, revision, &commit)?;
+                }
+                return Err(not_in_repo(false));
+            }
+            Err(e) if e.is_unreachable() => {
+                if let FileLookup::Hit { path, commit } = offline::lookup_file(&self.store, repo, revision, path, None)? {
+                    tracing::warn!(%repo, %revision, error = %e, "the Hub is unreachable: using the cached revision");
+                    return Ok(cached(path, commit));
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        self.remember_ref(repo, revision, &meta.commit)?;
+        let at = Revision::from(meta.commit);
+        if let FileLookup::Hit { path, commit } = offline::lookup_file(&self.store, repo, &at, path, Some(meta.size))? {
+            return Ok(cached(path, commit));
+        }
+        let job = BlobJob {
+            repo: repo.clone(),
+            commit: meta.commit,
+            path: path.clone(),
+            etag: meta.etag,
+            size: meta.size,
+            url: meta.url,
+            ref_name: None,
+        };
+        let fetched = fetch_blob(&self.client, &self.store, job, observer).await?;
+        Ok(FileOutcome { path: fetched.path, commit: meta.commit, from_cache: false, bytes_downloaded: fetched.bytes })
+    }
+
+    /// The snapshot of a revision restricted to `filter`: every missing file downloaded
+    /// (see the module docs), its directory returned. Offline: complete → its directory;
+    /// incomplete → [`Error::IncompleteSnapshot`]; no listing → the snapshot directory if
+    /// it exists, as `huggingface_hub` does.
+    pub async fn snapshot(
+        &self,
+        repo: &Repo,
+        revision: &Revision,
+        filter: &FileFilter,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<SnapshotOutcome> {
+        if self.offline {
+            return self.cached_snapshot(repo, revision, filter);
+        }
+        let commit = match self.trusted_commit(repo, revision)? {
+            Some(c) => c,
+            None => match self.client.resolve_revision(repo, revision).await {
+                Ok(c) => {
+                    self.remember_ref(repo, revision, &c)?;
+                    c
+                }
+                Err(e) if e.is_unreachable() => return self.fallback_snapshot(repo, revision, filter, e),
+                Err(e) => return Err(e),
+            },
+        };
+        let at = Revision::from(commit);
+        let tree = if let Some(t) = self.store.read_tree(repo, &commit)? {
+            t
+        } else {
+            let files = match self.client.list_files(repo, &at).await {
+                Ok(f) => f,
+                Err(e) if e.is_unreachable() => return self.fallback_snapshot(repo, &at, filter, e),
+                Err(e) => return Err(e),
+            };
+            let tree = to_tree(&files);
+            self.store.write_tree(repo, &commit, &tree)?;
+            tree
+        };
+        let mut jobs = Vec::new();
+        let mut files = 0;
+        for (path, entry) in tree.files.iter().filter(|(p, _)| filter.matches(p.as_str())) {
+            files += 1;
+            let (etag, size) = tree_entry_etag(entry).ok_or_else(|| Error::InvalidResponse {
+                url: format!("trees/{commit}.json"),
+                reason: format!("no usable etag for `{path}`"),
+            })?;
+            if let FileLookup::Hit { .. } = offline::lookup_file(&self.store, repo, &at, path, Some(size))? {
+                continue;
+            }
+            let url = urls::resolve(self.client.endpoint(), repo, &at, path);
+            jobs.push(BlobJob { repo: repo.clone(), commit, path: path.clone(), etag, size, url, ref_name: None });
+        }
+        let downloaded = jobs.len();
+        if downloaded > 0 {
+            tracing::info!(%repo, %commit, files, missing = downloaded, "downloading snapshot files");
+        } else {
+            tracing::debug!(%repo, %commit, files, "snapshot cached");
+        }
+        let fetched: Vec<_> =
+            futures_util::stream::iter(jobs.into_iter().map(|job| fetch_blob(&self.client, &self.store, job, observer)))
+                .buffer_unordered(self.parallelism)
+                .try_collect()
+                .await?;
+        let dir = offline::snapshot_dir(&self.store, repo, &commit);
+        if !dir.is_dir() {
+            // An empty selection still answers with the (empty) snapshot folder.
+            std::fs::create_dir_all(&dir).map_err(|source| cache_store::Error::Io { op: "create", path: dir.clone(), source })?;
+        }
+        let bytes_downloaded = fetched.iter().map(|f| f.bytes).sum();
+        Ok(SnapshotOutcome { dir, commit, files, downloaded, bytes_downloaded })
+    }
+
+    fn cached_snapshot(&self, repo: &Repo, revision: &Revision, filter: &FileFilter) -> Result<SnapshotOutcome> {
+        let (dir, commit) = offline::cached_snapshot(&self.store, repo, revision, filter)?;
+        let files = match self.store.read_tree(repo, &commit)? {
+            Some(t) => t.files.keys().filter(|p| filter.matches(p.as_str())).count(),
+            None => 0,
+        };
+        Ok(SnapshotOutcome { dir, commit, files, downloaded: 0, bytes_downloaded: 0 })
+    }
+
+    fn fallback_snapshot(&self, repo: &Repo, revision: &Revision, filter: &FileFilter, error: Error) -> Result<SnapshotOutcome> {
+        match self.cached_snapshot(repo, revision, filter) {
+            Ok(s) => {
+                tracing::warn!(%repo, %revision, %error, "the Hub is unreachable: using the cached snapshot");
+                Ok(s)
+            }
+            Err(Error::NotCached { .. }) => Err(error),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A generic artifact (any URL), verified against the key's SHA-256 when it has one.
+    pub async fn get_artifact(&self, key: &ArtifactKey, observer: &Arc<dyn Observer>) -> Result<ArtifactOutcome> {
+        if let Some(path) = self.store.find_artifact(key)? {
+            return Ok(ArtifactOutcome { path, from_cache: true, bytes_downloaded: 0 });
+        }
+        if self.offline {
+            return Err(Error::NotCached { what: key.url().split('?').next().unwrap_or_default().to_owned() });
+        }
+        let fetched = fetch_artifact(&self.client, &self.store, key, observer).await?;
+        Ok(ArtifactOutcome { path: fetched.path, from_cache: fetched.bytes == 0, bytes_downloaded: fetched.bytes })
+    }
+}

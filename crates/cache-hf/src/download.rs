@@ -1,0 +1,204 @@
+//! One blob into the cache, in the order of DESIGN.md's download protocol: take the blob's
+//! lock (waiting, reported, for another thread or process that holds it) → already there?
+//! link it → else stage `<etag>.incomplete` (resuming what it holds) → transfer with the
+//! digest computed while streaming → commit (fsync, digest check, rename, link, ref,
+//! index) → release. Store calls block, so they run on tokio's blocking pool.
+
+use std::sync::Arc;
+
+use cache_core::{CommitHash, DigestKinds, Etag, Repo, RepoPath, Revision};
+use cache_fetch::{DownloadRequest, Event, Progress};
+use cache_store::{ArtifactKey, CommitRequest, LockWait, Staging, Store};
+use camino::Utf8PathBuf;
+
+use crate::client::HubClient;
+use crate::error::{Error, Result};
+
+/// Receives what happens during downloads: transfer events and lock waits. Called from
+/// download tasks and blocking threads: keep it cheap.
+pub trait Observer: Send + Sync {
+    /// A transfer event (started, advanced, retrying, finished…).
+    fn transfer(&self, event: &Event<'_>) {
+        let _ = event;
+    }
+
+    /// Another thread or process holds the lock of the blob `label` is waiting for.
+    fn lock_wait(&self, label: &str, wait: &LockWait<'_>) {
+        let _ = (label, wait);
+    }
+}
+
+/// Ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+struct AsProgress<'a>(&'a dyn Observer);
+
+impl Progress for AsProgress<'_> {
+    fn event(&self, event: &Event<'_>) {
+        if let Event::Retrying { label, attempt, reason, .. } = event {
+            tracing::info!(%label, attempt, %reason, "retrying transfer");
+        }
+        self.0.transfer(event);
+    }
+}
+
+/// Runs a blocking store call on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task { reason: e.to_string() })?
+}
+
+fn lock_observer<'a>(observer: &'a dyn Observer, label: &'a str) -> impl FnMut(&LockWait<'_>) + 'a {
+    let mut reported = false;
+    move |wait: &LockWait<'_>| {
+        if !reported {
+            reported = true;
+            tracing::info!(lock = %wait.lock_file, holder = wait.holder.unwrap_or("unknown"), "waiting for lock on `{label}`");
+        }
+        observer.lock_wait(label, wait);
+    }
+}
+
+/// One Hub blob to bring into the cache.
+#[derive(Clone, Debug)]
+pub(crate) struct BlobJob {
+    pub(crate) repo: Repo,
+    pub(crate) commit: CommitHash,
+    pub(crate) path: RepoPath,
+    pub(crate) etag: Etag,
+    pub(crate) size: u64,
+    pub(crate) url: String,
+    pub(crate) ref_name: Option<Revision>,
+}
+
+/// What a download did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fetched {
+    pub(crate) path: Utf8PathBuf,
+    /// Body bytes received (0 when another process had committed the blob meanwhile).
+    pub(crate) bytes: u64,
+}
+
+enum Locked {
+    Done(Utf8PathBuf),
+    Stage(cache_store::BlobLock, Staging),
+}
+
+pub(crate) async fn fetch_blob(
+    client: &HubClient,
+    store: &Arc<Store>,
+    job: BlobJob,
+    observer: &Arc<dyn Observer>,
+) -> Result<Fetched> {
+    let mut request = CommitRequest::new(job.repo.clone(), job.commit, job.path.clone(), job.etag, job.size);
+    if let Some(name) = job.ref_name.clone() {
+        request = request.with_ref(name);
+    }
+    let locked = {
+        let (store, observer, request, label) = (Arc::clone(store), Arc::clone(observer), request.clone(), job.path.to_string());
+        blocking(move || {
+            let lock = store.lock_blob(&request.repo, &request.etag, &mut lock_observer(&*observer, &label))?;
+            if store.has_blob(&request.repo, &request.etag)? {
+                return Ok(Locked::Done(store.link_existing(&lock, &request)?));
+            }
+            let staging = store.stage(&lock, Some(request.size))?;
+            Ok(Locked::Stage(lock, staging))
+        })
+        .await?
+    };
+    let (lock, staging) = match locked {
+        Locked::Done(path) => {
+            tracing::debug!(repo = %job.repo, path = %job.path, "blob was already cached: linked");
+            return Ok(Fetched { path, bytes: 0 });
+        }
+        Locked::Stage(lock, staging) => (lock, staging),
+    };
+    let sink = staging.file().try_clone().map_err(|e| Error::Store(io_error(&staging, e)))?;
+    let download = DownloadRequest::new(job.url.clone())
+        .token(client.token_for(&job.url))
+        .expected_size(job.size)
+        .expected_etag(job.etag)
+        .label(job.path.to_string());
+    tracing::info!(repo = %job.repo, path = %job.path, size = job.size, resume_from = staging.resume_from(), "downloading");
+    let transfer = match client.fetcher.download(&download, Arc::new(sink), &AsProgress(&**observer)).await {
+        Ok(t) => t,
+        Err(source) => {
+            if matches!(source, cache_fetch::Error::ChecksumMismatch { .. } | cache_fetch::Error::SizeMismatch { .. }) {
+                let _ = staging.discard();
+            }
+            return Err(Error::Fetch { what: format!("download `{}` of `{}`", job.path, job.repo), source });
+        }
+    };
+    let bytes = transfer.bytes_received;
+    let store = Arc::clone(store);
+    let request = request.with_digests(transfer.digests);
+    let path = blocking(move || {
+        let path = store.commit(staging, &request)?;
+        drop(lock);
+        Ok(path)
+    })
+    .await?;
+    tracing::info!(repo = %job.repo, path = %job.path, bytes, "downloaded");
+    Ok(Fetched { path, bytes })
+}
+
+fn io_error(staging: &Staging, e: std::io::Error) -> cache_store::Error {
+    cache_store::Error::Io { op: "open", path: staging.path().to_owned(), source: e }
+}
+
+/// A generic artifact (any URL) into the modelcache home, verified against its SHA-256
+/// when the key has one. The Hub token is sent only when the URL is on the endpoint.
+pub(crate) async fn fetch_artifact(
+    client: &HubClient,
+    store: &Arc<Store>,
+    key: &ArtifactKey,
+    observer: &Arc<dyn Observer>,
+) -> Result<Fetched> {
+    let label = key.file_name();
+    let locked = {
+        let (store, observer, key, label) = (Arc::clone(store), Arc::clone(observer), key.clone(), label.clone());
+        blocking(move || {
+            let lock = store.lock_artifact(&key, &mut lock_observer(&*observer, &label))?;
+            if let Some(p) = store.find_artifact(&key)? {
+                return Ok(Locked::Done(p));
+            }
+            let staging = store.stage_artifact(&lock, None)?;
+            Ok(Locked::Stage(lock, staging))
+        })
+        .await?
+    };
+    let (lock, staging) = match locked {
+        Locked::Done(path) => return Ok(Fetched { path, bytes: 0 }),
+        Locked::Stage(lock, staging) => (lock, staging),
+    };
+    let sink = staging.file().try_clone().map_err(|e| Error::Store(io_error(&staging, e)))?;
+    let mut download = DownloadRequest::new(key.url())
+        .token(client.token_for(key.url()))
+        .digests(DigestKinds { sha256: true, git_sha1: false, blake3: true })
+        .label(label);
+    if let Some(sha) = key.sha256() {
+        download = download.expected_etag(Etag::Sha256(sha));
+    }
+    tracing::info!(url = %key.url().split('?').next().unwrap_or_default(), "downloading artifact");
+    let transfer = match client.fetcher.download(&download, Arc::new(sink), &AsProgress(&**observer)).await {
+        Ok(t) => t,
+        Err(source) => {
+            if matches!(source, cache_fetch::Error::ChecksumMismatch { .. }) {
+                let _ = staging.discard();
+            }
+            return Err(Error::Fetch { what: format!("download `{}`", key.url().split('?').next().unwrap_or_default()), source });
+        }
+    };
+    let bytes = transfer.bytes_received;
+    let (store, key) = (Arc::clone(store), key.clone());
+    let path = blocking(move || {
+        let size = transfer.digests.size;
+        let path = store.commit_artifact(staging, &key, Some(size), Some(transfer.digests))?;
+        drop(lock);
+        Ok(path)
+    })
+    .await?;
+    Ok(Fetched { path, bytes })
+}

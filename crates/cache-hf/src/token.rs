@@ -1,0 +1,62 @@
+//! Finding the Hub token: `HF_TOKEN`, else the file `HF_TOKEN_PATH`, else `$HF_HOME/token`
+//! (as `huggingface_hub` finds it). The token is a [`cache_fetch::Token`]: its `Debug` is
+//! redacted, it has no `Display`, and the fetcher sends it only to the origin it was
+//! given for.
+
+use std::path::PathBuf;
+
+use cache_fetch::Token;
+
+fn non_empty(value: &str) -> Option<Token> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| Token::new(v))
+}
+
+/// Finds the token as `huggingface_hub` does, reading variables through `env`.
+pub fn discover_token(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
+    if let Some(t) = env("HF_TOKEN").and_then(|t| non_empty(&t)) {
+        return Some(t);
+    }
+    let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
+        let hf_home = env("HF_HOME").map(PathBuf::from).or_else(|| {
+            env("XDG_CACHE_HOME")
+                .map(|x| PathBuf::from(x).join("huggingface"))
+                .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
+        })?;
+        Some(hf_home.join("token"))
+    })?;
+    std::fs::read_to_string(path).ok().and_then(|t| non_empty(&t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn env_then_token_path_then_hf_home() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "hf_fromfile\n").unwrap();
+        let home = dir.path().to_str().unwrap().to_owned();
+        let found = |vars: &[(&str, String)]| discover_token(&env(vars));
+        assert_eq!(found(&[("HF_TOKEN", "hf_env".into()), ("HF_HOME", home.clone())]), Some(Token::new("hf_env")));
+        assert_eq!(found(&[("HF_HOME", home.clone())]), Some(Token::new("hf_fromfile")));
+        let other = dir.path().join("other");
+        std::fs::write(&other, "  hf_other  ").unwrap();
+        let with_path = found(&[("HF_HOME", home.clone()), ("HF_TOKEN_PATH", other.to_str().unwrap().to_owned())]);
+        assert_eq!(with_path, Some(Token::new("hf_other")));
+        assert_eq!(found(&[("HF_TOKEN", "  ".into())]), None);
+        assert_eq!(found(&[("HOME", "/nonexistent".into())]), None);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let t = discover_token(&env(&[("HF_TOKEN", "hf_secret".into())])).unwrap();
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}

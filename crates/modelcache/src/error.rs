@@ -1,0 +1,371 @@
+//! `CacheError`: every failure of the facade, with a `hint()` saying what to do next and a
+//! `kind()` that front ends map to exit codes.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// What kind of failure an error is, for exit codes and retry decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Bad input: a repo id, path, size, pattern or setting (exit code 2).
+    InvalidInput,
+    /// The network or the Hub failed, or the Hub says it does not exist (exit code 3).
+    Remote,
+    /// Not cached, and downloads are off (offline mode or cache-only) (exit code 4).
+    NotCachedOffline,
+    /// A checksum did not match or the cache is damaged (exit code 5).
+    Integrity,
+    /// The disk is full (exit code 6).
+    DiskFull,
+    /// Anything else (exit code 1).
+    Other,
+}
+
+impl ErrorKind {
+    /// The `modelcache` command's exit code for this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::InvalidInput => 2,
+            ErrorKind::Remote => 3,
+            ErrorKind::NotCachedOffline => 4,
+            ErrorKind::Integrity => 5,
+            ErrorKind::DiskFull => 6,
+            ErrorKind::Other => 1,
+        }
+    }
+}
+
+/// Which part of a request does not exist on the Hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// The repository (or it is private and no valid token was given).
+    Repo,
+    /// The branch, tag or commit.
+    Revision,
+    /// The file in that revision.
+    File,
+}
+
+/// Everything that can go wrong in the facade. Every message names the operation and the
+/// thing; [`CacheError::hint`] gives one next step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// A cache directory cannot be created, opened or written.
+    #[error("cache directory `{}` is not accessible", path.display())]
+    DirectoryNotAccessible {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Source,
+    },
+    /// The Hub says the repository, revision or file does not exist (possibly remembered
+    /// from an earlier answer).
+    #[error("`{model_id}` was not found: {reason}")]
+    ModelNotFound {
+        /// The repo (and revision/file) asked for.
+        model_id: String,
+        /// Which part is missing.
+        missing: Missing,
+        /// What exactly is missing.
+        reason: String,
+        /// What to do.
+        suggestion: String,
+    },
+    /// Something could not be downloaded (`offline`: because downloads are off).
+    #[error("failed to download `{model_id}`: {reason}")]
+    DownloadFailed {
+        /// What was asked for.
+        model_id: String,
+        /// Why.
+        reason: String,
+        /// Whether downloads were off (offline mode or a cache-only strategy).
+        offline: bool,
+        /// What to do.
+        suggestion: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Source>,
+    },
+    /// Content does not match its digest. The corrupted copy was removed.
+    #[error("checksum mismatch for `{model_id}`: expected `{expected}`, got `{actual}`")]
+    ChecksumMismatch {
+        /// What was checked.
+        model_id: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest it had.
+        actual: String,
+    },
+    /// Not enough free space.
+    #[error("not enough disk space: {needed} bytes needed, {available} available")]
+    DiskFull {
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The Hub refused access (private or gated repository).
+    #[error("access to `{model_id}` was refused{}", if *gated { " (gated repository)" } else { "" })]
+    Unauthorized {
+        /// The repository.
+        model_id: String,
+        /// Whether the repository is gated.
+        gated: bool,
+    },
+    /// Invalid input: a repo id, revision, path, pattern, digest or size.
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidInput {
+        /// What kind of value.
+        what: &'static str,
+        /// The value (shortened).
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A maintenance operation named something that is not in the cache.
+    #[error("`{what}` is not in the cache")]
+    NotInCache {
+        /// What was named.
+        what: String,
+    },
+    /// Another process is using what should be removed.
+    #[error("`{what}` is in use by another process")]
+    InUse {
+        /// What.
+        what: String,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A strategy cannot run in this build or configuration.
+    #[error("acquisition strategy `{strategy}` is not available: {reason}")]
+    StrategyUnavailable {
+        /// The strategy.
+        strategy: String,
+        /// Why.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    #[error("failed to {op} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value could not be serialized or parsed.
+    #[error("failed to (de)serialize {what}")]
+    Serialization {
+        /// What.
+        what: String,
+        /// The error.
+        #[source]
+        source: Source,
+    },
+    /// The cache store failed in another way (index, locks).
+    #[error(transparent)]
+    Store(cache_store::Error),
+    /// The Hub resolver failed in another way.
+    #[error(transparent)]
+    Hub(cache_hf::Error),
+}
+
+impl CacheError {
+    /// What kind of failure this is (see [`ErrorKind::exit_code`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CacheError::InvalidInput { .. } | CacheError::NotInCache { .. } | CacheError::Config(_) => ErrorKind::InvalidInput,
+            CacheError::ModelNotFound { .. }
+            | CacheError::Unauthorized { .. }
+            | CacheError::DownloadFailed { offline: false, .. }
+            | CacheError::Hub(cache_hf::Error::InvalidResponse { .. }) => ErrorKind::Remote,
+            CacheError::DownloadFailed { offline: true, .. } => ErrorKind::NotCachedOffline,
+            CacheError::ChecksumMismatch { .. } => ErrorKind::Integrity,
+            CacheError::DiskFull { .. } => ErrorKind::DiskFull,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// One next step for the user.
+    pub fn hint(&self) -> String {
+        match self {
+            CacheError::DirectoryNotAccessible { path, .. } => format!(
+                "check that `{}` can be created and written by this user, or point `HF_HUB_CACHE`/`MODELCACHE_HOME` elsewhere",
+                path.display()
+            ),
+            CacheError::ModelNotFound { suggestion, .. } | CacheError::DownloadFailed { suggestion, .. } => suggestion.clone(),
+            CacheError::ChecksumMismatch { .. } => {
+                "the corrupted copy was removed: run the same command again to download a fresh one; if it keeps happening run `modelcache verify --repair`"
+                    .to_owned()
+            }
+            CacheError::DiskFull { .. } => {
+                "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
+            }
+            CacheError::Unauthorized { gated: true, .. } => {
+                "request access on the repository's page, then set `HF_TOKEN` (or pass `--token`)".to_owned()
+            }
+            CacheError::Unauthorized { .. } => "set `HF_TOKEN` (or pass `--token`) to a token with access to the repository".to_owned(),
+            CacheError::InvalidInput { what, .. } => format!("check the {what}: `modelcache --help` shows the accepted forms"),
+            CacheError::NotInCache { .. } => "`modelcache ls` lists what is cached".to_owned(),
+            CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),
+            CacheError::Config(e) => e.hint(),
+            CacheError::StrategyUnavailable { .. } => {
+                "build modelcache with the `downloads` feature, or use the cache-only strategy".to_owned()
+            }
+            CacheError::Io { .. } => "check the permissions and free space of the cache directories".to_owned(),
+            CacheError::Serialization { .. } => "the file may be damaged: remove it or run `modelcache verify --repair`".to_owned(),
+            CacheError::Store(e) => e.hint().unwrap_or_else(|| "run `modelcache verify` to check the cache".to_owned()),
+            CacheError::Hub(e) => e.hint().unwrap_or_else(|| "run the command again with `-v` for details".to_owned()),
+        }
+    }
+
+    /// The suggestion of a miss while downloads are off: where files go, how to download.
+    pub(crate) fn offline_miss(model_id: String, reason: String, place: &std::path::Path) -> CacheError {
+        CacheError::DownloadFailed {
+            model_id,
+            reason,
+            offline: true,
+            suggestion: format!(
+                "check the network connection and enable downloads (unset `HF_HUB_OFFLINE`/`MODELCACHE_OFFLINE`, drop `--offline`, set `auto_download = true`), or place the files in huggingface_hub's layout under `{}`",
+                place.display()
+            ),
+            source: None,
+        }
+    }
+}
+
+impl From<cache_store::Error> for CacheError {
+    fn from(e: cache_store::Error) -> Self {
+        match e {
+            cache_store::Error::DiskFull { needed, available, .. } => CacheError::DiskFull { needed, available },
+            cache_store::Error::ChecksumMismatch { what, expected, actual } => {
+                CacheError::ChecksumMismatch { model_id: what, expected, actual }
+            }
+            cache_store::Error::InUse { what } => CacheError::InUse { what },
+            cache_store::Error::Core(e) => invalid_core(&e),
+            cache_store::Error::InvalidRequest { reason } => {
+                CacheError::InvalidInput { what: "request", value: String::new(), reason }
+            }
+            cache_store::Error::Io { op, path, source } => CacheError::Io { op, path: path.into_std_path_buf(), source },
+            other => CacheError::Store(other),
+        }
+    }
+}
+
+fn invalid_core(e: &cache_core::Error) -> CacheError {
+    let what = match e {
+        cache_core::Error::InvalidRepoId { .. } | cache_core::Error::InvalidRepoType { .. } => "repo id",
+        cache_core::Error::InvalidRevision { .. } => "revision",
+        cache_core::Error::InvalidPath { .. } => "path",
+        cache_core::Error::InvalidDigest { .. } => "digest",
+        cache_core::Error::InvalidSize { .. } => "size",
+        cache_core::Error::InvalidDuration { .. } => "duration",
+        _ => "value",
+    };
+    CacheError::InvalidInput { what, value: String::new(), reason: e.to_string() }
+}
+
+impl From<cache_core::Error> for CacheError {
+    fn from(e: cache_core::Error) -> Self {
+        invalid_core(&e)
+    }
+}
+
+/// Maps a resolver error about `model_id` (`place`: where files go for a cache-only setup).
+pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Path) -> CacheError {
+    use cache_hf::Error as H;
+    match e {
+        H::InvalidPattern { pattern, reason } => CacheError::InvalidInput { what: "file pattern", value: pattern, reason },
+        e @ (H::RepoNotFound { .. } | H::RevisionNotFound { .. } | H::EntryNotFound { .. }) => CacheError::ModelNotFound {
+            model_id: model_id.to_owned(),
+            missing: match e {
+                H::RepoNotFound { .. } => Missing::Repo,
+                H::RevisionNotFound { .. } => Missing::Revision,
+                _ => Missing::File,
+            },
+            reason: e.to_string(),
+            suggestion: e.hint().unwrap_or_default(),
+        },
+        H::Unauthorized { gated, .. } => CacheError::Unauthorized { model_id: model_id.to_owned(), gated },
+        H::NotCached { what } => {
+            CacheError::offline_miss(model_id.to_owned(), format!("`{what}` is not cached and downloads are off"), place)
+        }
+        e @ H::IncompleteSnapshot { .. } => CacheError::offline_miss(model_id.to_owned(), e.to_string(), place),
+        H::Corrupted { path, expected, actual, .. } => {
+            CacheError::ChecksumMismatch { model_id: format!("{model_id}/{path}"), expected, actual }
+        }
+        H::Store(e) => e.into(),
+        #[cfg(feature = "downloads")]
+        H::Fetch { what, source } => from_fetch(model_id, &what, source),
+        other => CacheError::Hub(other),
+    }
+}
+
+#[cfg(feature = "downloads")]
+fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheError {
+    match source {
+        cache_fetch::Error::DiskFull { needed, available, .. } => {
+            CacheError::DiskFull { needed, available: available.unwrap_or(0) }
+        }
+        cache_fetch::Error::ChecksumMismatch { expected, actual, .. } => {
+            CacheError::ChecksumMismatch { model_id: model_id.to_owned(), expected, actual }
+        }
+        cache_fetch::Error::SizeMismatch { expected, actual, .. } => CacheError::ChecksumMismatch {
+            model_id: model_id.to_owned(),
+            expected: format!("{expected} bytes"),
+            actual: format!("{actual} bytes"),
+        },
+        source => {
+            let suggestion = if source.is_transient() {
+                "check the network connection or `HF_ENDPOINT`, then run the command again (downloads resume); use `--offline` to work from the cache".to_owned()
+            } else {
+                source.hint().unwrap_or_else(|| "check the network connection or `HF_ENDPOINT`".to_owned())
+            };
+            CacheError::DownloadFailed {
+                model_id: model_id.to_owned(),
+                reason: format!("could not {what}"),
+                offline: false,
+                suggestion,
+                source: Some(Box::new(source)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_the_clis_exit_codes_and_every_error_has_a_hint() {
+        let place = std::path::Path::new("/c");
+        let offline = CacheError::offline_miss("a/b".into(), "not cached".into(), place);
+        assert_eq!(offline.kind().exit_code(), 4);
+        assert!(offline.hint().contains("network") && offline.hint().contains("/c"), "{}", offline.hint());
+        let e = CacheError::ChecksumMismatch { model_id: "a/b".into(), expected: "x".into(), actual: "y".into() };
+        assert_eq!((e.kind().exit_code(), e.to_string().as_str()), (5, "checksum mismatch for `a/b`: expected `x`, got `y`"));
+        assert!(e.hint().contains("again"));
+        assert_eq!(CacheError::DiskFull { needed: 2, available: 1 }.kind().exit_code(), 6);
+        let e: CacheError = "a/../b".parse::<cache_core::RepoId>().unwrap_err().into();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        let e = from_hub(cache_hf::Error::NotCached { what: "x".into() }, "a/b", place);
+        assert!(matches!(e, CacheError::DownloadFailed { offline: true, .. }));
+        let repo = cache_core::Repo::model("a/b".parse().unwrap());
+        let e = from_hub(cache_hf::Error::Unauthorized { repo, gated: true }, "a/b", place);
+        assert_eq!(e.kind().exit_code(), 3);
+        assert!(e.hint().contains("HF_TOKEN"));
+        let e: CacheError = cache_store::Error::DiskFull { path: "/c".into(), needed: 5, available: 1 }.into();
+        assert!(matches!(e, CacheError::DiskFull { needed: 5, available: 1 }));
+    }
+}

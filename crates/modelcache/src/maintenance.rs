@@ -1,0 +1,366 @@
+//! Inspecting and maintaining the cache: list, stats, verify (and repair), remove, clear,
+//! prune (eviction plus stale downloads and locks), pin.
+//!
+//! Dry runs compute what would go from the disk listing (each blob counted once, and
+//! only when no remaining file links it), so their byte counts match a real run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cache_core::{EntryKey, EvictReason, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction};
+use cache_store::{RepoListing, Scope};
+
+use crate::error::CacheError;
+use crate::manager::CacheManager;
+use crate::types::{
+    CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload, IntegrityReport, ModelRef, PruneOptions,
+    PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
+};
+
+fn reason(r: EvictReason) -> String {
+    match r {
+        EvictReason::Expired => "expired",
+        EvictReason::OverSize => "over_size",
+    }
+    .to_owned()
+}
+
+fn entry_repo(key: &EntryKey) -> String {
+    match key {
+        EntryKey::Hub { repo, .. } => repo.to_string(),
+        EntryKey::Artifact { key } => key.split('#').next().unwrap_or_default().to_owned(),
+    }
+}
+
+impl CacheManager {
+    /// Makes the index agree with the disk (files added or removed by other tools).
+    pub fn reconcile(&self) -> Result<(), CacheError> {
+        self.inner.store.reconcile()?;
+        Ok(())
+    }
+
+    /// Every cached repository with its revisions, files, sizes, last use, pins and
+    /// incomplete downloads (read from the disk).
+    pub fn list(&self) -> Result<Vec<RepoInfo>, CacheError> {
+        let store = &self.inner.store;
+        let usage: BTreeMap<Repo, (Option<Timestamp>, bool)> =
+            store.stats()?.per_repo.into_iter().map(|r| (r.repo, (r.last_used, r.pinned))).collect();
+        Ok(store
+            .list()?
+            .into_iter()
+            .map(|l| {
+                let (last_used, pinned) = usage.get(&l.repo).copied().unwrap_or((None, false));
+                RepoInfo {
+                    model_id: l.repo.to_string(),
+                    repo_type: l.repo.repo_type,
+                    repo_id: l.repo.id.to_string(),
+                    files: l.revisions.iter().map(|r| r.files.len() as u64).sum(),
+                    size_bytes: l.size_bytes,
+                    last_used,
+                    pinned,
+                    revisions: l
+                        .revisions
+                        .iter()
+                        .map(|r| RevisionInfo {
+                            commit: r.commit.to_string(),
+                            refs: r.refs.clone(),
+                            files: r.files.iter().map(|f| FileInfo { path: f.path.to_string(), size_bytes: f.size }).collect(),
+                            size_bytes: r.size_bytes,
+                        })
+                        .collect(),
+                    incomplete: l
+                        .incomplete
+                        .iter()
+                        .map(|i| IncompleteDownload {
+                            path: i.path.clone().into_std_path_buf(),
+                            etag: i.etag.clone(),
+                            size_bytes: i.size,
+                            modified: i.modified,
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// Totals, per-repository sizes and use, counters and free disk space.
+    pub fn stats(&self) -> Result<CacheStats, CacheError> {
+        let store = &self.inner.store;
+        let s = store.stats()?;
+        let models: Vec<CachedModelInfo> = s
+            .per_repo
+            .iter()
+            .map(|r| CachedModelInfo {
+                model_id: r.repo.to_string(),
+                repo_type: r.repo.repo_type,
+                size_bytes: r.size_bytes,
+                files: r.files,
+                revisions: r.revisions.iter().map(ToString::to_string).collect(),
+                downloaded_at: r.downloaded_at,
+                last_accessed: r.last_used,
+                pinned: r.pinned,
+            })
+            .collect();
+        let c = s.counters;
+        Ok(CacheStats {
+            total_models: models.len(),
+            total_size_bytes: s.total_bytes,
+            total_files: s.files,
+            cache_dir: self.cache_dir().to_owned(),
+            home_dir: self.home_dir().to_owned(),
+            models,
+            counters: Counters {
+                hits: c.hits,
+                misses: c.misses,
+                downloads: c.downloads,
+                bytes_downloaded: c.bytes_downloaded,
+                hit_ratio: c.hit_ratio(),
+            },
+            free_disk_bytes: store.free_space().ok(),
+        })
+    }
+
+    /// Re-hashes every cached file (no repair).
+    pub async fn validate_integrity(&self) -> Result<IntegrityReport, CacheError> {
+        self.verify(None, false).await
+    }
+
+    /// Re-hashes the cached files of `target` (everything when `None`). With `repair`,
+    /// corrupted and missing files are removed and, when the strategy may download, fetched
+    /// again.
+    pub async fn verify(&self, target: Option<&ModelRef>, repair: bool) -> Result<IntegrityReport, CacheError> {
+        let scope = match target {
+            None => Scope::All,
+            Some(ModelRef { repo, revision: None }) => Scope::Repo(repo.clone()),
+            Some(ModelRef { repo, revision: Some(r) }) => Scope::Revision(repo.clone(), r.clone()),
+        };
+        let repos: Vec<String> =
+            self.inner.store.list()?.iter().filter(|l| in_scope(&scope, l)).map(|l| l.repo.to_string()).collect();
+        let raw = self.blocking(move |m| Ok(m.inner.store.verify(&scope, repair)?)).await?;
+        let mut report = IntegrityReport { valid_files: raw.valid, repaired: raw.repaired, ..IntegrityReport::default() };
+        let mut corrupted = BTreeSet::new();
+        let mut missing = BTreeSet::new();
+        for c in &raw.corrupted {
+            corrupted.insert(entry_repo(&c.key));
+            report.corrupted.push(CorruptedFile {
+                model_id: entry_repo(&c.key),
+                entry: c.key.to_string(),
+                expected: c.expected.clone(),
+                actual: c.actual.clone(),
+            });
+        }
+        for k in &raw.missing {
+            missing.insert(entry_repo(k));
+            report.missing.push(k.to_string());
+        }
+        report.valid_models = repos.into_iter().filter(|r| !corrupted.contains(r) && !missing.contains(r)).collect();
+        report.corrupted_models = corrupted.into_iter().collect();
+        report.missing_models = missing.into_iter().collect();
+        if repair && self.inner.strategy.name() != "cache-only" && !self.config().config.offline {
+            for key in raw.corrupted.iter().map(|c| &c.key).chain(&raw.missing) {
+                if let EntryKey::Hub { repo, commit, path } = key {
+                    let request =
+                        crate::AcquireRequest::File { repo: repo.clone(), revision: (*commit).into(), path: path.clone() };
+                    match self.fetch(&request).await {
+                        Ok(_) => report.refetched.push(key.to_string()),
+                        Err(e) => tracing::warn!(entry = %key, "could not fetch a repaired file again: {e}"),
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes a model (`org/name`), or one revision (`org/name@rev`).
+    pub async fn remove_model(&self, model_id: &str) -> Result<RemoveReport, CacheError> {
+        let r = ModelRef::parse(model_id, cache_core::RepoType::Model)?;
+        self.remove(&r, &[], false).await
+    }
+
+    /// Removes a repository, a revision, or files of a revision; with `dry_run`, reports
+    /// what would go without removing anything.
+    pub async fn remove(&self, target: &ModelRef, files: &[RepoPath], dry_run: bool) -> Result<RemoveReport, CacheError> {
+        let store = &self.inner.store;
+        let scopes: Vec<Scope> = match (&target.revision, files) {
+            (None, []) => vec![Scope::Repo(target.repo.clone())],
+            (rev, []) => vec![Scope::Revision(target.repo.clone(), rev.clone().unwrap_or_default())],
+            (rev, files) => {
+                files.iter().map(|p| Scope::File(target.repo.clone(), rev.clone().unwrap_or_default(), p.clone())).collect()
+            }
+        };
+        let listing = store.list()?.into_iter().find(|l| l.repo == target.repo);
+        let Some(listing) = listing else { return Err(CacheError::NotInCache { what: target.to_string() }) };
+        let commit = match &target.revision {
+            Some(rev) => {
+                Some(store.resolve(&target.repo, rev)?.ok_or_else(|| CacheError::NotInCache { what: target.to_string() })?)
+            }
+            None => None,
+        };
+        if dry_run {
+            let doomed = |c: &str, p: &str| {
+                commit.is_none_or(|x| x.as_str() == c) && (files.is_empty() || files.iter().any(|f| f.as_str() == p))
+            };
+            let (entries, bytes_freed) = planned_removal(&listing, doomed);
+            return Ok(RemoveReport { dry_run: true, entries, bytes_freed, skipped_in_use: Vec::new() });
+        }
+        self.blocking(move |m| {
+            let mut report = RemoveReport::default();
+            for scope in &scopes {
+                let r = m.inner.store.remove(scope)?;
+                report.entries += r.entries;
+                report.bytes_freed += r.bytes_freed;
+                report.skipped_in_use.extend(r.skipped_in_use);
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Removes everything not in use, keeping the (empty) directories.
+    pub async fn clear_cache(&self) -> Result<RemoveReport, CacheError> {
+        self.clear(false).await
+    }
+
+    /// Like [`clear_cache`](Self::clear_cache); with `dry_run`, only reports.
+    pub async fn clear(&self, dry_run: bool) -> Result<RemoveReport, CacheError> {
+        if dry_run {
+            let s = self.stats()?;
+            return Ok(RemoveReport {
+                dry_run: true,
+                entries: s.total_files,
+                bytes_freed: s.total_size_bytes,
+                skipped_in_use: Vec::new(),
+            });
+        }
+        self.blocking(|m| {
+            let r = m.inner.store.clear()?;
+            tracing::info!(entries = r.entries, bytes = r.bytes_freed, "cache cleared");
+            Ok(RemoveReport { dry_run: false, entries: r.entries, bytes_freed: r.bytes_freed, skipped_in_use: r.skipped_in_use })
+        })
+        .await
+    }
+
+    /// Evicts by `policy` (pins and recently used files are kept), then removes stale
+    /// `.incomplete` files and unused lock files.
+    pub async fn prune(&self, policy: &EvictionPolicy) -> Result<PruneReport, CacheError> {
+        let policy = *policy;
+        self.blocking(move |m| m.prune_now(&policy, false)).await
+    }
+
+    /// Prunes with the configured policy, overridden by `options`.
+    pub async fn prune_with(&self, options: &PruneOptions) -> Result<PruneReport, CacheError> {
+        let mut policy = self.config().config.eviction_policy();
+        if let Some(s) = options.max_size {
+            policy.max_size = Some(s);
+        }
+        if let Some(a) = options.max_age {
+            policy.max_age = Some(a);
+        }
+        let dry_run = options.dry_run;
+        self.blocking(move |m| m.prune_now(&policy, dry_run)).await
+    }
+
+    pub(crate) fn prune_now(&self, policy: &EvictionPolicy, dry_run: bool) -> Result<PruneReport, CacheError> {
+        policy.validate()?;
+        let store = &self.inner.store;
+        let now = Timestamp::now();
+        let grace = policy.in_use_grace;
+        if dry_run {
+            store.flush()?;
+            let entries = store.entries()?;
+            let plan = plan_eviction(&entries, &BTreeSet::new(), policy, now);
+            let cutoff = now.saturating_sub(grace);
+            let stale: Vec<_> = store.list()?.into_iter().flat_map(|l| l.incomplete).filter(|i| i.modified <= cutoff).collect();
+            return Ok(PruneReport {
+                dry_run: true,
+                evicted: plan
+                    .evict
+                    .iter()
+                    .map(|e| PrunedEntry { entry: e.entry.key.to_string(), reason: reason(e.reason), bytes: e.frees })
+                    .collect(),
+                bytes_freed: plan.bytes_freed,
+                size_before: plan.size_before,
+                size_after: plan.size_after,
+                stale_incomplete_removed: stale.len() as u64,
+                stale_bytes_freed: stale.iter().map(|i| i.size).sum(),
+                ..PruneReport::default()
+            });
+        }
+        let size_before = store.stats()?.total_bytes;
+        // The store plans the same way; planning here too gives each eviction its reason.
+        let entries = store.entries()?;
+        let plan = plan_eviction(&entries, &BTreeSet::new(), policy, now);
+        let planned: BTreeMap<String, (String, u64)> =
+            plan.evict.iter().map(|e| (e.entry.key.to_string(), (reason(e.reason), e.frees))).collect();
+        let r = store.evict(policy, now)?;
+        let evicted: Vec<PrunedEntry> = r
+            .evicted
+            .iter()
+            .map(|k| {
+                let entry = k.to_string();
+                let (reason, bytes) = planned.get(&entry).cloned().unwrap_or_default();
+                PrunedEntry { entry, reason, bytes }
+            })
+            .collect();
+        for e in &evicted {
+            tracing::info!(entry = %e.entry, "evicted");
+        }
+        let clean = store.clean_stale(grace)?;
+        Ok(PruneReport {
+            dry_run: false,
+            evicted,
+            skipped_in_use: r.skipped_in_use.iter().map(ToString::to_string).collect(),
+            bytes_freed: r.bytes_freed,
+            size_before,
+            size_after: store.stats()?.total_bytes,
+            stale_incomplete_removed: clean.incomplete_removed,
+            stale_locks_removed: clean.locks_removed + clean.temp_removed,
+            stale_bytes_freed: clean.bytes_freed,
+        })
+    }
+
+    /// Protects a repository (or one revision) from eviction.
+    pub fn pin(&self, target: &ModelRef) -> Result<(), CacheError> {
+        self.inner.store.pin(&pin_scope(target))?;
+        Ok(())
+    }
+
+    /// Removes the pins of a repository (or of one revision).
+    pub fn unpin(&self, target: &ModelRef) -> Result<(), CacheError> {
+        self.inner.store.unpin(&pin_scope(target))?;
+        Ok(())
+    }
+}
+
+fn pin_scope(target: &ModelRef) -> Scope {
+    match &target.revision {
+        None => Scope::Repo(target.repo.clone()),
+        Some(r) => Scope::Revision(target.repo.clone(), r.clone()),
+    }
+}
+
+fn in_scope(scope: &Scope, l: &RepoListing) -> bool {
+    match scope {
+        Scope::Repo(r) | Scope::Revision(r, _) | Scope::File(r, ..) => &l.repo == r,
+        _ => true,
+    }
+}
+
+/// Entries and bytes a removal of the files `doomed(commit, path)` selects would free:
+/// a blob counts when no remaining file of the repository links it.
+fn planned_removal(listing: &RepoListing, doomed: impl Fn(&str, &str) -> bool) -> (u64, u64) {
+    let mut removed_blobs: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut kept_blobs: BTreeSet<&str> = BTreeSet::new();
+    let mut entries = 0;
+    for rev in &listing.revisions {
+        for f in &rev.files {
+            if doomed(rev.commit.as_str(), f.path.as_str()) {
+                entries += 1;
+                removed_blobs.insert(f.blob.as_str(), f.size);
+            } else {
+                kept_blobs.insert(f.blob.as_str());
+            }
+        }
+    }
+    let bytes = removed_blobs.iter().filter(|(b, _)| !kept_blobs.contains(*b)).map(|(_, s)| s).sum();
+    (entries, bytes)
+}

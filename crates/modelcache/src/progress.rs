@@ -1,0 +1,132 @@
+//! Progress as events: the library reports, front ends draw (the library never prints).
+//! The same trait exists with and without the `downloads` feature.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Something that happened to one download. `label` names the file (its path in the
+/// repository, or an artifact's file name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressEvent<'a> {
+    /// A transfer began; `resumed_from` bytes were kept from an interrupted attempt.
+    Started {
+        /// Which file.
+        label: &'a str,
+        /// Its size, when known.
+        total: Option<u64>,
+        /// Bytes already there.
+        resumed_from: u64,
+    },
+    /// The size became known after `Started`.
+    Sized {
+        /// Which file.
+        label: &'a str,
+        /// Its size.
+        total: u64,
+    },
+    /// More bytes arrived.
+    Advanced {
+        /// Which file.
+        label: &'a str,
+        /// New bytes since the last event.
+        bytes: u64,
+    },
+    /// A request failed and is retried after `delay`.
+    Retrying {
+        /// Which file.
+        label: &'a str,
+        /// 1 for the first retry.
+        attempt: u32,
+        /// The wait.
+        delay: Duration,
+        /// Why.
+        reason: &'a str,
+    },
+    /// Bytes were thrown away and the transfer starts over.
+    Restarted {
+        /// Which file.
+        label: &'a str,
+        /// Bytes discarded.
+        discarded: u64,
+    },
+    /// The transfer completed and was verified.
+    Finished {
+        /// Which file.
+        label: &'a str,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Another thread or process is downloading this blob; this one waits for its lock
+    /// (reported about once a second).
+    WaitingForLock {
+        /// Which file.
+        label: &'a str,
+        /// The lock file.
+        lock_file: &'a Path,
+        /// Who holds it (`pid 1234`), when known.
+        holder: Option<&'a str>,
+        /// How far the holder got, when known.
+        incomplete_bytes: Option<u64>,
+        /// How long this one has waited.
+        waited: Duration,
+    },
+}
+
+/// Receives [`ProgressEvent`]s, from download tasks and blocking threads: keep it cheap.
+///
+/// Closures implement it:
+/// ```
+/// use modelcache::{Progress, ProgressEvent};
+/// let progress = |e: &ProgressEvent<'_>| if let ProgressEvent::Finished { label, .. } = e { let _ = label; };
+/// progress.event(&ProgressEvent::Finished { label: "config.json", bytes: 10 });
+/// ```
+pub trait Progress: Send + Sync {
+    /// Handles one event.
+    fn event(&self, event: &ProgressEvent<'_>);
+}
+
+impl<F: Fn(&ProgressEvent<'_>) + Send + Sync> Progress for F {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        self(event);
+    }
+}
+
+/// Ignores every event.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn event(&self, _: &ProgressEvent<'_>) {}
+}
+
+/// Forwards the resolver's transfer events and lock waits to a [`Progress`].
+#[cfg(feature = "downloads")]
+pub(crate) struct Forward(pub(crate) std::sync::Arc<dyn Progress>);
+
+#[cfg(feature = "downloads")]
+impl cache_hf::Observer for Forward {
+    fn transfer(&self, event: &cache_fetch::Event<'_>) {
+        use cache_fetch::Event as E;
+        let e = match *event {
+            E::Started { label, total, resumed_from } => ProgressEvent::Started { label, total, resumed_from },
+            E::Sized { label, total } => ProgressEvent::Sized { label, total },
+            E::Advanced { label, bytes } => ProgressEvent::Advanced { label, bytes },
+            E::Retrying { label, attempt, delay, reason } => ProgressEvent::Retrying { label, attempt, delay, reason },
+            E::Restarted { label, discarded } => ProgressEvent::Restarted { label, discarded },
+            E::Finished { label, bytes } => ProgressEvent::Finished { label, bytes },
+            _ => return,
+        };
+        self.0.event(&e);
+    }
+
+    fn lock_wait(&self, label: &str, wait: &cache_store::LockWait<'_>) {
+        self.0.event(&ProgressEvent::WaitingForLock {
+            label,
+            lock_file: wait.lock_file.as_std_path(),
+            holder: wait.holder,
+            incomplete_bytes: wait.incomplete_bytes,
+            waited: wait.waited,
+        });
+    }
+}

@@ -1,0 +1,334 @@
+//! Requests and results of the facade. Results serialize with stable field names: they
+//! are the `--json` output of the CLI.
+
+use std::path::PathBuf;
+
+use cache_core::{Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
+use serde::Serialize;
+
+use crate::error::CacheError;
+
+/// A repository and optionally a revision, as users write it: `org/name`,
+/// `org/name@v1.0`, `datasets/org/name@main`.
+///
+/// ```
+/// use modelcache::{ModelRef, RepoType};
+/// let r = ModelRef::parse("org/name@refs/pr/1", RepoType::Model)?;
+/// assert_eq!((r.repo.to_string(), r.revision.unwrap().to_string()), ("org/name".into(), "refs/pr/1".into()));
+/// let d = ModelRef::parse("datasets/org/data", RepoType::Model)?;
+/// assert_eq!(d.repo.repo_type, RepoType::Dataset);
+/// # Ok::<(), modelcache::CacheError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ModelRef {
+    /// The repository.
+    pub repo: Repo,
+    /// The revision, when given.
+    pub revision: Option<Revision>,
+}
+
+impl ModelRef {
+    /// Parses `[datasets/|spaces/]id[@revision]`; `repo_type` applies when there is no
+    /// such prefix.
+    pub fn parse(value: &str, repo_type: RepoType) -> Result<Self, CacheError> {
+        let (id, revision) = match value.split_once('@') {
+            Some((id, rev)) => (id, Some(rev.parse::<Revision>()?)),
+            None => (value, None),
+        };
+        let (repo_type, id) = match id.split_once('/') {
+            Some(("datasets", rest)) => (RepoType::Dataset, rest),
+            Some(("spaces", rest)) => (RepoType::Space, rest),
+            Some(("models", rest)) => (RepoType::Model, rest),
+            _ => (repo_type, id),
+        };
+        Ok(ModelRef { repo: Repo::new(repo_type, id.parse()?), revision })
+    }
+
+    /// The revision, `main` when none was given.
+    pub fn revision_or_main(&self) -> Revision {
+        self.revision.clone().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.revision {
+            Some(r) => write!(f, "{}@{r}", self.repo),
+            None => write!(f, "{}", self.repo),
+        }
+    }
+}
+
+/// What to acquire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireRequest {
+    /// One file of a repository.
+    File {
+        /// The repository.
+        repo: Repo,
+        /// The revision (branch, tag or commit).
+        revision: Revision,
+        /// The file.
+        path: RepoPath,
+    },
+    /// A snapshot: every file of the revision matched by `include` (all when empty) and
+    /// not by `exclude` (the Hub's `allow_patterns`/`ignore_patterns` semantics).
+    Snapshot {
+        /// The repository.
+        repo: Repo,
+        /// The revision.
+        revision: Revision,
+        /// Globs of files to take.
+        include: Vec<String>,
+        /// Globs of files to leave out.
+        exclude: Vec<String>,
+    },
+    /// A generic artifact from any URL, verified against `sha256` when given.
+    Url {
+        /// The URL.
+        url: String,
+        /// The SHA-256 it must have.
+        sha256: Option<Sha256>,
+    },
+}
+
+impl AcquireRequest {
+    /// A short name for messages: `org/name@main/config.json`, `org/name@main`, the URL.
+    pub fn describe(&self) -> String {
+        match self {
+            AcquireRequest::File { repo, revision, path } => format!("{repo}@{revision}/{path}"),
+            AcquireRequest::Snapshot { repo, revision, .. } => format!("{repo}@{revision}"),
+            AcquireRequest::Url { url, .. } => url.split('?').next().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// What an acquisition produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Acquired {
+    /// The file, or the snapshot directory.
+    pub path: PathBuf,
+    /// The commit, for Hub files and snapshots.
+    pub commit: Option<String>,
+    /// Whether nothing had to be downloaded.
+    pub from_cache: bool,
+    /// Files downloaded now.
+    pub files_downloaded: usize,
+    /// Body bytes downloaded now.
+    pub bytes_downloaded: u64,
+}
+
+/// Hit, miss and download counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Counters {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that found nothing.
+    pub misses: u64,
+    /// Blobs downloaded.
+    pub downloads: u64,
+    /// Body bytes downloaded.
+    pub bytes_downloaded: u64,
+    /// `hits / (hits + misses)`, when there was a lookup.
+    pub hit_ratio: Option<f64>,
+}
+
+/// One cached repository, as `stats()` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CachedModelInfo {
+    /// `org/name` (models), `datasets/org/name`, `spaces/org/name`.
+    pub model_id: String,
+    /// Model, dataset or space.
+    pub repo_type: RepoType,
+    /// Bytes on disk (each blob once).
+    pub size_bytes: u64,
+    /// Files across its revisions.
+    pub files: u64,
+    /// Cached commits.
+    pub revisions: Vec<String>,
+    /// When its first file was downloaded (ms since the epoch).
+    pub downloaded_at: Option<Timestamp>,
+    /// When it was last used (ms since the epoch).
+    pub last_accessed: Option<Timestamp>,
+    /// Whether it (or part of it) is pinned.
+    pub pinned: bool,
+}
+
+/// The cache at a glance.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CacheStats {
+    /// Repositories in the cache.
+    pub total_models: usize,
+    /// Bytes on disk (each blob once), artifacts included.
+    pub total_size_bytes: u64,
+    /// Files (snapshot entries and artifacts).
+    pub total_files: u64,
+    /// The hub cache directory.
+    pub cache_dir: PathBuf,
+    /// The modelcache home.
+    pub home_dir: PathBuf,
+    /// Per repository.
+    pub models: Vec<CachedModelInfo>,
+    /// Hit, miss and download counters.
+    pub counters: Counters,
+    /// Free bytes on the hub cache's filesystem, when known.
+    pub free_disk_bytes: Option<u64>,
+}
+
+/// One file of a cached revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// Path in the repository.
+    pub path: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+}
+
+/// One cached revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RevisionInfo {
+    /// The commit.
+    pub commit: String,
+    /// Branches and tags pointing at it.
+    pub refs: Vec<String>,
+    /// Its files.
+    pub files: Vec<FileInfo>,
+    /// Bytes of its distinct blobs.
+    pub size_bytes: u64,
+}
+
+/// An interrupted or in-flight download.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IncompleteDownload {
+    /// The `.incomplete` file.
+    pub path: PathBuf,
+    /// The blob it will become.
+    pub etag: String,
+    /// Bytes so far.
+    pub size_bytes: u64,
+    /// Last written (ms since the epoch).
+    pub modified: Timestamp,
+}
+
+/// One repository as `list()` reports it (from the disk, with usage from the index).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RepoInfo {
+    /// `org/name`, `datasets/org/name`, `spaces/org/name`.
+    pub model_id: String,
+    /// Model, dataset or space.
+    pub repo_type: RepoType,
+    /// The repository id (`org/name`).
+    pub repo_id: String,
+    /// Cached revisions.
+    pub revisions: Vec<RevisionInfo>,
+    /// Files across revisions.
+    pub files: u64,
+    /// Bytes on disk (each blob once).
+    pub size_bytes: u64,
+    /// Last use (ms since the epoch), when known.
+    pub last_used: Option<Timestamp>,
+    /// Whether it (or part of it) is pinned.
+    pub pinned: bool,
+    /// Interrupted or in-flight downloads.
+    pub incomplete: Vec<IncompleteDownload>,
+}
+
+/// A file whose content does not match its digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CorruptedFile {
+    /// The repository (or the artifact's URL).
+    pub model_id: String,
+    /// The entry: `org/name@<commit>/<path>` or the artifact key.
+    pub entry: String,
+    /// The digest it should have.
+    pub expected: String,
+    /// The digest it has.
+    pub actual: String,
+}
+
+/// The outcome of an integrity check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IntegrityReport {
+    /// Repositories whose every file checked out.
+    pub valid_models: Vec<String>,
+    /// Repositories with at least one corrupted file.
+    pub corrupted_models: Vec<String>,
+    /// Repositories with files whose content is gone (dangling links, stale entries).
+    pub missing_models: Vec<String>,
+    /// Files that checked out.
+    pub valid_files: u64,
+    /// Each corrupted file.
+    pub corrupted: Vec<CorruptedFile>,
+    /// Each missing entry.
+    pub missing: Vec<String>,
+    /// Whether corrupted and missing entries were removed.
+    pub repaired: bool,
+    /// Entries downloaded again after the repair.
+    pub refetched: Vec<String>,
+}
+
+impl IntegrityReport {
+    /// No corruption and nothing missing.
+    pub fn is_clean(&self) -> bool {
+        self.corrupted.is_empty() && self.missing.is_empty()
+    }
+}
+
+/// What a removal did (or, with `dry_run`, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RemoveReport {
+    /// Whether nothing was actually removed.
+    pub dry_run: bool,
+    /// Files (snapshot entries, artifacts) removed.
+    pub entries: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Repositories left alone because another process uses them.
+    pub skipped_in_use: Vec<String>,
+}
+
+/// One entry chosen by a prune.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PrunedEntry {
+    /// `org/name@<commit>/<path>` or the artifact key.
+    pub entry: String,
+    /// `expired` or `over_size`.
+    pub reason: String,
+    /// Bytes its removal frees.
+    pub bytes: u64,
+}
+
+/// What a prune did (or, with `dry_run`, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Whether nothing was actually removed.
+    pub dry_run: bool,
+    /// Entries evicted.
+    pub evicted: Vec<PrunedEntry>,
+    /// Entries the policy chose but that were in use at that moment.
+    pub skipped_in_use: Vec<String>,
+    /// Bytes freed by eviction.
+    pub bytes_freed: u64,
+    /// Total size before.
+    pub size_before: u64,
+    /// Total size after.
+    pub size_after: u64,
+    /// Stale `.incomplete` files removed.
+    pub stale_incomplete_removed: u64,
+    /// Stale lock and temporary files removed.
+    pub stale_locks_removed: u64,
+    /// Bytes freed by removing stale files.
+    pub stale_bytes_freed: u64,
+}
+
+/// How to prune: the configured policy with these overrides.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneOptions {
+    /// Overrides `max_size`.
+    pub max_size: Option<u64>,
+    /// Overrides `max_age`.
+    pub max_age: Option<std::time::Duration>,
+    /// Report without removing.
+    pub dry_run: bool,
+}

@@ -1,0 +1,99 @@
+//! Facade operations the CLI relies on: filtered snapshots, URLs, progress events,
+//! auto-prune after downloads, incomplete downloads in listings and in prune.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cache_core::Sha256;
+use modelcache::{AcquireRequest, ConfigKey, ModelRef, ProgressEvent, PruneOptions, RepoType};
+
+use crate::hub::{self, WEIGHTS};
+use crate::{Env, files_under};
+
+#[tokio::test]
+async fn filtered_snapshots_urls_and_progress_events() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&events);
+    let cache = env
+        .builder()
+        .set(ConfigKey::Endpoint, hub.url())
+        .progress(Arc::new(move |e: &ProgressEvent<'_>| {
+            if let ProgressEvent::Finished { label, bytes } = e {
+                sink.lock().unwrap().push(format!("{label}:{bytes}"));
+            }
+        }))
+        .build()
+        .unwrap();
+    let r = ModelRef::parse("org/model", RepoType::Model).unwrap();
+    let got = cache.get_snapshot(&r, &["*.json".to_owned()], &["tokenizer*".to_owned()]).await.unwrap();
+    assert_eq!(files_under(&got.path), ["config.json"]);
+    assert_eq!((got.files_downloaded, got.from_cache), (1, false));
+    assert!(got.commit.is_some());
+    let full = cache.get_snapshot(&r, &[], &[]).await.unwrap();
+    assert_eq!(full.files_downloaded, 2);
+    let mut seen = events.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["config.json:18".to_owned(), format!("model.safetensors:{WEIGHTS}"), "tokenizer.json:2000".to_owned()]);
+    let err = cache.get_snapshot(&r, &["[".to_owned()], &[]).await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 2, "{err}");
+
+    let info = hub.file("org/other", "main", "vocab.txt").unwrap();
+    let sha = Sha256::of(&info.content.to_vec()).to_hex();
+    let path = cache.get_url(&info.url, Some(&sha)).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), info.content.to_vec());
+    assert!(path.starts_with(cache.home_dir()));
+    let err = cache.get_url(&info.url, Some(&"0".repeat(64))).await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 5, "{err}");
+    let err = cache.get_url(&info.url, Some("xyz")).await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 2, "{err}");
+    let again = cache.fetch(&AcquireRequest::Url { url: info.url.clone(), sha256: None }).await.unwrap();
+    assert!(!again.from_cache, "a key without digest is another artifact");
+}
+
+#[tokio::test]
+async fn downloads_auto_prune_when_a_size_limit_is_set() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let limited = env
+        .builder()
+        .set(ConfigKey::Endpoint, hub.url())
+        .set(ConfigKey::MaxSize, "10KiB")
+        .set(ConfigKey::InUseGrace, "0s")
+        .build()
+        .unwrap();
+    limited.get_model("org/other").await.unwrap();
+    limited.get_model("org/model").await.unwrap();
+    let stats = limited.stats().unwrap();
+    assert!(stats.total_size_bytes <= 10 * 1024, "pruned to the limit: {}", stats.total_size_bytes);
+}
+
+#[tokio::test]
+async fn incomplete_downloads_are_listed_and_stale_ones_pruned() {
+    let hub = hub::start().await;
+    hub.drop_after(50_000, 1);
+    let env = Env::new();
+    let cache = env.manager(hub.url());
+    let err = cache.get_file("org/model", "main", "model.safetensors").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 3, "{err}");
+    let listed = cache.list().unwrap();
+    let incomplete = &listed[0].incomplete;
+    assert_eq!(incomplete.len(), 1, "{listed:?}");
+    assert!(incomplete[0].size_bytes > 0 && incomplete[0].size_bytes < WEIGHTS);
+    let json = serde_json::to_value(&listed).unwrap();
+    assert!(json[0]["incomplete"][0]["etag"].is_string(), "{json}");
+
+    let dry = cache.prune_with(&PruneOptions { dry_run: true, ..PruneOptions::default() }).await.unwrap();
+    assert_eq!(dry.stale_incomplete_removed, 0, "still within the grace period");
+    let mut policy = cache.config().config.eviction_policy();
+    policy.in_use_grace = Duration::ZERO;
+    std::thread::sleep(Duration::from_millis(5));
+    let pruned = cache.prune(&policy).await.unwrap();
+    assert_eq!(pruned.stale_incomplete_removed, 1, "{pruned:?}");
+    assert!(cache.list().unwrap().iter().all(|r| r.incomplete.is_empty()));
+
+    // The next attempt downloads it whole.
+    let path = cache.get_file("org/model", "main", "model.safetensors").await.unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), WEIGHTS);
+}
