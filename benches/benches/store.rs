@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use cache_core::{CommitHash, Etag, GitSha1, Repo, RepoPath, Revision, Sha256};
+use cache_core::{CommitHash, Etag, Repo, RepoPath, Revision, Sha256};
 use cache_store::{CommitRequest, Scope, Store, StoreConfig};
 use camino::Utf8PathBuf;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

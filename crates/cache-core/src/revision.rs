@@ -67,13 +67,39 @@ impl FromStr for CommitHash {
 /// assert!(Revision::new(&"a".repeat(40)).unwrap().commit().is_some());
 /// assert!(Revision::new("../../etc").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Revision(String);
+#[derive(Clone)]
+pub struct Revision {
+    name: String,
+    /// Set when `name` is a commit hash (parsed once: lookups ask often).
+    commit: Option<CommitHash>,
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for Revision {}
+impl std::hash::Hash for Revision {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+impl PartialOrd for Revision {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Revision {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name.cmp(&other.name)
+    }
+}
 
 impl Revision {
     /// The Hub's default branch.
     pub fn main() -> Self {
-        Revision("main".to_owned())
+        Revision { name: "main".to_owned(), commit: None }
     }
 
     /// Parses and validates a revision.
@@ -121,17 +147,17 @@ impl Revision {
                 return Err(err("a component ends with `.lock`"));
             }
         }
-        Ok(Revision(value.to_owned()))
+        Ok(Revision { name: value.to_owned(), commit: CommitHash::new(value).ok() })
     }
 
     /// The revision as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     /// The commit, when the revision is a commit hash.
     pub fn commit(&self) -> Option<CommitHash> {
-        CommitHash::new(&self.0).ok()
+        self.commit
     }
 }
 
@@ -143,19 +169,19 @@ impl Default for Revision {
 
 impl From<CommitHash> for Revision {
     fn from(c: CommitHash) -> Self {
-        Revision(c.as_str().to_owned())
+        Revision { name: c.as_str().to_owned(), commit: Some(c) }
     }
 }
 
 impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
 }
 
 impl fmt::Debug for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Revision({:?})", self.0)
+        write!(f, "Revision({:?})", self.name)
     }
 }
 

@@ -11,8 +11,8 @@
 //! and reported as [`Error::Corrupted`].
 
 use cache_core::{CommitHash, Repo, RepoPath, Revision};
-use cache_store::{Scope, Store};
-use camino::{Utf8Path, Utf8PathBuf};
+use cache_store::{Hit, Scope, Store};
+use camino::Utf8PathBuf;
 
 use crate::error::{Error, Result};
 use crate::patterns::FileFilter;
@@ -86,11 +86,11 @@ pub fn lookup_file(
         return Ok(FileLookup::Miss { commit: None });
     };
     let at = Revision::from(commit);
-    match store.find(repo, &at, path)? {
-        Some(found) => {
-            check_hit(store, repo, &commit, path, &found, expected_size)?;
+    match store.lookup(repo, &at, path)? {
+        Some(hit) => {
+            check_hit(store, repo, &commit, path, &hit, expected_size)?;
             tracing::debug!(%repo, %commit, %path, "cache hit");
-            Ok(FileLookup::Hit { path: found, commit })
+            Ok(FileLookup::Hit { path: hit.path, commit })
         }
         None if store.is_no_exist(repo, &at, path)? => Ok(FileLookup::NotInRepo(commit)),
         None => {
@@ -114,16 +114,10 @@ pub fn cached_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoP
 
 /// Whether a hit is suspect: its size is not the expected one, or its blob was modified
 /// after the link to it was made.
-fn suspect(snap: &Utf8Path, expected_size: Option<u64>) -> bool {
-    let Ok(link) = std::fs::symlink_metadata(snap) else { return false };
-    let Ok(blob) = std::fs::metadata(snap) else { return false };
-    if expected_size.is_some_and(|s| s != blob.len()) {
-        return true;
-    }
-    if !link.file_type().is_symlink() {
-        return false;
-    }
-    matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l)
+/// A hit deserves a full check when its blob was modified after its link was made or
+/// does not have the size the listing says.
+fn suspect(hit: &Hit, expected_size: Option<u64>) -> bool {
+    hit.modified_after_link || expected_size.is_some_and(|s| s != hit.size)
 }
 
 /// The cheap integrity check of a hit; a suspect hit is re-hashed and, when corrupted,
@@ -133,10 +127,10 @@ pub fn check_hit(
     repo: &Repo,
     commit: &CommitHash,
     path: &RepoPath,
-    snap: &Utf8Path,
+    hit: &Hit,
     expected_size: Option<u64>,
 ) -> Result<()> {
-    if !suspect(snap, expected_size) {
+    if !suspect(hit, expected_size) {
         return Ok(());
     }
     tracing::info!(%repo, %commit, %path, "cached file looks modified: verifying it");
@@ -169,8 +163,8 @@ pub fn lookup_snapshot(store: &Store, repo: &Repo, revision: &Revision, filter: 
     let mut missing = Vec::new();
     let mut files = 0;
     for (path, entry) in tree.files.iter().filter(|(p, _)| filter.matches(p.as_str())) {
-        match store.find(repo, &at, path)? {
-            Some(found) => match check_hit(store, repo, &commit, path, &found, Some(entry.lfs_size.unwrap_or(entry.size))) {
+        match store.lookup(repo, &at, path)? {
+            Some(hit) => match check_hit(store, repo, &commit, path, &hit, Some(entry.lfs_size.unwrap_or(entry.size))) {
                 Ok(()) => files += 1,
                 Err(Error::Corrupted { .. }) => missing.push(path.clone()),
                 Err(e) => return Err(e),

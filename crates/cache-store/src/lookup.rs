@@ -14,8 +14,20 @@ use camino::Utf8PathBuf;
 use crate::error::{Error, Result};
 use crate::fsx;
 use crate::layout::RepoLayout;
+use crate::memo::Identity;
 use crate::store::Store;
 use crate::tree::Tree;
+
+/// A committed file found by [`Store::lookup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The absolute snapshot path.
+    pub path: Utf8PathBuf,
+    /// The blob's size.
+    pub size: u64,
+    /// The blob was modified after its snapshot link was made: possibly corrupted.
+    pub modified_after_link: bool,
+}
 
 impl Store {
     /// The commit a revision names: a commit hash as is, a branch or tag (`main`,
@@ -39,24 +51,55 @@ impl Store {
     /// The absolute path of a committed file (`snapshots/<commit>/<path>`), or `None`.
     /// Records the hit (in memory) or the miss.
     pub fn find(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Utf8PathBuf>> {
-        let layout = RepoLayout::new(repo);
-        let found = match self.resolve(repo, revision)? {
-            Some(commit) => {
-                let rel = layout.snapshot_file(&commit, path);
-                if self.is_file(&rel)? {
-                    let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), Timestamp::now().as_unix_millis());
-                    self.maybe_flush(n);
-                    Some(self.hub_path.join(rel))
-                } else {
-                    None
-                }
-            }
-            None => None,
-        };
-        if found.is_none() {
+        Ok(self.lookup(repo, revision, path)?.map(|hit| hit.path))
+    }
+
+    /// Like [`Store::find`], with what a caller needs to decide whether to trust the hit
+    /// without hashing it: the blob's size, and whether the blob was modified after its
+    /// snapshot link was made (it should never be: such a hit deserves a full check, e.g.
+    /// [`Store::verify`] of that file). Records the hit (in memory) or the miss.
+    ///
+    /// A file this process already found unmodified costs one `stat` (see `memo`).
+    pub fn lookup(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Hit>> {
+        let Some(commit) = self.resolve(repo, revision)? else {
             self.usage.miss();
+            return Ok(None);
+        };
+        let layout = RepoLayout::new(repo);
+        let rel = layout.snapshot_file(&commit, path);
+        let abs = self.hub_path.join(&rel);
+        let hit = match self.memo.check(&self.hub, &rel) {
+            Some(size) => Some(Hit { path: abs, size, modified_after_link: false }),
+            None => self.check_link(&rel, abs)?,
+        };
+        match &hit {
+            Some(_) => {
+                let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), Timestamp::now().as_unix_millis());
+                self.maybe_flush(n);
+            }
+            None => self.usage.miss(),
         }
-        Ok(found)
+        Ok(hit)
+    }
+
+    /// The contained check of a snapshot entry: a regular file (a copy) or a link whose
+    /// blob is a regular file inside the root; remembered when the blob is not newer than
+    /// its link.
+    fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf) -> Result<Option<Hit>> {
+        let blob = match self.hub.metadata(rel) {
+            Ok(m) if m.is_file() => m,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(Error::io("stat", abs)(e)),
+            // Not a file; missing; a link leaving the root or a loop: not a file of this cache.
+            _ => return Ok(None),
+        };
+        let link = self.hub.symlink_metadata(rel).map_err(Error::io("stat", abs.clone()))?;
+        let modified_after_link =
+            link.file_type().is_symlink() && matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l);
+        let id = Identity::of_cap(&blob);
+        if !modified_after_link {
+            self.memo.remember(rel, id);
+        }
+        Ok(Some(Hit { path: abs, size: id.size(), modified_after_link }))
     }
 
     /// Whether the file is committed, without counting a use.

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::layout::{self, CACHEDIR_TAG};
 use crate::lock::{self, Lease, TryHeld};
+use crate::memo::Memo;
 use crate::usage::Usage;
 use crate::{fsx, reconcile};
 
@@ -29,6 +30,7 @@ pub struct Store {
     pub(crate) index: Index,
     pub(crate) artifacts: Index,
     pub(crate) usage: Usage,
+    pub(crate) memo: Memo,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,7 +70,18 @@ impl Store {
         }
         let (index, fresh) = Index::open(&home_path.join(&state).join("index.sqlite3"))?;
         let (artifacts, artifacts_fresh) = Index::open(&home_path.join("artifacts/index.sqlite3"))?;
-        let store = Store { config, hub_path, home_path, hub, home, state, index, artifacts, usage: Usage::default() };
+        let store = Store {
+            config,
+            hub_path,
+            home_path,
+            hub,
+            home,
+            state,
+            index,
+            artifacts,
+            usage: Usage::default(),
+            memo: Memo::default(),
+        };
         if fresh {
             let report = reconcile::reconcile_hub(&store)?;
             tracing::info!(added = report.added, "built a new index from the hub cache");

@@ -2,6 +2,7 @@
 //! the index in batches (explicitly, when enough are pending, and on drop), as cargo's
 //! global cache tracker does, so a cache hit costs no disk write.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -9,9 +10,11 @@ use std::sync::{Mutex, MutexGuard};
 /// `(repo, revision, path)` as the index keys entries.
 pub(crate) type Key = (String, String, String);
 
+/// Pending uses are keyed by `repo NUL revision NUL path` (no part can hold a NUL), so a
+/// repeated hit finds its entry without allocating.
 #[derive(Default)]
 pub(crate) struct Usage {
-    pending: Mutex<HashMap<Key, i64>>,
+    pending: Mutex<HashMap<String, i64>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -24,18 +27,27 @@ pub(crate) struct Batch {
 }
 
 impl Usage {
-    fn pending(&self) -> MutexGuard<'_, HashMap<Key, i64>> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<String, i64>> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records a hit; returns how many entries are now pending.
     pub(crate) fn hit(&self, repo: &str, revision: &str, path: &str, now: i64) -> usize {
+        thread_local! {
+            static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+        }
         self.hits.fetch_add(1, Ordering::Relaxed);
-        let mut p = self.pending();
-        let key = (repo.to_owned(), revision.to_owned(), path.to_owned());
-        let t = p.entry(key).or_insert(now);
-        *t = (*t).max(now);
-        p.len()
+        KEY.with_borrow_mut(|key| {
+            join_into(key, repo, revision, path);
+            let mut p = self.pending();
+            match p.get_mut(key.as_str()) {
+                Some(t) => *t = (*t).max(now),
+                None => {
+                    p.insert(key.clone(), now);
+                }
+            }
+            p.len()
+        })
     }
 
     pub(crate) fn miss(&self) {
@@ -44,7 +56,9 @@ impl Usage {
 
     /// The pending last-use time of an entry, if any.
     pub(crate) fn last_used(&self, key: &Key) -> Option<i64> {
-        self.pending().get(key).copied()
+        let mut joined = String::new();
+        join_into(&mut joined, &key.0, &key.1, &key.2);
+        self.pending().get(&joined).copied()
     }
 
     /// Unflushed hits and misses.
@@ -54,7 +68,14 @@ impl Usage {
 
     /// Takes everything pending (give it back with [`Usage::restore`] if writing fails).
     pub(crate) fn take(&self) -> Batch {
-        let touched = self.pending().drain().map(|((a, b, c), t)| (a, b, c, t)).collect();
+        let touched = self
+            .pending()
+            .drain()
+            .filter_map(|(k, t)| {
+                let mut parts = k.splitn(3, '\0');
+                Some((parts.next()?.to_owned(), parts.next()?.to_owned(), parts.next()?.to_owned(), t))
+            })
+            .collect();
         Batch { touched, hits: self.hits.swap(0, Ordering::Relaxed), misses: self.misses.swap(0, Ordering::Relaxed) }
     }
 
@@ -63,10 +84,21 @@ impl Usage {
         self.misses.fetch_add(batch.misses, Ordering::Relaxed);
         let mut p = self.pending();
         for (a, b, c, t) in batch.touched {
-            let e = p.entry((a, b, c)).or_insert(t);
+            let mut key = String::new();
+            join_into(&mut key, &a, &b, &c);
+            let e = p.entry(key).or_insert(t);
             *e = (*e).max(t);
         }
     }
+}
+
+fn join_into(buf: &mut String, repo: &str, revision: &str, path: &str) {
+    buf.clear();
+    buf.push_str(repo);
+    buf.push('\0');
+    buf.push_str(revision);
+    buf.push('\0');
+    buf.push_str(path);
 }
 
 #[cfg(test)]

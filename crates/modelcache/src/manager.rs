@@ -266,6 +266,9 @@ impl CacheManager {
     /// is set.
     pub async fn fetch(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let ctx = AcquireContext { inner: &self.inner };
+        if let Some(answer) = crate::strategy::cached_commit_file(&ctx, request) {
+            return answer;
+        }
         let acquired = self.inner.strategy.acquire(&ctx, request).await?;
         if acquired.from_cache {
             tracing::debug!(request = %request.describe(), "served from the cache");

@@ -105,6 +105,20 @@ pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilte
     FileFilter::new(include, exclude).map_err(|e| from_hub(e, "", std::path::Path::new("")))
 }
 
+/// A file at a commit that is already cached, answered without the strategy: a commit
+/// never needs the network once cached, whatever the strategy. `None` when the strategy
+/// must decide (a branch or tag, a miss); a suspect hit that proves corrupted is an error,
+/// exactly as the strategy would report it.
+pub(crate) fn cached_commit_file(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Option<Result<Acquired, CacheError>> {
+    let AcquireRequest::File { repo, revision, path } = request else { return None };
+    revision.commit()?;
+    match offline::lookup_file(&ctx.inner.store, repo, revision, path, None) {
+        Ok(FileLookup::Hit { path, commit }) => Some(Ok(hit(path.into_std_path_buf(), Some(commit.to_string())))),
+        Ok(_) => None,
+        Err(e) => Some(Err(from_hub(e, &request.describe(), &ctx.placement(request)))),
+    }
+}
+
 fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
     let store = &ctx.inner.store;
     // Messages are built only on failure: a hit allocates nothing for them.

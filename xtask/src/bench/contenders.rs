@@ -65,7 +65,9 @@ pub(crate) fn describe(c: &Command) -> String {
         let a = a.to_string_lossy();
         s.push(' ');
         if a.contains(' ') || a.contains('\n') {
-            s.push_str(&format!("'{}'", a.replace('\n', "; ")));
+            s.push('\'');
+            s.push_str(&a.replace('\n', "; "));
+            s.push('\'');
         } else {
             s.push_str(&a);
         }

@@ -43,7 +43,7 @@ pub(crate) fn run(cmd: &mut Command, scratch: &Path) -> Result<Sample, String> {
         .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("could not start {:?}: {e}", wrapped.get_program()))?;
+        .map_err(|e| format!("could not start {}: {e}", wrapped.get_program().display()))?;
     let secs = start.elapsed().as_secs_f64();
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);

@@ -37,7 +37,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let started = Instant::now();
     let root = cmd::root();
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "cache-cli", "-p", "cache-testkit", "-p", "modelcache-benches", "--bins"]))?;
+    cmd::run(cmd::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "cache-cli",
+        "-p",
+        "cache-testkit",
+        "-p",
+        "modelcache-benches",
+        "--bins",
+    ]))?;
     let release = root.join("target/release");
     let python = match py::ensure() {
         Ok(p) => Some(p),
@@ -94,13 +104,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn first_line(cmd: &mut Command) -> String {
-    cmd.output().ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().trim().to_owned()).unwrap_or_default()
+    cmd.output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let mem = std::fs::read_to_string("/proc/meminfo")
@@ -123,7 +138,12 @@ fn document(tables: &[Table], quick: bool, bins: &Bins, secs: u64) -> String {
     );
     let py = bins.python.as_ref().map_or_else(
         || "not available".to_owned(),
-        |p| first_line(Command::new(p).args(["-c", "import huggingface_hub,sys;print(huggingface_hub.__version__, sys.version.split()[0])"])),
+        |p| {
+            first_line(
+                Command::new(p)
+                    .args(["-c", "import huggingface_hub,sys;print(huggingface_hub.__version__, sys.version.split()[0])"]),
+            )
+        },
     );
     let _ = writeln!(d, "- machine: {}", machine());
     let _ = writeln!(d, "- modelcache {} ({})", env!("CARGO_PKG_VERSION"), first_line(Command::new("rustc").arg("--version")));
@@ -147,4 +167,3 @@ fn hf_hub_version(lock: &Path) -> String {
     }
     "?".to_owned()
 }
-

@@ -55,7 +55,11 @@ impl Table {
             match (&r.error, summary(&r.secs)) {
                 (None, Some((med, min, max))) => {
                     let ratio = base.map_or_else(|| "–".to_owned(), |b| format!("{:.2}", med / b));
-                    let rss = r.rss_kib.iter().max().map_or_else(|| "–".to_owned(), |k| format!("{:.1} MiB", *k as f64 / 1024.0));
+                    let rss = r
+                        .rss_kib
+                        .iter()
+                        .max()
+                        .map_or_else(|| "–".to_owned(), |k| format!("{}.{} MiB", k / 1024, (k % 1024) * 10 / 1024));
                     let _ = writeln!(
                         out,
                         "| {} | {} | {} | {}–{} | {ratio} | {rss} |{extra} {} |",

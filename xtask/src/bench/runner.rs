@@ -22,7 +22,11 @@ pub(crate) struct Contender<'a> {
 }
 
 impl<'a> Contender<'a> {
-    pub(crate) fn new(name: impl Into<String>, kind: &'static str, prepare: impl Fn(&Path) -> Result<Command, String> + 'a) -> Self {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        kind: &'static str,
+        prepare: impl Fn(&Path) -> Result<Command, String> + 'a,
+    ) -> Self {
         Contender { name: name.into(), kind, prepare: Box::new(prepare), after: None }
     }
 
@@ -70,7 +74,13 @@ pub(crate) fn alternate(contenders: &[Contender<'_>], runs: usize, scratch: &Pat
             });
             match result {
                 Ok(s) => {
-                    println!("  {:<28} run {} {:>9.3} s{}", c.name, round + 1, s.secs, s.extra.map(|e| format!("  ({e:.3})")).unwrap_or_default());
+                    println!(
+                        "  {:<28} run {} {:>9.3} s{}",
+                        c.name,
+                        round + 1,
+                        s.secs,
+                        s.extra.map(|e| format!("  ({e:.3})")).unwrap_or_default()
+                    );
                     row.secs.push(s.secs);
                     row.rss_kib.extend(s.rss_kib);
                     row.extra.extend(s.extra);

@@ -77,7 +77,8 @@ impl Ctx<'_> {
     }
 
     fn py(&self, dir: &Path, script: &str, args: &[&str]) -> Result<Command, String> {
-        python(self.bins, dir, self.url(), script, args).ok_or_else(|| "no Python with huggingface_hub (cargo xtask py-env)".to_owned())
+        python(self.bins, dir, self.url(), script, args)
+            .ok_or_else(|| "no Python with huggingface_hub (cargo xtask py-env)".to_owned())
     }
 
     fn scratch(&self, name: &str) -> PathBuf {
@@ -128,7 +129,11 @@ pub(crate) fn cold(ctx: &Ctx<'_>, capped: bool) -> Table {
         } else {
             format!("Cold download of one {} LFS file", mib(ctx.plan.big))
         },
-        target: if capped { "≥ 6× faster than curl; ≥ every peer" } else { "≤ 1.1× curl; faster than both peers; peak RSS < 64 MiB" },
+        target: if capped {
+            "≥ 6× faster than curl; ≥ every peer"
+        } else {
+            "≤ 1.1× curl; faster than both peers; peak RSS < 64 MiB"
+        },
         baseline: "curl -o",
         extra_label: None,
         rows,
@@ -190,7 +195,9 @@ pub(crate) fn warm(ctx: &Ctx<'_>) -> Result<Table, String> {
             c.args(["--offline", "get", repo, file]);
             Ok(c)
         }),
-        Contender::new("hf-hub download_file", "peer", |_d: &Path| Ok(hf_hub(ctx.bins, &shared, ctx.url(), "get", repo, &[file]))),
+        Contender::new("hf-hub download_file", "peer", |_d: &Path| {
+            Ok(hf_hub(ctx.bins, &shared, ctx.url(), "get", repo, &[file]))
+        }),
         Contender::new("hf-hub (local_files_only)", "peer", |_d: &Path| {
             Ok(hf_hub(ctx.bins, &shared, ctx.url(), "get", repo, &[file, "--offline"]))
         }),
@@ -302,8 +309,10 @@ pub(crate) fn resume(ctx: &Ctx<'_>) -> Table {
             })
         })
         .after(|_| extra()),
-        Contender::new("hf-hub download_file", "peer", |d: &Path| interrupted(&|| Ok(hf_hub(ctx.bins, d, ctx.url(), "get", repo, &[file]))))
-            .after(|_| extra()),
+        Contender::new("hf-hub download_file", "peer", |d: &Path| {
+            interrupted(&|| Ok(hf_hub(ctx.bins, d, ctx.url(), "get", repo, &[file])))
+        })
+        .after(|_| extra()),
         Contender::new("huggingface_hub hf_hub_download", "peer", |d: &Path| interrupted(&|| ctx.py(d, PY_GET, &[repo, file])))
             .after(|_| extra()),
     ];
@@ -315,7 +324,10 @@ pub(crate) fn resume(ctx: &Ctx<'_>) -> Table {
         baseline: "modelcache get",
         extra_label: Some("extra bytes, % of file"),
         rows,
-        note: Some("Time is that of the second run only. Extra bytes = all body bytes the hub sent for both runs minus the file size.".to_owned()),
+        note: Some(
+            "Time is that of the second run only. Extra bytes = all body bytes the hub sent for both runs minus the file size."
+                .to_owned(),
+        ),
     }
 }
 
