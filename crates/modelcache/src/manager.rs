@@ -337,7 +337,14 @@ impl CacheManager {
     /// A file from any URL, verified against `sha256` (hex) when given.
     pub async fn get_url(&self, url: &str, sha256: Option<&str>) -> Result<PathBuf, CacheError> {
         let sha256 = sha256.map(|s| Sha256::from_hex(s.trim())).transpose()?;
-        self.fetch(&AcquireRequest::Url { url: url.to_owned(), sha256 }).await.map(|a| a.path)
+        self.fetch(&AcquireRequest::Url { url: url.to_owned(), sha256, name: None }).await.map(|a| a.path)
+    }
+
+    /// Like [`get_url`](Self::get_url), stored under the file name `name` (see
+    /// [`AcquireRequest::Url`]); an unsafe name is an invalid-input error.
+    pub async fn get_url_named(&self, url: &str, sha256: Option<&str>, name: &str) -> Result<PathBuf, CacheError> {
+        let sha256 = sha256.map(|s| Sha256::from_hex(s.trim())).transpose()?;
+        self.fetch(&AcquireRequest::Url { url: url.to_owned(), sha256, name: Some(name.to_owned()) }).await.map(|a| a.path)
     }
 
     /// Whether the whole snapshot of a model (`org/name[@rev]`) is cached: every file of
