@@ -209,7 +209,7 @@ impl AcquisitionStrategy for NetworkAcquisition {
 
 #[cfg(feature = "downloads")]
 async fn network(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
-    let hub = &ctx.inner.hub;
+    let hub = ctx.inner.hub()?;
     let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
     let observer: Arc<dyn cache_hf::Observer> = Arc::new(crate::progress::Forward(Arc::clone(&ctx.inner.progress)));
     match request {
