@@ -282,3 +282,19 @@ impl Env {
         crate::Run::from(&c.output().unwrap())
     }
 }
+
+#[test]
+fn verbosity_logs_to_stderr_and_quiet_keeps_errors() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let quiet = env.run(&["get", "org/other", "vocab.txt"]).ok();
+    assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
+    let info = env.run(&["-v", "get", "org/model", "config.json"]).ok();
+    assert!(info.stderr.contains("INFO") && info.stderr.contains("downloaded"), "{}", info.stderr);
+    assert!(!info.stderr.contains("DEBUG"), "{}", info.stderr);
+    let debug = env.run(&["-vv", "get", "org/model", "config.json"]).ok();
+    assert!(debug.stderr.contains("DEBUG"), "{}", debug.stderr);
+    assert_eq!(debug.lines(), info.lines(), "logs never go to stdout");
+    let failed = env.run(&["-q", "get", "org/nope", "x.json"]).expect(3);
+    assert!(failed.stderr.starts_with("error: "), "-q keeps errors: {}", failed.stderr);
+}
