@@ -1,26 +1,81 @@
-//! `modelcache`: fetch, list, verify, prune, pin and clean the model cache.
+//! `modelcache`: fetch, list, verify, prune, pin and clean the model cache from the
+//! command line, on top of the `modelcache` facade.
 //!
-//! The command set arrives with the CLI issue; until then the binary reports its version
-//! and says which commands it lacks, so scripts fail loudly rather than silently.
-#![expect(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool talks on stdout and stderr")]
+//! # Output
+//! Results go to stdout (text, or JSON with `--json`; the shapes are documented in the
+//! README); progress bars, notes and errors to stderr. Bars are drawn only when stderr is
+//! a terminal and neither `-q` nor `--json` is given. `NO_COLOR` turns colour off. A
+//! closed stdout (`modelcache ls | head`) ends the command quietly with success.
+//!
+//! # Errors and exit codes
+//! Errors are one `error:` line, `Caused by:` lines and a `hint:` (or, with `--json`, one
+//! JSON object on stderr), never a debug dump; even a panic prints one message (exit
+//! code 1). Codes: 0 success, 1 unexpected failure, 2 invalid input or usage, 3 remote failure,
+//! 4 not cached while offline, 5 integrity failure, 6 disk full.
+//!
+//! # Start-up cost
+//! A warm `get` is a whole process: only the commands that need it open the cache or
+//! start the async runtime, `config` and `dir` open nothing, and no log subscriber is
+//! installed without `-v`.
+
+mod app;
+mod cli;
+mod cmd;
+mod format;
+mod progress;
+mod report;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+use crate::app::App;
+use crate::report::Failure;
+
+fn init_tracing(verbose: u8, color: bool) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match verbose {
+        0 => return,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(color).with_target(verbose > 1).init();
+}
+
 fn main() -> ExitCode {
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        Some("--version" | "-V") => {
-            println!("modelcache {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("error: unknown command `{other}`");
-            eprintln!("hint: this build of modelcache only supports `--version`");
-            ExitCode::from(2)
-        }
-        None => {
-            eprintln!("usage: modelcache --version");
-            ExitCode::from(2)
-        }
+    let json_requested = std::env::args_os().any(|a| a == "--json");
+    report::install_panic_hook(json_requested);
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e, json_requested),
+    };
+    let app = App::new(cli.global);
+    init_tracing(app.global.verbose, app.out.color);
+    match cmd::run(&app, &cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if report::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => exit(report::report(&e, app.out.json, app.out.color)),
     }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// `--help` and `--version` print normally; usage errors exit 2, as JSON with `--json`.
+fn parse_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand { exit(2) } else { ExitCode::SUCCESS };
+    }
+    if json {
+        let message = e.render().to_string();
+        let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+        let err = anyhow::Error::new(Failure::usage(first, "`modelcache --help` lists the commands and options"));
+        return exit(report::report(&err, true, false));
+    }
+    let _ = e.print();
+    exit(2)
 }

@@ -10,7 +10,9 @@
 //! <home>/artifacts/leases/<id>.lock            shared while in use
 //! <home>/artifacts/gc.lock                     commits (shared) vs blob collection (exclusive)
 //! ```
-//! `<id>` is 32 hex digits of the BLAKE3 of the key: no input ever becomes a path.
+//! `<id>` is 32 hex digits of the BLAKE3 of the key: no input ever becomes a path. The
+//! `<file-name>` is the URL's last segment, or the name the caller chose
+//! ([`ArtifactKey::with_name`]), reduced to `[A-Za-z0-9._-]` either way.
 
 use std::io::Read;
 
@@ -31,12 +33,34 @@ use crate::{fsx, layout};
 pub struct ArtifactKey {
     url: String,
     sha256: Option<Sha256>,
+    name: Option<String>,
 }
 
 impl ArtifactKey {
     /// An artifact known by its URL (or any source string).
     pub fn new(url: impl Into<String>) -> Self {
-        ArtifactKey { url: url.into(), sha256: None }
+        ArtifactKey { url: url.into(), sha256: None, name: None }
+    }
+
+    /// Stores the artifact under this file name instead of the URL's last segment. The
+    /// name is part of the key (the same URL under two names is two entries sharing one
+    /// blob) and is reduced to a safe name as [`ArtifactKey::file_name`] describes;
+    /// [`ArtifactKey::is_safe_name`] says whether a name is kept as given.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(sanitize(&name.into()));
+        self
+    }
+
+    /// Whether `name` is used unchanged by [`ArtifactKey::with_name`]: 1 to 100 bytes of
+    /// `[A-Za-z0-9._-]`, not starting with a dot.
+    pub fn is_safe_name(name: &str) -> bool {
+        sanitize(name) == name
+    }
+
+    /// The file name chosen with [`ArtifactKey::with_name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Requires this content digest.
@@ -56,22 +80,35 @@ impl ArtifactKey {
         self.sha256
     }
 
-    /// The key as stored and shown: the URL, plus `#sha256=<hex>` when a digest is given.
+    /// The key as stored and shown: the URL, plus `#sha256=<hex>` when a digest is given,
+    /// plus `#name=<name>` when a file name was chosen.
     pub fn to_key_string(&self) -> String {
-        match &self.sha256 {
-            Some(s) => format!("{}#sha256={s}", self.url),
-            None => self.url.clone(),
+        let mut s = self.url.clone();
+        if let Some(sha) = &self.sha256 {
+            s.push_str("#sha256=");
+            s.push_str(&sha.to_string());
         }
+        if let Some(name) = &self.name {
+            s.push_str("#name=");
+            s.push_str(name);
+        }
+        s
     }
 
     /// Parses [`ArtifactKey::to_key_string`]'s output.
     pub fn from_key_string(s: &str) -> Self {
-        if let Some((url, hex)) = s.rsplit_once("#sha256=")
-            && let Ok(sha) = Sha256::from_hex(hex)
-        {
-            return ArtifactKey { url: url.to_owned(), sha256: Some(sha) };
-        }
-        ArtifactKey::new(s)
+        let (rest, name) = match s.rsplit_once("#name=") {
+            Some((rest, name)) if Self::is_safe_name(name) => (rest, Some(name.to_owned())),
+            _ => (s, None),
+        };
+        let mut key = match rest.rsplit_once("#sha256=") {
+            Some((url, hex)) if Sha256::from_hex(hex).is_ok() => {
+                ArtifactKey { url: url.to_owned(), sha256: Sha256::from_hex(hex).ok(), name: None }
+            }
+            _ => ArtifactKey::new(rest),
+        };
+        key.name = name;
+        key
     }
 
     /// 32 hex digits naming this artifact on disk.
@@ -79,19 +116,25 @@ impl ArtifactKey {
         blake3::hash(self.to_key_string().as_bytes()).to_hex()[..32].to_owned()
     }
 
-    /// A safe file name from the URL's last segment (`[A-Za-z0-9._-]`, no leading dot,
-    /// at most 100 bytes), or `artifact`.
+    /// A safe file name (`[A-Za-z0-9._-]`, no leading dot, at most 100 bytes) from the
+    /// chosen name or the URL's last segment, or `artifact`.
     pub fn file_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
         let path = self.url.split(['?', '#']).next().unwrap_or_default();
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-        let clean: String = last
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
-            .take(100)
-            .collect();
-        let clean = clean.trim_start_matches('.');
-        if clean.is_empty() { "artifact".to_owned() } else { clean.to_owned() }
+        sanitize(last)
     }
+}
+
+/// `[A-Za-z0-9._-]` only (others become `_`), no leading dot, at most 100 bytes; never
+/// empty (`artifact`).
+fn sanitize(name: &str) -> String {
+    let clean: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).take(100).collect();
+    let clean = clean.trim_start_matches('.');
+    if clean.is_empty() { "artifact".to_owned() } else { clean.to_owned() }
 }
 
 const ROOT: &str = "artifacts";
@@ -322,5 +365,26 @@ mod tests {
         assert_eq!(ArtifactKey::new("https://x.test/..").file_name(), "artifact");
         assert_eq!(ArtifactKey::new("a/\u{0}b c").file_name(), "_b_c");
         assert_eq!(ArtifactKey::new("").file_name(), "artifact");
+    }
+
+    #[test]
+    fn a_chosen_name_is_part_of_the_key_and_kept_safe() {
+        let url = "https://x.test/download?id=7";
+        let plain = ArtifactKey::new(url).with_sha256(Sha256::of(b"x"));
+        let named = plain.clone().with_name("weights.bin");
+        assert_eq!(named.file_name(), "weights.bin");
+        assert_eq!(named.name(), Some("weights.bin"));
+        assert_ne!(named.id(), plain.id());
+        assert_eq!(ArtifactKey::from_key_string(&named.to_key_string()), named);
+        let unsigned = ArtifactKey::new(url).with_name("w.bin");
+        assert_eq!(unsigned.to_key_string(), "https://x.test/download?id=7#name=w.bin");
+        assert_eq!(ArtifactKey::from_key_string(&unsigned.to_key_string()), unsigned);
+        assert_eq!(ArtifactKey::new(url).with_name("../../etc/passwd").file_name(), "_.._etc_passwd");
+        assert_eq!(ArtifactKey::new(url).with_name(".key").file_name(), "key");
+        assert_eq!(ArtifactKey::new(url).with_name("..").file_name(), "artifact");
+        assert!(ArtifactKey::is_safe_name("model-1.onnx"));
+        for bad in ["", ".hidden", "a/b", "a\u{0}b", "with space", &"x".repeat(101)] {
+            assert!(!ArtifactKey::is_safe_name(bad), "{bad:?}");
+        }
     }
 }

@@ -120,8 +120,9 @@ pub enum CacheError {
         /// Whether the repository is gated.
         gated: bool,
     },
-    /// Invalid input: a repo id, revision, path, pattern, digest or size.
-    #[error("invalid {what} `{value}`: {reason}")]
+    /// Invalid input: a repo id, revision, path, pattern, digest or size. Without a
+    /// `value`, `reason` is the whole message (it already names the value).
+    #[error("{}", if value.is_empty() { reason.clone() } else { format!("invalid {what} `{value}`: {reason}") })]
     InvalidInput {
         /// What kind of value.
         what: &'static str,

@@ -32,8 +32,27 @@ pub(crate) struct Inner {
     pub(crate) strategy: Arc<dyn AcquisitionStrategy>,
     #[cfg_attr(not(feature = "downloads"), expect(dead_code, reason = "only downloads report progress"))]
     pub(crate) progress: Arc<dyn Progress>,
+    /// The resolver and its HTTP client, built on first use: a cache hit that needs no
+    /// network (offline, a commit, inside `revalidate_after`) never pays for a client
+    /// (TLS roots are read from disk) — it matters for whole-process warm hits.
     #[cfg(feature = "downloads")]
-    pub(crate) hub: cache_hf::HubCache,
+    pub(crate) hub: std::sync::OnceLock<cache_hf::HubCache>,
+    #[cfg(feature = "downloads")]
+    pub(crate) hub_config: cache_hf::HubConfig,
+}
+
+#[cfg(feature = "downloads")]
+impl Inner {
+    /// The resolver, built the first time it is needed.
+    pub(crate) fn hub(&self) -> Result<&cache_hf::HubCache, CacheError> {
+        if let Some(hub) = self.hub.get() {
+            return Ok(hub);
+        }
+        let hub = cache_hf::HubCache::new(&self.hub_config, Arc::clone(&self.store))
+            .map_err(|e| crate::error::from_hub(e, "", Path::new("")))?;
+        // Another thread may have won the race: either value is equivalent.
+        Ok(self.hub.get_or_init(|| hub))
+    }
 }
 
 /// The cache: get models, files and URLs (downloaded once, verified, shared between
@@ -182,7 +201,7 @@ impl CacheManagerBuilder {
         let strategy = self.strategy.clone().unwrap_or_else(|| default_strategy(c));
         tracing::debug!(cache_dir = %store.hub_dir(), strategy = strategy.name(), "cache opened");
         #[cfg(feature = "downloads")]
-        let hub = {
+        let hub_config = {
             let token = match &self.token {
                 TokenChoice::Given(t) => t.as_deref().map(cache_hf::Token::new),
                 TokenChoice::Discover => cache_hf::discover_token(&*self.env),
@@ -194,7 +213,7 @@ impl CacheManagerBuilder {
             h.parallelism = c.parallelism;
             h.fetch.read_timeout = c.download_timeout;
             h.fetch.retries = c.retries;
-            cache_hf::HubCache::new(&h, Arc::clone(&store)).map_err(|e| crate::error::from_hub(e, "", Path::new("")))?
+            h
         };
         Ok(CacheManager {
             inner: Arc::new(Inner {
@@ -203,7 +222,9 @@ impl CacheManagerBuilder {
                 strategy,
                 progress: self.progress,
                 #[cfg(feature = "downloads")]
-                hub,
+                hub: std::sync::OnceLock::new(),
+                #[cfg(feature = "downloads")]
+                hub_config,
             }),
         })
     }
@@ -340,7 +361,14 @@ impl CacheManager {
     /// A file from any URL, verified against `sha256` (hex) when given.
     pub async fn get_url(&self, url: &str, sha256: Option<&str>) -> Result<PathBuf, CacheError> {
         let sha256 = sha256.map(|s| Sha256::from_hex(s.trim())).transpose()?;
-        self.fetch(&AcquireRequest::Url { url: url.to_owned(), sha256 }).await.map(|a| a.path)
+        self.fetch(&AcquireRequest::Url { url: url.to_owned(), sha256, name: None }).await.map(|a| a.path)
+    }
+
+    /// Like [`get_url`](Self::get_url), stored under the file name `name` (see
+    /// [`AcquireRequest::Url`]); an unsafe name is an invalid-input error.
+    pub async fn get_url_named(&self, url: &str, sha256: Option<&str>, name: &str) -> Result<PathBuf, CacheError> {
+        let sha256 = sha256.map(|s| Sha256::from_hex(s.trim())).transpose()?;
+        self.fetch(&AcquireRequest::Url { url: url.to_owned(), sha256, name: Some(name.to_owned()) }).await.map(|a| a.path)
     }
 
     /// Whether the whole snapshot of a model (`org/name[@rev]`) is cached: every file of

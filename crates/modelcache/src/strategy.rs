@@ -119,6 +119,30 @@ pub(crate) fn cached_commit_file(ctx: &AcquireContext<'_>, request: &AcquireRequ
     }
 }
 
+/// The store's key for a URL request; a chosen name must already be safe (no silent
+/// renaming of what the user typed).
+pub(crate) fn artifact_key(
+    url: &str,
+    sha256: Option<cache_core::Sha256>,
+    name: Option<&str>,
+) -> Result<cache_store::ArtifactKey, CacheError> {
+    let mut key = cache_store::ArtifactKey::new(url);
+    if let Some(s) = sha256 {
+        key = key.with_sha256(s);
+    }
+    if let Some(name) = name {
+        if !cache_store::ArtifactKey::is_safe_name(name) {
+            return Err(CacheError::InvalidInput {
+                what: "file name",
+                value: name.chars().take(64).collect(),
+                reason: "use 1 to 100 characters of `A-Z a-z 0-9 . _ -`, not starting with `.`".to_owned(),
+            });
+        }
+        key = key.with_name(name);
+    }
+    Ok(key)
+}
+
 fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
     let store = &ctx.inner.store;
     // Messages are built only on failure: a hit allocates nothing for them.
@@ -147,11 +171,8 @@ fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acqu
             let (dir, commit) = offline::cached_snapshot(store, repo, revision, &filter).map_err(hub_err)?;
             Ok(hit(dir.into_std_path_buf(), Some(commit.to_string())))
         }
-        AcquireRequest::Url { url, sha256 } => {
-            let mut key = cache_store::ArtifactKey::new(url.clone());
-            if let Some(s) = sha256 {
-                key = key.with_sha256(*s);
-            }
+        AcquireRequest::Url { url, sha256, name } => {
+            let key = artifact_key(url, *sha256, name.as_deref())?;
             match store.find_artifact(&key)? {
                 Some(p) => Ok(hit(p.into_std_path_buf(), None)),
                 None => Err(miss()),
@@ -202,7 +223,7 @@ impl AcquisitionStrategy for NetworkAcquisition {
 
 #[cfg(feature = "downloads")]
 async fn network(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
-    let hub = &ctx.inner.hub;
+    let hub = ctx.inner.hub()?;
     let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
     let observer: Arc<dyn cache_hf::Observer> = Arc::new(crate::progress::Forward(Arc::clone(&ctx.inner.progress)));
     match request {
@@ -227,11 +248,8 @@ async fn network(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<A
                 bytes_downloaded: o.bytes_downloaded,
             })
         }
-        AcquireRequest::Url { url, sha256 } => {
-            let mut key = cache_store::ArtifactKey::new(url.clone());
-            if let Some(s) = sha256 {
-                key = key.with_sha256(*s);
-            }
+        AcquireRequest::Url { url, sha256, name } => {
+            let key = artifact_key(url, *sha256, name.as_deref())?;
             let o = hub.get_artifact(&key, &observer).await.map_err(hub_err)?;
             Ok(Acquired {
                 path: o.path.into_std_path_buf(),

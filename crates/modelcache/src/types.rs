@@ -90,6 +90,10 @@ pub enum AcquireRequest {
         url: String,
         /// The SHA-256 it must have.
         sha256: Option<Sha256>,
+        /// The file name to store it under instead of the URL's last segment: 1 to 100
+        /// bytes of `[A-Za-z0-9._-]`, not starting with a dot. Part of the artifact's
+        /// identity (the same URL under two names is two entries sharing one blob).
+        name: Option<String>,
     },
 }
 

@@ -48,8 +48,23 @@ async fn filtered_snapshots_urls_and_progress_events() {
     assert_eq!(err.kind().exit_code(), 5, "{err}");
     let err = cache.get_url(&info.url, Some("xyz")).await.unwrap_err();
     assert_eq!(err.kind().exit_code(), 2, "{err}");
-    let again = cache.fetch(&AcquireRequest::Url { url: info.url.clone(), sha256: None }).await.unwrap();
+    let again = cache.fetch(&AcquireRequest::Url { url: info.url.clone(), sha256: None, name: None }).await.unwrap();
     assert!(!again.from_cache, "a key without digest is another artifact");
+
+    let named = cache.get_url_named(&info.url, Some(&sha), "vocabulary.txt").await.unwrap();
+    assert_eq!(named.file_name().unwrap(), "vocabulary.txt");
+    assert_eq!(std::fs::read(&named).unwrap(), info.content.to_vec());
+    assert_ne!(named.parent(), path.parent(), "the name is part of the artifact's identity");
+    assert_eq!(std::fs::canonicalize(&named).unwrap(), std::fs::canonicalize(&path).unwrap(), "one blob for both");
+    let hit =
+        cache.fetch(&AcquireRequest::Url { url: info.url.clone(), sha256: None, name: Some("vocabulary.txt".into()) }).await;
+    assert!(!hit.unwrap().from_cache, "a different key (no digest) under the same name");
+    let offline = env.builder().set(ConfigKey::Endpoint, hub.url()).offline(true).build().unwrap();
+    assert_eq!(offline.get_url_named(&info.url, Some(&sha), "vocabulary.txt").await.unwrap(), named);
+    for bad in ["../x", ".hidden", "a b", ""] {
+        let err = cache.get_url_named(&info.url, None, bad).await.unwrap_err();
+        assert_eq!(err.kind().exit_code(), 2, "{bad:?}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,257 @@
+//! The command line: global options, commands and their arguments (clap derive).
+//!
+//! Global options only set a value when given; otherwise the facade reads the same
+//! variables huggingface_hub does (`HF_HUB_CACHE`, `HF_HOME`, `HF_ENDPOINT`, `HF_TOKEN`,
+//! `HF_HUB_OFFLINE`) and modelcache's own (`MODELCACHE_*`), so `modelcache config` can
+//! say where each value came from.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 unexpected failure, 2 invalid input or usage, 3 remote failure,
+4 not cached while offline, 5 integrity failure, 6 disk full.";
+
+/// Keep Hugging Face Hub repos, files and any URL in a local, verified, bounded cache
+/// shared with Python's huggingface_hub.
+#[derive(Debug, Parser)]
+#[command(name = "modelcache", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The hub cache directory [env: `HF_HUB_CACHE`, else $`HF_HOME/hub`]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// The modelcache home: index and URL artifacts [env: `MODELCACHE_HOME`]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+    /// The Hub endpoint [env: `HF_ENDPOINT`]
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// The Hub token [env: `HF_TOKEN`, else the token file $`HF_HOME/token`]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
+    /// Never touch the network [env: `HF_HUB_OFFLINE=1` or `MODELCACHE_OFFLINE=1`]
+    #[arg(long, global = true)]
+    pub(crate) offline: bool,
+    /// Machine-readable JSON on stdout (and errors as JSON on stderr)
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No progress bars or messages on stderr (errors still show)
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    /// Log to stderr: -v for info, -vv for debug, -vvv for trace
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// The kind of Hub repository a bare `org/name` means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RepoKind {
+    /// A model repository.
+    #[default]
+    Model,
+    /// A dataset repository.
+    Dataset,
+    /// A Space.
+    Space,
+}
+
+impl RepoKind {
+    pub(crate) fn repo_type(self) -> modelcache::RepoType {
+        match self {
+            RepoKind::Model => modelcache::RepoType::Model,
+            RepoKind::Dataset => modelcache::RepoType::Dataset,
+            RepoKind::Space => modelcache::RepoType::Space,
+        }
+    }
+}
+
+/// Ordering of `ls` rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SortKey {
+    /// By name (type, then id).
+    #[default]
+    Name,
+    /// Largest first.
+    Size,
+    /// Most recently used first.
+    Used,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Ensure files, a snapshot or a URL are cached (downloading if needed); print their paths
+    #[command(after_help = "\
+Examples:
+  modelcache get openai/whisper-tiny config.json tokenizer.json
+  modelcache get openai/whisper-tiny@main --include '*.json'
+  modelcache get --repo-type dataset org/data@v1.0 train.csv
+  modelcache get https://example.com/model.onnx --sha256 <HEX> --name model.onnx")]
+    Get(GetArgs),
+    /// Prefetch every line `REPO[@REV] [FILE...]` of LISTFILE concurrently ('-': stdin)
+    Warm(WarmArgs),
+    /// List cached repositories (or revisions) and incomplete downloads
+    Ls(LsArgs),
+    /// Totals, hit/miss/download counters, bytes downloaded, free disk
+    Stats,
+    /// Re-hash cached files; exit 5 if any is corrupted or missing
+    Verify(VerifyArgs),
+    /// Remove a repository, a revision or files of it
+    Rm(RmArgs),
+    /// Evict by policy (size, age; pins kept) and clear stale downloads and locks
+    Prune(PruneArgs),
+    /// Remove everything in the cache, keeping its directories
+    Clean(CleanArgs),
+    /// Protect a repository (or one revision) from eviction
+    Pin(PinArgs),
+    /// Remove the protection `pin` gave
+    Unpin(PinArgs),
+    /// Show the effective configuration and where each value came from
+    Config,
+    /// Show the hub cache directory and the modelcache home
+    Dir,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// `[datasets/|spaces/]ORG/NAME[@REV]`, or an `http(s)://` URL
+    #[arg(value_name = "REPO[@REV]|URL")]
+    pub(crate) target: String,
+    /// Files of the repository; none means the whole snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) files: Vec<String>,
+    /// Snapshot: only files matching this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) include: Vec<String>,
+    /// Snapshot: leave out files matching this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
+    /// URL: the SHA-256 (hex) the content must have
+    #[arg(long, value_name = "HEX")]
+    pub(crate) sha256: Option<String>,
+    /// URL: the file name to store it under (`[A-Za-z0-9._-]`)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// What a bare ORG/NAME is
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) repo_type: RepoKind,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WarmArgs {
+    /// A file of lines `REPO[@REV] [FILE...]` (`#` starts a comment); `-` for stdin
+    #[arg(value_name = "LISTFILE")]
+    pub(crate) list: PathBuf,
+    /// Lines fetched at once
+    #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) jobs: u16,
+    /// What a bare ORG/NAME is
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) repo_type: RepoKind,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// Row order
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) sort: SortKey,
+    /// One row per cached revision
+    #[arg(long)]
+    pub(crate) revisions: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Only this repository (or revision); everything when omitted
+    #[arg(value_name = "REPO[@REV]")]
+    pub(crate) repo: Option<String>,
+    /// Remove corrupted and missing files and, online, download them again
+    #[arg(long)]
+    pub(crate) repair: bool,
+    /// What a bare ORG/NAME is
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) repo_type: RepoKind,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// The repository, or one revision of it
+    #[arg(value_name = "REPO[@REV]")]
+    pub(crate) repo: String,
+    /// Only these files (of the revision, `main` when none is given)
+    #[arg(value_name = "FILE")]
+    pub(crate) files: Vec<String>,
+    /// Report what would be removed without removing it
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// What a bare ORG/NAME is
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) repo_type: RepoKind,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Evict least recently used files until the cache fits (e.g. `20GiB`, `500MB`)
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) max_size: Option<String>,
+    /// Evict files unused for longer than this (e.g. `30d`, `12h`)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_age: Option<String>,
+    /// Report what would be evicted without removing it
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CleanArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// Report what would be removed without removing it
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PinArgs {
+    /// The repository, or one revision of it
+    #[arg(value_name = "REPO[@REV]")]
+    pub(crate) repo: String,
+    /// What a bare ORG/NAME is
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) repo_type: RepoKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        let a = Cli::try_parse_from(["modelcache", "--offline", "--json", "ls", "--sort", "size"]).unwrap();
+        let b = Cli::try_parse_from(["modelcache", "ls", "--sort", "size", "--offline", "--json"]).unwrap();
+        assert!(a.global.offline && a.global.json && b.global.offline && b.global.json);
+        let v = Cli::try_parse_from(["modelcache", "-vv", "dir"]).unwrap();
+        assert_eq!(v.global.verbose, 2);
+        let g = Cli::try_parse_from(["modelcache", "get", "a/b", "x.json", "--repo-type", "dataset"]).unwrap();
+        let Command::Get(g) = g.command else { panic!("not get") };
+        assert_eq!((g.files.as_slice(), g.repo_type), (["x.json".to_owned()].as_slice(), RepoKind::Dataset));
+        assert!(Cli::try_parse_from(["modelcache", "get", "a/b", "--repo-type", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! `get`: files of a repository, a filtered snapshot, or a URL — cached, then printed as
+//! absolute paths in the order asked.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, RepoPath, Sha256};
+use serde::Serialize;
+
+use crate::app::{App, parse_ref, shorten};
+use crate::cli::GetArgs;
+use crate::report::Failure;
+
+/// One result of `get --json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct GetResult {
+    /// What was asked: `org/name@main/config.json`, `org/name@main`, the URL.
+    pub(crate) request: String,
+    #[serde(flatten)]
+    pub(crate) acquired: Acquired,
+}
+
+pub(crate) fn is_url(target: &str) -> bool {
+    target.starts_with("http://") || target.starts_with("https://")
+}
+
+/// Parses an in-repo path given on the command line.
+pub(crate) fn parse_path(value: &str) -> Result<RepoPath> {
+    value.parse::<RepoPath>().map_err(|e| {
+        anyhow::Error::new(CacheError::from(e)).context(Failure::usage(
+            format!("invalid file path `{}`", shorten(value)),
+            "give paths relative to the repository root, such as `config.json` or `onnx/model.onnx`",
+        ))
+    })
+}
+
+/// The requests `get` makes for its arguments.
+pub(crate) fn requests(args: &GetArgs) -> Result<Vec<AcquireRequest>> {
+    let for_urls = |flag: &str| {
+        Failure::usage(format!("`{flag}` applies to URLs only"), "drop it, or give an `https://` URL instead of a repository")
+    };
+    if is_url(&args.target) {
+        if !args.files.is_empty() {
+            return Err(
+                Failure::usage("a URL takes no FILE arguments", "give one URL per `get` (or use `--name` to rename it)").into()
+            );
+        }
+        if !args.include.is_empty() || !args.exclude.is_empty() {
+            return Err(Failure::usage("`--include`/`--exclude` apply to repositories only", "drop them for a URL").into());
+        }
+        let sha256 = args
+            .sha256
+            .as_deref()
+            .map(|s| {
+                Sha256::from_hex(s.trim()).map_err(|e| {
+                    anyhow::Error::new(CacheError::from(e))
+                        .context(Failure::usage(format!("invalid `--sha256` value `{}`", shorten(s)), "give 64 hex digits"))
+                })
+            })
+            .transpose()?;
+        return Ok(vec![AcquireRequest::Url { url: args.target.clone(), sha256, name: args.name.clone() }]);
+    }
+    if args.sha256.is_some() {
+        return Err(for_urls("--sha256").into());
+    }
+    if args.name.is_some() {
+        return Err(for_urls("--name").into());
+    }
+    let model = parse_ref(&args.target, args.repo_type.repo_type())?;
+    let revision = model.revision_or_main();
+    if args.files.is_empty() {
+        return Ok(vec![AcquireRequest::Snapshot {
+            repo: model.repo,
+            revision,
+            include: args.include.clone(),
+            exclude: args.exclude.clone(),
+        }]);
+    }
+    if !args.include.is_empty() || !args.exclude.is_empty() {
+        return Err(Failure::usage(
+            "`--include`/`--exclude` filter a whole snapshot and cannot be combined with FILE arguments",
+            "either name the files, or give only the repository with the globs",
+        )
+        .into());
+    }
+    args.files
+        .iter()
+        .map(|f| Ok(AcquireRequest::File { repo: model.repo.clone(), revision: revision.clone(), path: parse_path(f)? }))
+        .collect()
+}
+
+/// Runs `requests`, `jobs` at a time; results in the order given.
+pub(crate) async fn fetch_all(
+    cache: &CacheManager,
+    requests: Vec<AcquireRequest>,
+    jobs: usize,
+) -> Vec<(AcquireRequest, Result<Acquired, CacheError>)> {
+    if requests.len() == 1 {
+        let mut out = Vec::with_capacity(1);
+        for r in requests {
+            let got = cache.fetch(&r).await;
+            out.push((r, got));
+        }
+        return out;
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, r) in requests.into_iter().enumerate() {
+        let (cache, limit) = (cache.clone(), Arc::clone(&limit));
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let got = cache.fetch(&r).await;
+            (i, r, got)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(item) => out.push(item),
+            // A panicking task already went through the panic hook, which exits.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out.sort_by_key(|(i, ..)| *i);
+    out.into_iter().map(|(_, r, got)| (r, got)).collect()
+}
+
+pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
+    let requests = requests(args)?;
+    let cache = app.manager()?;
+    let jobs = cache.config().config.parallelism;
+    let results = App::runtime()?.block_on(fetch_all(&cache, requests, jobs));
+    let mut done = Vec::with_capacity(results.len());
+    for (request, got) in results {
+        done.push(GetResult { request: request.describe(), acquired: got? });
+    }
+    app.out.emit(&done, || {
+        done.iter().fold(String::new(), |mut s, r| {
+            s.push_str(&r.acquired.path.to_string_lossy());
+            s.push('\n');
+            s
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn get(args: &[&str]) -> Result<Vec<AcquireRequest>> {
+        let cli = Cli::try_parse_from(["modelcache", "get"].iter().chain(args)).unwrap();
+        let Command::Get(g) = cli.command else { unreachable!("parsed as get") };
+        requests(&g)
+    }
+
+    fn exit_code(r: Result<Vec<AcquireRequest>>) -> i32 {
+        crate::report::kind(&r.unwrap_err()).exit_code()
+    }
+
+    #[test]
+    fn arguments_become_file_snapshot_or_url_requests() {
+        let files = get(&["org/m@v1", "config.json", "onnx/model.onnx"]).unwrap();
+        assert_eq!(
+            files.iter().map(AcquireRequest::describe).collect::<Vec<_>>(),
+            ["org/m@v1/config.json", "org/m@v1/onnx/model.onnx"]
+        );
+        let snap = get(&["datasets/org/d", "--include", "*.json"]).unwrap();
+        assert!(matches!(&snap[..], [AcquireRequest::Snapshot { include, .. }] if include == &["*.json"]));
+        assert_eq!(snap[0].describe(), "datasets/org/d@main");
+        let url = get(&["https://x.test/a.bin", "--name", "b.bin", "--sha256", &"ab".repeat(32)]).unwrap();
+        assert!(matches!(&url[..], [AcquireRequest::Url { name: Some(n), sha256: Some(_), .. }] if n == "b.bin"));
+    }
+
+    #[test]
+    fn bad_combinations_and_hostile_values_are_usage_errors() {
+        for bad in [
+            &["org/m", "../../etc/passwd"][..],
+            &["org/m", "/etc/passwd"],
+            &["../../x"],
+            &["org/../m"],
+            &["org/m", "a.json", "--include", "*.json"],
+            &["org/m", "--sha256", "00"],
+            &["https://x.test/a", "file.json"],
+            &["https://x.test/a", "--sha256", "xyz"],
+            &["https://x.test/a", "--include", "*"],
+        ] {
+            assert_eq!(exit_code(get(bad)), 2, "{bad:?}");
+        }
+        let long = "a".repeat(4096);
+        assert_eq!(exit_code(get(&["org/m", &long])), 2);
+        assert_eq!(exit_code(get(&[&format!("org/{long}")])), 2);
+    }
+}

@@ -1,0 +1,193 @@
+//! `ls` (repositories or revisions, and incomplete downloads) and `stats` (totals and
+//! counters).
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use modelcache::{CacheStats, RepoInfo, Timestamp};
+
+use crate::app::App;
+use crate::cli::{LsArgs, SortKey};
+use crate::format::{self, Align, Table};
+
+pub(crate) fn sort(repos: &mut [RepoInfo], key: SortKey) {
+    let name = |r: &RepoInfo| (r.repo_type.as_str(), r.repo_id.clone());
+    match key {
+        SortKey::Name => repos.sort_by_key(name),
+        SortKey::Size => repos.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes).then_with(|| name(a).cmp(&name(b)))),
+        SortKey::Used => repos.sort_by(|a, b| b.last_used.cmp(&a.last_used).then_with(|| name(a).cmp(&name(b)))),
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes".to_owned() } else { String::new() }
+}
+
+/// The `ls` table (and the incomplete downloads under it).
+pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> String {
+    if repos.is_empty() {
+        return "the cache is empty\n".to_owned();
+    }
+    let mut out = if revisions {
+        let mut t = Table::new(&[
+            ("TYPE", Align::Left),
+            ("ID", Align::Left),
+            ("COMMIT", Align::Left),
+            ("REFS", Align::Left),
+            ("FILES", Align::Right),
+            ("SIZE", Align::Right),
+            ("LAST USED", Align::Left),
+            ("PINNED", Align::Left),
+        ]);
+        for r in repos {
+            for rev in &r.revisions {
+                t.row(vec![
+                    r.repo_type.to_string(),
+                    r.repo_id.clone(),
+                    rev.commit.chars().take(12).collect(),
+                    rev.refs.join(","),
+                    rev.files.len().to_string(),
+                    format::size(rev.size_bytes),
+                    format::ago(r.last_used, now),
+                    yes(r.pinned),
+                ]);
+            }
+        }
+        t.render()
+    } else {
+        let mut t = Table::new(&[
+            ("TYPE", Align::Left),
+            ("ID", Align::Left),
+            ("REVISIONS", Align::Right),
+            ("FILES", Align::Right),
+            ("SIZE", Align::Right),
+            ("LAST USED", Align::Left),
+            ("PINNED", Align::Left),
+        ]);
+        for r in repos {
+            t.row(vec![
+                r.repo_type.to_string(),
+                r.repo_id.clone(),
+                r.revisions.len().to_string(),
+                r.files.to_string(),
+                format::size(r.size_bytes),
+                format::ago(r.last_used, now),
+                yes(r.pinned),
+            ]);
+        }
+        t.render()
+    };
+    let incomplete: Vec<_> = repos.iter().flat_map(|r| r.incomplete.iter().map(move |i| (r, i))).collect();
+    if !incomplete.is_empty() {
+        out.push_str("\nincomplete downloads (resumed by the next `get`, removed by `prune` when stale):\n");
+        let mut t =
+            Table::new(&[("ID", Align::Left), ("BLOB", Align::Left), ("SO FAR", Align::Right), ("LAST WRITTEN", Align::Left)]);
+        for (r, i) in incomplete {
+            t.row(vec![
+                r.model_id.clone(),
+                i.etag.chars().take(16).collect(),
+                format::size(i.size_bytes),
+                format::ago(Some(i.modified), now),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    out
+}
+
+pub(crate) fn ls(app: &App, args: &LsArgs) -> Result<()> {
+    let cache = app.manager()?;
+    let mut repos = cache.list()?;
+    sort(&mut repos, args.sort);
+    app.out.emit(&repos, || table(&repos, args.revisions, Timestamp::now()))
+}
+
+/// The `stats` text.
+pub(crate) fn stats_text(s: &CacheStats) -> String {
+    let c = &s.counters;
+    let ratio = c.hit_ratio.map_or_else(|| "-".to_owned(), |r| format!("{:.1} %", r * 100.0));
+    let rows = [
+        ("hub cache", s.cache_dir.display().to_string()),
+        ("modelcache home", s.home_dir.display().to_string()),
+        ("repositories", s.total_models.to_string()),
+        ("files", s.total_files.to_string()),
+        ("size", format::size(s.total_size_bytes)),
+        ("hits", c.hits.to_string()),
+        ("misses", c.misses.to_string()),
+        ("hit ratio", ratio),
+        ("downloads", c.downloads.to_string()),
+        ("downloaded", format::size(c.bytes_downloaded)),
+        ("pinned repositories", s.models.iter().filter(|m| m.pinned).count().to_string()),
+        ("free disk", s.free_disk_bytes.map_or_else(|| "unknown".to_owned(), format::size)),
+    ];
+    rows.iter().fold(String::new(), |mut out, (k, v)| {
+        let _ = writeln!(out, "{k:<20} {v}");
+        out
+    })
+}
+
+pub(crate) fn stats(app: &App) -> Result<()> {
+    let s = app.manager()?.stats()?;
+    app.out.emit(&s, || stats_text(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use modelcache::{FileInfo, IncompleteDownload, RepoType, RevisionInfo};
+
+    use super::*;
+
+    fn repo(id: &str, size: u64, used: i64, pinned: bool) -> RepoInfo {
+        RepoInfo {
+            model_id: id.to_owned(),
+            repo_type: RepoType::Model,
+            repo_id: id.to_owned(),
+            revisions: vec![RevisionInfo {
+                commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+                refs: vec!["main".to_owned()],
+                files: vec![FileInfo { path: "config.json".to_owned(), size_bytes: size }],
+                size_bytes: size,
+            }],
+            files: 1,
+            size_bytes: size,
+            last_used: Some(Timestamp::from_unix_millis(used)),
+            pinned,
+            incomplete: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ls_sorts_and_renders_tables() {
+        let now = Timestamp::from_unix_millis(10_000_000);
+        let mut repos = vec![repo("org/small", 10, 9_000_000, false), repo("org/big", 4 << 20, 1_000, true)];
+        repos[1].incomplete.push(IncompleteDownload {
+            path: "/c/blobs/x.incomplete".into(),
+            etag: "a".repeat(64),
+            size_bytes: 1536,
+            modified: now,
+        });
+        sort(&mut repos, SortKey::Size);
+        assert_eq!(repos[0].repo_id, "org/big");
+        sort(&mut repos, SortKey::Used);
+        assert_eq!(repos[0].repo_id, "org/small");
+        sort(&mut repos, SortKey::Name);
+        insta::assert_snapshot!(table(&repos, false, now), @r"
+        TYPE   ID         REVISIONS  FILES   SIZE  LAST USED   PINNED
+        model  org/big            1      1  4 MiB  2 h ago     yes
+        model  org/small          1      1   10 B  16 min ago
+
+        incomplete downloads (resumed by the next `get`, removed by `prune` when stale):
+        ID       BLOB               SO FAR  LAST WRITTEN
+        org/big  aaaaaaaaaaaaaaaa  1.5 KiB  just now
+        ");
+        insta::assert_snapshot!(table(&repos[..1], true, now), @r"
+        TYPE   ID       COMMIT        REFS  FILES   SIZE  LAST USED  PINNED
+        model  org/big  0123456789ab  main      1  4 MiB  2 h ago    yes
+
+        incomplete downloads (resumed by the next `get`, removed by `prune` when stale):
+        ID       BLOB               SO FAR  LAST WRITTEN
+        org/big  aaaaaaaaaaaaaaaa  1.5 KiB  just now
+        ");
+        assert_eq!(table(&[], false, now), "the cache is empty\n");
+    }
+}

@@ -1,0 +1,230 @@
+//! Maintenance: `verify [--repair]`, `rm`, `prune` and `clean`.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Result;
+use modelcache::{
+    ByteSize, CacheError, ConfigKey, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, parse_duration,
+};
+
+use crate::app::{App, parse_ref, shorten};
+use crate::cli::{CleanArgs, PruneArgs, RmArgs, VerifyArgs};
+use crate::cmd::get::parse_path;
+use crate::format;
+use crate::report::Failure;
+
+/// The `verify` report as text.
+pub(crate) fn verify_text(r: &IntegrityReport) -> String {
+    let mut out = String::new();
+    for c in &r.corrupted {
+        let _ = writeln!(out, "corrupted  {}  (expected {}, found {})", c.entry, c.expected, c.actual);
+    }
+    for m in &r.missing {
+        let _ = writeln!(out, "missing    {m}");
+    }
+    if r.repaired && !r.is_clean() {
+        let _ = writeln!(
+            out,
+            "repaired: removed {}",
+            format::count((r.corrupted.len() + r.missing.len()) as u64, "damaged entry", "damaged entries")
+        );
+        for f in &r.refetched {
+            let _ = writeln!(out, "downloaded again  {f}");
+        }
+    }
+    let problems = r.corrupted.len() + r.missing.len();
+    let _ = writeln!(
+        out,
+        "{} valid, {} corrupted, {} missing in {}",
+        format::count(r.valid_files, "file", "files"),
+        r.corrupted.len(),
+        r.missing.len(),
+        format::count(
+            (r.valid_models.len() + r.corrupted_models.len() + r.missing_models.len()) as u64,
+            "repository",
+            "repositories"
+        ),
+    );
+    if problems == 0 {
+        out.push_str("the cache is intact\n");
+    }
+    out
+}
+
+pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
+    let target = args.repo.as_deref().map(|r| parse_ref(r, args.repo_type.repo_type())).transpose()?;
+    let cache = app.manager()?;
+    let report = App::runtime()?.block_on(cache.verify(target.as_ref(), args.repair))?;
+    app.out.emit(&report, || verify_text(&report))?;
+    if report.is_clean() || report.repaired {
+        if report.repaired && !report.is_clean() && report.refetched.len() < report.corrupted.len() + report.missing.len() {
+            app.out
+                .note("note: some repaired files were not downloaded again (offline?): the next `modelcache get` fetches them");
+        }
+        return Ok(());
+    }
+    let mut names: Vec<String> = report.corrupted.iter().map(|c| format!("`{}`", c.entry)).collect();
+    names.extend(report.missing.iter().map(|m| format!("`{m}` (missing)")));
+    Err(Failure::new(
+        ErrorKind::Integrity,
+        format!("the cache is damaged: {}", names.join(", ")),
+        "run `modelcache verify --repair` to remove the damaged files and download them again",
+    )
+    .into())
+}
+
+pub(crate) fn rm(app: &App, args: &RmArgs) -> Result<()> {
+    let target = parse_ref(&args.repo, args.repo_type.repo_type())?;
+    let files = args.files.iter().map(|f| parse_path(f)).collect::<Result<Vec<_>>>()?;
+    let cache = app.manager()?;
+    let report = App::runtime()?.block_on(cache.remove(&target, &files, args.dry_run))?;
+    for s in &report.skipped_in_use {
+        app.out.warn(&format!("`{s}` is in use by another process and was kept"));
+    }
+    app.out.emit(&report, || removal_text(&report, &format!("from `{target}`")))
+}
+
+fn removal_text(r: &RemoveReport, what: &str) -> String {
+    let files = format::count(r.entries, "file", "files");
+    if r.dry_run {
+        format!("would remove {files} {what}, freeing {}\n", format::size(r.bytes_freed))
+    } else {
+        format!("removed {files} {what}, freed {}\n", format::size(r.bytes_freed))
+    }
+}
+
+/// The `prune` report as text.
+pub(crate) fn prune_text(r: &PruneReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run { "would evict" } else { "evicted" };
+    for e in &r.evicted {
+        let _ = writeln!(out, "{verb}  {}  {}  ({})", e.entry, format::size(e.bytes), e.reason.replace('_', " "));
+    }
+    for s in &r.skipped_in_use {
+        let _ = writeln!(out, "kept (in use)  {s}");
+    }
+    let (freed, stale) = if r.dry_run { ("would free", "would remove") } else { ("freed", "removed") };
+    let _ = writeln!(
+        out,
+        "{freed} {} ({} → {}); {stale} {} and {} ({})",
+        format::size(r.bytes_freed),
+        format::size(r.size_before),
+        format::size(r.size_after),
+        format::count(r.stale_incomplete_removed, "stale incomplete download", "stale incomplete downloads"),
+        format::count(r.stale_locks_removed, "stale lock file", "stale lock files"),
+        format::size(r.stale_bytes_freed),
+    );
+    out
+}
+
+pub(crate) fn prune(app: &App, args: &PruneArgs) -> Result<()> {
+    let max_size = args
+        .max_size
+        .as_deref()
+        .map(|s| {
+            ByteSize::parse(s).map(ByteSize::bytes).map_err(|e| {
+                anyhow::Error::new(CacheError::from(e)).context(Failure::usage(
+                    format!("invalid `--max-size` `{}`", shorten(s)),
+                    "give a size such as `20GiB` or `500MB`",
+                ))
+            })
+        })
+        .transpose()?;
+    let max_age = args
+        .max_age
+        .as_deref()
+        .map(|s| {
+            parse_duration(s).map_err(|e| {
+                anyhow::Error::new(CacheError::from(e)).context(Failure::usage(
+                    format!("invalid `--max-age` `{}`", shorten(s)),
+                    "give a duration such as `30d` or `12h`",
+                ))
+            })
+        })
+        .transpose()?;
+    // An explicit prune must not trigger a second, automatic one.
+    let cache = app.manager_with(&[(ConfigKey::AutoPrune, "false".to_owned())])?;
+    let report = App::runtime()?.block_on(cache.prune_with(&PruneOptions { max_size, max_age, dry_run: args.dry_run }))?;
+    app.out.emit(&report, || prune_text(&report))
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    let mut err = std::io::stderr().lock();
+    write!(err, "{question} [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+pub(crate) fn clean(app: &App, args: &CleanArgs) -> Result<()> {
+    let cache = app.manager()?;
+    let rt = App::runtime()?;
+    if args.dry_run {
+        let report = rt.block_on(cache.clear(true))?;
+        return app.out.emit(&report, || removal_text(&report, &format!("from `{}`", cache.cache_dir().display())));
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return Err(Failure::usage(
+                "refusing to remove everything without confirmation (stdin is not a terminal)",
+                "pass `--yes` to clean without asking, or `--dry-run` to see what would go",
+            )
+            .into());
+        }
+        let s = cache.stats()?;
+        let question = format!(
+            "remove all {} ({}) from `{}`?",
+            format::count(s.total_files, "file", "files"),
+            format::size(s.total_size_bytes),
+            cache.cache_dir().display()
+        );
+        if !confirm(&question)? {
+            app.out.note("cancelled: nothing was removed");
+            return Ok(());
+        }
+    }
+    let report = rt.block_on(cache.clear(false))?;
+    for s in &report.skipped_in_use {
+        app.out.warn(&format!("`{s}` is in use by another process and was kept"));
+    }
+    app.out.emit(&report, || removal_text(&report, &format!("from `{}`", cache.cache_dir().display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use modelcache::{CorruptedFile, PrunedEntry};
+
+    use super::*;
+
+    #[test]
+    fn reports_read_as_sentences() {
+        let mut r = IntegrityReport { valid_files: 3, valid_models: vec!["a/b".into()], ..IntegrityReport::default() };
+        assert_eq!(verify_text(&r), "3 files valid, 0 corrupted, 0 missing in 1 repository\nthe cache is intact\n");
+        r.corrupted.push(CorruptedFile {
+            model_id: "c/d".into(),
+            entry: "c/d@abc/w.bin".into(),
+            expected: "sha256:1".into(),
+            actual: "sha256:2".into(),
+        });
+        r.corrupted_models.push("c/d".into());
+        insta::assert_snapshot!(verify_text(&r), @r"
+        corrupted  c/d@abc/w.bin  (expected sha256:1, found sha256:2)
+        3 files valid, 1 corrupted, 0 missing in 2 repositories
+        ");
+        let p = PruneReport {
+            evicted: vec![PrunedEntry { entry: "a/b@abc/w.bin".into(), reason: "over_size".into(), bytes: 2048 }],
+            bytes_freed: 2048,
+            size_before: 4096,
+            size_after: 2048,
+            ..PruneReport::default()
+        };
+        insta::assert_snapshot!(prune_text(&p), @r"
+        evicted  a/b@abc/w.bin  2 KiB  (over size)
+        freed 2 KiB (4 KiB → 2 KiB); removed 0 stale incomplete downloads and 0 stale lock files (0 B)
+        ");
+        let rm = RemoveReport { dry_run: true, entries: 1, bytes_freed: 10, skipped_in_use: vec![] };
+        assert_eq!(removal_text(&rm, "from `a/b`"), "would remove 1 file from `a/b`, freeing 10 B\n");
+    }
+}

@@ -1,0 +1,137 @@
+//! `pin`/`unpin`, `config` and `dir`. `config` and `dir` only read the configuration:
+//! they neither create nor open the cache.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use modelcache::{ConfigSource, EffectiveConfig};
+use serde::Serialize;
+
+use crate::app::{App, parse_ref};
+use crate::cli::PinArgs;
+use crate::format::{Align, Table};
+
+/// `pin --json` / `unpin --json`.
+#[derive(Debug, Serialize)]
+struct PinResult {
+    target: String,
+    pinned: bool,
+    cached: bool,
+}
+
+pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
+    let target = parse_ref(&args.repo, args.repo_type.repo_type())?;
+    let cache = app.manager()?;
+    if on {
+        cache.pin(&target)?;
+    } else {
+        cache.unpin(&target)?;
+    }
+    let cached = cache.list()?.iter().any(|r| r.model_id == target.repo.to_string());
+    if on && !cached {
+        app.out.warn(&format!("`{target}` is not cached yet: the pin protects it once it is downloaded"));
+    }
+    let result = PinResult { target: target.to_string(), pinned: on, cached };
+    app.out.emit(&result, || format!("{} `{}`\n", if on { "pinned" } else { "unpinned" }, result.target))
+}
+
+/// One setting in `config --json`.
+#[derive(Debug, Serialize)]
+struct Setting {
+    key: &'static str,
+    value: String,
+    source: String,
+    env_var: String,
+}
+
+/// `config --json`.
+#[derive(Debug, Serialize)]
+struct ConfigReport {
+    config_file: Option<PathBuf>,
+    settings: Vec<Setting>,
+}
+
+fn source(s: &ConfigSource) -> String {
+    match s {
+        ConfigSource::Explicit => "command line".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn config_report(c: &EffectiveConfig) -> ConfigReport {
+    ConfigReport {
+        config_file: c.file.clone(),
+        settings: c
+            .explain()
+            .into_iter()
+            .map(|(k, value, s)| Setting { key: k.name(), value, source: source(&s), env_var: k.env_var() })
+            .collect(),
+    }
+}
+
+fn config_text(r: &ConfigReport) -> String {
+    let mut t = Table::new(&[("KEY", Align::Left), ("VALUE", Align::Left), ("SOURCE", Align::Left)]);
+    for s in &r.settings {
+        t.row(vec![s.key.to_owned(), s.value.clone(), s.source.clone()]);
+    }
+    let file = r.config_file.as_ref().map_or_else(|| "none found".to_owned(), |f| f.display().to_string());
+    format!("{}\nconfig file: {file}\n", t.render())
+}
+
+pub(crate) fn config(app: &App) -> Result<()> {
+    let r = config_report(&app.config()?);
+    app.out.emit(&r, || config_text(&r))
+}
+
+/// `dir --json`.
+#[derive(Debug, Serialize)]
+struct Dirs {
+    cache_dir: PathBuf,
+    home: PathBuf,
+}
+
+pub(crate) fn dir(app: &App) -> Result<()> {
+    let c = app.config()?.config;
+    let d = Dirs { cache_dir: c.cache_dir, home: c.home };
+    app.out.emit(&d, || format!("hub cache        {}\nmodelcache home  {}\n", d.cache_dir.display(), d.home.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use modelcache::{ConfigKey, ConfigLoader};
+
+    use super::*;
+
+    #[test]
+    fn config_shows_values_and_sources() {
+        let loader = ConfigLoader::with_env(|k| match k {
+            "HOME" => Some("/home/u".to_owned()),
+            "HF_HUB_CACHE" => Some("/data/hub".to_owned()),
+            "MODELCACHE_RETRIES" => Some("2".to_owned()),
+            _ => None,
+        })
+        .config_file("/nonexistent/config.toml")
+        .set(ConfigKey::MaxSize, "1GiB");
+        let r = config_report(&loader.load().unwrap());
+        let text = config_text(&r);
+        insta::assert_snapshot!(text, @r"
+        KEY               VALUE                      SOURCE
+        cache_dir         /data/hub                  env HF_HUB_CACHE
+        home              /home/u/.cache/modelcache  default from `$HOME/.cache`
+        max_size          1 GiB                      command line
+        max_age           none                       default
+        low_watermark     0.8                        default
+        in_use_grace      5m                         default
+        auto_prune        true                       default
+        auto_download     true                       default
+        download_timeout  30s                        default
+        retries           2                          env MODELCACHE_RETRIES
+        parallelism       8                          default
+        endpoint          https://huggingface.co     default
+        offline           false                      default
+        revalidate_after  0s                         default
+
+        config file: none found
+        ");
+    }
+}

@@ -1,0 +1,242 @@
+//! `warm LISTFILE`: prefetch many repositories and files concurrently (CI cache warming),
+//! then summarise. Every line is checked before anything is fetched.
+//!
+//! ```text
+//! # comments and blank lines are skipped
+//! openai/whisper-tiny                       the whole snapshot at main
+//! openai/whisper-tiny@v1 config.json        files of a revision
+//! datasets/org/data train.csv test.csv
+//! ```
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use modelcache::{AcquireRequest, CacheError, ErrorKind, RepoType};
+use serde::Serialize;
+
+use crate::app::{App, parse_ref, shorten};
+use crate::cli::WarmArgs;
+use crate::cmd::get::{fetch_all, parse_path};
+use crate::format;
+use crate::report::Failure;
+
+/// One line of the list.
+#[derive(Debug)]
+pub(crate) struct Line {
+    pub(crate) number: usize,
+    pub(crate) spec: String,
+    pub(crate) requests: Vec<AcquireRequest>,
+}
+
+/// Parses the list; an invalid line fails the whole command naming its number.
+pub(crate) fn parse(text: &str, repo_type: RepoType) -> Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let content = raw.split_once(" #").map_or(raw, |(c, _)| c).trim();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let number = i + 1;
+        let at_line = |e: anyhow::Error| e.context(format!("line {number} of the list: `{}`", shorten(content)));
+        let mut words = content.split_whitespace();
+        let target = words.next().unwrap_or_default();
+        let model = parse_ref(target, repo_type).map_err(at_line)?;
+        let revision = model.revision_or_main();
+        let files: Vec<&str> = words.collect();
+        let requests = if files.is_empty() {
+            vec![AcquireRequest::Snapshot { repo: model.repo, revision, include: Vec::new(), exclude: Vec::new() }]
+        } else {
+            let mut r = Vec::new();
+            for f in files {
+                r.push(AcquireRequest::File {
+                    repo: model.repo.clone(),
+                    revision: revision.clone(),
+                    path: parse_path(f).map_err(at_line)?,
+                });
+            }
+            r
+        };
+        lines.push(Line { number, spec: content.to_owned(), requests });
+    }
+    Ok(lines)
+}
+
+/// A failure of one entry in `warm --json`.
+#[derive(Debug, Serialize)]
+struct EntryError {
+    kind: ErrorKind,
+    exit_code: i32,
+    message: String,
+    hint: String,
+}
+
+/// One line's outcome in `warm --json`.
+#[derive(Debug, Serialize)]
+struct Entry {
+    line: usize,
+    spec: String,
+    ok: bool,
+    paths: Vec<std::path::PathBuf>,
+    files_downloaded: usize,
+    bytes_downloaded: u64,
+    error: Option<EntryError>,
+}
+
+/// `warm --json`.
+#[derive(Debug, Serialize)]
+struct Summary {
+    entries: Vec<Entry>,
+    succeeded: usize,
+    failed: usize,
+    files_downloaded: usize,
+    bytes_downloaded: u64,
+    elapsed_ms: u128,
+}
+
+fn read_list(path: &std::path::Path) -> Result<String> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("failed to read the list from stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).map_err(|e| {
+        anyhow::Error::new(e).context(Failure::usage(
+            format!("cannot read the list file `{}`", path.display()),
+            "give a readable text file of lines `REPO[@REV] [FILE...]`, or `-` for stdin",
+        ))
+    })
+}
+
+pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
+    let lines = parse(&read_list(&args.list)?, args.repo_type.repo_type())?;
+    let cache = app.manager()?;
+    let start = Instant::now();
+    let flat: Vec<(usize, AcquireRequest)> =
+        lines.iter().enumerate().flat_map(|(i, l)| l.requests.iter().map(move |r| (i, r.clone()))).collect();
+    let owners: Vec<usize> = flat.iter().map(|(i, _)| *i).collect();
+    let results = App::runtime()?.block_on(fetch_all(&cache, flat.into_iter().map(|(_, r)| r).collect(), usize::from(args.jobs)));
+    let mut entries: Vec<Entry> = lines
+        .iter()
+        .map(|l| Entry {
+            line: l.number,
+            spec: l.spec.clone(),
+            ok: true,
+            paths: Vec::new(),
+            files_downloaded: 0,
+            bytes_downloaded: 0,
+            error: None,
+        })
+        .collect();
+    let mut first_error: Option<(usize, CacheError)> = None;
+    for (owner, (_, got)) in owners.into_iter().zip(results) {
+        let e = &mut entries[owner];
+        match got {
+            Ok(a) => {
+                e.paths.push(a.path);
+                e.files_downloaded += a.files_downloaded;
+                e.bytes_downloaded += a.bytes_downloaded;
+            }
+            Err(err) => {
+                e.ok = false;
+                if e.error.is_none() {
+                    e.error = Some(EntryError {
+                        kind: err.kind(),
+                        exit_code: err.kind().exit_code(),
+                        message: err.to_string(),
+                        hint: err.hint(),
+                    });
+                }
+                if first_error.is_none() {
+                    first_error = Some((e.line, err));
+                }
+            }
+        }
+    }
+    let summary = Summary {
+        succeeded: entries.iter().filter(|e| e.ok).count(),
+        failed: entries.iter().filter(|e| !e.ok).count(),
+        files_downloaded: entries.iter().map(|e| e.files_downloaded).sum(),
+        bytes_downloaded: entries.iter().map(|e| e.bytes_downloaded).sum(),
+        elapsed_ms: start.elapsed().as_millis(),
+        entries,
+    };
+    app.out.emit(&summary, || text(&summary, start.elapsed()))?;
+    match first_error {
+        None => Ok(()),
+        Some((line, err)) => {
+            let (kind, hint) = (err.kind(), err.hint());
+            let message = format!(
+                "{} of {} could not be warmed",
+                summary.failed,
+                format::count(summary.entries.len() as u64, "entry", "entries")
+            );
+            Err(anyhow::Error::new(err).context(format!("first failure on line {line}")).context(Failure {
+                kind,
+                message,
+                hint: Some(hint),
+            }))
+        }
+    }
+}
+
+fn text(s: &Summary, elapsed: std::time::Duration) -> String {
+    let mut out = String::new();
+    for e in &s.entries {
+        let status = match (&e.error, e.files_downloaded) {
+            (Some(_), _) => "failed".to_owned(),
+            (None, 0) => "cached".to_owned(),
+            (None, n) => {
+                format!("downloaded {} ({})", format::count(n as u64, "file", "files"), format::size(e.bytes_downloaded))
+            }
+        };
+        let line = format!("line {}", e.line);
+        let _ = writeln!(out, "{line:<12} {}: {status}", e.spec);
+        if let Some(err) = &e.error {
+            let _ = writeln!(out, "             {}", err.message);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "warmed {} of {} in {}: {} downloaded ({}), {} already cached",
+        s.succeeded,
+        format::count(s.entries.len() as u64, "entry", "entries"),
+        format::duration(elapsed),
+        format::count(s.files_downloaded as u64, "file", "files"),
+        format::size(s.bytes_downloaded),
+        format::count(s.entries.iter().filter(|e| e.ok && e.files_downloaded == 0).count() as u64, "entry", "entries"),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_into_snapshots_and_files() {
+        let lines =
+            parse("# warm these\n\norg/a\norg/b@v1 config.json x/y.bin  # weights\n  datasets/org/d  \n", RepoType::Model)
+                .unwrap();
+        let specs: Vec<(usize, Vec<String>)> =
+            lines.iter().map(|l| (l.number, l.requests.iter().map(AcquireRequest::describe).collect())).collect();
+        assert_eq!(
+            specs,
+            [
+                (3, vec!["org/a@main".to_owned()]),
+                (4, vec!["org/b@v1/config.json".to_owned(), "org/b@v1/x/y.bin".to_owned()]),
+                (5, vec!["datasets/org/d@main".to_owned()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        for bad in ["org/a\norg/b ../../etc/passwd\n", "org/a\n../x\n", "org/a\norg/b a\u{0}b\n"] {
+            let err = parse(bad, RepoType::Model).unwrap_err();
+            assert_eq!(crate::report::kind(&err).exit_code(), 2);
+            assert!(err.to_string().starts_with("line 2 of the list"), "{err}");
+        }
+    }
+}

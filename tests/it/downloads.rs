@@ -1,0 +1,70 @@
+//! Transfers as the server sees them: a hit costs no body bytes, eight processes cause one
+//! transfer, an interrupted transfer resumes.
+
+use std::process::Stdio;
+
+use cache_testkit::{Content, RepoSpec, Route, TestHub};
+
+use crate::{Env, WEIGHTS, hub};
+
+#[test]
+fn a_cold_get_downloads_and_the_next_is_a_hit_with_zero_body_bytes() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let cold = env.run(&["--json", "get", "org/model", "model.safetensors"]).ok().json();
+    assert_eq!((cold[0]["from_cache"].as_bool(), cold[0]["bytes_downloaded"].as_u64()), (Some(false), Some(WEIGHTS)));
+    let sent = hub.stats().body_bytes;
+    assert!(sent >= WEIGHTS, "{sent}");
+    let warm = env.run(&["--json", "get", "org/model", "model.safetensors"]).ok().json();
+    assert_eq!((warm[0]["from_cache"].as_bool(), warm[0]["bytes_downloaded"].as_u64()), (Some(true), Some(0)));
+    assert_eq!(warm[0]["path"], cold[0]["path"]);
+    let s = hub.stats();
+    assert_eq!(s.body_bytes, sent, "the hit sent no body bytes");
+    assert_eq!(s.count(Route::CdnGet), 1);
+    let offline = env.run(&["--offline", "get", "org/model", "model.safetensors"]).ok();
+    assert_eq!(offline.stdout.trim(), warm[0]["path"].as_str().unwrap());
+    assert_eq!(hub.stats().total_requests(), s.total_requests(), "offline asks nothing");
+}
+
+#[test]
+fn eight_concurrent_processes_for_one_file_make_exactly_one_transfer() {
+    const SIZE: u64 = 2 << 20;
+    let hub = TestHub::start_blocking([RepoSpec::model("org/big").lfs_file("w.bin", Content::generated(SIZE, 3))]);
+    hub.throttle(Some(4 << 20)); // ~0.5 s per transfer: the processes overlap
+    let env = Env::new(&hub);
+    let children: Vec<_> = (0..8)
+        .map(|_| env.command(&["get", "org/big", "w.bin"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let mut paths = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        paths.push(String::from_utf8(out.stdout).unwrap());
+    }
+    paths.dedup();
+    assert_eq!(paths.len(), 1, "all print the same path");
+    let s = hub.stats();
+    assert_eq!(s.count(Route::CdnGet), 1, "exactly one transfer: {:?}", s.requests);
+    assert_eq!(s.bytes_for("/cdn/"), SIZE);
+}
+
+#[test]
+fn an_interrupted_transfer_completes_on_the_next_get_resending_at_most_one_percent() {
+    const SIZE: u64 = 4 << 20;
+    let hub = TestHub::start_blocking([RepoSpec::model("org/big").lfs_file("w.bin", Content::generated(SIZE, 9))]);
+    let mut env = Env::new(&hub);
+    env.var("MODELCACHE_RETRIES", "0"); // the first attempt is the only one
+    hub.drop_after(SIZE / 2, 1);
+    let failed = env.run(&["get", "org/big", "w.bin"]).expect(3);
+    assert!(failed.stderr.starts_with("error: failed to download"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("hint:"), "{}", failed.stderr);
+    let ls = env.run(&["--json", "ls"]).ok().json();
+    let kept = ls[0]["incomplete"][0]["size_bytes"].as_u64().unwrap();
+    assert!(kept > 0 && kept <= SIZE / 2, "the partial download is kept: {kept}");
+    let done = env.run(&["--json", "get", "org/big", "w.bin"]).ok().json();
+    let path = done[0]["path"].as_str().unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), Content::generated(SIZE, 9).to_vec());
+    let sent = hub.stats().bytes_for("/cdn/");
+    assert!(sent <= SIZE + SIZE / 100, "re-sent {} bytes more than the file", sent.saturating_sub(SIZE));
+    env.run(&["verify"]).ok();
+}

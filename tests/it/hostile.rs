@@ -1,0 +1,106 @@
+//! Hostile inputs: traversal in files, repo ids, revisions and names, absolute paths, NUL,
+//! 4 KiB names, and a server that lists a file named `../x`. Each is refused with exit 2
+//! or a clear error, and nothing is written outside the cache directories.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+use crate::{Env, files_under, hub};
+
+/// Everything under the temporary directory that is not in the hub cache, the home or
+/// `$HOME`.
+fn written_outside(env: &Env) -> Vec<String> {
+    files_under(env.tmp.path())
+        .into_iter()
+        .filter(|f| !(f.starts_with("hub/") || f.starts_with("home/") || f.starts_with("user/") || f == "list.txt"))
+        .collect()
+}
+
+#[test]
+fn traversal_absolute_paths_nul_and_long_names_are_refused() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let long = "a".repeat(4096);
+    let long_repo = format!("org/{long}");
+    let url = hub.file("org/other", "main", "vocab.txt").unwrap().url;
+    for args in [
+        &["get", "org/model", "../../etc/passwd"][..],
+        &["get", "org/model", "/etc/passwd"],
+        &["get", "org/model", "a/../../x"],
+        &["get", "../../etc/passwd"],
+        &["get", "org/..", "config.json"],
+        &["get", "../org/model"],
+        &["get", "/abs/repo"],
+        &["get", "org/model@../../x", "config.json"],
+        &["get", "org/model", &long],
+        &["get", &long_repo],
+        &["get", &url, "--name", "../x"],
+        &["get", &url, "--name", "/tmp/x"],
+        &["rm", "org/model", "../../x"],
+        &["pin", "../x"],
+        &["verify", "org/../.."],
+    ] {
+        let run = env.run(args);
+        assert_eq!(
+            run.code,
+            2,
+            "{:?}: {}",
+            args.iter().map(|a| a.chars().take(40).collect::<String>()).collect::<Vec<_>>(),
+            run.stderr
+        );
+        assert!(run.stderr.starts_with("error: ") && run.stderr.contains("hint: "), "{}", run.stderr);
+        assert!(run.stderr.len() < 1200, "long values are shortened in messages: {} bytes", run.stderr.len());
+    }
+    let list = env.tmp.path().join("list.txt");
+    std::fs::write(&list, "org/model config.json\norg/model conf\0ig.json\n").unwrap();
+    let nul = env.run(&["warm", list.to_str().unwrap()]).expect(2);
+    assert!(nul.stderr.contains("line 2"), "{}", nul.stderr);
+    assert!(!env.hub_dir().join("models--org--model").exists(), "a bad list fetches nothing");
+    assert_eq!(written_outside(&env), Vec::<String>::new());
+}
+
+/// A server whose listing names `../x`: the snapshot is refused as an invalid response.
+#[test]
+fn a_server_listing_a_file_named_dotdot_x_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            let (status, body) = if path.contains("/tree/") {
+                ("200 OK", format!(r#"[{{"type":"file","path":"../x","oid":"{commit}","size":1}}]"#))
+            } else if path.starts_with("/api/models/evil/repo") {
+                ("200 OK", format!(r#"{{"sha":"{commit}","siblings":[{{"rfilename":"../x"}}]}}"#))
+            } else {
+                ("404 Not Found", "{}".to_owned())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut env = Env::offline_only();
+    env.endpoint = Some(url);
+    let run = env.run(&["get", "evil/repo"]);
+    assert!(run.code == 2 || run.code == 3, "exit {}: {}", run.code, run.stderr);
+    assert!(run.stderr.contains("unsafe path"), "a clear error: {}", run.stderr);
+    assert!(!env.tmp.path().join("x").exists() && !env.hub_dir().join("models--evil--repo/x").exists());
+    assert_eq!(written_outside(&env), Vec::<String>::new());
+    let snapshots = env.hub_dir().join("models--evil--repo/snapshots");
+    assert!(files_under(&snapshots).is_empty(), "nothing was linked: {:?}", files_under(&snapshots));
+}
