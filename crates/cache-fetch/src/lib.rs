@@ -41,12 +41,15 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod client;
 mod config;
 mod download;
 mod error;
+mod frontier;
 mod hasher;
 mod progress;
+mod ranges;
 mod retry;
 mod sink;
 mod stream;
