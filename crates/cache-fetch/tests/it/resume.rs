@@ -86,12 +86,12 @@ async fn interrupted(hub: &HubHandle, f: &FileInfo, sink: Arc<dyn Sink>) -> Erro
 #[tokio::test]
 async fn an_interrupted_parallel_transfer_fetches_only_its_gaps() {
     let hub = hub().await;
-    let h = hub.handle();
+    let server = hub.handle();
     let f = info(&hub, "org/model", "model.safetensors");
     let want = f.content.to_vec();
     let (file, path) = sink();
     let sink = Recorded::new(Arc::into_inner(file).unwrap(), None);
-    let e = interrupted(&h, &f, sink.clone()).await;
+    let e = interrupted(&server, &f, sink.clone()).await;
     assert!(e.is_transient(), "{e}");
     let record = sink.record().expect("the failure recorded what was written");
     assert!(sink.saves.load(Ordering::Relaxed) >= 2, "checkpoints ran during the transfer, then one at the failure");
@@ -102,14 +102,14 @@ async fn an_interrupted_parallel_transfer_fetches_only_its_gaps() {
         assert_eq!(on_disk[a..b], want[a..b], "recorded range {r:?} holds the right bytes");
     }
     let recorded: u64 = record.iter().map(|r| r.end - r.start).sum();
-    let first_run = h.stats().bytes_for("/cdn/");
+    let first_run = server.stats().bytes_for("/cdn/");
 
-    h.reset_stats();
+    server.reset_stats();
     let t = Fetcher::new(config()).unwrap().download(&request(&f), sink.clone(), &NoProgress).await.unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), want);
     assert_eq!(t.digests.sha256, Some(Sha256::of(&want)));
     assert_eq!((t.resumed_from, t.bytes_discarded), (recorded, 0));
-    let second_run = h.stats().bytes_for("/cdn/");
+    let second_run = server.stats().bytes_for("/cdn/");
     assert_eq!(second_run, BIG - recorded, "only the gaps were fetched");
     // What the first run received but had not written when it was cut: at most the
     // receive buffers of the ranges in flight.
@@ -120,11 +120,11 @@ async fn an_interrupted_parallel_transfer_fetches_only_its_gaps() {
 #[tokio::test]
 async fn without_a_record_an_interrupted_file_is_cut_to_its_prefix() {
     let hub = hub().await;
-    let h = hub.handle();
+    let server = hub.handle();
     let f = info(&hub, "org/model", "model.safetensors");
     let want = f.content.to_vec();
     let (file, path) = sink();
-    let _ = interrupted(&h, &f, file.clone()).await;
+    let _ = interrupted(&server, &f, file.clone()).await;
     let len = std::fs::metadata(&path).unwrap().len();
     assert!(len > 0 && len < BIG, "{len}");
     assert_eq!(std::fs::read(&path).unwrap(), want[..usize::try_from(len).unwrap()], "no hole below the length");
