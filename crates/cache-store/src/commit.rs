@@ -75,7 +75,7 @@ pub struct Staging {
     pub(crate) resumed_from: u64,
     pub(crate) expected_size: Option<u64>,
     pub(crate) completed: Vec<Range<u64>>,
-    pub(crate) record: RecordAt,
+    pub(crate) record: Box<RecordAt>,
 }
 
 /// Where a staging file's range record lives (in the home) and what ties it to the file.
@@ -242,7 +242,7 @@ pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, ex
     let len = file.metadata().map_err(Error::io("stat", &abs))?.len();
     let home = store.home.try_clone().map_err(Error::io("open", store.home_path.clone()))?;
     let id = Identity::of(&file, blob, expected_size).map_err(Error::io("stat", &abs))?;
-    let record = RecordAt { abs: store.home_path.join(&record_rel), home, rel: record_rel, id };
+    let record = Box::new(RecordAt { abs: store.home_path.join(&record_rel), home, rel: record_rel, id });
     let completed = if expected_size.is_some_and(|s| len > s) {
         record::remove(&record.home, &record.rel).map_err(Error::io("remove", record.abs.clone()))?;
         file.set_len(0).map_err(Error::io("truncate", &abs))?;
