@@ -5,10 +5,10 @@
 //! A thread per transfer (started only when the sink [records progress](Sink::records_progress)
 //! and more than one interval is left to fetch) waits until `checkpoint_interval` bytes
 //! were written since its last checkpoint, then hands the written ranges to
-//! [`Sink::record_completed`] (the store's sink fsyncs the data, then replaces the record
-//! atomically). The receivers never wait for it. A kill therefore loses what was written
-//! since the last checkpoint — about one interval plus what arrives during one
-//! checkpoint — whatever the parallelism.
+//! [`Sink::record_completed`] (the store's sink replaces its record atomically, a few
+//! small syscalls, and makes the data durable in the background). The receivers never
+//! wait for it. A kill therefore loses what was written since the last checkpoint —
+//! about one interval plus what arrives during one checkpoint — whatever the parallelism.
 //!
 //! # Failures
 //! When a transfer fails in the process, [`settle`] records exactly what was written; if

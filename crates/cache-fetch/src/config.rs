@@ -39,8 +39,8 @@ pub struct FetchConfig {
     pub parallel_threshold: u64,
     /// For sinks that keep a progress record: bytes written between two checkpoints of
     /// the completed ranges. A killed transfer re-fetches about this much (plus what
-    /// arrived during one checkpoint); each checkpoint costs one data sync and one small
-    /// atomic file write. `u64::MAX` disables checkpoints while a transfer runs.
+    /// arrived during one checkpoint); what a checkpoint costs is the sink's (the store's:
+    /// one small atomic file write). `u64::MAX` disables checkpoints while a transfer runs.
     pub checkpoint_interval: u64,
     /// The `User-Agent` header.
     pub user_agent: String,

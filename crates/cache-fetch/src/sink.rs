@@ -49,8 +49,9 @@ pub trait Sink: Send + Sync {
     /// [`Sink::write_at`]) are complete, replacing the previous record; an empty slice
     /// clears it. Called every `FetchConfig::checkpoint_interval` bytes from a background
     /// thread, never concurrently with itself, and when a transfer fails or restarts.
-    /// Must be crash-safe: the data durable before the record, the record replaced
-    /// atomically, so a crash leaves this record or the previous one. Default: nothing.
+    /// Must be crash-safe: the record replaced atomically, so a crash leaves this record or
+    /// the previous one, and never trusted for bytes a power loss may have lost (the
+    /// store's records say which ranges were synced). Default: nothing.
     fn record_completed(&self, ranges: &[Range<u64>]) -> io::Result<()> {
         let _ = ranges;
         Ok(())

@@ -84,6 +84,8 @@ pub(crate) struct RecordAt {
     pub(crate) rel: Utf8PathBuf,
     pub(crate) abs: Utf8PathBuf,
     pub(crate) id: Identity,
+    /// The part of the completed ranges known to be on disk (synced).
+    pub(crate) durable: Vec<Range<u64>>,
 }
 
 impl std::fmt::Debug for Staging {
@@ -122,7 +124,7 @@ impl Staging {
         let r = &self.record;
         let file = self.file.try_clone().map_err(Error::io("open", self.abs.clone()))?;
         let home = r.home.try_clone().map_err(Error::io("open", r.abs.clone()))?;
-        Ok(RangeRecord::new(file, home, r.rel.clone(), r.abs.clone(), r.id.clone()))
+        Ok(RangeRecord::new(file, home, (r.rel.clone(), r.abs.clone()), r.id.clone(), r.durable.clone()))
     }
 
     /// Deletes the range record (the staging file is gone, committed or cleared).
@@ -242,13 +244,16 @@ pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, ex
     let len = file.metadata().map_err(Error::io("stat", &abs))?.len();
     let home = store.home.try_clone().map_err(Error::io("open", store.home_path.clone()))?;
     let id = Identity::of(&file, blob, expected_size).map_err(Error::io("stat", &abs))?;
-    let record = Box::new(RecordAt { abs: store.home_path.join(&record_rel), home, rel: record_rel, id });
+    let mut record =
+        Box::new(RecordAt { abs: store.home_path.join(&record_rel), home, rel: record_rel, id, durable: Vec::new() });
     let completed = if expected_size.is_some_and(|s| len > s) {
         record::remove(&record.home, &record.rel).map_err(Error::io("remove", record.abs.clone()))?;
         file.set_len(0).map_err(Error::io("truncate", &abs))?;
         Vec::new()
     } else {
-        record::completed(&record.home, &record.rel, &file, &record.id, len)
+        let (completed, durable) = record::completed(&record.home, &record.rel, &file, &record.id, len);
+        record.durable = durable;
+        completed
     };
     let resumed_from = completed.first().filter(|r| r.start == 0).map_or(0, |r| r.end);
     Ok(Staging { held, dir, name, abs, file, resumed_from, expected_size, completed, record })

@@ -29,9 +29,10 @@
 //!
 //! # Resume
 //! A staging file survives crashes and reboots. Which of its byte ranges are complete is
-//! kept in a [`RangeRecord`] (`<home>/hubs/<key>/partial/<repo>/<etag>.ranges`), saved
-//! crash-safely (data `fdatasync`ed first, then an atomic replace), so a transfer that
-//! wrote ranges out of order resumes with only its gaps. A missing, corrupt or foreign
+//! kept in a [`RangeRecord`] (`<home>/hubs/<key>/partial/<repo>/<etag>.ranges`), replaced
+//! atomically at each checkpoint and trusted in the same boot; ranges a background
+//! `fdatasync` covered are also trusted after a reboot. So a transfer that wrote ranges
+//! out of order resumes with only its gaps. A missing, corrupt or foreign
 //! record (another blob, size or file identity, ranges past the end) is ignored: then
 //! only the file's safe prefix counts, the bytes before its first hole, so a file left
 //! with holes by an older run never resumes from its length. Either way the digest check

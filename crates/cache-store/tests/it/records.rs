@@ -99,6 +99,29 @@ fn corrupt_or_foreign_records_fall_back_to_the_safe_prefix() {
 }
 
 #[test]
+fn after_a_reboot_only_synced_ranges_and_the_safe_prefix_count() {
+    let t = TestCache::new();
+    let body = body();
+    let etag = etag_of(&body, true);
+    let at = write_ranges(&t.store, &etag, &body, &[0..100_000, 2_000_000..2_100_000]);
+    // Too little progress for a sync: nothing is durable yet. Pretend another boot wrote it.
+    let text = std::fs::read_to_string(&at).unwrap();
+    assert!(text.contains("\ndurable\n"), "{text}");
+    let body_text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("check "))
+        .map(|l| if l.starts_with("boot ") { "boot 00000000-0000-0000-0000-000000000000\n".to_owned() } else { format!("{l}\n") })
+        .collect();
+    let check = blake3::hash(body_text.as_bytes()).to_hex();
+    std::fs::write(&at, format!("{body_text}check {check}\n")).unwrap();
+    let (_lock, staging) = stage(&t.store, &etag, LEN);
+    let ranges = staging.completed_ranges();
+    assert!(ranges.len() <= 1 && staging.resume_from() <= 2_100_000, "{ranges:?}");
+    assert!(!ranges.contains(&(2_000_000..2_100_000)), "unsynced ranges of another boot are not trusted: {ranges:?}");
+    assert!(at.exists(), "a valid record of another boot is kept");
+}
+
+#[test]
 fn records_go_with_their_staging_file() {
     let t = TestCache::new();
     let body = body();
