@@ -37,6 +37,11 @@ pub struct FetchConfig {
     pub chunk_size: u64,
     /// Files with more than this many bytes left to fetch use parallel ranges.
     pub parallel_threshold: u64,
+    /// For sinks that keep a progress record: bytes written between two checkpoints of
+    /// the completed ranges. A killed transfer re-fetches about this much (plus what
+    /// arrived during one checkpoint); what a checkpoint costs is the sink's (the store's:
+    /// one small atomic file write). `u64::MAX` disables checkpoints while a transfer runs.
+    pub checkpoint_interval: u64,
     /// The `User-Agent` header.
     pub user_agent: String,
 }
@@ -54,6 +59,7 @@ impl Default for FetchConfig {
             parallelism: 8,
             chunk_size: 16 << 20,
             parallel_threshold: 64 << 20,
+            checkpoint_interval: 4 << 20,
             user_agent: concat!("modelcache/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -3,12 +3,17 @@
 //! not resume, and a final check against the expected etag.
 //!
 //! # Resume
-//! A sink holding `N` bytes is resumed with `Range: bytes=N-`. A `206` whose
-//! `Content-Range` starts at `N` continues it; a `200` means the server ignored the range,
-//! so the sink is truncated and that very response is used from byte 0; a mismatched range
-//! starts over. The existing prefix is re-hashed from disk, so a resumed file's digests are
-//! those of an uninterrupted download. If a resumed file fails its etag check, the prefix
-//! may be stale: the transfer starts over once from zero before reporting a mismatch.
+//! The sink names the ranges it holds ([`Sink::completed_ranges`], from its progress
+//! record) or, without a record, holds `N` bytes from 0. Only the gaps are fetched: a
+//! single gap to the end as `Range: bytes=N-`, several (or a parallel transfer) as
+//! bounded ranges. A `206` whose `Content-Range` starts where asked continues it; a `200`
+//! means the server ignored the range, so the sink is cleared and that very response is
+//! used from byte 0; a mismatched range starts over. Kept bytes are re-hashed from disk
+//! when the in-order hasher reaches them, so a resumed file's digests are those of an
+//! uninterrupted download. If a resumed file fails its etag check, what was kept may be
+//! stale (or a record wrong): the transfer starts over once from zero before reporting a
+//! mismatch. A transfer that fails in the process records what it wrote, or truncates
+//! the sink to its contiguous prefix (see `checkpoint`).
 //!
 //! # Parallel ranges
 //! When the expected size is known and more than `parallel_threshold` bytes are missing,
@@ -16,7 +21,10 @@
 //! (the CDN URL is then used for every range, without the token unless it is the same
 //! origin) and proves range support; up to `parallelism` ranges then run concurrently,
 //! each written at its offset. A server that answers `200` falls back to one stream.
+//! While they run, a sink with a progress record gets a checkpoint every
+//! `checkpoint_interval` bytes.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -25,10 +33,13 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
 
+use crate::checkpoint::{self, CheckpointJob};
 use crate::client::{Fetcher, Token, parse_url};
 use crate::error::{Error, redact};
-use crate::hasher::{Frontier, HashJob, follow, hash_all};
+use crate::frontier::Frontier;
+use crate::hasher::{HashJob, follow, hash_all};
 use crate::progress::{Event, Progress};
+use crate::ranges;
 use crate::sink::Sink;
 use crate::stream::{ContentRange, Counters, Fail, content_range};
 
@@ -143,9 +154,10 @@ struct Outcome {
 }
 
 impl Fetcher {
-    /// Downloads `request.url` into `sink`, resuming from the bytes it already holds, and
-    /// returns the digests of the whole file. Memory stays bounded (a few MiB) whatever the
-    /// size. On error the sink keeps every byte safely written, so a later call resumes.
+    /// Downloads `request.url` into `sink`, fetching only what it does not hold yet (see
+    /// [`Sink::completed_ranges`]), and returns the digests of the whole file. Memory stays
+    /// bounded (a few MiB) whatever the size. On error the sink keeps every byte safely
+    /// written (recorded, or within its contiguous prefix), so a later call resumes.
     pub async fn download(
         &self,
         request: &DownloadRequest,
@@ -161,20 +173,18 @@ impl Fetcher {
             counters: Counters::default(),
         };
         let label = request.label.as_str();
-        let mut existing = sink.size().map_err(|e| Error::io("read the size of", e))?;
         let mut discarded = 0;
-        if request.expected_size.is_some_and(|s| existing > s) {
-            discarded += run.discard(existing)?;
-            existing = 0;
-        }
-        let resumed_from = existing;
+        let mut have = run.initial_ranges(&mut discarded)?;
+        let resumed_from = ranges::covered(&have);
         progress.event(&Event::Started { label, total: request.expected_size, resumed_from });
         let mut restarts = 0;
         let outcome = loop {
-            let result = run.attempt(existing, &mut discarded).await;
+            let result = run.attempt(&have, &mut discarded).await;
             let reason = match result {
                 Ok(o) => match request.expected_etag.map(|e| e.verify(&o.digests)) {
-                    Some(Err(m)) if existing > 0 && restarts == 0 => format!("the resumed file does not match its etag ({m})"),
+                    Some(Err(m)) if !have.is_empty() && restarts == 0 => {
+                        format!("the resumed file does not match its etag ({m})")
+                    }
                     Some(Err(m)) => {
                         return Err(Error::ChecksumMismatch {
                             url: redact(o.url.as_str()),
@@ -191,7 +201,7 @@ impl Fetcher {
             tracing::warn!(url = %redact(&request.url), %reason, "restarting the transfer from zero");
             restarts += 1;
             discarded += run.discard(sink.size().map_err(|e| Error::io("read the size of", e))?)?;
-            existing = 0;
+            have = Vec::new();
         };
         if let Some(expected) = request.expected_size.filter(|&s| s != outcome.digests.size) {
             return Err(Error::SizeMismatch { url: redact(outcome.url.as_str()), expected, actual: outcome.digests.size });
@@ -212,8 +222,29 @@ impl Fetcher {
 }
 
 impl Run<'_> {
-    /// Truncates the sink to zero; returns how many bytes were dropped.
+    /// What the sink holds when the download starts: its recorded ranges, else its
+    /// length from 0. A sink longer than the expected size is cleared.
+    fn initial_ranges(&self, discarded: &mut u64) -> Result<Vec<Range<u64>>, Error> {
+        let len = self.sink.size().map_err(|e| Error::io("read the size of", e))?;
+        if self.req.expected_size.is_some_and(|s| len > s) {
+            *discarded += self.discard(len)?;
+            return Ok(Vec::new());
+        }
+        let held = match self.sink.completed_ranges() {
+            Ok(Some(recorded)) => recorded,
+            Ok(None) => std::iter::once(0..len).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read the download progress record ({e}); assuming nothing is complete");
+                Vec::new()
+            }
+        };
+        Ok(ranges::normalize(held, len))
+    }
+
+    /// Clears the sink's record and truncates it to zero; returns `bytes` (what was
+    /// dropped) for the counters.
     fn discard(&self, bytes: u64) -> Result<u64, Error> {
+        checkpoint::clear(&**self.sink);
         self.sink.set_len(0).map_err(|e| Error::io("truncate", e))?;
         if bytes > 0 {
             self.progress.event(&Event::Restarted { label: &self.req.label, discarded: bytes });
@@ -236,34 +267,49 @@ impl Run<'_> {
             .unwrap_or_else(|e| Some(Err(Error::io("hash", std::io::Error::other(e.to_string())))))
     }
 
-    /// One pass: from `existing` bytes to the end of the file.
-    async fn attempt(&self, mut existing: u64, discarded: &mut u64) -> Result<Outcome, Fail> {
+    /// One pass: fetch what `have` misses, up to the end of the file.
+    async fn attempt(&self, have: &[Range<u64>], discarded: &mut u64) -> Result<Outcome, Fail> {
         let cfg = &self.fetcher.config;
         let size = self.req.expected_size;
-        if existing > 0 && size == Some(existing) {
-            let digests = self.hash_whole(existing).await?;
-            return Ok(Outcome { digests, kept: existing, parallel: false, url: self.start_url.clone() });
+        // Without a known size only a prefix can be resumed (with an open-ended range).
+        let mut have: Vec<Range<u64>> =
+            if size.is_some() { have.to_vec() } else { have.iter().take(1).filter(|r| r.start == 0).cloned().collect() };
+        let kept = ranges::covered(&have);
+        if kept > 0 && size == Some(kept) {
+            let digests = self.hash_whole(kept).await?;
+            return Ok(Outcome { digests, kept, parallel: false, url: self.start_url.clone() });
         }
         let chunk = cfg.chunk_size.max(64 * 1024);
-        let wants_parallel = cfg.parallelism > 1 && size.is_some_and(|s| s - existing > cfg.parallel_threshold);
-        let first_range =
-            if wants_parallel { Some((existing, Some(existing + chunk))) } else { (existing > 0).then_some((existing, None)) };
+        let wants_parallel = cfg.parallelism > 1 && size.is_some_and(|s| s - kept > cfg.parallel_threshold);
+        let pieces = size.map(|s| {
+            let gaps = ranges::gaps(&have, s);
+            if wants_parallel { ranges::split(&gaps, chunk) } else { gaps }
+        });
+        let prefix = ranges::prefix(&have);
+        // The first request resolves the redirect and proves range support.
+        let (start, first_range) = match pieces.as_deref() {
+            Some([only]) if !wants_parallel && Some(only.end) == size => {
+                (only.start, (only.start > 0).then_some((only.start, None)))
+            }
+            Some([first, ..]) => (first.start, Some((first.start, Some(first.end)))),
+            _ => (prefix, (prefix > 0).then_some((prefix, None))),
+        };
         let (resp, url) = self.open(&self.start_url, first_range).await?;
         let header_len = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         let (total, ranged) = match (resp.status().as_u16(), content_range(&resp)) {
-            (206, Some(ContentRange { range: Some((a, _)), total })) if a == existing => (total.or(size), true),
+            (206, Some(ContentRange { range: Some((a, _)), total })) if a == start => (total.or(size), true),
             (206, _) => return Err(Fail::Restart("the server answered another range than asked".into())),
             (200, _) => {
-                if existing > 0 {
+                if kept > 0 {
                     tracing::info!(url = %redact(url.as_str()), "the server ignored the range: starting over from zero");
-                    *discarded += self.discard(existing)?;
-                    existing = 0;
+                    *discarded += self.discard(kept)?;
+                    have.clear();
                 }
                 (header_len.or(size), false)
             }
-            (_, Some(ContentRange { range: None, total: Some(t) })) if t == existing && existing > 0 => {
-                let digests = self.hash_whole(existing).await?;
-                return Ok(Outcome { digests, kept: existing, parallel: false, url });
+            (_, Some(ContentRange { range: None, total: Some(t) })) if t == prefix && kept == prefix && prefix > 0 => {
+                let digests = self.hash_whole(prefix).await?;
+                return Ok(Outcome { digests, kept: prefix, parallel: false, url });
             }
             (status, _) => return Err(Fail::Restart(format!("HTTP {status} to a range request"))),
         };
@@ -278,55 +324,71 @@ impl Run<'_> {
             self.progress.event(&Event::Sized { label: &self.req.label, total: t });
         }
 
-        let frontier = Frontier::new(existing);
+        let frontier = Frontier::with_ranges(&have);
         let job = match total {
             Some(t) if t > HASH_INLINE_MAX => {
                 Some(HashJob::spawn(Arc::clone(self.sink), self.req.kinds(), t, Arc::clone(&frontier))?)
             }
             _ => None,
         };
-        let parallel = ranged && wants_parallel && total.is_some();
-        let result = if parallel {
-            let total = total.unwrap_or_default();
-            self.parallel(&url, existing, total, chunk, resp, &frontier).await
+        let to_fetch = total.map_or(u64::MAX, |t| t.saturating_sub(ranges::covered(&have)));
+        let checkpoints = if self.sink.records_progress() && to_fetch > cfg.checkpoint_interval {
+            CheckpointJob::spawn(Arc::clone(self.sink), Arc::clone(&frontier), cfg.checkpoint_interval)
         } else {
-            let end = total.filter(|_| ranged || existing == 0);
-            self.fetch_range(&url, existing, end, Some(resp), &frontier).await
+            None
+        };
+        let parallel = ranged && wants_parallel && total.is_some();
+        let result = match (ranged, pieces) {
+            (true, Some(pieces)) => {
+                let concurrency = if parallel { cfg.parallelism } else { 1 };
+                self.pieces(&url, pieces, resp, &frontier, concurrency).await
+            }
+            (true, None) => self.fetch_range(&url, start, total, Some(resp), &frontier).await,
+            (false, _) => self.fetch_range(&url, 0, total, Some(resp), &frontier).await,
         };
         if let Err(e) = result {
             frontier.abort();
             if let Some(job) = job {
                 job.finish().await;
             }
+            if let Some(c) = checkpoints {
+                c.finish().await;
+            }
+            if matches!(e, Fail::Error(_)) {
+                checkpoint::settle(self.sink, &frontier).await;
+            }
             return Err(e);
         }
         frontier.close();
+        if let Some(c) = checkpoints {
+            c.finish().await;
+        }
         let digests = match job {
             Some(job) => job.finish().await,
             None => self.hash_written(frontier).await,
         }
         .unwrap_or_else(|| Err(Error::io("hash", std::io::Error::other("aborted"))))?;
-        Ok(Outcome { digests, kept: existing, parallel, url })
+        Ok(Outcome { digests, kept: ranges::covered(&have), parallel, url })
     }
 
-    async fn parallel(
+    /// Fetches `pieces` in order, `concurrency` at a time, the first one from `first`.
+    async fn pieces(
         &self,
         url: &Url,
-        start: u64,
-        total: u64,
-        chunk: u64,
+        pieces: Vec<Range<u64>>,
         first: reqwest::Response,
         frontier: &Frontier,
+        concurrency: usize,
     ) -> Result<(), Fail> {
-        let first_end = (start + chunk).min(total);
-        let mut next = first_end;
+        let mut rest = pieces.into_iter();
+        let Some(head) = rest.next() else { return Ok(()) };
         let mut running = FuturesUnordered::new();
-        running.push(self.fetch_range(url, start, Some(first_end), Some(first), frontier));
+        running.push(self.fetch_range(url, head.start, Some(head.end), Some(first), frontier));
         loop {
-            while running.len() < self.fetcher.config.parallelism && next < total {
-                let end = (next + chunk).min(total);
-                running.push(self.fetch_range(url, next, Some(end), None, frontier));
-                next = end;
+            while running.len() < concurrency.max(1)
+                && let Some(p) = rest.next()
+            {
+                running.push(self.fetch_range(url, p.start, Some(p.end), None, frontier));
             }
             match running.next().await {
                 Some(Ok(())) => {}

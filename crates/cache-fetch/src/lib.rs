@@ -12,9 +12,20 @@
 //! # Invariants
 //! - Memory per download is bounded (the receive buffers of `parallelism` connections, up
 //!   to 16 MiB of written chunks kept for the hasher and a 1 MiB read-back block),
-//!   whatever the file size.
+//!   whatever the file size. A progress record holds a few ranges per running request.
 //! - Every byte of the result is hashed exactly once, off the receiving path; a resumed
 //!   file's digests equal an uninterrupted download's.
+//! - Nothing is ever assumed complete that was not written: a sink's record only names
+//!   written bytes (checkpoints are taken after the writes), a failed parallel transfer
+//!   is recorded or cut to its contiguous prefix, and the final etag check decides.
+//!
+//! # Resume
+//! A download fetches only what the sink does not hold: the ranges its progress record
+//! names ([`Sink::completed_ranges`]) or, for a plain file, everything past its length.
+//! Sinks that keep a record get a checkpoint of the written ranges every
+//! [`FetchConfig::checkpoint_interval`] bytes from a background thread, so a kill loses
+//! about one interval whatever the parallelism. A resumed file that fails its etag check
+//! is downloaded again from zero, once.
 //! - `Authorization` is only ever sent to the origin of the URL the caller gave.
 //! - 400, 401, 403, 404 and 416 are never retried; connection errors, timeouts, 408, 429
 //!   and 5xx are, with exponential backoff, full jitter and `Retry-After`.
@@ -41,12 +52,15 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod client;
 mod config;
 mod download;
 mod error;
+mod frontier;
 mod hasher;
 mod progress;
+mod ranges;
 mod retry;
 mod sink;
 mod stream;

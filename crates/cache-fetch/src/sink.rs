@@ -1,8 +1,19 @@
 //! `Sink`: where a download is written — a file the caller opened (the store hands over
-//! `blobs/<etag>.incomplete`), written and read back at explicit offsets.
+//! `blobs/<etag>.incomplete`), written and read back at explicit offsets, optionally with
+//! a crash-safe record of which byte ranges are complete.
+//!
+//! # Progress records
+//! A parallel transfer writes ranges out of order, so after an interruption the file can
+//! have holes below its length. A sink that keeps a record ([`Sink::records_progress`])
+//! is told every few MiB which ranges are complete ([`Sink::record_completed`]) and names
+//! them when the next download starts ([`Sink::completed_ranges`]); only the rest is
+//! fetched. A sink without one (a plain [`File`]) is resumed from its length, so after an
+//! interrupted parallel transfer the fetcher truncates it to its contiguous prefix.
+//! Correctness never depends on a record: the etag check at the end decides.
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 
 /// A positional, shareable destination for a download.
 ///
@@ -20,6 +31,30 @@ pub trait Sink: Send + Sync {
     /// Free space where the sink lives, when known; used to report a full disk.
     fn available_space(&self) -> Option<u64> {
         None
+    }
+
+    /// The byte ranges (`start..end`) known complete when a download starts. `None` (the
+    /// default) means the sink keeps no record and its first [`Sink::size`] bytes are
+    /// taken as complete. The fetcher sorts, merges and clips what it gets to the size.
+    fn completed_ranges(&self) -> io::Result<Option<Vec<Range<u64>>>> {
+        Ok(None)
+    }
+
+    /// Whether [`Sink::record_completed`] persists anything (default: no).
+    fn records_progress(&self) -> bool {
+        false
+    }
+
+    /// Persists that exactly `ranges` (sorted, disjoint, every byte in them written with
+    /// [`Sink::write_at`]) are complete, replacing the previous record; an empty slice
+    /// clears it. Called every `FetchConfig::checkpoint_interval` bytes from a background
+    /// thread, never concurrently with itself, and when a transfer fails or restarts.
+    /// Must be crash-safe: the record replaced atomically, so a crash leaves this record or
+    /// the previous one, and never trusted for bytes a power loss may have lost (the
+    /// store's records say which ranges were synced). Default: nothing.
+    fn record_completed(&self, ranges: &[Range<u64>]) -> io::Result<()> {
+        let _ = ranges;
+        Ok(())
     }
 }
 
@@ -98,5 +133,8 @@ mod tests {
         sink.set_len(0).unwrap();
         assert_eq!(sink.size().unwrap(), 0);
         assert_eq!(sink.available_space(), None);
+        assert!(!sink.records_progress());
+        sink.record_completed(std::slice::from_ref(&(0..1))).unwrap();
+        assert_eq!(sink.completed_ranges().unwrap(), None);
     }
 }

@@ -11,7 +11,7 @@ use reqwest::{Method, Url};
 use crate::client::{Headers, Redirects, Req, http_error, transport_error};
 use crate::download::Run;
 use crate::error::{Error, redact};
-use crate::hasher::Frontier;
+use crate::frontier::Frontier;
 use crate::progress::Event;
 use crate::retry::backoff;
 
@@ -219,7 +219,7 @@ impl Run<'_> {
             return Err(Broken::Disk(disk_error(e, total.saturating_sub(*pos), self.sink.available_space())));
         }
         let n = data.len() as u64;
-        frontier.written(*pos, data);
+        frontier.written(*pos, data, self.fetcher.config.checkpoint_interval);
         *pos += n;
         self.progress.event(&Event::Advanced { label: &self.req.label, bytes: n });
         Ok(())

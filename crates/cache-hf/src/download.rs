@@ -1,8 +1,9 @@
 //! One blob into the cache, in the order of DESIGN.md's download protocol: take the blob's
 //! lock (waiting, reported, for another thread or process that holds it) → already there?
-//! link it → else stage `<etag>.incomplete` (resuming what it holds) → transfer with the
-//! digest computed while streaming → commit (fsync, digest check, rename, link, ref,
-//! index) → release. Store calls block, so they run on tokio's blocking pool.
+//! link it → else stage `<etag>.incomplete` (resuming the ranges it holds) → transfer with
+//! the digest computed while streaming and the completed ranges checkpointed into the
+//! store's range record → commit (fsync, digest check, rename, link, ref, index, record
+//! removed) → release. Store calls block, so they run on tokio's blocking pool.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use camino::Utf8PathBuf;
 
 use crate::client::HubClient;
 use crate::error::{Error, Result};
+use crate::sink::StagingSink;
 
 /// Receives what happens during downloads: transfer events and lock waits. Called from
 /// download tasks and blocking threads: keep it cheap.
@@ -115,13 +117,14 @@ pub(crate) async fn fetch_blob(
         }
         Locked::Stage(lock, staging) => (lock, staging),
     };
-    let sink = staging.file().try_clone().map_err(|e| Error::Store(io_error(&staging, e)))?;
+    let sink = StagingSink::new(&staging)?;
     let download = DownloadRequest::new(job.url.clone())
         .token(client.token_for(&job.url))
         .expected_size(job.size)
         .expected_etag(job.etag)
         .label(job.path.to_string());
-    tracing::info!(repo = %job.repo, path = %job.path, size = job.size, resume_from = staging.resume_from(), "downloading");
+    let held: u64 = staging.completed_ranges().iter().map(|r| r.end - r.start).sum();
+    tracing::info!(repo = %job.repo, path = %job.path, size = job.size, held, "downloading");
     let transfer = match client.fetcher.download(&download, Arc::new(sink), &AsProgress(&**observer)).await {
         Ok(t) => t,
         Err(source) => {
@@ -142,10 +145,6 @@ pub(crate) async fn fetch_blob(
     .await?;
     tracing::info!(repo = %job.repo, path = %job.path, bytes, "downloaded");
     Ok(Fetched { path, bytes })
-}
-
-fn io_error(staging: &Staging, e: std::io::Error) -> cache_store::Error {
-    cache_store::Error::Io { op: "open", path: staging.path().to_owned(), source: e }
 }
 
 /// A generic artifact (any URL) into the modelcache home, verified against its SHA-256
@@ -173,7 +172,7 @@ pub(crate) async fn fetch_artifact(
         Locked::Done(path) => return Ok(Fetched { path, bytes: 0 }),
         Locked::Stage(lock, staging) => (lock, staging),
     };
-    let sink = staging.file().try_clone().map_err(|e| Error::Store(io_error(&staging, e)))?;
+    let sink = StagingSink::new(&staging)?;
     let mut download = DownloadRequest::new(key.url())
         .token(client.token_for(key.url()))
         .digests(DigestKinds { sha256: true, git_sha1: false, blake3: true })

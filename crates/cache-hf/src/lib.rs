@@ -19,6 +19,12 @@
 //! - Blocking store calls run on tokio's blocking pool; a wait for another process's lock
 //!   is reported to the [`Observer`], never cut short by a timeout while it progresses.
 //!
+//! # Resume
+//! Downloads write into the store's staging file through a sink that also checkpoints the
+//! completed ranges into the store's range record (in the modelcache home), so a transfer
+//! interrupted by an error, a kill or a reboot resumes in the next call or process with
+//! only what is missing; the digest check at commit still decides.
+//!
 //! # Example
 //! ```no_run
 //! # #[cfg(feature = "network")]
@@ -50,6 +56,8 @@ mod download;
 mod error;
 pub mod offline;
 mod patterns;
+#[cfg(feature = "network")]
+mod sink;
 #[cfg(feature = "network")]
 mod token;
 #[cfg(feature = "network")]

@@ -4,6 +4,7 @@
 //! ```text
 //! <home>/artifacts/blobs/<sha256>              committed content
 //! <home>/artifacts/blobs/<id>.incomplete       staging (resumable)
+//! <home>/artifacts/partial/<id>.ranges         its range record (see `record`)
 //! <home>/artifacts/entries/<id>/<file-name>    -> ../../blobs/<sha256>
 //! <home>/artifacts/entries/<id>/.key           the key, so the index can be rebuilt
 //! <home>/artifacts/locks/<id>.lock             per-artifact download lock
@@ -19,13 +20,13 @@ use std::io::Read;
 use cache_core::{Digests, Etag, Sha256, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::commit::{Staging, open_staging};
+use crate::commit::{Staging, StagingAt, open_staging};
 use crate::error::{Error, Result};
 use crate::index::Row;
 use crate::lock::{self, BlobLock, Lease, LockWait, Target};
 use crate::maintenance::{Removed, Scope};
 use crate::store::Store;
-use crate::{fsx, layout};
+use crate::{fsx, layout, record};
 
 /// The identity of a generic artifact: where it comes from and, optionally, the SHA-256
 /// it must have (then a different download under the same URL is a different artifact).
@@ -180,8 +181,15 @@ impl Store {
         let Target::Artifact { id } = &lock.held.target else {
             return Err(Error::InvalidRequest { reason: "this lock is for a Hub blob: use `stage`".into() });
         };
-        let name = format!("{id}.incomplete");
-        open_staging(self, lock.held.clone(), &self.home, &self.home_path, Utf8Path::new("artifacts/blobs"), name, expected_size)
+        let at = StagingAt {
+            root: &self.home,
+            root_abs: &self.home_path,
+            blobs_rel: Utf8Path::new("artifacts/blobs"),
+            name: format!("{id}.incomplete"),
+            record_rel: Utf8PathBuf::from(format!("{}/{id}{}", layout::ARTIFACT_RECORDS, record::SUFFIX)),
+            blob: id.clone(),
+        };
+        open_staging(self, lock.held.clone(), at, expected_size)
     }
 
     /// Publishes a staged artifact: fsync, size check (when `size` is given), SHA-256
@@ -208,13 +216,14 @@ impl Store {
         let gc_rel = Utf8PathBuf::from(format!("{ROOT}/gc.lock"));
         let _gc = lock::lease(&self.home, &gc_rel, &self.home_path.join(&gc_rel))?;
         let blob_name = sha.to_string();
+        staging.remove_record();
         if staging.dir.symlink_metadata(&blob_name).is_ok() {
             let _ = staging.dir.remove_file(&staging.name);
         } else {
             staging.dir.rename(&staging.name, &staging.dir, &blob_name).map_err(Error::io("rename", staging.abs.clone()))?;
             let _ = staging.dir.open(".").and_then(|d| d.sync_all());
         }
-        let bytes = size.saturating_sub(staging.resumed_from);
+        let bytes = size.saturating_sub(staging.completed.iter().map(|r| r.end - r.start).sum());
         drop(staging);
         let dir = entry_dir(&id);
         let link = dir.join(key.file_name());

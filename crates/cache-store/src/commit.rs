@@ -1,8 +1,11 @@
 //! Writing a blob: lock, stage into a resumable `.incomplete` file, commit (fsync, size
 //! and digest check, rename, snapshot link, ref, index), in the order DESIGN.md's
 //! "Download protocol" gives. Nothing is visible in `snapshots/` before the commit.
+//! Which ranges of a staging file are complete is kept in a record in the home (see
+//! `record`); it goes whenever its staging file goes.
 
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -12,8 +15,9 @@ use cap_std::fs::Dir;
 
 use crate::error::{Error, Result, is_disk_full};
 use crate::index::Row;
-use crate::layout::{RepoLayout, SHARED_BLOBS};
+use crate::layout::{self, RepoLayout, SHARED_BLOBS};
 use crate::lock::{self, BlobLock, Held, LockWait, Target};
+use crate::record::{self, Identity, RangeRecord};
 use crate::store::Store;
 use crate::{fsx, hash};
 
@@ -61,7 +65,7 @@ impl CommitRequest {
 
 /// An open `.incomplete` file under a blob lock, for a transfer to write into (with
 /// positional writes; it may also truncate). It is not truncated when opened: it holds
-/// [`Staging::resume_from`] bytes from an earlier attempt, possibly by a crashed process.
+/// the [`Staging::completed_ranges`] of an earlier attempt, possibly by a crashed process.
 pub struct Staging {
     pub(crate) held: Arc<Held>,
     pub(crate) dir: Dir,
@@ -70,11 +74,27 @@ pub struct Staging {
     pub(crate) file: std::fs::File,
     pub(crate) resumed_from: u64,
     pub(crate) expected_size: Option<u64>,
+    pub(crate) completed: Vec<Range<u64>>,
+    pub(crate) record: Box<RecordAt>,
+}
+
+/// Where a staging file's range record lives (in the home) and what ties it to the file.
+pub(crate) struct RecordAt {
+    pub(crate) home: Dir,
+    pub(crate) rel: Utf8PathBuf,
+    pub(crate) abs: Utf8PathBuf,
+    pub(crate) id: Identity,
+    /// The part of the completed ranges known to be on disk (synced).
+    pub(crate) durable: Vec<Range<u64>>,
 }
 
 impl std::fmt::Debug for Staging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Staging").field("path", &self.abs).field("resume_from", &self.resumed_from).finish_non_exhaustive()
+        f.debug_struct("Staging")
+            .field("path", &self.abs)
+            .field("completed", &self.completed)
+            .field("record", &self.record.abs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,9 +104,40 @@ impl Staging {
         &self.file
     }
 
-    /// How many bytes it held when staged: a transfer resumes from here.
+    /// The end of the complete run from byte 0 when staged: a sequential transfer resumes
+    /// from here. (Equal to the file's length unless an interrupted parallel transfer left
+    /// it with holes; see [`Staging::completed_ranges`].)
     pub fn resume_from(&self) -> u64 {
         self.resumed_from
+    }
+
+    /// The byte ranges known complete when staged, sorted and disjoint: those its range
+    /// record names when the record is valid, else its safe prefix (the bytes before its
+    /// first hole). A transfer fetches only the rest.
+    pub fn completed_ranges(&self) -> &[Range<u64>] {
+        &self.completed
+    }
+
+    /// A handle that records, crash-safely, which ranges are complete while a transfer
+    /// writes (see [`RangeRecord::save`]); the next [`Store::stage`] resumes from it.
+    pub fn range_record(&self) -> Result<RangeRecord> {
+        let r = &self.record;
+        let file = self.file.try_clone().map_err(Error::io("open", self.abs.clone()))?;
+        let home = r.home.try_clone().map_err(Error::io("open", r.abs.clone()))?;
+        Ok(RangeRecord::new(file, home, (r.rel.clone(), r.abs.clone()), r.id.clone(), r.durable.clone()))
+    }
+
+    /// Deletes the range record (the staging file is gone, committed or cleared).
+    pub(crate) fn remove_record(&self) {
+        if let Err(e) = record::remove(&self.record.home, &self.record.rel) {
+            tracing::warn!(record = %self.record.abs, "cannot remove a progress record: {e}");
+        }
+    }
+
+    /// Deletes the staging file and its record (a full disk, a wrong digest).
+    fn remove_all(&self) {
+        self.remove_record();
+        let _ = self.dir.remove_file(&self.name);
     }
 
     /// The size announced when staging, if any.
@@ -109,7 +160,7 @@ impl Staging {
     /// behind) and becomes [`Error::DiskFull`]; other errors keep it for a resume.
     pub fn write_error(&self, e: io::Error) -> Error {
         if is_disk_full(&e) {
-            let _ = self.dir.remove_file(&self.name);
+            self.remove_all();
             let available = fsx::free_space(&self.dir).unwrap_or(0);
             Error::DiskFull { path: self.abs.clone(), needed: self.expected_size.unwrap_or(0), available }
         } else {
@@ -117,8 +168,9 @@ impl Staging {
         }
     }
 
-    /// Deletes the staging file.
+    /// Deletes the staging file and its range record.
     pub fn discard(self) -> Result<()> {
+        self.remove_record();
         fsx::remove_file_if_exists(&self.dir, Utf8Path::new(&self.name)).map(drop).map_err(Error::io("remove", self.abs.clone()))
     }
 
@@ -126,7 +178,7 @@ impl Staging {
     /// On any mismatch or a full disk the staging file is deleted.
     pub(crate) fn check(&self, what: &str, size: u64, etag: Option<&Etag>, given: Option<Digests>) -> Result<Digests> {
         let fail = |e: Error| {
-            let _ = self.dir.remove_file(&self.name);
+            self.remove_all();
             e
         };
         self.file.sync_all().map_err(|e| fail(self.write_error(e)))?;
@@ -154,16 +206,22 @@ impl Staging {
     }
 }
 
-/// Opens (creating) `<blobs>/<name>` without truncating it, checking free space first.
-pub(crate) fn open_staging(
-    store: &Store,
-    held: Arc<Held>,
-    root: &Dir,
-    root_abs: &Utf8Path,
-    blobs_rel: &Utf8Path,
-    name: String,
-    expected_size: Option<u64>,
-) -> Result<Staging> {
+/// Where a staging file lives and where its range record goes.
+pub(crate) struct StagingAt<'a> {
+    pub(crate) root: &'a Dir,
+    pub(crate) root_abs: &'a Utf8Path,
+    pub(crate) blobs_rel: &'a Utf8Path,
+    pub(crate) name: String,
+    /// Home-relative path of the range record.
+    pub(crate) record_rel: Utf8PathBuf,
+    /// What the record names as its blob (the etag, or the artifact id).
+    pub(crate) blob: String,
+}
+
+/// Opens (creating) `<blobs>/<name>` without truncating it, checking free space first,
+/// and works out which of its ranges are complete.
+pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, expected_size: Option<u64>) -> Result<Staging> {
+    let StagingAt { root, root_abs, blobs_rel, name, record_rel, blob } = at;
     let blobs_abs = root_abs.join(blobs_rel);
     fsx::create_dirs(root, blobs_rel).map_err(Error::io("create", &blobs_abs))?;
     let dir = root.open_dir(blobs_rel).map_err(Error::io("open", &blobs_abs))?;
@@ -183,12 +241,22 @@ pub(crate) fn open_staging(
         }
     }
     let file = dir.open_with(&name, &fsx::rw_options(true)).map_err(Error::io("open", &abs))?.into_std();
-    let mut resumed_from = file.metadata().map_err(Error::io("stat", &abs))?.len();
-    if expected_size.is_some_and(|s| resumed_from > s) {
+    let len = file.metadata().map_err(Error::io("stat", &abs))?.len();
+    let home = store.home.try_clone().map_err(Error::io("open", store.home_path.clone()))?;
+    let id = Identity::of(&file, blob, expected_size).map_err(Error::io("stat", &abs))?;
+    let mut record =
+        Box::new(RecordAt { abs: store.home_path.join(&record_rel), home, rel: record_rel, id, durable: Vec::new() });
+    let completed = if expected_size.is_some_and(|s| len > s) {
+        record::remove(&record.home, &record.rel).map_err(Error::io("remove", record.abs.clone()))?;
         file.set_len(0).map_err(Error::io("truncate", &abs))?;
-        resumed_from = 0;
-    }
-    Ok(Staging { held, dir, name, abs, file, resumed_from, expected_size })
+        Vec::new()
+    } else {
+        let (completed, durable) = record::completed(&record.home, &record.rel, &file, &record.id, len);
+        record.durable = durable;
+        completed
+    };
+    let resumed_from = completed.first().filter(|r| r.start == 0).map_or(0, |r| r.end);
+    Ok(Staging { held, dir, name, abs, file, resumed_from, expected_size, completed, record })
 }
 
 impl Store {
@@ -213,8 +281,16 @@ impl Store {
         let Target::Hub { repo, etag } = &lock.held.target else {
             return Err(Error::InvalidRequest { reason: "this lock is for an artifact: use `stage_artifact`".into() });
         };
-        let blobs = RepoLayout::new(repo).blobs();
-        open_staging(self, lock.held.clone(), &self.hub, &self.hub_path, &blobs, format!("{etag}.incomplete"), expected_size)
+        let repo_layout = RepoLayout::new(repo);
+        let at = StagingAt {
+            root: &self.hub,
+            root_abs: &self.hub_path,
+            blobs_rel: &repo_layout.blobs(),
+            name: format!("{etag}.incomplete"),
+            record_rel: layout::range_record(&self.state, &repo_layout.folder, &etag.to_string()),
+            blob: etag.to_string(),
+        };
+        open_staging(self, lock.held.clone(), at, expected_size)
     }
 
     /// Publishes a staged blob: fsync, size and digest check (a mismatch deletes the
@@ -230,6 +306,7 @@ impl Store {
         let layout = RepoLayout::new(&req.repo);
         let blob_rel = layout.blob(&req.etag);
         let digests = staging.check(blob_rel.as_str(), req.size, Some(&req.etag), req.digests)?;
+        staging.remove_record();
         if self.is_file(&blob_rel)? {
             // Committed meanwhile (a writer where locks do not work): same digest, same bytes.
             let _ = staging.dir.remove_file(&staging.name);
@@ -242,7 +319,7 @@ impl Store {
                 Error::io("rename", staging.abs.clone())(e)
             })?;
         }
-        let bytes = req.size.saturating_sub(staging.resumed_from);
+        let bytes = req.size.saturating_sub(staging.completed.iter().map(|r| r.end - r.start).sum());
         drop(staging);
         let blake3 = digests.blake3.map(|b| b.to_string());
         self.publish(req, &layout, BlobId::hub(&req.repo, &req.etag), req.size, blake3, Some(bytes), true)

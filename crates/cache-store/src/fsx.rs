@@ -62,6 +62,12 @@ pub(crate) fn create_dirs(dir: &Dir, rel: &Utf8Path) -> io::Result<()> {
 /// Writes `bytes` to `target` atomically: a temporary file in `tmp_parent` (same
 /// filesystem), fsynced, then renamed over the target.
 pub(crate) fn write_atomic(dir: &Dir, tmp_parent: &Utf8Path, target: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
+    replace(dir, tmp_parent, target, bytes, true)
+}
+
+/// Like [`write_atomic`], fsyncing the temporary file only when `sync`: readers see the
+/// old or the new content; after a power loss the target may be old, new or garbage.
+pub(crate) fn replace(dir: &Dir, tmp_parent: &Utf8Path, target: &Utf8Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     if let Some(parent) = target.parent() {
         create_dirs(dir, parent)?;
     }
@@ -72,7 +78,9 @@ pub(crate) fn write_atomic(dir: &Dir, tmp_parent: &Utf8Path, target: &Utf8Path, 
         o.follow(FollowSymlinks::No);
         let mut f = dir.open_with(&tmp, &o)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         dir.rename(&tmp, dir, target)
     })();
     if result.is_err() {

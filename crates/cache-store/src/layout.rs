@@ -12,11 +12,12 @@
 //! <hub>/CACHEDIR.TAG
 //! <home>/hubs/<key>/index.sqlite3                     key: hash of the hub's canonical path
 //! <home>/hubs/<key>/leases/<repo-folder>.lock         shared while in use
-//! <home>/artifacts/{index.sqlite3,blobs/,entries/,locks/,leases/}
+//! <home>/hubs/<key>/partial/<repo-folder>/<etag>.ranges  range record of an .incomplete
+//! <home>/artifacts/{index.sqlite3,blobs/,entries/,locks/,leases/,partial/}
 //! ```
 
 use cache_core::{CommitHash, Etag, Repo, RepoPath, Revision};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 /// `CACHEDIR.TAG` as `huggingface_hub` writes it (`_local_folder.CACHEDIR_TAG_CONTENT`).
 pub(crate) const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
@@ -97,6 +98,19 @@ impl RepoLayout {
 pub(crate) fn hub_state_dir(key: &str) -> Utf8PathBuf {
     Utf8PathBuf::from(format!("hubs/{key}"))
 }
+
+/// The home-relative folder of one hub cache's range records (`record`).
+pub(crate) fn records_dir(state: &Utf8Path) -> Utf8PathBuf {
+    state.join("partial")
+}
+
+/// The range record of `<hub>/<folder>/blobs/<blob>.incomplete`.
+pub(crate) fn range_record(state: &Utf8Path, folder: &str, blob: &str) -> Utf8PathBuf {
+    records_dir(state).join(folder).join(format!("{blob}{}", crate::record::SUFFIX))
+}
+
+/// The home-relative folder of the artifacts' range records.
+pub(crate) const ARTIFACT_RECORDS: &str = "artifacts/partial";
 
 /// The key of a hub cache in the home: 16 hex digits of the BLAKE3 of its canonical path.
 pub(crate) fn hub_key(canonical: &str) -> String {

@@ -18,10 +18,25 @@
 //!   outside the roots.
 //! - Lookups never write, lock or open the index; hits are recorded in memory and flushed
 //!   in batches ([`Store::flush`], on drop, or when enough are pending).
+//! - Nothing of modelcache's own goes into the hub cache: range records live in the home
+//!   and go with their staging file (commit, discard, mismatch, `clean_stale`, remove,
+//!   clear).
 //!
 //! # Download protocol
 //! [`Store::has_blob`] → [`Store::lock_blob`] → `has_blob` again (→ [`Store::link_existing`])
-//! → [`Store::stage`] (resume from [`Staging::resume_from`]) → write → [`Store::commit`].
+//! → [`Store::stage`] (resume: [`Staging::completed_ranges`]) → write, recording progress
+//! with [`Staging::range_record`] → [`Store::commit`].
+//!
+//! # Resume
+//! A staging file survives crashes and reboots. Which of its byte ranges are complete is
+//! kept in a [`RangeRecord`] (`<home>/hubs/<key>/partial/<repo>/<etag>.ranges`), replaced
+//! atomically at each checkpoint and trusted in the same boot; ranges a background
+//! `fdatasync` covered are also trusted after a reboot. So a transfer that wrote ranges
+//! out of order resumes with only its gaps. A missing, corrupt or foreign
+//! record (another blob, size or file identity, ranges past the end) is ignored: then
+//! only the file's safe prefix counts, the bytes before its first hole, so a file left
+//! with holes by an older run never resumes from its length. Either way the digest check
+//! at commit decides.
 //!
 //! # Example
 //! ```no_run
@@ -58,6 +73,7 @@ mod lookup;
 mod maintenance;
 mod memo;
 mod reconcile;
+mod record;
 mod scan;
 mod store;
 mod tree;
@@ -74,6 +90,7 @@ pub use lock::{BlobLock, Lease, LockWait};
 pub use lookup::Hit;
 pub use maintenance::{FileListing, IncompleteFile, Removed, RepoListing, RevisionListing, Scope};
 pub use reconcile::ReconcileReport;
+pub use record::RangeRecord;
 pub use store::Store;
 pub use tree::{TREE_FORMAT_VERSION, Tree, TreeEntry};
 pub use verify::{Corrupted, IntegrityReport};

@@ -284,6 +284,7 @@ impl Store {
             }
         }
         add(&mut total, self.remove_artifacts(&Scope::Artifacts)?);
+        self.prune_records(None, None)?;
         Ok(total)
     }
 
@@ -320,6 +321,7 @@ impl Store {
             }
         }
         removed.bytes_freed = self.tidy_repo(repo, &emptied)?;
+        self.prune_records(Some(&layout.folder), None)?;
         tracing::info!(%repo, entries = removed.entries, bytes = removed.bytes_freed, "removed");
         Ok(removed)
     }

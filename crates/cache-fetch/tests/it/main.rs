@@ -5,6 +5,7 @@ mod download;
 mod faults;
 mod parallel;
 mod requests;
+mod resume;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -5,6 +5,7 @@
 mod errors;
 mod files;
 mod freshness;
+mod resume;
 mod snapshot;
 
 use std::sync::Arc;

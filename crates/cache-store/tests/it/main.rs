@@ -14,4 +14,5 @@ mod maintenance;
 mod model;
 mod processes;
 mod python;
+mod records;
 mod support;
