@@ -154,6 +154,11 @@ fn document(tables: &[Table], quick: bool, bins: &Bins, secs: u64) -> String {
     for t in tables {
         d.push_str(&t.markdown());
     }
+    // The analysis (what limits a missed target, what was profiled and fixed) is written
+    // by hand next to the harness and carried into every report.
+    if let Ok(notes) = std::fs::read_to_string(cmd::root().join("benches/ANALYSIS.md")) {
+        d.push_str(&notes);
+    }
     d
 }
 
