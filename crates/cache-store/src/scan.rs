@@ -2,6 +2,7 @@
 //! link to, refs, blobs and `.incomplete` leftovers. The filesystem is the truth; the
 //! maintenance operations, listings, verify and reconcile all start here.
 
+use std::collections::HashSet;
 use std::io;
 
 use cache_core::{Repo, Timestamp};
@@ -72,14 +73,20 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     let layout = RepoLayout::new(repo);
     let mut scan =
         RepoScan { files: Vec::new(), commits: Vec::new(), refs: Vec::new(), blobs: Vec::new(), incomplete: Vec::new() };
+    let blob_entries = fsx::list_dir(hub, &layout.blobs())?;
+    // Only a blob that is itself a link can lead into the shared store: the listing's file
+    // types say which, so the others need no `readlink` (a third of a scan's syscalls).
+    let linked_blobs: HashSet<&str> = blob_entries.iter().filter(|(_, t)| t.is_symlink()).map(|(n, _)| n.as_str()).collect();
+    let walker = Walker { hub, layout: &layout, linked_blobs: &linked_blobs };
     for (commit, t) in fsx::list_dir(hub, &layout.snapshots())? {
         if t.is_dir() {
-            walk(hub, &layout, &commit, &layout.snapshots().join(&commit), "", &mut scan.files)?;
+            walker.walk(&commit, &layout.snapshots().join(&commit), "", &mut scan.files)?;
             scan.commits.push(commit);
         }
     }
     walk_refs(hub, &layout.refs(), "", &mut scan.refs)?;
-    for (name, _) in fsx::list_dir(hub, &layout.blobs())? {
+    for (name, _) in &blob_entries {
+        let name = name.clone();
         if layout::is_etag_name(&name) {
             scan.blobs.push(name);
         } else if let Some(etag) = layout::incomplete_etag(&name) {
@@ -92,41 +99,53 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     Ok(scan)
 }
 
-fn walk(hub: &Dir, layout: &RepoLayout, commit: &str, dir: &Utf8Path, prefix: &str, out: &mut Vec<SnapFile>) -> io::Result<()> {
-    for (name, t) in fsx::list_dir(hub, dir)? {
-        let rel = dir.join(&name);
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if t.is_dir() {
-            walk(hub, layout, commit, &rel, &path, out)?;
-            continue;
-        }
-        let (blob_rel, size, modified) = if t.is_symlink() {
-            let target = fsx::read_link(hub, &rel)?.unwrap_or_default();
-            match fsx::resolve_link(dir, &target) {
-                Some(b) => match hub.metadata(&b) {
-                    Ok(m) => (Some(b), Some(m.len()), mtime(&m)),
-                    Err(_) => (Some(b), None, Timestamp::EPOCH),
-                },
-                None => (None, None, Timestamp::EPOCH),
+struct Walker<'a> {
+    hub: &'a Dir,
+    layout: &'a RepoLayout,
+    /// Names in `blobs/` that are symlinks (possibly into the shared store).
+    linked_blobs: &'a HashSet<&'a str>,
+}
+
+impl Walker<'_> {
+    fn walk(&self, commit: &str, dir: &Utf8Path, prefix: &str, out: &mut Vec<SnapFile>) -> io::Result<()> {
+        let (hub, layout) = (self.hub, self.layout);
+        for (name, t) in fsx::list_dir(hub, dir)? {
+            let rel = dir.join(&name);
+            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            if t.is_dir() {
+                self.walk(commit, &rel, &path, out)?;
+                continue;
             }
-        } else {
-            let m = hub.symlink_metadata(&rel)?;
-            (Some(rel.clone()), Some(m.len()), mtime(&m))
-        };
-        let etag = blob_rel
-            .as_ref()
-            .filter(|b| b.parent() == Some(layout.blobs().as_path()))
-            .and_then(|b| b.file_name())
-            .filter(|n| layout::is_etag_name(n))
-            .map(str::to_owned);
-        let blob_id = match &blob_rel {
-            Some(b) if etag.is_some() => shared_target(hub, b).unwrap_or_else(|| b.clone()).into_string(),
-            Some(b) => b.to_string(),
-            None => rel.to_string(),
-        };
-        out.push(SnapFile { commit: commit.to_owned(), path, rel, blob_rel, blob_id, etag, size, modified });
+            let (blob_rel, size, modified) = if t.is_symlink() {
+                let target = fsx::read_link(hub, &rel)?.unwrap_or_default();
+                match fsx::resolve_link(dir, &target) {
+                    Some(b) => match hub.metadata(&b) {
+                        Ok(m) => (Some(b), Some(m.len()), mtime(&m)),
+                        Err(_) => (Some(b), None, Timestamp::EPOCH),
+                    },
+                    None => (None, None, Timestamp::EPOCH),
+                }
+            } else {
+                let m = hub.symlink_metadata(&rel)?;
+                (Some(rel.clone()), Some(m.len()), mtime(&m))
+            };
+            let etag = blob_rel
+                .as_ref()
+                .filter(|b| b.parent() == Some(layout.blobs().as_path()))
+                .and_then(|b| b.file_name())
+                .filter(|n| layout::is_etag_name(n))
+                .map(str::to_owned);
+            let blob_id = match (&blob_rel, &etag) {
+                (Some(b), Some(e)) if self.linked_blobs.contains(e.as_str()) => {
+                    shared_target(hub, b).unwrap_or_else(|| b.clone()).into_string()
+                }
+                (Some(b), _) => b.to_string(),
+                (None, _) => rel.to_string(),
+            };
+            out.push(SnapFile { commit: commit.to_owned(), path, rel, blob_rel, blob_id, etag, size, modified });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Where a repo blob that is a symlink into the shared store points.
