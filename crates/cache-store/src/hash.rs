@@ -17,17 +17,22 @@ pub(crate) fn digests(file: &std::fs::File, kinds: DigestKinds, len: u64) -> io:
         return Ok(Digests { size: file.metadata()?.len(), blake3: Some(b), ..Digests::default() });
     }
     let mut h = MultiHasher::new(kinds, len);
+    for_each_chunk(file, |chunk| h.update(chunk))?;
+    Ok(h.finalize())
+}
+
+/// Feeds the whole file to `f` in large positional reads.
+fn for_each_chunk(file: &std::fs::File, mut f: impl FnMut(&[u8])) -> io::Result<()> {
     let mut buf = vec![0u8; CHUNK];
     let mut off = 0u64;
     loop {
         let n = file.read_at(&mut buf, off)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        h.update(&buf[..n]);
+        f(&buf[..n]);
         off += n as u64;
     }
-    Ok(h.finalize())
 }
 
 /// The BLAKE3 of a whole file.
@@ -37,16 +42,9 @@ pub(crate) fn blake3(file: &std::fs::File) -> io::Result<Blake3> {
     if std::path::Path::new(&proc_path).exists() {
         h.update_mmap_rayon(&proc_path)?;
     } else {
-        let mut buf = vec![0u8; CHUNK];
-        let mut off = 0u64;
-        loop {
-            let n = file.read_at(&mut buf, off)?;
-            if n == 0 {
-                break;
-            }
-            h.update_rayon(&buf[..n]);
-            off += n as u64;
-        }
+        for_each_chunk(file, |chunk| {
+            h.update_rayon(chunk);
+        })?;
     }
     Ok(Blake3::from_bytes(*h.finalize().as_bytes()))
 }
