@@ -56,12 +56,10 @@ impl Hub {
         self.control("POST", "stats/reset", None).map(drop)
     }
 
-    /// Body bytes sent since the last reset, and requests to the CDN route.
-    pub(crate) fn counters(&self) -> Result<(u64, u64), String> {
+    /// Body bytes sent since the last reset.
+    pub(crate) fn body_bytes(&self) -> Result<u64, String> {
         let json = self.control("GET", "stats", None)?;
-        let body_bytes = json_number(&json, "body_bytes").ok_or("no `body_bytes` in the hub's stats")?;
-        let cdn = json_number(&json, "cdn_get").unwrap_or(0);
-        Ok((body_bytes, cdn))
+        json_number(&json, "body_bytes").ok_or_else(|| "no `body_bytes` in the hub's stats".to_owned())
     }
 }
 

@@ -84,6 +84,14 @@ impl Ctx<'_> {
     fn scratch(&self, name: &str) -> PathBuf {
         self.scratch.join(name)
     }
+
+    /// An empty scratch directory (emptied when it exists).
+    fn fresh_dir(&self, name: &str) -> Result<PathBuf, String> {
+        let dir = self.scratch(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        Ok(dir)
+    }
 }
 
 fn mib(bytes: u64) -> String {
@@ -178,9 +186,7 @@ pub(crate) fn small_files(ctx: &Ctx<'_>) -> Table {
 /// A cached file asked for again by a whole process, revalidating the branch or offline.
 pub(crate) fn warm(ctx: &Ctx<'_>) -> Result<Table, String> {
     let (repo, file) = ("bench/warm", "config.json");
-    let shared = ctx.scratch("warm-cache");
-    let _ = std::fs::remove_dir_all(&shared);
-    std::fs::create_dir_all(&shared).map_err(|e| e.to_string())?;
+    let shared = ctx.fresh_dir("warm-cache")?;
     // One cache for everyone: the point of the shared layout.
     measure::run(ours(ctx.bins, &shared, ctx.url()).args(["get", repo, file]), &shared)?;
     let s = shared.clone();
@@ -223,9 +229,7 @@ pub(crate) fn warm(ctx: &Ctx<'_>) -> Result<Table, String> {
 /// `verify` of several large cached files against raw BLAKE3 and `sha256sum` of the same bytes.
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Table, String> {
     let repo = "bench/verify";
-    let shared = ctx.scratch("verify-cache");
-    let _ = std::fs::remove_dir_all(&shared);
-    std::fs::create_dir_all(&shared).map_err(|e| e.to_string())?;
+    let shared = ctx.fresh_dir("verify-cache")?;
     measure::run(ours(ctx.bins, &shared, ctx.url()).args(["get", repo]), &shared)?;
     let blobs_dir = shared.join("hub/models--bench--verify/blobs");
     let mut blobs: Vec<PathBuf> = std::fs::read_dir(&blobs_dir)
@@ -280,7 +284,7 @@ pub(crate) fn resume(ctx: &Ctx<'_>) -> Table {
             .map_err(|e| format!("starting the first attempt: {e}"))?;
         let start = Instant::now();
         loop {
-            let (sent, _) = ctx.hub.counters()?;
+            let sent = ctx.hub.body_bytes()?;
             if sent >= size / 2 {
                 break;
             }
@@ -296,7 +300,7 @@ pub(crate) fn resume(ctx: &Ctx<'_>) -> Table {
         make()
     };
     let extra = || -> Result<f64, String> {
-        let (sent, _) = ctx.hub.counters()?;
+        let sent = ctx.hub.body_bytes()?;
         #[expect(clippy::cast_precision_loss, reason = "a percentage")]
         Ok((sent.saturating_sub(size)) as f64 * 100.0 / size as f64)
     };
@@ -377,7 +381,7 @@ pub(crate) fn eight_processes(ctx: &Ctx<'_>) -> Table {
     let (repo, file) = ("bench/multi", "model.safetensors");
     let size = ctx.plan.big;
     let transfers = || -> Result<f64, String> {
-        let (sent, _) = ctx.hub.counters()?;
+        let sent = ctx.hub.body_bytes()?;
         #[expect(clippy::cast_precision_loss, reason = "a ratio")]
         Ok(sent as f64 / size as f64)
     };
