@@ -114,8 +114,6 @@ pub fn cached_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoP
 
 /// Whether a hit is suspect: its size is not the expected one, or its blob was modified
 /// after the link to it was made.
-/// A hit deserves a full check when its blob was modified after its link was made or
-/// does not have the size the listing says.
 fn suspect(hit: &Hit, expected_size: Option<u64>) -> bool {
     hit.modified_after_link || expected_size.is_some_and(|s| s != hit.size)
 }
