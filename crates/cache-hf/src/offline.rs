@@ -186,8 +186,19 @@ pub fn cached_snapshot(
     revision: &Revision,
     filter: &FileFilter,
 ) -> Result<(Utf8PathBuf, CommitHash)> {
+    cached_snapshot_files(store, repo, revision, filter).map(|(dir, commit, _)| (dir, commit))
+}
+
+/// Like [`cached_snapshot`], with the number of files taken (0 when unlisted).
+pub(crate) fn cached_snapshot_files(
+    store: &Store,
+    repo: &Repo,
+    revision: &Revision,
+    filter: &FileFilter,
+) -> Result<(Utf8PathBuf, CommitHash, usize)> {
     match lookup_snapshot(store, repo, revision, filter)? {
-        SnapshotLookup::Complete { dir, commit, .. } | SnapshotLookup::Unlisted { dir: Some(dir), commit } => Ok((dir, commit)),
+        SnapshotLookup::Complete { dir, commit, files } => Ok((dir, commit, files)),
+        SnapshotLookup::Unlisted { dir: Some(dir), commit } => Ok((dir, commit, 0)),
         SnapshotLookup::Incomplete { commit, missing } => Err(Error::IncompleteSnapshot {
             repo: repo.clone(),
             commit: commit.to_string(),
