@@ -270,11 +270,7 @@ impl HubCache {
     }
 
     fn cached_snapshot(&self, repo: &Repo, revision: &Revision, filter: &FileFilter) -> Result<SnapshotOutcome> {
-        let (dir, commit) = offline::cached_snapshot(&self.store, repo, revision, filter)?;
-        let files = match self.store.read_tree(repo, &commit)? {
-            Some(t) => t.files.keys().filter(|p| filter.matches(p.as_str())).count(),
-            None => 0,
-        };
+        let (dir, commit, files) = offline::cached_snapshot_files(&self.store, repo, revision, filter)?;
         Ok(SnapshotOutcome { dir, commit, files, downloaded: 0, bytes_downloaded: 0 })
     }
 

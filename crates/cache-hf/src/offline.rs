@@ -114,8 +114,6 @@ pub fn cached_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoP
 
 /// Whether a hit is suspect: its size is not the expected one, or its blob was modified
 /// after the link to it was made.
-/// A hit deserves a full check when its blob was modified after its link was made or
-/// does not have the size the listing says.
 fn suspect(hit: &Hit, expected_size: Option<u64>) -> bool {
     hit.modified_after_link || expected_size.is_some_and(|s| s != hit.size)
 }
@@ -188,8 +186,19 @@ pub fn cached_snapshot(
     revision: &Revision,
     filter: &FileFilter,
 ) -> Result<(Utf8PathBuf, CommitHash)> {
+    cached_snapshot_files(store, repo, revision, filter).map(|(dir, commit, _)| (dir, commit))
+}
+
+/// Like [`cached_snapshot`], with the number of files taken (0 when unlisted).
+pub(crate) fn cached_snapshot_files(
+    store: &Store,
+    repo: &Repo,
+    revision: &Revision,
+    filter: &FileFilter,
+) -> Result<(Utf8PathBuf, CommitHash, usize)> {
     match lookup_snapshot(store, repo, revision, filter)? {
-        SnapshotLookup::Complete { dir, commit, .. } | SnapshotLookup::Unlisted { dir: Some(dir), commit } => Ok((dir, commit)),
+        SnapshotLookup::Complete { dir, commit, files } => Ok((dir, commit, files)),
+        SnapshotLookup::Unlisted { dir: Some(dir), commit } => Ok((dir, commit, 0)),
         SnapshotLookup::Incomplete { commit, missing } => Err(Error::IncompleteSnapshot {
             repo: repo.clone(),
             commit: commit.to_string(),

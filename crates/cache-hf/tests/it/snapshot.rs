@@ -103,7 +103,7 @@ async fn offline_snapshots_know_whether_they_are_complete() {
     // Without a recorded listing, as huggingface_hub: the snapshot folder if it exists.
     std::fs::remove_file(env.hub_dir().join(format!("models--org--many/trees/{}.json", part.commit))).unwrap();
     let unlisted = offline.snapshot(&repo, &rev("main"), &FileFilter::all(), &observer()).await.unwrap();
-    assert_eq!(unlisted.dir, part.dir);
+    assert_eq!((&unlisted.dir, unlisted.files), (&part.dir, 0), "an unlisted snapshot counts no files");
     let err = offline.snapshot(&model("org/none"), &rev("main"), &FileFilter::all(), &observer()).await.unwrap_err();
     assert!(matches!(err, Error::NotCached { .. }), "{err}");
     assert_eq!(hub.stats().total_requests(), 0);
