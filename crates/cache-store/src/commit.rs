@@ -319,7 +319,7 @@ impl Store {
                 Error::io("rename", staging.abs.clone())(e)
             })?;
         }
-        let bytes = req.size.saturating_sub(staging.completed.iter().map(|r| r.end - r.start).sum());
+        let bytes = req.size.saturating_sub(record::covered(&staging.completed));
         drop(staging);
         let blake3 = digests.blake3.map(|b| b.to_string());
         self.publish(req, &layout, BlobId::hub(&req.repo, &req.etag), req.size, blake3, Some(bytes), true)
