@@ -223,7 +223,7 @@ impl Store {
             staging.dir.rename(&staging.name, &staging.dir, &blob_name).map_err(Error::io("rename", staging.abs.clone()))?;
             let _ = staging.dir.open(".").and_then(|d| d.sync_all());
         }
-        let bytes = size.saturating_sub(staging.completed.iter().map(|r| r.end - r.start).sum());
+        let bytes = size.saturating_sub(record::covered(&staging.completed));
         drop(staging);
         let dir = entry_dir(&id);
         let link = dir.join(key.file_name());

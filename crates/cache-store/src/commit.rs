@@ -15,11 +15,11 @@ use cap_std::fs::Dir;
 
 use crate::error::{Error, Result, is_disk_full};
 use crate::index::Row;
-use crate::layout::{self, RepoLayout, SHARED_BLOBS};
+use crate::layout::{self, RepoLayout};
 use crate::lock::{self, BlobLock, Held, LockWait, Target};
 use crate::record::{self, Identity, RangeRecord};
 use crate::store::Store;
-use crate::{fsx, hash};
+use crate::{fsx, hash, scan};
 
 /// What a committed blob is: where it goes and what it must be.
 #[derive(Clone, Debug)]
@@ -319,7 +319,7 @@ impl Store {
                 Error::io("rename", staging.abs.clone())(e)
             })?;
         }
-        let bytes = req.size.saturating_sub(staging.completed.iter().map(|r| r.end - r.start).sum());
+        let bytes = req.size.saturating_sub(record::covered(&staging.completed));
         drop(staging);
         let blake3 = digests.blake3.map(|b| b.to_string());
         self.publish(req, &layout, BlobId::hub(&req.repo, &req.etag), req.size, blake3, Some(bytes), true)
@@ -348,13 +348,8 @@ impl Store {
     /// The identity of a repo blob: the shared-store payload it links to, or itself.
     pub(crate) fn blob_id(&self, layout: &RepoLayout, etag: &Etag) -> BlobId {
         let rel = layout.blob(etag);
-        if let Ok(Some(target)) = fsx::read_link(&self.hub, &rel)
-            && let Some(resolved) = fsx::resolve_link(&layout.blobs(), &target)
-            && resolved.starts_with(SHARED_BLOBS)
-        {
-            return BlobId::from_relative_path(resolved.into_string());
-        }
-        BlobId::from_relative_path(rel.into_string())
+        let physical = scan::shared_target(&self.hub, &rel).unwrap_or(rel);
+        BlobId::from_relative_path(physical.into_string())
     }
 
     #[expect(clippy::too_many_arguments, reason = "one private step of commit and link_existing")]

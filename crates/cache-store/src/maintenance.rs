@@ -293,7 +293,7 @@ impl Store {
         let Some(_guard) = self.try_exclusive_repo(&layout.folder)? else {
             return Err(Error::InUse { what: repo.to_string() });
         };
-        let before = scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
+        let scan = || scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)));
         let mut removed = Removed::default();
         let io_err = |p: &Utf8Path| Error::io("remove", self.hub_path.join(p));
         let mut emptied = Vec::new();
@@ -310,13 +310,14 @@ impl Store {
                 self.index.delete(&layout.folder, Some(c.as_str()), Some(p.as_str()))?;
             }
             (Some(c), None) => {
-                removed.entries = before.files.iter().filter(|f| f.commit == c.as_str()).count() as u64;
+                removed.entries = scan()?.files.iter().filter(|f| f.commit == c.as_str()).count() as u64;
                 emptied.push(c.to_string());
                 self.index.delete(&layout.folder, Some(c.as_str()), None)?;
             }
             (None, _) => {
+                let before = scan()?;
                 removed.entries = before.files.len() as u64;
-                emptied.extend(before.commits.iter().cloned());
+                emptied = before.commits;
                 self.index.delete(&layout.folder, None, None)?;
             }
         }
@@ -334,7 +335,7 @@ impl Store {
         let layout = RepoLayout::new(repo);
         let root = self.hub_path.join(&layout.folder);
         let io_err = |op| Error::io(op, root.clone());
-        let refs = scan::repo(&self.hub, repo).map_err(io_err("scan"))?.refs;
+        let refs = if emptied.is_empty() { Vec::new() } else { scan::refs(&self.hub, &layout).map_err(io_err("scan"))? };
         for c in emptied {
             let Ok(commit) = CommitHash::new(c) else { continue };
             fsx::remove_dir_all_if_exists(&self.hub, &layout.snapshot(&commit)).map_err(io_err("remove"))?;

@@ -239,7 +239,7 @@ impl Inner {
     }
 }
 
-fn covered(ranges: &[Range<u64>]) -> u64 {
+pub(crate) fn covered(ranges: &[Range<u64>]) -> u64 {
     ranges.iter().map(|r| r.end - r.start).sum()
 }
 

@@ -84,7 +84,7 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
             scan.commits.push(commit);
         }
     }
-    walk_refs(hub, &layout.refs(), "", &mut scan.refs)?;
+    scan.refs = refs(hub, &layout)?;
     for (name, _) in &blob_entries {
         let name = name.clone();
         if layout::is_etag_name(&name) {
@@ -153,6 +153,13 @@ pub(crate) fn shared_target(hub: &Dir, blob_rel: &Utf8Path) -> Option<Utf8PathBu
     let target = fsx::read_link(hub, blob_rel).ok()??;
     let resolved = fsx::resolve_link(blob_rel.parent()?, &target)?;
     resolved.starts_with(SHARED_BLOBS).then_some(resolved)
+}
+
+/// A repo's refs as `(ref name, commit)`, without walking its snapshots.
+pub(crate) fn refs(hub: &Dir, layout: &RepoLayout) -> io::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    walk_refs(hub, &layout.refs(), "", &mut out)?;
+    Ok(out)
 }
 
 fn walk_refs(hub: &Dir, dir: &Utf8Path, prefix: &str, out: &mut Vec<(String, String)>) -> io::Result<()> {
