@@ -61,8 +61,20 @@ impl Store {
     ///
     /// A file this process already found unmodified costs one `stat` (see `memo`).
     pub fn lookup(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Hit>> {
+        self.lookup_counting(repo, revision, path, true)
+    }
+
+    /// Like [`Store::lookup`], but a miss is not counted: for a caller that asks ahead of
+    /// another path which looks again (and counts) when the file is not there.
+    pub fn probe(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Hit>> {
+        self.lookup_counting(repo, revision, path, false)
+    }
+
+    fn lookup_counting(&self, repo: &Repo, revision: &Revision, path: &RepoPath, count_miss: bool) -> Result<Option<Hit>> {
         let Some(commit) = self.resolve(repo, revision)? else {
-            self.usage.miss();
+            if count_miss {
+                self.usage.miss();
+            }
             return Ok(None);
         };
         let layout = RepoLayout::new(repo);
@@ -77,7 +89,8 @@ impl Store {
                 let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), Timestamp::now().as_unix_millis());
                 self.maybe_flush(n);
             }
-            None => self.usage.miss(),
+            None if count_miss => self.usage.miss(),
+            None => {}
         }
         Ok(hit)
     }
@@ -86,12 +99,7 @@ impl Store {
     /// blob is a regular file inside the root; remembered when the blob is not newer than
     /// its link.
     fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf) -> Result<Option<Hit>> {
-        let blob = match self.hub.metadata(rel) {
-            Ok(m) if m.is_file() => m,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(Error::io("stat", abs)(e)),
-            // Not a file; missing; a link leaving the root or a loop: not a file of this cache.
-            _ => return Ok(None),
-        };
+        let Some(blob) = self.file_metadata(rel)? else { return Ok(None) };
         let link = self.hub.symlink_metadata(rel).map_err(Error::io("stat", abs.clone()))?;
         let modified_after_link =
             link.file_type().is_symlink() && matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l);
@@ -111,12 +119,18 @@ impl Store {
     }
 
     pub(crate) fn is_file(&self, rel: &camino::Utf8Path) -> Result<bool> {
+        Ok(self.file_metadata(rel)?.is_some())
+    }
+
+    /// The metadata of a regular file of the cache (following links inside the root), or
+    /// `None`: missing, not a file, a link leaving the root, a loop. Only a real permission
+    /// problem is an error.
+    fn file_metadata(&self, rel: &camino::Utf8Path) -> Result<Option<cap_std::fs::Metadata>> {
         match self.hub.metadata(rel) {
-            Ok(m) => Ok(m.is_file()),
-            Err(e) if fsx::is_not_found(&e) || fsx::is_escape(&e) => Ok(false),
+            Ok(m) => Ok(m.is_file().then_some(m)),
+            Err(e) if fsx::is_not_found(&e) || fsx::is_escape(&e) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Error::io("stat", self.hub_path.join(rel))(e)),
-            // A link leaving the root or a loop: not a file of this cache.
-            Err(_) => Ok(false),
+            Err(_) => Ok(None),
         }
     }
 

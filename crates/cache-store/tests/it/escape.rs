@@ -94,3 +94,25 @@ fn requests_that_do_not_fit_their_lock_are_refused() {
     let artifact_lock = s.lock_artifact(&ArtifactKey::new("u"), &mut |_| {}).unwrap();
     assert!(matches!(s.stage(&artifact_lock, None), Err(Error::InvalidRequest { .. })));
 }
+
+/// A snapshot entry planted to point at a file outside the cache is "not cached" for every
+/// lookup — never served, never an error — and the hit memo never learns it.
+#[test]
+fn a_snapshot_link_leading_outside_is_not_a_cached_file() {
+    let t = TestCache::new();
+    let outside = t.root().join("outside-file");
+    std::fs::write(&outside, b"not from the hub").unwrap();
+    let r = repo("evil/link");
+    let snap = t.hub().join("models--evil--link/snapshots").join(commit(1).as_str());
+    std::fs::create_dir_all(&snap).unwrap();
+    std::os::unix::fs::symlink(&outside, snap.join("config.json")).unwrap();
+    let s = &t.store;
+    let at = rev(commit(1).as_str());
+    for _ in 0..2 {
+        assert_eq!(s.find(&r, &at, &path("config.json")).unwrap(), None);
+        assert_eq!(s.lookup(&r, &at, &path("config.json")).unwrap(), None);
+        assert_eq!(s.probe(&r, &at, &path("config.json")).unwrap(), None);
+        assert!(!s.is_cached(&r, &at, &path("config.json")).unwrap());
+    }
+    assert_eq!(std::fs::read(&outside).unwrap(), b"not from the hub");
+}
