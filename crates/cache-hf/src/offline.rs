@@ -82,11 +82,32 @@ pub fn lookup_file(
     path: &RepoPath,
     expected_size: Option<u64>,
 ) -> Result<FileLookup> {
+    find_file(store, repo, revision, path, expected_size, true)
+}
+
+/// Like [`lookup_file`] for a caller that asks ahead of another path which looks again on
+/// a miss: a hit is checked and counted, a miss is not counted (so one request is one miss).
+pub fn probe_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<(Utf8PathBuf, CommitHash)>> {
+    match find_file(store, repo, revision, path, None, false)? {
+        FileLookup::Hit { path, commit } => Ok(Some((path, commit))),
+        _ => Ok(None),
+    }
+}
+
+fn find_file(
+    store: &Store,
+    repo: &Repo,
+    revision: &Revision,
+    path: &RepoPath,
+    expected_size: Option<u64>,
+    count_miss: bool,
+) -> Result<FileLookup> {
     let Some(commit) = store.resolve(repo, revision)? else {
         return Ok(FileLookup::Miss { commit: None });
     };
     let at = Revision::from(commit);
-    match store.lookup(repo, &at, path)? {
+    let found = if count_miss { store.lookup(repo, &at, path)? } else { store.probe(repo, &at, path)? };
+    match found {
         Some(hit) => {
             check_hit(store, repo, &commit, path, &hit, expected_size)?;
             tracing::debug!(%repo, %commit, %path, "cache hit");

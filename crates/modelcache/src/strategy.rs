@@ -107,14 +107,14 @@ pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilte
 
 /// A file at a commit that is already cached, answered without the strategy: a commit
 /// never needs the network once cached, whatever the strategy. `None` when the strategy
-/// must decide (a branch or tag, a miss); a suspect hit that proves corrupted is an error,
-/// exactly as the strategy would report it.
+/// must decide (a branch or tag, a miss — not counted here, the strategy counts it); a
+/// suspect hit that proves corrupted is an error, exactly as the strategy would report it.
 pub(crate) fn cached_commit_file(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Option<Result<Acquired, CacheError>> {
     let AcquireRequest::File { repo, revision, path } = request else { return None };
     revision.commit()?;
-    match offline::lookup_file(&ctx.inner.store, repo, revision, path, None) {
-        Ok(FileLookup::Hit { path, commit }) => Some(Ok(hit(path.into_std_path_buf(), Some(commit.to_string())))),
-        Ok(_) => None,
+    match offline::probe_file(&ctx.inner.store, repo, revision, path) {
+        Ok(Some((path, commit))) => Some(Ok(hit(path.into_std_path_buf(), Some(commit.to_string())))),
+        Ok(None) => None,
         Err(e) => Some(Err(from_hub(e, &request.describe(), &ctx.placement(request)))),
     }
 }

@@ -27,9 +27,12 @@ async fn cached_files_and_snapshots_are_served_without_downloads() {
     assert!(!cache.is_cached("not a valid id"));
     let err = cache.get_file("org/a", "main", "missing.txt").await.unwrap_err();
     assert!(matches!(err, CacheError::DownloadFailed { offline: true, .. }), "{err}");
+    // A miss at a commit is one miss, however many layers look.
+    let err = cache.get_file("org/a", &commit(1).to_string(), "missing.txt").await.unwrap_err();
+    assert!(matches!(err, CacheError::DownloadFailed { offline: true, .. }), "{err}");
     let stats = cache.stats().unwrap();
     assert_eq!((stats.total_models, stats.total_size_bytes), (2, 8 + 1000 + 8));
-    assert_eq!((stats.counters.hits, stats.counters.misses), (1, 1), "the file lookups (an unlisted snapshot is not one)");
+    assert_eq!((stats.counters.hits, stats.counters.misses), (1, 2), "the file lookups (an unlisted snapshot is not one)");
 }
 
 #[tokio::test]
