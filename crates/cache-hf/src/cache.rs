@@ -24,14 +24,20 @@ use std::time::Duration;
 use cache_core::{CommitHash, Repo, RepoPath, Revision, Timestamp};
 use cache_store::{ArtifactKey, Store};
 use camino::Utf8PathBuf;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use crate::client::{HubClient, HubConfig, to_tree, tree_entry_etag};
-use crate::download::{BlobJob, Observer, fetch_artifact, fetch_blob};
+use crate::download::{BlobJob, Fetched, Observer, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob};
 use crate::error::{Error, Result};
 use crate::offline::{self, FileLookup};
 use crate::patterns::FileFilter;
 use crate::urls;
+
+/// Snapshot files up to this size are committed in batches.
+const BATCH_MAX_FILE: u64 = 16 << 20;
+/// Files per batch: each waiting file holds four descriptors (lock, staging file, its
+/// directory, the home) until its batch commits.
+const BATCH_FILES: usize = 64;
 
 /// The result of [`HubCache::get_file`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,11 +261,7 @@ impl HubCache {
         } else {
             tracing::debug!(%repo, %commit, files, "snapshot cached");
         }
-        let fetched: Vec<_> =
-            futures_util::stream::iter(jobs.into_iter().map(|job| fetch_blob(&self.client, &self.store, job, observer)))
-                .buffer_unordered(self.parallelism)
-                .try_collect()
-                .await?;
+        let fetched = self.fetch_all(jobs, observer).await?;
         let dir = offline::snapshot_dir(&self.store, repo, &commit);
         if !dir.is_dir() {
             // An empty selection still answers with the (empty) snapshot folder.
@@ -267,6 +269,39 @@ impl HubCache {
         }
         let bytes_downloaded = fetched.iter().map(|f| f.bytes).sum();
         Ok(SnapshotOutcome { dir, commit, files, downloaded, bytes_downloaded })
+    }
+
+    /// Downloads blobs `parallelism` at a time. Small ones are committed in batches (one
+    /// durability pass and one index transaction per batch) while the others transfer;
+    /// large ones are committed as they finish.
+    async fn fetch_all(&self, jobs: Vec<BlobJob>, observer: &Arc<dyn Observer>) -> Result<Vec<Fetched>> {
+        let transfers = jobs.into_iter().map(|job| async move {
+            if job.size <= BATCH_MAX_FILE {
+                transfer_blob(&self.client, &self.store, job, observer).await
+            } else {
+                fetch_blob(&self.client, &self.store, job, observer).await.map(Transferred::Done)
+            }
+        });
+        let mut transfers = futures_util::stream::iter(transfers).buffer_unordered(self.parallelism);
+        let (mut fetched, mut pending, mut commits) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(done) = transfers.next().await {
+            match done? {
+                Transferred::Done(f) => fetched.push(f),
+                Transferred::Staged(s) => {
+                    pending.push(*s);
+                    if pending.len() >= BATCH_FILES {
+                        commits.push(commit_staged(&self.store, std::mem::take(&mut pending)));
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            commits.push(commit_staged(&self.store, pending));
+        }
+        for commit in commits {
+            fetched.extend(commit.await.map_err(|e| Error::Task { reason: e.to_string() })??);
+        }
+        Ok(fetched)
     }
 
     fn cached_snapshot(&self, repo: &Repo, revision: &Revision, filter: &FileFilter) -> Result<SnapshotOutcome> {

@@ -88,12 +88,75 @@ enum Locked {
     Stage(cache_store::BlobLock, Staging),
 }
 
+/// A transferred blob waiting, under its lock, to be committed.
+pub(crate) struct Staged {
+    lock: cache_store::BlobLock,
+    staging: Staging,
+    request: CommitRequest,
+    /// Body bytes received.
+    bytes: u64,
+}
+
+/// What [`transfer_blob`] leaves.
+pub(crate) enum Transferred {
+    /// Nothing to commit: the blob was cached (by another thread or process) and is linked.
+    Done(Fetched),
+    /// Transferred and checked while streaming; to be committed.
+    Staged(Box<Staged>),
+}
+
+/// One blob through the whole protocol: [`transfer_blob`], then its commit.
 pub(crate) async fn fetch_blob(
     client: &HubClient,
     store: &Arc<Store>,
     job: BlobJob,
     observer: &Arc<dyn Observer>,
 ) -> Result<Fetched> {
+    let staged = match transfer_blob(client, store, job, observer).await? {
+        Transferred::Done(f) => return Ok(f),
+        Transferred::Staged(s) => s,
+    };
+    let store = Arc::clone(store);
+    blocking(move || {
+        let Staged { lock, staging, request, bytes } = *staged;
+        let path = store.commit(staging, &request)?;
+        drop(lock);
+        tracing::info!(repo = %request.repo, path = %request.path, bytes, "downloaded");
+        Ok(Fetched { path, bytes })
+    })
+    .await
+}
+
+/// Commits staged blobs together ([`Store::commit_batch`]: one durability pass, one index
+/// transaction), then releases their locks. Runs on the blocking pool; the first failure
+/// is the result.
+pub(crate) fn commit_staged(store: &Arc<Store>, batch: Vec<Staged>) -> tokio::task::JoinHandle<Result<Vec<Fetched>>> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut locks = Vec::with_capacity(batch.len());
+        let mut bytes = Vec::with_capacity(batch.len());
+        let items = batch
+            .into_iter()
+            .map(|s| {
+                locks.push(s.lock);
+                bytes.push(s.bytes);
+                (s.staging, s.request)
+            })
+            .collect();
+        let committed = store.commit_batch(items)?;
+        drop(locks);
+        committed.into_iter().zip(bytes).map(|(path, bytes)| Ok(Fetched { path: path?, bytes })).collect()
+    })
+}
+
+/// Locks the blob, links it when it is already cached, else stages and transfers it,
+/// leaving the commit to the caller.
+pub(crate) async fn transfer_blob(
+    client: &HubClient,
+    store: &Arc<Store>,
+    job: BlobJob,
+    observer: &Arc<dyn Observer>,
+) -> Result<Transferred> {
     let mut request = CommitRequest::new(job.repo.clone(), job.commit, job.path.clone(), job.etag, job.size);
     if let Some(name) = job.ref_name.clone() {
         request = request.with_ref(name);
@@ -113,7 +176,7 @@ pub(crate) async fn fetch_blob(
     let (lock, staging) = match locked {
         Locked::Done(path) => {
             tracing::debug!(repo = %job.repo, path = %job.path, "blob was already cached: linked");
-            return Ok(Fetched { path, bytes: 0 });
+            return Ok(Transferred::Done(Fetched { path, bytes: 0 }));
         }
         Locked::Stage(lock, staging) => (lock, staging),
     };
@@ -134,17 +197,8 @@ pub(crate) async fn fetch_blob(
             return Err(Error::Fetch { what: format!("download `{}` of `{}`", job.path, job.repo), source });
         }
     };
-    let bytes = transfer.bytes_received;
-    let store = Arc::clone(store);
     let request = request.with_digests(transfer.digests);
-    let path = blocking(move || {
-        let path = store.commit(staging, &request)?;
-        drop(lock);
-        Ok(path)
-    })
-    .await?;
-    tracing::info!(repo = %job.repo, path = %job.path, bytes, "downloaded");
-    Ok(Fetched { path, bytes })
+    Ok(Transferred::Staged(Box::new(Staged { lock, staging, request, bytes: transfer.bytes_received })))
 }
 
 /// A generic artifact (any URL) into the modelcache home, verified against its SHA-256

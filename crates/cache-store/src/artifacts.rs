@@ -211,7 +211,7 @@ impl Store {
             None => staging.file.metadata().map_err(Error::io("stat", staging.abs.clone()))?.len(),
         };
         let expected = key.sha256.map(Etag::Sha256);
-        let d = staging.check(&key.to_key_string(), size, expected.as_ref(), digests)?;
+        let d = staging.check(&key.to_key_string(), size, expected.as_ref(), digests, true)?;
         let sha = d.sha256.ok_or_else(|| Error::InvalidRequest { reason: "no sha256 was computed".into() })?;
         let gc_rel = Utf8PathBuf::from(format!("{ROOT}/gc.lock"));
         let _gc = lock::lease(&self.home, &gc_rel, &self.home_path.join(&gc_rel))?;

@@ -135,7 +135,7 @@ impl Staging {
     }
 
     /// Deletes the staging file and its record (a full disk, a wrong digest).
-    fn remove_all(&self) {
+    pub(crate) fn remove_all(&self) {
         self.remove_record();
         let _ = self.dir.remove_file(&self.name);
     }
@@ -174,14 +174,24 @@ impl Staging {
         fsx::remove_file_if_exists(&self.dir, Utf8Path::new(&self.name)).map(drop).map_err(Error::io("remove", self.abs.clone()))
     }
 
-    /// Fsyncs, checks size and digest, returns the digests (with BLAKE3 when known).
-    /// On any mismatch or a full disk the staging file is deleted.
-    pub(crate) fn check(&self, what: &str, size: u64, etag: Option<&Etag>, given: Option<Digests>) -> Result<Digests> {
+    /// Fsyncs (when `sync`: a batch syncs the filesystem once instead), checks size and
+    /// digest, returns the digests (with BLAKE3 when known). On any mismatch or a full
+    /// disk the staging file is deleted.
+    pub(crate) fn check(
+        &self,
+        what: &str,
+        size: u64,
+        etag: Option<&Etag>,
+        given: Option<Digests>,
+        sync: bool,
+    ) -> Result<Digests> {
         let fail = |e: Error| {
             self.remove_all();
             e
         };
-        self.file.sync_all().map_err(|e| fail(self.write_error(e)))?;
+        if sync {
+            self.file.sync_all().map_err(|e| fail(self.write_error(e)))?;
+        }
         let actual = self.file.metadata().map_err(Error::io("stat", self.abs.clone()))?.len();
         if actual != size {
             return Err(fail(Error::ChecksumMismatch {
@@ -204,6 +214,16 @@ impl Staging {
         }
         Ok(digests)
     }
+
+    /// The first half of a commit: the staging file is the request's, complete, and
+    /// (after an fsync when `sync`) has the etag's digest.
+    pub(crate) fn check_for(&self, req: &CommitRequest, sync: bool) -> Result<Digests> {
+        if self.held.target != (Target::Hub { repo: req.repo.clone(), etag: req.etag }) {
+            return Err(Error::InvalidRequest { reason: format!("the staging file `{}` is not for `{}`", self.abs, req.etag) });
+        }
+        let blob_rel = RepoLayout::new(&req.repo).blob(&req.etag);
+        self.check(blob_rel.as_str(), req.size, Some(&req.etag), req.digests, sync)
+    }
 }
 
 /// Where a staging file lives and where its range record goes.
@@ -223,8 +243,14 @@ pub(crate) struct StagingAt<'a> {
 pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, expected_size: Option<u64>) -> Result<Staging> {
     let StagingAt { root, root_abs, blobs_rel, name, record_rel, blob } = at;
     let blobs_abs = root_abs.join(blobs_rel);
-    fsx::create_dirs(root, blobs_rel).map_err(Error::io("create", &blobs_abs))?;
-    let dir = root.open_dir(blobs_rel).map_err(Error::io("open", &blobs_abs))?;
+    let dir = match root.open_dir(blobs_rel) {
+        Err(e) if fsx::is_not_found(&e) => {
+            fsx::create_dirs(root, blobs_rel).map_err(Error::io("create", &blobs_abs))?;
+            root.open_dir(blobs_rel)
+        }
+        opened => opened,
+    }
+    .map_err(Error::io("open", &blobs_abs))?;
     let abs = blobs_abs.join(&name);
     let existing = match dir.symlink_metadata(&name) {
         Ok(m) if m.is_file() => m.len(),
@@ -298,14 +324,24 @@ impl Store {
     /// `snapshots/<commit>/<path>`, update `refs/`, record in the index. Returns the
     /// snapshot path.
     pub fn commit(&self, staging: Staging, req: &CommitRequest) -> Result<Utf8PathBuf> {
-        if staging.held.target != (Target::Hub { repo: req.repo.clone(), etag: req.etag }) {
-            return Err(Error::InvalidRequest {
-                reason: format!("the staging file `{}` is not for `{}`", staging.abs, req.etag),
-            });
-        }
+        let digests = staging.check_for(req, true)?;
+        let (path, row, bytes) = self.place_staged(staging, req, digests)?;
+        self.index.upsert(&row, Some(bytes))?;
+        tracing::info!(repo = %req.repo, path = %req.path, commit = %req.commit, size = row.size, "committed");
+        Ok(path)
+    }
+
+    /// The second half of a commit, once the staging file is checked and durable: rename
+    /// it to its blob, link the snapshot, update the ref. Returns the snapshot path, the
+    /// index row to record and the bytes this download transferred.
+    pub(crate) fn place_staged(
+        &self,
+        staging: Staging,
+        req: &CommitRequest,
+        digests: Digests,
+    ) -> Result<(Utf8PathBuf, Row, u64)> {
         let layout = RepoLayout::new(&req.repo);
         let blob_rel = layout.blob(&req.etag);
-        let digests = staging.check(blob_rel.as_str(), req.size, Some(&req.etag), req.digests)?;
         staging.remove_record();
         if self.is_file(&blob_rel)? {
             // Committed meanwhile (a writer where locks do not work): same digest, same bytes.
@@ -322,7 +358,8 @@ impl Store {
         let bytes = req.size.saturating_sub(record::covered(&staging.completed));
         drop(staging);
         let blake3 = digests.blake3.map(|b| b.to_string());
-        self.publish(req, &layout, BlobId::hub(&req.repo, &req.etag), req.size, blake3, Some(bytes), true)
+        let (path, row) = self.link_entry(req, &layout, BlobId::hub(&req.repo, &req.etag), req.size, blake3, true)?;
+        Ok((path, row, bytes))
     }
 
     /// Links a blob that is already committed (`has_blob` said so) into a snapshot,
@@ -342,7 +379,10 @@ impl Store {
         }
         let blob = self.blob_id(&layout, &req.etag);
         let blake3 = self.index.blake3_of(blob.as_str())?;
-        self.publish(req, &layout, blob, size, blake3, None, false)
+        let (path, row) = self.link_entry(req, &layout, blob, size, blake3, false)?;
+        self.index.upsert(&row, None)?;
+        tracing::info!(repo = %req.repo, path = %req.path, commit = %req.commit, size, "linked");
+        Ok(path)
     }
 
     /// The identity of a repo blob: the shared-store payload it links to, or itself.
@@ -352,17 +392,16 @@ impl Store {
         BlobId::from_relative_path(physical.into_string())
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one private step of commit and link_existing")]
-    fn publish(
+    /// Links the snapshot file and updates the ref; returns its path and its index row.
+    fn link_entry(
         &self,
         req: &CommitRequest,
         layout: &RepoLayout,
         blob: BlobId,
         size: u64,
         blake3: Option<String>,
-        download: Option<u64>,
         new_blob: bool,
-    ) -> Result<Utf8PathBuf> {
+    ) -> Result<(Utf8PathBuf, Row)> {
         let (snap, copied) = self.link_snapshot(layout, &req.commit, &req.path, &req.etag, new_blob)?;
         let blob = if copied { BlobId::from_relative_path(snap.as_str()) } else { blob };
         if let Some(name) = &req.ref_name {
@@ -381,9 +420,7 @@ impl Store {
             downloaded_at: now,
             last_used: now,
         };
-        self.index.upsert(&row, download)?;
-        tracing::info!(repo = %req.repo, path = %req.path, commit = %req.commit, size, "committed");
-        Ok(self.hub_path.join(snap))
+        Ok((self.hub_path.join(snap), row))
     }
 
     /// Creates `snapshots/<commit>/<path>` → `../../blobs/<etag>` atomically (a temp link
@@ -400,13 +437,20 @@ impl Store {
     ) -> Result<(Utf8PathBuf, bool)> {
         let snap = layout.snapshot_file(commit, path);
         let abs = self.hub_path.join(&snap);
+        let target = (!self.config.force_copy).then(|| fsx::blob_link_target(path.depth(), &etag.to_string()));
+        if let Some(target) = &target
+            && self.hub.symlink(target, &snap).is_ok()
+        {
+            // A new link appears whole; a missing directory or an entry to replace takes
+            // the general route below.
+            return Ok((snap, false));
+        }
         if let Some(parent) = snap.parent() {
             fsx::create_dirs(&self.hub, parent).map_err(Error::io("create", abs.parent().unwrap_or(&abs)))?;
         }
         let tmp = layout.root().join(fsx::temp_name());
-        if !self.config.force_copy {
-            let target = fsx::blob_link_target(path.depth(), &etag.to_string());
-            match self.hub.symlink(&target, &tmp) {
+        if let Some(target) = &target {
+            match self.hub.symlink(target, &tmp) {
                 Ok(()) => {
                     return self.place(&tmp, &snap).map(|()| (snap, false));
                 }

@@ -221,10 +221,22 @@ impl Index {
 
     /// Inserts or replaces an entry; with `download = Some(bytes)` also counts a download.
     pub(crate) fn upsert(&self, row: &Row, download: Option<u64>) -> Result<()> {
-        self.write("record an entry", |tx| {
-            upsert(tx, row)?;
-            if let Some(bytes) = download {
-                tx.execute("UPDATE counters SET value = value + 1 WHERE name = 'downloads'", [])?;
+        self.upsert_many(std::iter::once((row, download)))
+    }
+
+    /// [`Index::upsert`] for several entries in one transaction (one WAL commit).
+    pub(crate) fn upsert_many<'a>(&self, rows: impl IntoIterator<Item = (&'a Row, Option<u64>)>) -> Result<()> {
+        self.write("record entries", |tx| {
+            let (mut downloads, mut bytes) = (0_u64, 0_u64);
+            for (row, download) in rows {
+                upsert(tx, row)?;
+                if let Some(b) = download {
+                    downloads += 1;
+                    bytes = bytes.saturating_add(b);
+                }
+            }
+            if downloads > 0 {
+                tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'downloads'", [to_i64(downloads)])?;
                 tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'bytes_downloaded'", [to_i64(bytes)])?;
             }
             Ok(())

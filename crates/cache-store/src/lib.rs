@@ -59,6 +59,7 @@
 //! ```
 
 mod artifacts;
+mod batch;
 mod clean;
 mod commit;
 mod config;

@@ -6,9 +6,10 @@
 //! Linux, the primitive Python's `filelock` uses), so a Rust and a Python process never
 //! download one blob twice. A waiter polls with backoff and has no short hard timeout:
 //! it gives up only after [`StoreConfig::lock_stall_timeout`](crate::StoreConfig) without
-//! progress, progress being the holder's `.incomplete` file growing. The holder writes
-//! `pid <n>` into the lock file so waiters can say who they wait for (Python truncates
-//! it on open, which only hides that information). The OS drops a dead holder's lock.
+//! progress, progress being the holder's `.incomplete` file growing. Waiters say who they
+//! wait for (`pid 1234 (python3)`) from the kernel's lock table (`/proc/locks`), so the
+//! lock files stay empty, as Python leaves them, and a lock costs no write. The OS drops
+//! a dead holder's lock.
 //!
 //! # Leases
 //! `<home>/hubs/<key>/leases/<repo-folder>.lock`: readers hold a *shared* lock while they
@@ -21,8 +22,6 @@
 //! correctness still holds because every blob is digest-checked before it is published.
 
 use std::fs::TryLockError;
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,7 +64,6 @@ pub(crate) struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if self.locked {
-            let _ = self.file.set_len(0);
             let _ = self.file.unlock();
         }
     }
@@ -96,11 +94,16 @@ impl std::fmt::Debug for BlobLock {
 }
 
 fn open_lock_file(dir: &Dir, rel: &Utf8Path, abs: &Utf8Path) -> Result<std::fs::File> {
+    let mut o = fsx::rw_options(true);
+    o.mode(0o664);
+    match dir.open_with(rel, &o) {
+        Ok(f) => return Ok(f.into_std()),
+        Err(e) if !fsx::is_not_found(&e) => return Err(Error::io("open lock", abs)(e)),
+        Err(_) => {}
+    }
     if let Some(parent) = rel.parent() {
         fsx::create_dirs(dir, parent).map_err(Error::io("create", abs.parent().unwrap_or(abs)))?;
     }
-    let mut o = fsx::rw_options(true);
-    o.mode(0o664);
     Ok(dir.open_with(rel, &o).map_err(Error::io("open lock", abs))?.into_std())
 }
 
@@ -117,7 +120,7 @@ pub(crate) fn acquire(
     progress: &mut dyn FnMut() -> Option<u64>,
     observer: &mut dyn FnMut(&LockWait<'_>),
 ) -> Result<BlobLock> {
-    let mut file = open_lock_file(dir, rel, &abs)?;
+    let file = open_lock_file(dir, rel, &abs)?;
     let start = Instant::now();
     let mut last_change = start;
     let mut last_seen: Option<(Option<u64>, Option<String>)> = None;
@@ -134,9 +137,7 @@ pub(crate) fn acquire(
             Err(TryLockError::WouldBlock) => {}
         }
         let bytes = progress();
-        let mut holder = String::new();
-        let _ = file.rewind().and_then(|()| file.read_to_string(&mut holder));
-        let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
+        let holder = holder_of(&file);
         let now = Instant::now();
         let seen = (bytes, holder.clone());
         if last_seen.as_ref() != Some(&seen) {
@@ -157,12 +158,30 @@ pub(crate) fn acquire(
         // not +100 ms per waiter as a 200 ms cap gave).
         delay = (delay * 2).min(POLL_CAP);
     };
-    if locked {
-        let _ = file.set_len(0);
-        let _ = file.write_at(format!("pid {}\n", std::process::id()).as_bytes(), 0);
-        let _ = file.flush();
-    }
     Ok(BlobLock { held: Arc::new(Held { file, lock_file: abs, target, locked }) })
+}
+
+/// Who holds the `flock` on `file`, from the kernel's lock table (Linux `/proc/locks`):
+/// `pid 1234 (python3)`. Any holder is seen, Python's `filelock` included; `None` where
+/// it cannot be told.
+fn holder_of(file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let dev = rustix::fs::Dev::from(meta.dev());
+    // The kernel prints the device as `%02x:%02x` (major, minor) and the inode in decimal.
+    let id = format!("{:02x}:{:02x}:{}", rustix::fs::major(dev), rustix::fs::minor(dev), meta.ino());
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    let pid = table.lines().find_map(|line| {
+        // `1: FLOCK  ADVISORY  WRITE 1234 fe:00:8503346 0 EOF`; blocked waiters show `->`.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, "FLOCK", _, "WRITE", pid, at, ..] if *at == id => pid.parse::<u32>().ok(),
+            _ => None,
+        }
+    })?;
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let name = name.trim();
+    Some(if name.is_empty() { format!("pid {pid}") } else { format!("pid {pid} ({name})") })
 }
 
 /// A lock taken only because it was free; released on drop. Holds no file when the
@@ -240,7 +259,7 @@ mod tests {
         let target = Target::Artifact { id: "x".into() };
         let lock = acquire(&d, rel, abs.join(rel), target.clone(), Duration::from_secs(1), &mut || None, &mut |_| {}).unwrap();
         assert!(lock.is_exclusive());
-        assert_eq!(std::fs::read_to_string(abs.join(rel)).unwrap(), format!("pid {}\n", std::process::id()));
+        assert_eq!(std::fs::read(abs.join(rel)).unwrap(), b"", "lock files stay empty, as Python leaves them");
         assert!(try_exclusive(&d, rel, &abs.join(rel), false).unwrap().is_none(), "busy for another descriptor");
 
         let mut waits = Vec::new();
@@ -249,11 +268,13 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(&err, Error::LockTimeout { lock_file, .. } if lock_file.ends_with("x.lock")), "{err}");
-        assert_eq!(waits[0], (Some(format!("pid {}", std::process::id())), Some(7)));
+        let (holder, bytes) = &waits[0];
+        let holder = holder.as_deref().unwrap_or_default();
+        assert!(holder.starts_with(&format!("pid {} (", std::process::id())), "{holder}");
+        assert_eq!(*bytes, Some(7));
 
         drop(lock);
         assert!(try_exclusive(&d, rel, &abs.join(rel), false).unwrap().is_some());
-        assert_eq!(std::fs::read(abs.join(rel)).unwrap(), b"", "released locks are left empty");
     }
 
     #[test]

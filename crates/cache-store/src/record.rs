@@ -320,6 +320,11 @@ pub(crate) fn decode(text: &str, id: &Identity, len: u64) -> Option<Content> {
 /// reboot its durable ranges plus the file's safe prefix; without a valid record the safe
 /// prefix alone (not known durable). An invalid record is removed.
 pub(crate) fn completed(home: &Dir, rel: &Utf8Path, file: &File, id: &Identity, len: u64) -> (Vec<Range<u64>>, Vec<Range<u64>>) {
+    if len == 0 {
+        // Nothing to resume; a leftover record cannot fit an empty file, and the commit or
+        // the first checkpoint replaces it.
+        return (Vec::new(), Vec::new());
+    }
     match home.read_to_string(rel) {
         Ok(text) => {
             if let Some(content) = decode(&text, id, len) {

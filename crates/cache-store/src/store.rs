@@ -1,6 +1,7 @@
 //! `Store`: opening the two roots, the index, leases and the flush of usage records.
 
 use std::os::unix::fs::DirBuilderExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cache_core::Repo;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -31,6 +32,8 @@ pub struct Store {
     pub(crate) artifacts: Index,
     pub(crate) usage: Usage,
     pub(crate) memo: Memo,
+    /// `CACHEDIR.TAG` was seen (or written) by this store: commits need not look again.
+    tagged: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,6 +84,7 @@ impl Store {
             artifacts,
             usage: Usage::default(),
             memo: Memo::default(),
+            tagged: AtomicBool::new(false),
         };
         if fresh {
             let report = reconcile::reconcile_hub(&store)?;
@@ -156,9 +160,13 @@ impl Store {
     }
 
     pub(crate) fn ensure_cachedir_tag(&self) {
+        if self.tagged.load(Ordering::Relaxed) {
+            return;
+        }
         if !self.hub.exists("CACHEDIR.TAG") {
             write_cachedir_tag(&self.hub);
         }
+        self.tagged.store(true, Ordering::Relaxed);
     }
 }
 

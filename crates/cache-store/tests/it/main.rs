@@ -8,6 +8,7 @@
 #![expect(clippy::many_single_char_names, reason = "short names for the store, repo and cache under test")]
 
 mod basics;
+mod batch;
 mod diskfull;
 mod escape;
 mod maintenance;

@@ -237,3 +237,35 @@ fn tree_files_are_byte_identical_to_huggingface_hubs() {
     let theirs_bytes = std::fs::read(folder.join(format!("trees/{}.json", commit(1)))).unwrap();
     assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs_bytes).unwrap());
 }
+
+#[test]
+fn a_waiter_names_a_python_process_holding_the_blob_lock() {
+    use std::io::{BufRead, BufReader};
+    let t = TestCache::with(|c| c.lock_stall_timeout(std::time::Duration::from_millis(300)));
+    let r = repo("org/py");
+    let etag = etag_of(b"held by python", true);
+    let lock_file = t.hub().join(format!(".locks/models--org--py/{etag}.lock"));
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    // huggingface_hub takes its blob locks with `filelock` (flock on Linux).
+    let script =
+        "import sys, filelock\nl = filelock.FileLock(sys.argv[1])\nl.acquire()\nprint('locked', flush=True)\nsys.stdin.read()\n";
+    let mut child = Command::new(cache_testkit::python::require_interpreter())
+        .args(["-c", script, lock_file.as_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let mut holders = Vec::new();
+    let err = t.store.lock_blob(&r, &etag, &mut |w| holders.push(w.holder.map(str::to_owned))).unwrap_err();
+    assert!(matches!(err, cache_store::Error::LockTimeout { .. }), "{err}");
+    let holder = holders[0].clone().unwrap_or_default();
+    assert!(holder.starts_with(&format!("pid {} (python", child.id())), "the waiter names the Python holder: {holder}");
+
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert!(t.store.lock_blob(&r, &etag, &mut |_| {}).unwrap().is_exclusive(), "free once Python let go");
+}

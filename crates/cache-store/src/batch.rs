@@ -1,0 +1,68 @@
+//! Publishing many staged blobs at once. Committed one by one, a snapshot of many small
+//! files spends most of its time on durability: an fsync and an index transaction per
+//! file. [`Store::commit_batch`] checks every staging file (size, digest), makes them all
+//! durable with one `syncfs(2)` of the cache's filesystem, then renames, links and
+//! records them in one index transaction. The protocol's order holds for every file:
+//! nothing is visible before its bytes are on disk and its digest is checked.
+
+use std::io;
+
+use cache_core::Digests;
+use camino::Utf8PathBuf;
+
+use crate::commit::{CommitRequest, Staging};
+use crate::error::{Error, Result, is_disk_full};
+use crate::fsx;
+use crate::store::Store;
+
+impl Store {
+    /// Publishes staged blobs as [`Store::commit`] does each, with one durability pass and
+    /// one index transaction for them all: the way to commit many small files. Returns one
+    /// result per item, in order (a wrong digest fails its item only and deletes its
+    /// staging file). The locks the items were staged under must be held until it returns.
+    ///
+    /// # Errors
+    /// A failure of the whole batch. The filesystem could not be synced: nothing was
+    /// published (on a full disk the staging files are deleted, [`Error::DiskFull`];
+    /// otherwise they stay, complete, for the next attempt to verify and publish). The
+    /// index could not record the entries: the files are published, and the next
+    /// [`Store::reconcile`] records them.
+    pub fn commit_batch(&self, items: Vec<(Staging, CommitRequest)>) -> Result<Vec<Result<Utf8PathBuf>>> {
+        let checked: Vec<Result<(Staging, CommitRequest, Digests)>> =
+            items.into_iter().map(|(staging, req)| staging.check_for(&req, false).map(|d| (staging, req, d))).collect();
+        self.sync_staged(&checked)?;
+        let mut rows = Vec::with_capacity(checked.len());
+        let out: Vec<Result<Utf8PathBuf>> = checked
+            .into_iter()
+            .map(|item| {
+                let (staging, req, digests) = item?;
+                let (path, row, bytes) = self.place_staged(staging, &req, digests)?;
+                tracing::debug!(repo = %req.repo, path = %req.path, commit = %req.commit, size = row.size, "committed");
+                rows.push((row, bytes));
+                Ok(path)
+            })
+            .collect();
+        self.index.upsert_many(rows.iter().map(|(row, bytes)| (row, Some(*bytes))))?;
+        tracing::info!(files = rows.len(), failed = out.len() - rows.len(), "committed a batch");
+        Ok(out)
+    }
+
+    /// One `syncfs` for the checked staging files (and whatever else is pending on the
+    /// cache's filesystem; they all live on it, in `blobs/` folders). Writeback errors
+    /// since a staging file was opened are reported here.
+    fn sync_staged(&self, checked: &[Result<(Staging, CommitRequest, Digests)>]) -> Result<()> {
+        // The root's descriptor is an `O_PATH` one, which `syncfs` refuses.
+        let Some((first, ..)) = checked.iter().flatten().next() else { return Ok(()) };
+        let Err(e) = rustix::fs::syncfs(first.file()).map_err(io::Error::from) else { return Ok(()) };
+        if is_disk_full(&e) {
+            let mut needed = 0_u64;
+            for (staging, req, _) in checked.iter().flatten() {
+                staging.remove_all();
+                needed = needed.saturating_add(req.size);
+            }
+            let available = fsx::free_space(&self.hub).unwrap_or(0);
+            return Err(Error::DiskFull { path: self.hub_path.clone(), needed, available });
+        }
+        Err(Error::io("sync", self.hub_path.clone())(e))
+    }
+}
