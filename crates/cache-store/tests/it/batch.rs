@@ -75,7 +75,7 @@ fn an_item_staged_for_another_blob_fails_alone_and_its_bytes_stay_for_a_resume()
     // b was not published, but its complete staging file is resumed whole, not refetched.
     assert!(t.store.find(&r, &rev(&commit(2).to_string()), &path("b")).unwrap().is_none());
     let again = t.store.stage(&lock_b, Some(req_b.size)).unwrap();
-    assert_eq!(again.completed_ranges(), &[0..req_b.size]);
+    assert_eq!(again.completed_ranges(), std::slice::from_ref(&(0..req_b.size)));
     let published = t.store.commit_batch(vec![(again, req_b)]).unwrap();
     assert_eq!(std::fs::read(published[0].as_ref().unwrap()).unwrap(), b);
     assert_eq!(t.store.reconcile().unwrap(), ReconcileReport::default());
