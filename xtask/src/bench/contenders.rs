@@ -58,13 +58,26 @@ pub(crate) fn resolve_url(endpoint: &str, repo: &str, file: &str) -> String {
     format!("{endpoint}/{repo}/resolve/main/{file}")
 }
 
-/// A command line as it would be typed (for the report).
+/// A command line as it would be typed (for the report); a very long argument list (one
+/// output and URL per file) is shortened in the middle.
 pub(crate) fn describe(c: &Command) -> String {
+    const HEAD: usize = 12;
+    const TAIL: usize = 2;
     let mut s = c.get_program().to_string_lossy().into_owned();
-    for a in c.get_args() {
+    let args: Vec<_> = c.get_args().collect();
+    let shown: Vec<_> = if args.len() > HEAD + TAIL + 4 {
+        let more = std::ffi::OsString::from(format!("… {} more arguments …", args.len() - HEAD - TAIL));
+        let mut v: Vec<std::ffi::OsString> = args[..HEAD].iter().map(|a| (*a).to_owned()).collect();
+        v.push(more);
+        v.extend(args[args.len() - TAIL..].iter().map(|a| (*a).to_owned()));
+        v
+    } else {
+        args.iter().map(|a| (*a).to_owned()).collect()
+    };
+    for a in &shown {
         let a = a.to_string_lossy();
         s.push(' ');
-        if a.contains(' ') || a.contains('\n') {
+        if (a.contains(' ') || a.contains('\n')) && !a.starts_with('…') {
             s.push('\'');
             s.push_str(&a.replace('\n', "; "));
             s.push('\'');
