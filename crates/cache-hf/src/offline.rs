@@ -85,6 +85,12 @@ pub fn lookup_file(
     find_file(store, repo, revision, path, expected_size, true)
 }
 
+/// [`lookup_file`] without counting a miss: for a first look that another one follows on
+/// a miss (so one request is one miss).
+pub(crate) fn peek_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<FileLookup> {
+    find_file(store, repo, revision, path, None, false)
+}
+
 /// Like [`lookup_file`] for a caller that asks ahead of another path which looks again on
 /// a miss: a hit is checked and counted, a miss is not counted (so one request is one miss).
 pub fn probe_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<(Utf8PathBuf, CommitHash)>> {

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use cache_core::Revision;
 use cache_hf::Error;
 use cache_testkit::{Route, TestHub};
 
@@ -82,10 +83,17 @@ async fn offline_answers_from_the_cache_and_never_connects() {
     env.cache(hub.url(), |_| {}).get_file(&repo, &rev("main"), &path("config.json"), &observer()).await.unwrap();
     hub.reset_stats();
     let offline = env.cache(hub.url(), |c| c.offline = true);
+    let before = offline.store().stats().unwrap().counters;
     assert!(offline.get_file(&repo, &rev("main"), &path("config.json"), &observer()).await.unwrap().from_cache);
     let err = offline.get_file(&repo, &rev("main"), &path("tokenizer.json"), &observer()).await.unwrap_err();
     assert!(matches!(err, Error::NotCached { .. }), "{err}");
     assert!(err.hint().unwrap().contains("HF_HUB_OFFLINE"));
+    let commit = offline.store().resolve(&repo, &rev("main")).unwrap().unwrap();
+    let err = offline.get_file(&repo, &Revision::from(commit), &path("tokenizer.json"), &observer()).await.unwrap_err();
+    assert!(matches!(err, Error::NotCached { .. }), "{err}");
+    offline.store().flush().unwrap();
+    let after = offline.store().stats().unwrap().counters;
+    assert_eq!((after.hits - before.hits, after.misses - before.misses), (1, 2), "one miss per request, at a branch or a commit");
     assert_eq!(hub.stats().total_requests(), 0);
     assert!(
         !env.hub_dir()
