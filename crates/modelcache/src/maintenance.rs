@@ -155,7 +155,7 @@ impl CacheManager {
         report.valid_models = repos.into_iter().filter(|r| !corrupted.contains(r) && !missing.contains(r)).collect();
         report.corrupted_models = corrupted.into_iter().collect();
         report.missing_models = missing.into_iter().collect();
-        if repair && self.inner.strategy.name() != "cache-only" && !self.config().config.offline {
+        if repair && self.inner.strategy.downloads() && !self.config().config.offline {
             for key in raw.corrupted.iter().map(|c| &c.key).chain(&raw.missing) {
                 if let EntryKey::Hub { repo, commit, path } = key {
                     let request =

@@ -66,6 +66,10 @@ pub trait AcquisitionStrategy: Send + Sync + std::fmt::Debug {
     fn requirements(&self) -> Vec<String>;
     /// Whether it can work in this build.
     fn is_available(&self) -> bool;
+    /// Whether it may bring files in from elsewhere (a repair re-fetches only then).
+    fn downloads(&self) -> bool {
+        true
+    }
     /// Satisfies one request.
     async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError>;
 }
@@ -90,6 +94,10 @@ impl AcquisitionStrategy for CacheOnlyAcquisition {
 
     fn is_available(&self) -> bool {
         true
+    }
+
+    fn downloads(&self) -> bool {
+        false
     }
 
     async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
@@ -299,6 +307,10 @@ impl AcquisitionStrategy for HybridAcquisition {
 
     fn is_available(&self) -> bool {
         self.strategies.iter().any(|s| s.is_available())
+    }
+
+    fn downloads(&self) -> bool {
+        self.strategies.iter().any(|s| s.is_available() && s.downloads())
     }
 
     async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {

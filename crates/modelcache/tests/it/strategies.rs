@@ -18,6 +18,9 @@ fn strategies_describe_themselves() {
     assert!(hybrid.is_available());
     assert_eq!(hybrid.description(), "tries cache-only, then network in order until one succeeds");
     assert!(!HybridAcquisition::new(vec![]).is_available());
+    // What a repair may fetch again depends on this, not on names.
+    assert!(net.downloads() && hybrid.downloads() && !CacheOnlyAcquisition.downloads());
+    assert!(!HybridAcquisition::new(vec![Arc::new(CacheOnlyAcquisition)]).downloads());
 }
 
 #[tokio::test]
