@@ -20,11 +20,11 @@ use std::io::Read;
 use cache_core::{Digests, Etag, Sha256, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::commit::{Staging, StagingAt, open_staging};
 use crate::error::{Error, Result};
 use crate::index::Row;
 use crate::lock::{self, BlobLock, Lease, LockWait, Target};
 use crate::maintenance::{Removed, Scope};
+use crate::staging::{Staging, StagingAt, open_staging};
 use crate::store::Store;
 use crate::{fsx, layout, record};
 

@@ -10,9 +10,10 @@ use std::io;
 use cache_core::Digests;
 use camino::Utf8PathBuf;
 
-use crate::commit::{CommitRequest, Staging};
+use crate::commit::CommitRequest;
 use crate::error::{Error, Result, is_disk_full};
 use crate::fsx;
+use crate::staging::Staging;
 use crate::store::Store;
 
 impl Store {
