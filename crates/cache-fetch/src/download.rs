@@ -46,6 +46,10 @@ use crate::stream::{ContentRange, Counters, Fail, content_range};
 /// Files at most this large are hashed after the transfer instead of by a thread.
 const HASH_INLINE_MAX: u64 = 4 << 20;
 
+/// Files at most this large are hashed on the transfer's own task (~0.1 ms of work),
+/// sparing a trip through the blocking pool per small file.
+const HASH_ON_TASK_MAX: u64 = 128 << 10;
+
 /// What to download and how to check it.
 #[derive(Clone, Debug)]
 pub struct DownloadRequest {
@@ -259,9 +263,13 @@ impl Run<'_> {
             .unwrap_or_else(|e| Err(Error::io("hash", std::io::Error::other(e.to_string()))))
     }
 
-    /// Hashes a small transfer after the fact, mostly from the chunks its frontier kept.
+    /// Hashes a small transfer after the fact, mostly from the chunks its frontier kept:
+    /// on this task when it takes well under a millisecond, else on the blocking pool.
     async fn hash_written(&self, frontier: Arc<Frontier>) -> Option<Result<Digests, Error>> {
         let (sink, kinds, len) = (Arc::clone(self.sink), self.req.kinds(), frontier.contiguous());
+        if len <= HASH_ON_TASK_MAX {
+            return follow(&*sink, kinds, len, &frontier);
+        }
         tokio::task::spawn_blocking(move || follow(&*sink, kinds, len, &frontier))
             .await
             .unwrap_or_else(|e| Some(Err(Error::io("hash", std::io::Error::other(e.to_string())))))

@@ -24,7 +24,6 @@ use std::time::Duration;
 use cache_core::{CommitHash, Repo, RepoPath, Revision, Timestamp};
 use cache_store::{ArtifactKey, Store};
 use camino::Utf8PathBuf;
-use futures_util::StreamExt;
 
 use crate::client::{HubClient, HubConfig, to_tree, tree_entry_etag};
 use crate::download::{BlobJob, Fetched, Observer, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob};
@@ -272,27 +271,45 @@ impl HubCache {
         Ok(SnapshotOutcome { dir, commit, files, downloaded, bytes_downloaded })
     }
 
-    /// Downloads blobs `parallelism` at a time. Small ones are committed in batches (one
+    /// Downloads blobs `parallelism` at a time, each transfer a task of its own (so they
+    /// spread over the runtime's threads). Small ones are committed in batches (one
     /// durability pass and one index transaction per batch) while the others transfer;
-    /// large ones are committed as they finish.
+    /// large ones are committed as they finish. On the first failure the transfers in
+    /// flight are aborted (what they wrote stays staged for the next attempt to resume),
+    /// the files already transferred are still published, and the failure is returned.
     async fn fetch_all(&self, jobs: Vec<BlobJob>, observer: &Arc<dyn Observer>) -> Result<Vec<Fetched>> {
-        let transfers = jobs.into_iter().map(|job| async move {
-            if job.size <= BATCH_MAX_FILE {
-                transfer_blob(&self.client, &self.store, job, observer).await
-            } else {
-                fetch_blob(&self.client, &self.store, job, observer).await.map(Transferred::Done)
-            }
-        });
-        let mut transfers = futures_util::stream::iter(transfers).buffer_unordered(self.parallelism);
+        let client = Arc::new(self.client.clone());
+        let mut jobs = jobs.into_iter();
+        let mut running = tokio::task::JoinSet::new();
         let (mut fetched, mut pending, mut commits) = (Vec::new(), Vec::new(), Vec::new());
-        while let Some(done) = transfers.next().await {
-            match done? {
-                Transferred::Done(f) => fetched.push(f),
-                Transferred::Staged(s) => {
+        let mut failure: Option<Error> = None;
+        loop {
+            while failure.is_none()
+                && running.len() < self.parallelism.max(1)
+                && let Some(job) = jobs.next()
+            {
+                let (client, store, observer) = (Arc::clone(&client), Arc::clone(&self.store), Arc::clone(observer));
+                running.spawn(async move {
+                    if job.size <= BATCH_MAX_FILE {
+                        transfer_blob(&client, &store, job, &observer).await
+                    } else {
+                        fetch_blob(&client, &store, job, &observer).await.map(Transferred::Done)
+                    }
+                });
+            }
+            let Some(done) = running.join_next().await else { break };
+            match done.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
+                Ok(Transferred::Done(f)) => fetched.push(f),
+                Ok(Transferred::Staged(s)) => {
                     pending.push(*s);
                     if pending.len() >= BATCH_FILES {
                         commits.push(commit_staged(&self.store, std::mem::take(&mut pending)));
                     }
+                }
+                Err(_) if failure.is_some() => {} // aborted after the first failure
+                Err(e) => {
+                    running.abort_all();
+                    failure = Some(e);
                 }
             }
         }
@@ -300,9 +317,12 @@ impl HubCache {
             commits.push(commit_staged(&self.store, pending));
         }
         for commit in commits {
-            fetched.extend(commit.await.map_err(|e| Error::Task { reason: e.to_string() })??);
+            match commit.await.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
+                Ok(f) => fetched.extend(f),
+                Err(e) => failure = failure.or(Some(e)),
+            }
         }
-        Ok(fetched)
+        failure.map_or(Ok(fetched), Err)
     }
 
     fn cached_snapshot(&self, repo: &Repo, revision: &Revision, filter: &FileFilter) -> Result<SnapshotOutcome> {

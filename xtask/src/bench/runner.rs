@@ -36,9 +36,21 @@ impl<'a> Contender<'a> {
     }
 }
 
+/// When the run directories of a scenario are removed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cleanup {
+    /// After each run: the scenario writes gigabytes.
+    EachRun,
+    /// When the scenario ends. Creating many files right after another run deleted many
+    /// costs more on some filesystems (ext4 without a journal skips every inode deleted in
+    /// the last minute, reading its inode table block each time): a run would pay for the
+    /// previous contender's cleanup.
+    AtEnd,
+}
+
 /// Runs every contender `runs` times, alternating; each run gets a fresh directory under
-/// `scratch` that is removed afterwards. A contender that fails stops being run.
-pub(crate) fn alternate(contenders: &[Contender<'_>], runs: usize, scratch: &Path) -> Vec<Row> {
+/// `scratch`, removed as `cleanup` says. A contender that fails stops being run.
+pub(crate) fn alternate(contenders: &[Contender<'_>], runs: usize, scratch: &Path, cleanup: Cleanup) -> Vec<Row> {
     let mut rows: Vec<Row> = contenders
         .iter()
         .map(|c| Row {
@@ -90,8 +102,13 @@ pub(crate) fn alternate(contenders: &[Contender<'_>], runs: usize, scratch: &Pat
                     row.error = Some(e);
                 }
             }
-            let _ = std::fs::remove_dir_all(&dir);
+            if cleanup == Cleanup::EachRun {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
         }
+    }
+    if cleanup == Cleanup::AtEnd {
+        let _ = std::fs::remove_dir_all(scratch);
     }
     rows
 }

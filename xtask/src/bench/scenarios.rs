@@ -8,7 +8,7 @@ use super::contenders::{self, Bins, PY_GET, PY_SCAN, PY_SNAPSHOT, hf_hub, ours, 
 use super::hub::Hub;
 use super::measure;
 use super::report::Table;
-use super::runner::{Contender, alternate};
+use super::runner::{Cleanup, Contender, alternate};
 
 /// Sizes and repetitions for one mode (full or `--quick`).
 pub(crate) struct Plan {
@@ -128,7 +128,7 @@ pub(crate) fn cold(ctx: &Ctx<'_>, capped: bool) -> Table {
     ];
     let runs = if capped { ctx.plan.runs.min(3) } else { ctx.plan.runs };
     let name = if capped { "cold-capped" } else { "cold" };
-    let rows = alternate(&contenders, runs, &ctx.scratch(name));
+    let rows = alternate(&contenders, runs, &ctx.scratch(name), Cleanup::EachRun);
     let _ = ctx.hub.set_faults("{}");
     Table {
         name,
@@ -171,7 +171,7 @@ pub(crate) fn small_files(ctx: &Ctx<'_>) -> Table {
         Contender::new("hf-hub snapshot_download", "peer", |d: &Path| Ok(hf_hub(ctx.bins, d, ctx.url(), "snapshot", repo, &[]))),
         Contender::new("huggingface_hub snapshot_download", "peer", |d: &Path| ctx.py(d, PY_SNAPSHOT, &[repo])),
     ];
-    let rows = alternate(&contenders, ctx.plan.runs, &ctx.scratch("small"));
+    let rows = alternate(&contenders, ctx.plan.runs, &ctx.scratch("small"), Cleanup::AtEnd);
     Table {
         name: "small",
         title: format!("Snapshot of {} files of 4–64 KiB ({} KiB in all)", sizes.len(), sizes.iter().sum::<u64>() >> 10),
@@ -214,7 +214,7 @@ pub(crate) fn warm(ctx: &Ctx<'_>) -> Result<Table, String> {
             Ok(c)
         }),
     ];
-    let rows = alternate(&contenders, ctx.plan.warm_runs, &ctx.scratch("warm"));
+    let rows = alternate(&contenders, ctx.plan.warm_runs, &ctx.scratch("warm"), Cleanup::AtEnd);
     Ok(Table {
         name: "warm",
         title: "Warm hit as a whole process (branch revision: one revalidation request; and offline)".to_owned(),
@@ -255,7 +255,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Table, String> {
             Ok(c)
         }),
     ];
-    let rows = alternate(&contenders, ctx.plan.runs.min(3), &ctx.scratch("verify"));
+    let rows = alternate(&contenders, ctx.plan.runs.min(3), &ctx.scratch("verify"), Cleanup::EachRun);
     let _ = std::fs::remove_dir_all(&shared);
     Ok(Table {
         name: "verify",
@@ -320,7 +320,7 @@ pub(crate) fn resume(ctx: &Ctx<'_>) -> Table {
         Contender::new("huggingface_hub hf_hub_download", "peer", |d: &Path| interrupted(&|| ctx.py(d, PY_GET, &[repo, file])))
             .after(|_| extra()),
     ];
-    let rows = alternate(&contenders, ctx.plan.runs.min(3), &ctx.scratch("resume"));
+    let rows = alternate(&contenders, ctx.plan.runs.min(3), &ctx.scratch("resume"), Cleanup::EachRun);
     Table {
         name: "resume",
         title: format!("Resume: a download of {} killed at 50 %, then run again", mib(size)),
@@ -364,7 +364,7 @@ pub(crate) fn listing(ctx: &Ctx<'_>) -> Result<Table, String> {
             Ok(c)
         }),
     ];
-    let rows = alternate(&contenders, ctx.plan.runs, &ctx.scratch("listing"));
+    let rows = alternate(&contenders, ctx.plan.runs, &ctx.scratch("listing"), Cleanup::AtEnd);
     Ok(Table {
         name: "listing",
         title: format!("`ls`/`stats` on {} entries ({repos} repos), whole process", repos * files),
@@ -399,7 +399,7 @@ pub(crate) fn eight_processes(ctx: &Ctx<'_>) -> Table {
         Contender::new("1 × modelcache get", "ours", |d: &Path| shell(d, 1)).after(|_| transfers()),
         Contender::new("8 × modelcache get at once", "ours", |d: &Path| shell(d, 8)).after(|_| transfers()),
     ];
-    let rows = alternate(&contenders, ctx.plan.runs.min(3), &ctx.scratch("eight"));
+    let rows = alternate(&contenders, ctx.plan.runs.min(3), &ctx.scratch("eight"), Cleanup::EachRun);
     Table {
         name: "eight",
         title: format!("8 processes, same cold {} file", mib(size)),

@@ -80,7 +80,49 @@ async fn many_small_files_download_concurrently_and_completely() {
     assert_eq!(listed(&snap.dir).len(), 121);
     let content = std::fs::read(snap.dir.join("b/c/f7.json")).unwrap();
     assert_eq!(content, hub.file("org/many", "main", "b/c/f7.json").unwrap().content.to_vec());
-    assert_eq!(env.store.stats().unwrap().files, 121);
+    let stats = env.store.stats().unwrap();
+    assert_eq!(stats.files, 121);
+    assert_eq!(stats.counters.downloads, 121, "every file counted once, batched or not");
+    assert_eq!(env.store.reconcile().unwrap(), cache_store::ReconcileReport::default(), "the index agrees with the disk");
+}
+
+#[tokio::test]
+async fn a_file_with_a_wrong_digest_fails_the_snapshot_but_not_the_files_already_transferred() {
+    let hub = TestHub::start([many(40)]).await;
+    let env = Env::new();
+    let cache = env.cache(hub.url(), |c| c.parallelism = 4);
+    let repo = model("org/many");
+    hub.update_faults(|f| {
+        f.corrupt = Some(cache_testkit::CorruptFault { count: 1 });
+        f.path_contains = Some("b/c/f7.json".to_owned());
+    });
+    let err = cache.snapshot(&repo, &rev("main"), &FileFilter::all(), &observer()).await.unwrap_err();
+    assert!(err.to_string().contains("f7.json"), "{err}");
+    let commit = env.store.resolve(&repo, &rev("main")).unwrap().unwrap();
+    let snapshot = env.hub_dir().join(format!("models--org--many/snapshots/{commit}"));
+    let published = listed(&snapshot);
+    assert!(!published.contains(&"b/c/f7.json".to_owned()), "nothing wrong is ever published");
+    assert!(published.len() >= 8, "what was transferred before the failure is published: {published:?}");
+    // Transfers aborted mid-way left staging files that the retry resumes.
+    let held: u64 = std::fs::read_dir(env.hub_dir().join("models--org--many/blobs"))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".incomplete"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+
+    hub.clear_faults();
+    hub.reset_stats();
+    let snap = cache.snapshot(&repo, &rev("main"), &FileFilter::all(), &observer()).await.unwrap();
+    assert_eq!(listed(&snap.dir).len(), 41);
+    assert_eq!(
+        std::fs::read(snapshot.join("b/c/f7.json")).unwrap(),
+        hub.file("org/many", "main", "b/c/f7.json").unwrap().content.to_vec()
+    );
+    let size = |f: &str| std::fs::metadata(snapshot.join(f)).unwrap().len();
+    let missing: u64 = listed(&snapshot).iter().filter(|f| !published.contains(f)).map(|f| size(f)).sum();
+    assert_eq!(hub.stats().body_bytes, missing - held, "the retry fetched only what was missing");
+    assert_eq!(env.store.reconcile().unwrap(), cache_store::ReconcileReport::default());
 }
 
 #[tokio::test]
