@@ -8,7 +8,7 @@
 //! CDN or any other host a redirect points to.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -155,7 +155,11 @@ pub(crate) fn http_error(status: u16, headers: &Headers, url: &str) -> Error {
 /// share one connection pool.
 #[derive(Clone, Debug)]
 pub struct Fetcher {
+    /// For `http://` URLs: built without TLS roots, so no certificate is read.
     pub(crate) http: reqwest::Client,
+    /// For `https://` URLs: built with the system's roots on first use (reading them
+    /// costs several milliseconds, which a loopback or plain-HTTP mirror never needs).
+    https: Arc<OnceLock<reqwest::Client>>,
     pub(crate) config: Arc<FetchConfig>,
 }
 
@@ -200,6 +204,17 @@ pub(crate) fn transport_error(e: reqwest::Error, url: &Url, retries: u32, receiv
     }
 }
 
+/// The settings both clients share.
+fn builder(config: &FetchConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        .user_agent(config.user_agent.clone())
+        .pool_max_idle_per_host(config.parallelism.max(8) * 2)
+        .tcp_nodelay(true)
+}
+
 impl Fetcher {
     /// Builds the client: rustls with the system's roots, HTTP/2 where the server offers
     /// it, pooled connections, no automatic redirects.
@@ -207,16 +222,20 @@ impl Fetcher {
         // reqwest is built without a default crypto provider; ring builds faster than
         // aws-lc. Another part of the process may have installed one already: fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .user_agent(config.user_agent.clone())
-            .pool_max_idle_per_host(config.parallelism.max(8) * 2)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Client { source: Box::new(e) })?;
-        Ok(Fetcher { http, config: Arc::new(config) })
+        let http = builder(&config).tls_certs_only([]).build().map_err(|e| Error::Client { source: Box::new(e) })?;
+        Ok(Fetcher { http, https: Arc::default(), config: Arc::new(config) })
+    }
+
+    /// The client for `url`'s scheme.
+    fn client_for(&self, url: &Url) -> Result<&reqwest::Client, reqwest::Error> {
+        if url.scheme() == "http" {
+            return Ok(&self.http);
+        }
+        if let Some(c) = self.https.get() {
+            return Ok(c);
+        }
+        let built = builder(&self.config).build()?;
+        Ok(self.https.get_or_init(|| built))
     }
 
     /// The configuration.
@@ -310,7 +329,7 @@ impl Fetcher {
         let mut url = req.url.clone();
         let mut hop = 0;
         loop {
-            let mut b = self.http.request(req.method.clone(), url.clone());
+            let mut b = self.client_for(&url)?.request(req.method.clone(), url.clone());
             if let Some(t) = req.token.filter(|_| same_origin(req.token_origin, &url)) {
                 let mut value = reqwest::header::HeaderValue::from_str(&t.header())
                     .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
@@ -349,5 +368,23 @@ impl Fetcher {
             hop += 1;
             url = target;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_client_is_built_once_and_only_for_https() {
+        let f = Fetcher::new(FetchConfig::default()).unwrap();
+        let http: Url = "http://127.0.0.1:9/x".parse().unwrap();
+        assert!(std::ptr::eq(f.client_for(&http).unwrap(), &raw const f.http));
+        assert!(f.https.get().is_none(), "a plain-HTTP request reads no certificates");
+        let https: Url = "https://example.invalid/x".parse().unwrap();
+        let first: *const reqwest::Client = f.client_for(&https).unwrap();
+        assert!(!std::ptr::eq(first, &raw const f.http));
+        assert!(std::ptr::eq(f.client_for(&https).unwrap(), first), "built once");
+        assert!(std::ptr::eq(f.clone().client_for(&https).unwrap(), first), "shared by clones");
     }
 }
