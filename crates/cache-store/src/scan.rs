@@ -2,7 +2,7 @@
 //! link to, refs, blobs and `.incomplete` leftovers. The filesystem is the truth; the
 //! maintenance operations, listings, verify and reconcile all start here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use cache_core::{Repo, Timestamp};
@@ -11,6 +11,7 @@ use cap_std::fs::{Dir, FileType};
 
 use crate::fsx;
 use crate::layout::{self, RepoLayout, SHARED_BLOBS};
+use crate::stamp::Stamp;
 
 /// One file in a snapshot.
 #[derive(Clone, Debug)]
@@ -53,6 +54,8 @@ pub(crate) struct RepoScan {
     /// Names in `blobs/` that are committed blobs (etag-named).
     pub(crate) blobs: Vec<String>,
     pub(crate) incomplete: Vec<Incomplete>,
+    /// Its directories as the scan found them (see `stamp`).
+    pub(crate) stamp: Stamp,
 }
 
 fn mtime(m: &cap_std::fs::Metadata) -> Timestamp {
@@ -68,7 +71,7 @@ pub(crate) fn repos(hub: &Dir) -> io::Result<Vec<Repo>> {
         .collect())
 }
 
-/// Scans one repo folder (an absent folder scans as empty).
+/// Scans one repo folder (an absent folder scans as empty), stamping its directories.
 ///
 /// # Performance
 /// Each directory is opened once, relative to its parent's handle, and everything in it
@@ -78,14 +81,26 @@ pub(crate) fn repos(hub: &Dir) -> io::Result<Vec<Repo>> {
 /// left to the rare cases: links that lead elsewhere and blobs that are links themselves.
 pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     let layout = RepoLayout::new(repo);
-    let mut scan =
-        RepoScan { files: Vec::new(), commits: Vec::new(), refs: Vec::new(), blobs: Vec::new(), incomplete: Vec::new() };
+    let mut stamp = Stamp::start();
+    let mut scan = RepoScan {
+        files: Vec::new(),
+        commits: Vec::new(),
+        refs: Vec::new(),
+        blobs: Vec::new(),
+        incomplete: Vec::new(),
+        stamp: Stamp::default(),
+    };
     let Some(root) = fsx::open_dir(hub, &layout.root())? else {
+        scan.stamp = stamp;
         return Ok(scan);
     };
+    stamp.dir(layout.folder.clone(), &root.dir_metadata()?);
     let blobs_dir = fsx::open_dir(&root, Utf8Path::new("blobs"))?;
     let blob_entries = match &blobs_dir {
-        Some(d) => fsx::list_dir(d, Utf8Path::new(""))?,
+        Some(d) => {
+            stamp.dir(layout.blobs().into_string(), &d.dir_metadata()?);
+            fsx::list_dir(d, Utf8Path::new(""))?
+        }
         None => Vec::new(),
     };
     let mut walker = Walker {
@@ -94,8 +109,11 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
         blobs_dir: blobs_dir.as_ref(),
         blob_types: blob_entries.iter().map(|(n, t)| (n.as_str(), *t)).collect(),
         blob_meta: HashMap::new(),
+        shared_dirs: BTreeSet::new(),
+        stamp: &mut stamp,
     };
     if let Some(snapshots) = fsx::open_dir(&root, Utf8Path::new("snapshots"))? {
+        walker.stamp.dir(layout.snapshots().into_string(), &snapshots.dir_metadata()?);
         for (commit, t) in fsx::list_dir(&snapshots, Utf8Path::new(""))? {
             if t.is_dir()
                 && let Some(dir) = fsx::open_dir(&snapshots, Utf8Path::new(&commit))?
@@ -103,6 +121,13 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
                 walker.walk(&dir, &layout.snapshots().join(&commit), &commit, "", &mut scan.files)?;
                 scan.commits.push(commit);
             }
+        }
+    }
+    // The shared store's folders this repo's blobs lead into: a payload removed there
+    // must show up as a changed stamp too.
+    for dir in std::mem::take(&mut walker.shared_dirs) {
+        if let Ok(m) = hub.metadata(&dir) {
+            walker.stamp.dir(dir.into_string(), &m);
         }
     }
     scan.refs = refs(hub, &layout)?;
@@ -115,8 +140,10 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
         {
             let rel = layout.blobs().join(name);
             scan.incomplete.push(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) });
+            stamp.incomplete.push(name.clone());
         }
     }
+    scan.stamp = stamp;
     Ok(scan)
 }
 
@@ -132,11 +159,15 @@ struct Walker<'a> {
     blob_types: HashMap<&'a str, FileType>,
     /// The blobs already looked at, by name.
     blob_meta: HashMap<String, BlobMeta>,
+    /// Folders of the shared store that linked blobs lead into.
+    shared_dirs: BTreeSet<Utf8PathBuf>,
+    stamp: &'a mut Stamp,
 }
 
 impl Walker<'_> {
     /// Walks the folder `dir` (hub-relative `rel`) of a revision.
     fn walk(&mut self, dir: &Dir, rel: &Utf8Path, commit: &str, prefix: &str, out: &mut Vec<SnapFile>) -> io::Result<()> {
+        self.stamp.dir(rel.as_str(), &dir.dir_metadata()?);
         for (name, t) in fsx::list_dir(dir, Utf8Path::new(""))? {
             let entry = rel.join(&name);
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
@@ -167,7 +198,15 @@ impl Walker<'_> {
                 .map(str::to_owned);
             let linked = etag.as_deref().and_then(|e| self.blob_types.get(e)).is_some_and(FileType::is_symlink);
             let blob_id = match (&blob_rel, &etag) {
-                (Some(b), Some(_)) if linked => shared_target(self.hub, b).unwrap_or_else(|| b.clone()).into_string(),
+                (Some(b), Some(_)) if linked => match shared_target(self.hub, b) {
+                    Some(target) => {
+                        if let Some(parent) = target.parent() {
+                            self.shared_dirs.insert(parent.to_owned());
+                        }
+                        target.into_string()
+                    }
+                    None => b.to_string(),
+                },
                 (Some(b), _) => b.to_string(),
                 (None, _) => entry.to_string(),
             };
@@ -192,6 +231,15 @@ impl Walker<'_> {
         self.blob_meta.insert(name.to_owned(), meta);
         meta
     }
+}
+
+/// The `.incomplete` file `name` in a repo's `blobs/`, as it is now; `None` when it is
+/// gone or not one.
+pub(crate) fn incomplete(hub: &Dir, layout: &RepoLayout, name: &str) -> Option<Incomplete> {
+    let etag = layout::incomplete_etag(name)?;
+    let rel = layout.blobs().join(name);
+    let m = hub.symlink_metadata(&rel).ok()?;
+    Some(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) })
 }
 
 /// Where a repo blob that is a symlink into the shared store points.
