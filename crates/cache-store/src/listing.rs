@@ -107,12 +107,14 @@ type Parts = HashMap<String, Vec<Part>>;
 
 /// Bytes of the distinct blobs among `blobs`.
 fn distinct_bytes<'a>(blobs: impl Iterator<Item = (&'a str, u64)>) -> u64 {
-    let mut v: Vec<(&str, u64)> = blobs.collect();
-    // Any total order puts equal names side by side; from the end, names that share the
-    // repo's `…/blobs/` prefix differ at the first byte compared.
-    v.sort_unstable_by(|a, b| a.0.bytes().rev().cmp(b.0.bytes().rev()));
-    v.dedup_by(|a, b| a.0 == b.0);
-    v.iter().map(|b| b.1).sum()
+    // Sorted, equal names end up side by side. Names in a repo share their `…/blobs/`
+    // prefix and end in a digest, so sorting on the last eight bytes first mostly
+    // compares integers.
+    let tail = |b: &str| b.bytes().rev().take(8).fold(0_u64, |k, c| k << 8 | u64::from(c));
+    let mut v: Vec<(u64, &str, u64)> = blobs.map(|(b, size)| (tail(b), b, size)).collect();
+    v.sort_unstable();
+    v.dedup_by(|a, b| a.1 == b.1);
+    v.iter().map(|b| b.2).sum()
 }
 
 /// The order a scan walks a revision in: by path component, so `a/x` comes before `a.txt`
