@@ -402,6 +402,15 @@ impl Index {
         })
     }
 
+    /// Another connection to the same database, read-only, for a thread of its own.
+    pub(crate) fn reader(&self) -> Result<Index> {
+        let err = |source| Error::Index { op: "open", path: self.path.clone(), source };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        Ok(Index { conn: Mutex::new(conn), path: self.path.clone() })
+    }
+
     /// Runs the queries `f` (for tables another module owns, such as `stamp`'s).
     pub(crate) fn read<T>(&self, op: &'static str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         f(&self.conn()).map_err(self.err(op))

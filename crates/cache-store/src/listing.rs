@@ -6,8 +6,10 @@
 //! # Performance
 //! A listing costs one `getdents` of the hub root and, per repo folder, a stat of each
 //! stamped directory (a handful), its refs, its `.incomplete` files and one index query:
-//! nothing per file. A folder that changed is scanned again, so the first listing after a
-//! change pays for that folder alone. Our own downloads change folders too; so be it.
+//! no syscall per file. What is left per file (reading its row, checking its path,
+//! building its entry) is shared between two threads on a large cache. A folder that
+//! changed is scanned again, so the first listing after a change pays for that folder
+//! alone. Our own downloads change folders too; so be it.
 //!
 //! # Same answer either way
 //! Both paths build a listing with one function from the same parts: the snapshot
@@ -23,6 +25,7 @@ use cache_core::{BlobId, CommitHash, Repo, RepoPath, Timestamp};
 use camino::Utf8PathBuf;
 
 use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::layout::RepoLayout;
 use crate::reconcile;
 use crate::scan::{self, Incomplete, RepoScan};
@@ -79,6 +82,16 @@ pub struct IncompleteFile {
     pub modified: Timestamp,
 }
 
+/// From how many index rows a listing reads them on two threads.
+const PARALLEL_ROWS: u64 = 20_000;
+
+/// A repo folder on disk, with its recorded stamp.
+struct Folder {
+    repo: Repo,
+    name: String,
+    recorded: Option<Recorded>,
+}
+
 /// How a listing was answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tally {
@@ -131,42 +144,87 @@ impl Store {
     /// the index for repo folders unchanged since their last scan, scans the others (and
     /// records them in the index, when it can be written).
     pub fn list(&self) -> Result<Vec<RepoListing>> {
-        let (out, tally) = self.list_with(RACY_WINDOW)?;
+        let (out, tally) = self.list_with(RACY_WINDOW, PARALLEL_ROWS)?;
         tracing::debug!(from_index = tally.from_index, scanned = tally.scanned, "listed the hub cache");
         Ok(out)
     }
 
-    /// [`Store::list`], trusting stamps settled for `window`.
-    pub(crate) fn list_with(&self, window: Duration) -> Result<(Vec<RepoListing>, Tally)> {
+    /// [`Store::list`], trusting stamps settled for `window`, reading the index on two
+    /// threads from `parallel_rows` rows on.
+    pub(crate) fn list_with(&self, window: Duration, parallel_rows: u64) -> Result<(Vec<RepoListing>, Tally)> {
         let repos = scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))?;
         let mut stamps = self.index.stamps()?;
+        let folders: Vec<Folder> = repos
+            .into_iter()
+            .map(|repo| {
+                let name = repo.folder_name();
+                let recorded = stamps.remove(&name);
+                Folder { repo, name, recorded }
+            })
+            .collect();
+        let from_index = self.answers_from_index(&folders, window, parallel_rows)?;
         let mut tally = Tally::default();
-        let mut out = Vec::with_capacity(repos.len());
-        let mut on_disk = HashSet::with_capacity(repos.len());
-        for repo in repos {
-            let folder = repo.folder_name();
-            let trusted = stamps.remove(&folder).filter(|r| r.stamp.holds(&self.hub, window));
-            let listed = match trusted {
-                Some(recorded) => self.listed_from_index(&repo, &folder, &recorded)?,
-                None => None,
-            };
+        let mut out = Vec::with_capacity(folders.len());
+        let mut on_disk = HashSet::with_capacity(folders.len());
+        for (f, listed) in folders.into_iter().zip(from_index) {
             out.push(if let Some(listing) = listed {
                 tally.from_index += 1;
                 listing
             } else {
                 tally.scanned += 1;
-                self.listed_from_scan(repo, &folder)?
+                self.listed_from_scan(f.repo, &f.name)?
             });
-            on_disk.insert(folder);
+            on_disk.insert(f.name);
         }
         self.forget_gone(&on_disk);
         Ok((out, tally))
     }
 
+    /// The listings the index can give, in the order of `folders` (`None`: scan it). From
+    /// `parallel_rows` recorded rows on, split in two halves by rows, the second done on a
+    /// thread with a connection of its own: checking stamps, reading rows and building
+    /// listings is most of a large listing's work, and opening a connection costs about a
+    /// millisecond.
+    fn answers_from_index(&self, folders: &[Folder], window: Duration, parallel_rows: u64) -> Result<Vec<Option<RepoListing>>> {
+        let run = |index: &Index, part: &[Folder]| -> Result<Vec<Option<RepoListing>>> {
+            part.iter()
+                .map(|f| match f.recorded.as_ref().filter(|r| r.stamp.holds(&self.hub, window)) {
+                    Some(recorded) => self.listed_from_index(index, &f.repo, &f.name, recorded),
+                    None => Ok(None),
+                })
+                .collect()
+        };
+        let rows = |f: &Folder| f.recorded.as_ref().map_or(0, |r| r.files);
+        let total: u64 = folders.iter().map(rows).sum();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        if total < parallel_rows.max(1) || cores < 2 {
+            return run(&self.index, folders);
+        }
+        let mut seen = 0;
+        let split = folders.iter().position(|f| {
+            seen += rows(f);
+            seen * 2 >= total
+        });
+        let (first, second) = folders.split_at(split.map_or(folders.len(), |i| i + 1));
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| match self.index.reader() {
+                Ok(reader) => run(&reader, second),
+                // Through the store's connection, taking turns: slower, not wrong.
+                Err(e) => {
+                    tracing::debug!("reading the index on one connection: {e}");
+                    run(&self.index, second)
+                }
+            });
+            let mut out = run(&self.index, first)?;
+            out.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+            Ok(out)
+        })
+    }
+
     /// A folder's listing from its index rows; `None` when they are not the ones its stamp
     /// vouches for.
-    fn listed_from_index(&self, repo: &Repo, folder: &str, recorded: &Recorded) -> Result<Option<RepoListing>> {
-        let (commits, parts) = self.index.read("read entries", |conn| {
+    fn listed_from_index(&self, index: &Index, repo: &Repo, folder: &str, recorded: &Recorded) -> Result<Option<RepoListing>> {
+        let (commits, parts) = index.read("read entries", |conn| {
             let mut st = conn.prepare_cached("SELECT revision, path, blob, size FROM entries WHERE repo = ?1")?;
             let mut rows = st.query([folder])?;
             let mut commits: Vec<String> = Vec::new();
@@ -391,22 +449,29 @@ mod tests {
     }
 
     /// Lists once the last change is older than the window, checking the answer against a
-    /// full scan.
-    fn list(store: &Store) -> (Vec<RepoListing>, Tally) {
+    /// full scan; `parallel` reads the index on two threads, however small it is.
+    fn list_in(store: &Store, parallel: bool) -> (Vec<RepoListing>, Tally) {
         std::thread::sleep(WINDOW * 2);
-        let (listed, tally) = store.list_with(WINDOW).unwrap();
+        let (listed, tally) = store.list_with(WINDOW, if parallel { 0 } else { PARALLEL_ROWS }).unwrap();
         assert_eq!(listed, reference(store));
         (listed, tally)
     }
 
+    fn list(store: &Store) -> (Vec<RepoListing>, Tally) {
+        list_in(store, false)
+    }
+
     /// Makes a change, then checks that the next listing scans `scanned` folders and the
-    /// one after answers them all from the index, both equal to a full scan.
+    /// ones after answer them all from the index (on one thread and on two), all equal to
+    /// a full scan.
     fn after(store: &Store, scanned: usize, change: impl FnOnce()) -> Vec<RepoListing> {
         change();
-        let (listed, tally) = list(store);
+        let (listed, tally) = list_in(store, true);
         assert_eq!(tally.scanned, scanned, "{tally:?}");
-        let (again, tally) = list(store);
-        assert_eq!(tally, Tally { from_index: again.len(), scanned: 0 });
+        for parallel in [true, false] {
+            let (again, tally) = list_in(store, parallel);
+            assert_eq!(tally, Tally { from_index: again.len(), scanned: 0 }, "parallel: {parallel}");
+        }
         listed
     }
 
@@ -484,7 +549,7 @@ mod tests {
         // last scan saw (`verify` reports the corruption) until a reconcile records it.
         std::fs::write(hub.join(a).join("blobs").join(GitSha1::of(b"{}").to_string()), b"").unwrap();
         std::thread::sleep(WINDOW * 2);
-        let (listed, tally) = s.list_with(WINDOW).unwrap();
+        let (listed, tally) = s.list_with(WINDOW, 0).unwrap();
         assert_eq!(tally.scanned, 0);
         assert!(files(&listed, a).contains(&(commit(1), "config.json".into(), 2)));
         s.reconcile().unwrap();
@@ -530,12 +595,12 @@ mod tests {
         // Were the stamp trusted, the listing would miss the file…
         stamp.taken_at += 10_000_000_000;
         s.index.save_stamps(&[(a, &stamp, rows)], false).unwrap();
-        let (listed, tally) = s.list_with(RACY_WINDOW).unwrap();
+        let (listed, tally) = s.list_with(RACY_WINDOW, PARALLEL_ROWS).unwrap();
         assert_eq!((tally.from_index, late(&listed)), (1, false));
         // …but it was taken within the racy window of the change, so it is not.
         stamp.taken_at -= 10_000_000_000;
         s.index.save_stamps(&[(a, &stamp, rows)], false).unwrap();
-        let (listed, tally) = s.list_with(RACY_WINDOW).unwrap();
+        let (listed, tally) = s.list_with(RACY_WINDOW, PARALLEL_ROWS).unwrap();
         assert_eq!((tally.scanned, late(&listed)), (1, true));
         assert_eq!(listed, reference(s));
     }
