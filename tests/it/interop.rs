@@ -103,6 +103,42 @@ fn files_fetched_by_huggingface_hub_are_offline_hits_for_modelcache_and_verify()
     assert!(ls.stdout.contains("org/model") && ls.stdout.contains("org/other"), "{}", ls.stdout);
 }
 
+const CHANGE: &str = r#"
+import json
+from huggingface_hub import hf_hub_download, scan_cache_dir
+hf_hub_download("org/other", "notes.md")
+info = scan_cache_dir()
+model = next(r for r in info.repos if r.repo_id == "org/model")
+info.delete_revisions(*[rev.commit_hash for rev in model.revisions]).execute()
+info = scan_cache_dir()
+print(json.dumps(sorted([r.repo_id, sum(len(rev.files) for rev in r.revisions), r.size_on_disk] for r in info.repos)))
+"#;
+
+/// `ls` answers unchanged repos from the index: what Python adds or deletes between two
+/// listings must show all the same, in another process, and the answer must not change
+/// once the index is trusted.
+#[test]
+fn ls_sees_what_huggingface_hub_changed_since_the_last_listing() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    env.run(&["get", "org/model"]).ok();
+    env.run(&["get", "org/other", "vocab.txt"]).ok();
+    env.run(&["ls"]).ok();
+    let python: serde_json::Value = serde_json::from_str(run_python(&env, CHANGE, &[]).stdout.trim()).unwrap();
+    let summary = |ls: &serde_json::Value| {
+        let repos = ls.as_array().unwrap().iter().map(|r| serde_json::json!([r["repo_id"], r["files"], r["size_bytes"]]));
+        serde_json::Value::Array(repos.collect())
+    };
+    let after = env.run(&["--json", "ls"]).ok().json();
+    assert_eq!(summary(&after), python);
+    // Past the racy window, a listing records what it scanned and the next one trusts it.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    env.run(&["ls"]).ok();
+    let trusted = env.run(&["-vv", "--json", "ls"]).ok();
+    assert!(trusted.stderr.contains("from_index=1 scanned=0"), "{}", trusted.stderr);
+    assert_eq!(trusted.json(), after);
+}
+
 #[test]
 fn python_and_modelcache_downloading_one_blob_at_once_make_one_transfer() {
     const SIZE: u64 = 3 << 20;

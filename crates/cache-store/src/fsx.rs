@@ -147,7 +147,9 @@ pub(crate) fn read_link(dir: &Dir, rel: &Utf8Path) -> io::Result<Option<String>>
     }
 }
 
-/// Lists the names in a directory (UTF-8 names only), empty when it does not exist.
+/// Lists the names in a directory (UTF-8 names only), sorted, empty when it does not
+/// exist. Types come from the listing itself (`d_type`); only where the filesystem does
+/// not fill it in is the entry stat'ed.
 pub(crate) fn list_dir(dir: &Dir, rel: &Utf8Path) -> io::Result<Vec<(String, cap_std::fs::FileType)>> {
     let rd = match if rel.as_str().is_empty() { dir.entries() } else { dir.read_dir(rel) } {
         Ok(rd) => rd,
@@ -158,11 +160,27 @@ pub(crate) fn list_dir(dir: &Dir, rel: &Utf8Path) -> io::Result<Vec<(String, cap
     for entry in rd {
         let entry = entry?;
         if let Ok(name) = entry.file_name().into_string() {
-            out.push((name, entry.file_type()?));
+            let mut t = entry.file_type()?;
+            if !(t.is_dir() || t.is_file() || t.is_symlink())
+                && let Ok(m) = entry.metadata()
+            {
+                t = m.file_type();
+            }
+            out.push((name, t));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// Opens the directory `rel` under `dir` (following links inside the root), `None` when
+/// it does not exist.
+pub(crate) fn open_dir(dir: &Dir, rel: &Utf8Path) -> io::Result<Option<Dir>> {
+    match dir.open_dir(rel) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes a file, treating "already gone" as success.

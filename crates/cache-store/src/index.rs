@@ -16,7 +16,8 @@
 //! # Schema
 //! Migrations are append-only (`PRAGMA user_version` counts the applied ones). Entries
 //! are keyed by `(repo, revision, path)`: the repo folder name, commit and in-repo path
-//! for Hub files; `''`, the key hash and the key for artifacts.
+//! for Hub files; `''`, the key hash and the key for artifacts. `stamps` belongs to the
+//! `stamp` module (what a listing may trust without scanning a repo folder).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -28,7 +29,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE entries (
         repo TEXT NOT NULL,
         revision TEXT NOT NULL,
         path TEXT NOT NULL,
@@ -117,7 +119,16 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
     CREATE TRIGGER entry_used AFTER UPDATE OF last_used ON entries BEGIN
         UPDATE repos SET last_used = max(last_used, NEW.last_used) WHERE repo = NEW.repo;
     END;
-    INSERT INTO counters VALUES ('hits', 0), ('misses', 0), ('downloads', 0), ('bytes_downloaded', 0);"];
+    INSERT INTO counters VALUES ('hits', 0), ('misses', 0), ('downloads', 0), ('bytes_downloaded', 0);",
+    // 2: per repo folder, the directories a listing trusts unchanged (`stamp`).
+    "CREATE TABLE stamps (
+        repo TEXT PRIMARY KEY,
+        taken_at INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        dirs TEXT NOT NULL,
+        incomplete TEXT NOT NULL
+    ) WITHOUT ROWID;",
+];
 
 /// One entry as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,7 +222,11 @@ impl Index {
         move |source| Error::Index { op, path: self.path.clone(), source }
     }
 
-    fn write<T>(&self, op: &'static str, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err(op))?;
         let out = f(&tx).map_err(self.err(op))?;
@@ -398,6 +413,20 @@ impl Index {
             Ok(diff)
         })
     }
+
+    /// Another connection to the same database, read-only, for a thread of its own.
+    pub(crate) fn reader(&self) -> Result<Index> {
+        let err = |source| Error::Index { op: "open", path: self.path.clone(), source };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        Ok(Index { conn: Mutex::new(conn), path: self.path.clone() })
+    }
+
+    /// Runs the queries `f` (for tables another module owns, such as `stamp`'s).
+    pub(crate) fn read<T>(&self, op: &'static str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&self.conn()).map_err(self.err(op))
+    }
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
@@ -444,6 +473,22 @@ mod tests {
         assert!(!created);
         drop(again);
         assert_eq!((stamp(path.as_std_path()), stamp(&wal)), before, "a current index is opened without writing");
+    }
+
+    #[test]
+    fn an_index_of_the_first_schema_is_migrated_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(tmp.path().join("index.sqlite3")).unwrap();
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute("INSERT INTO entries VALUES ('models--a', 'c', 'x', 'b', NULL, 3, NULL, 1, 1)", []).unwrap();
+        drop(old);
+        let (idx, created) = Index::open(&path).unwrap();
+        assert!(!created);
+        assert_eq!(idx.rows(None).unwrap().len(), 1, "entries survive");
+        assert!(idx.stamps().unwrap().is_empty(), "no folder is trusted yet: the first listing scans them all");
+        assert_eq!(idx.summary().unwrap().files, 1);
     }
 
     fn row(path: &str, blob: &str, size: u64) -> Row {

@@ -1,4 +1,5 @@
-//! Maintenance: listings, stats, pins, removal, clear and eviction of Hub files.
+//! Maintenance: stats, pins, removal, clear and eviction of Hub files (listings are in
+//! `listing`).
 //!
 //! Removal never deletes what is in use: a repo whose lease a reader holds is refused
 //! (or skipped by eviction), and a blob whose lock is held (a transfer or commit in
@@ -8,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use cache_core::Repo;
 use cache_core::{BlobId, CacheSummary, CommitHash, EntryKey, EntryMeta, Etag, RepoPath, RepoSummary, Revision, Timestamp};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 
 use crate::artifacts::ArtifactKey;
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use crate::fsx;
 use crate::index::Row;
 use crate::layout::RepoLayout;
 use crate::lock;
-use crate::scan::{self, Incomplete};
+use crate::scan;
 use crate::store::Store;
 
 /// What an operation applies to.
@@ -37,56 +38,6 @@ pub enum Scope {
     Artifact(ArtifactKey),
 }
 
-/// One repo as found on disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepoListing {
-    /// The repo.
-    pub repo: Repo,
-    /// Its cached revisions.
-    pub revisions: Vec<RevisionListing>,
-    /// Bytes on disk, each blob counted once.
-    pub size_bytes: u64,
-    /// Interrupted or in-flight downloads.
-    pub incomplete: Vec<IncompleteFile>,
-}
-
-/// One cached revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RevisionListing {
-    /// The commit.
-    pub commit: CommitHash,
-    /// Refs (branches, tags) pointing at it.
-    pub refs: Vec<String>,
-    /// Its files.
-    pub files: Vec<FileListing>,
-    /// Bytes of its distinct blobs.
-    pub size_bytes: u64,
-}
-
-/// One file of a revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileListing {
-    /// Path in the repo.
-    pub path: RepoPath,
-    /// Size in bytes.
-    pub size: u64,
-    /// The blob holding it.
-    pub blob: BlobId,
-}
-
-/// An `.incomplete` file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IncompleteFile {
-    /// Absolute path.
-    pub path: Utf8PathBuf,
-    /// The blob it will become.
-    pub etag: String,
-    /// Bytes so far.
-    pub size: u64,
-    /// Last written.
-    pub modified: Timestamp,
-}
-
 /// What a removal did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Removed {
@@ -99,44 +50,6 @@ pub struct Removed {
 }
 
 impl Store {
-    /// Every repo on disk with its revisions, files and in-flight downloads.
-    pub fn list(&self) -> Result<Vec<RepoListing>> {
-        let mut out = Vec::new();
-        for repo in scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))? {
-            let s = scan::repo(&self.hub, &repo).map_err(Error::io("scan", self.hub_path.join(repo.folder_name())))?;
-            let mut revisions = Vec::new();
-            let mut repo_blobs = BTreeMap::new();
-            for commit in &s.commits {
-                let Ok(c) = CommitHash::new(commit) else { continue };
-                let mut blobs = BTreeMap::new();
-                let files: Vec<FileListing> = s
-                    .files
-                    .iter()
-                    .filter(|f| &f.commit == commit)
-                    .filter_map(|f| {
-                        let size = f.size?;
-                        blobs.insert(f.blob_id.clone(), size);
-                        Some(FileListing {
-                            path: RepoPath::new(&f.path).ok()?,
-                            size,
-                            blob: BlobId::from_relative_path(&f.blob_id),
-                        })
-                    })
-                    .collect();
-                repo_blobs.extend(blobs.clone());
-                let refs = s.refs.iter().filter(|(_, c)| c == commit).map(|(n, _)| n.clone()).collect();
-                revisions.push(RevisionListing { commit: c, refs, files, size_bytes: blobs.values().sum() });
-            }
-            let incomplete = s.incomplete.iter().map(|i| self.incomplete_listing(i)).collect();
-            out.push(RepoListing { repo, revisions, size_bytes: repo_blobs.values().sum(), incomplete });
-        }
-        Ok(out)
-    }
-
-    fn incomplete_listing(&self, i: &Incomplete) -> IncompleteFile {
-        IncompleteFile { path: self.hub_path.join(&i.rel), etag: i.etag.clone(), size: i.size, modified: i.modified }
-    }
-
     /// Every entry the index knows (Hub files and artifacts), with pending last-use
     /// times and pins applied: the input of eviction planning.
     pub fn entries(&self) -> Result<Vec<EntryMeta>> {

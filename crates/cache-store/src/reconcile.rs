@@ -6,7 +6,8 @@ use cache_core::Timestamp;
 use crate::error::{Error, Result};
 use crate::index::Row;
 use crate::layout::RepoLayout;
-use crate::scan;
+use crate::scan::{self, SnapFile};
+use crate::stamp::Stamp;
 use crate::store::Store;
 
 /// What [`Store::reconcile`] changed in the index.
@@ -34,28 +35,45 @@ impl Store {
     }
 }
 
-pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
-    let mut truth = Vec::new();
-    for repo in scan::repos(&store.hub).map_err(Error::io("list", store.hub_path.clone()))? {
-        let folder = RepoLayout::new(&repo).folder;
-        let s = scan::repo(&store.hub, &repo).map_err(Error::io("scan", store.hub_path.join(&folder)))?;
-        for f in s.files {
-            let Some(size) = f.size else { continue };
+/// The index rows a repo's scan stands for: its snapshot files that have content.
+pub(crate) fn rows(folder: &str, files: Vec<SnapFile>) -> Vec<Row> {
+    files
+        .into_iter()
+        .filter_map(|f| {
             let t = f.modified.as_unix_millis();
-            truth.push(Row {
-                repo: folder.clone(),
+            Some(Row {
+                repo: folder.to_owned(),
                 revision: f.commit,
                 path: f.path,
                 blob: f.blob_id,
                 etag: f.etag,
-                size,
+                size: f.size?,
                 blake3: None,
                 downloaded_at: t,
                 last_used: t,
-            });
-        }
+            })
+        })
+        .collect()
+}
+
+/// Makes the index agree with the whole hub cache, and records each repo's stamp so that
+/// listings need not scan it again until it changes.
+pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
+    let mut truth = Vec::new();
+    let mut stamps = Vec::new();
+    for repo in scan::repos(&store.hub).map_err(Error::io("list", store.hub_path.clone()))? {
+        let folder = RepoLayout::new(&repo).folder;
+        let s = scan::repo(&store.hub, &repo).map_err(Error::io("scan", store.hub_path.join(&folder)))?;
+        let rows = rows(&folder, s.files);
+        stamps.push((folder, s.stamp, rows.len() as u64));
+        truth.extend(rows);
     }
     let d = store.index.reconcile(None, &truth)?;
+    // A folder that changed during the scan may not match its rows: no stamp, so the next
+    // listing scans it.
+    let stamps: Vec<(&str, &Stamp, u64)> =
+        stamps.iter().filter(|(_, s, _)| s.unchanged(&store.hub)).map(|(f, s, n)| (f.as_str(), s, *n)).collect();
+    store.index.save_stamps(&stamps, true)?;
     if d != crate::index::Diff::default() {
         tracing::info!(added = d.added, removed = d.removed, updated = d.updated, "reconciled the index with the hub cache");
     }

@@ -2,15 +2,16 @@
 //! link to, refs, blobs and `.incomplete` leftovers. The filesystem is the truth; the
 //! maintenance operations, listings, verify and reconcile all start here.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use cache_core::{Repo, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, FileType};
 
 use crate::fsx;
 use crate::layout::{self, RepoLayout, SHARED_BLOBS};
+use crate::stamp::Stamp;
 
 /// One file in a snapshot.
 #[derive(Clone, Debug)]
@@ -53,6 +54,8 @@ pub(crate) struct RepoScan {
     /// Names in `blobs/` that are committed blobs (etag-named).
     pub(crate) blobs: Vec<String>,
     pub(crate) incomplete: Vec<Incomplete>,
+    /// Its directories as the scan found them (see `stamp`).
+    pub(crate) stamp: Stamp,
 }
 
 fn mtime(m: &cap_std::fs::Metadata) -> Timestamp {
@@ -68,84 +71,175 @@ pub(crate) fn repos(hub: &Dir) -> io::Result<Vec<Repo>> {
         .collect())
 }
 
-/// Scans one repo folder (an absent folder scans as empty).
+/// Scans one repo folder (an absent folder scans as empty), stamping its directories.
+///
+/// # Performance
+/// Each directory is opened once, relative to its parent's handle, and everything in it
+/// is reached by name through that handle: one `readlinkat` per snapshot link and one
+/// `statx` per blob (blobs linked from several revisions once), types from the listing's
+/// `d_type`. Paths from the hub root (three syscalls each through cap-std's sandbox) are
+/// left to the rare cases: links that lead elsewhere and blobs that are links themselves.
 pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     let layout = RepoLayout::new(repo);
-    let mut scan =
-        RepoScan { files: Vec::new(), commits: Vec::new(), refs: Vec::new(), blobs: Vec::new(), incomplete: Vec::new() };
-    let blob_entries = fsx::list_dir(hub, &layout.blobs())?;
-    // Only a blob that is itself a link can lead into the shared store: the listing's file
-    // types say which, so the others need no `readlink` (a third of a scan's syscalls).
-    let linked_blobs: HashSet<&str> = blob_entries.iter().filter(|(_, t)| t.is_symlink()).map(|(n, _)| n.as_str()).collect();
-    let walker = Walker { hub, layout: &layout, linked_blobs: &linked_blobs };
-    for (commit, t) in fsx::list_dir(hub, &layout.snapshots())? {
-        if t.is_dir() {
-            walker.walk(&commit, &layout.snapshots().join(&commit), "", &mut scan.files)?;
-            scan.commits.push(commit);
+    let mut stamp = Stamp::start();
+    let mut scan = RepoScan {
+        files: Vec::new(),
+        commits: Vec::new(),
+        refs: Vec::new(),
+        blobs: Vec::new(),
+        incomplete: Vec::new(),
+        stamp: Stamp::default(),
+    };
+    let Some(root) = fsx::open_dir(hub, &layout.root())? else {
+        scan.stamp = stamp;
+        return Ok(scan);
+    };
+    stamp.dir(layout.folder.clone(), &root.dir_metadata()?);
+    let blobs_dir = fsx::open_dir(&root, Utf8Path::new("blobs"))?;
+    let blob_entries = match &blobs_dir {
+        Some(d) => {
+            stamp.dir(layout.blobs().into_string(), &d.dir_metadata()?);
+            fsx::list_dir(d, Utf8Path::new(""))?
+        }
+        None => Vec::new(),
+    };
+    let mut walker = Walker {
+        hub,
+        layout: &layout,
+        blobs_dir: blobs_dir.as_ref(),
+        blob_types: blob_entries.iter().map(|(n, t)| (n.as_str(), *t)).collect(),
+        blob_meta: HashMap::new(),
+        shared_dirs: BTreeSet::new(),
+        stamp: &mut stamp,
+    };
+    if let Some(snapshots) = fsx::open_dir(&root, Utf8Path::new("snapshots"))? {
+        walker.stamp.dir(layout.snapshots().into_string(), &snapshots.dir_metadata()?);
+        for (commit, t) in fsx::list_dir(&snapshots, Utf8Path::new(""))? {
+            if t.is_dir()
+                && let Some(dir) = fsx::open_dir(&snapshots, Utf8Path::new(&commit))?
+            {
+                walker.walk(&dir, &layout.snapshots().join(&commit), &commit, "", &mut scan.files)?;
+                scan.commits.push(commit);
+            }
+        }
+    }
+    // The shared store's folders this repo's blobs lead into: a payload removed there
+    // must show up as a changed stamp too.
+    for dir in std::mem::take(&mut walker.shared_dirs) {
+        if let Ok(m) = hub.metadata(&dir) {
+            walker.stamp.dir(dir.into_string(), &m);
         }
     }
     scan.refs = refs(hub, &layout)?;
     for (name, _) in &blob_entries {
-        let name = name.clone();
-        if layout::is_etag_name(&name) {
-            scan.blobs.push(name);
-        } else if let Some(etag) = layout::incomplete_etag(&name) {
-            let rel = layout.blobs().join(&name);
-            if let Ok(m) = hub.symlink_metadata(&rel) {
-                scan.incomplete.push(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) });
-            }
+        if layout::is_etag_name(name) {
+            scan.blobs.push(name.clone());
+        } else if let Some(etag) = layout::incomplete_etag(name)
+            && let Some(d) = &blobs_dir
+            && let Ok(m) = d.symlink_metadata(name)
+        {
+            let rel = layout.blobs().join(name);
+            scan.incomplete.push(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) });
+            stamp.incomplete.push(name.clone());
         }
     }
+    scan.stamp = stamp;
     Ok(scan)
 }
+
+/// A blob's size and modification time; `None` when it cannot be read (a dangling link).
+type BlobMeta = Option<(u64, Timestamp)>;
 
 struct Walker<'a> {
     hub: &'a Dir,
     layout: &'a RepoLayout,
-    /// Names in `blobs/` that are symlinks (possibly into the shared store).
-    linked_blobs: &'a HashSet<&'a str>,
+    /// The repo's `blobs/`, when there is one.
+    blobs_dir: Option<&'a Dir>,
+    /// Names in `blobs/` with their types.
+    blob_types: HashMap<&'a str, FileType>,
+    /// The blobs already looked at, by name.
+    blob_meta: HashMap<String, BlobMeta>,
+    /// Folders of the shared store that linked blobs lead into.
+    shared_dirs: BTreeSet<Utf8PathBuf>,
+    stamp: &'a mut Stamp,
 }
 
 impl Walker<'_> {
-    fn walk(&self, commit: &str, dir: &Utf8Path, prefix: &str, out: &mut Vec<SnapFile>) -> io::Result<()> {
-        let (hub, layout) = (self.hub, self.layout);
-        for (name, t) in fsx::list_dir(hub, dir)? {
-            let rel = dir.join(&name);
+    /// Walks the folder `dir` (hub-relative `rel`) of a revision.
+    fn walk(&mut self, dir: &Dir, rel: &Utf8Path, commit: &str, prefix: &str, out: &mut Vec<SnapFile>) -> io::Result<()> {
+        self.stamp.dir(rel.as_str(), &dir.dir_metadata()?);
+        for (name, t) in fsx::list_dir(dir, Utf8Path::new(""))? {
+            let entry = rel.join(&name);
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             if t.is_dir() {
-                self.walk(commit, &rel, &path, out)?;
+                if let Some(sub) = fsx::open_dir(dir, Utf8Path::new(&name))? {
+                    self.walk(&sub, &entry, commit, &path, out)?;
+                }
                 continue;
             }
-            let (blob_rel, size, modified) = if t.is_symlink() {
-                let target = fsx::read_link(hub, &rel)?.unwrap_or_default();
-                match fsx::resolve_link(dir, &target) {
-                    Some(b) => match hub.metadata(&b) {
-                        Ok(m) => (Some(b), Some(m.len()), mtime(&m)),
-                        Err(_) => (Some(b), None, Timestamp::EPOCH),
-                    },
-                    None => (None, None, Timestamp::EPOCH),
+            let (blob_rel, meta) = if t.is_symlink() {
+                let target = fsx::read_link(dir, Utf8Path::new(&name))?.unwrap_or_default();
+                match fsx::resolve_link(rel, &target) {
+                    Some(b) => {
+                        let meta = self.blob_meta(&b);
+                        (Some(b), meta)
+                    }
+                    None => (None, None),
                 }
             } else {
-                let m = hub.symlink_metadata(&rel)?;
-                (Some(rel.clone()), Some(m.len()), mtime(&m))
+                let m = dir.symlink_metadata(&name)?;
+                (Some(entry.clone()), Some((m.len(), mtime(&m))))
             };
             let etag = blob_rel
                 .as_ref()
-                .filter(|b| b.parent() == Some(layout.blobs().as_path()))
+                .filter(|b| b.parent() == Some(self.layout.blobs().as_path()))
                 .and_then(|b| b.file_name())
                 .filter(|n| layout::is_etag_name(n))
                 .map(str::to_owned);
+            let linked = etag.as_deref().and_then(|e| self.blob_types.get(e)).is_some_and(FileType::is_symlink);
             let blob_id = match (&blob_rel, &etag) {
-                (Some(b), Some(e)) if self.linked_blobs.contains(e.as_str()) => {
-                    shared_target(hub, b).unwrap_or_else(|| b.clone()).into_string()
-                }
+                (Some(b), Some(_)) if linked => match shared_target(self.hub, b) {
+                    Some(target) => {
+                        if let Some(parent) = target.parent() {
+                            self.shared_dirs.insert(parent.to_owned());
+                        }
+                        target.into_string()
+                    }
+                    None => b.to_string(),
+                },
                 (Some(b), _) => b.to_string(),
-                (None, _) => rel.to_string(),
+                (None, _) => entry.to_string(),
             };
-            out.push(SnapFile { commit: commit.to_owned(), path, rel, blob_rel, blob_id, etag, size, modified });
+            let (size, modified) = meta.map_or((None, Timestamp::EPOCH), |(s, m)| (Some(s), m));
+            out.push(SnapFile { commit: commit.to_owned(), path, rel: entry, blob_rel, blob_id, etag, size, modified });
         }
         Ok(())
     }
+
+    /// What a link target `b` (hub-relative) leads to, following links. A regular file
+    /// directly in this repo's `blobs/` is stat'ed through the open `blobs/` handle, once.
+    fn blob_meta(&mut self, b: &Utf8Path) -> BlobMeta {
+        let name = b.strip_prefix(self.layout.blobs()).ok().map(Utf8Path::as_str).filter(|n| !n.is_empty() && !n.contains('/'));
+        let local = name.filter(|n| self.blob_types.get(n).is_some_and(FileType::is_file)).zip(self.blobs_dir);
+        let Some((name, blobs_dir)) = local else {
+            return self.hub.metadata(b).ok().map(|m| (m.len(), mtime(&m)));
+        };
+        if let Some(known) = self.blob_meta.get(name) {
+            return *known;
+        }
+        let meta = blobs_dir.symlink_metadata(name).ok().map(|m| (m.len(), mtime(&m)));
+        self.blob_meta.insert(name.to_owned(), meta);
+        meta
+    }
+}
+
+/// The `.incomplete` file `name` in a repo's `blobs/`, as it is now; `None` when it is
+/// gone or not one.
+pub(crate) fn incomplete(hub: &Dir, layout: &RepoLayout, name: &str) -> Option<Incomplete> {
+    let etag = layout::incomplete_etag(name)?;
+    let rel = layout.blobs().join(name);
+    let m = hub.symlink_metadata(&rel).ok()?;
+    Some(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) })
 }
 
 /// Where a repo blob that is a symlink into the shared store points.

@@ -39,13 +39,15 @@ impl CacheManager {
     }
 
     /// Every cached repository with its revisions, files, sizes, last use, pins and
-    /// incomplete downloads (read from the disk).
+    /// incomplete downloads, as they are on disk: repositories whose folders changed since
+    /// the last listing are scanned, the others are read from the index.
     pub fn list(&self) -> Result<Vec<RepoInfo>, CacheError> {
         let store = &self.inner.store;
+        // Listing first: it records in the index what changed on disk, which `stats` reads.
+        let listed = store.list()?;
         let usage: BTreeMap<Repo, (Option<Timestamp>, bool)> =
             store.stats()?.per_repo.into_iter().map(|r| (r.repo, (r.last_used, r.pinned))).collect();
-        Ok(store
-            .list()?
+        Ok(listed
             .into_iter()
             .map(|l| {
                 let (last_used, pinned) = usage.get(&l.repo).copied().unwrap_or((None, false));
@@ -59,20 +61,24 @@ impl CacheManager {
                     pinned,
                     revisions: l
                         .revisions
-                        .iter()
+                        .into_iter()
                         .map(|r| RevisionInfo {
                             commit: r.commit.to_string(),
-                            refs: r.refs.clone(),
-                            files: r.files.iter().map(|f| FileInfo { path: f.path.to_string(), size_bytes: f.size }).collect(),
+                            refs: r.refs,
+                            files: r
+                                .files
+                                .iter()
+                                .map(|f| FileInfo { path: f.path.as_str().to_owned(), size_bytes: f.size })
+                                .collect(),
                             size_bytes: r.size_bytes,
                         })
                         .collect(),
                     incomplete: l
                         .incomplete
-                        .iter()
+                        .into_iter()
                         .map(|i| IncompleteDownload {
-                            path: i.path.clone().into_std_path_buf(),
-                            etag: i.etag.clone(),
+                            path: i.path.into_std_path_buf(),
+                            etag: i.etag,
                             size_bytes: i.size,
                             modified: i.modified,
                         })
