@@ -68,7 +68,9 @@ impl Store {
         fsx::create_dirs(&home, Utf8Path::new("artifacts/leases")).map_err(Error::io("create", home_path.join("artifacts")))?;
         let marker = state.join("hub-path");
         if home.read_to_string(&marker).ok().as_deref() != Some(hub_path.as_str()) {
-            fsx::write_atomic(&home, &state, &marker, hub_path.as_str().as_bytes())
+            // Informative only (which hub cache this state belongs to), and rewritten
+            // whenever it is missing or wrong: no fsync.
+            fsx::replace(&home, &state, &marker, hub_path.as_str().as_bytes(), false)
                 .map_err(Error::io("write", home_path.join(&marker)))?;
         }
         let (index, fresh) = Index::open(&home_path.join(&state).join("index.sqlite3"))?;
