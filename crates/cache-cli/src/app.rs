@@ -47,12 +47,9 @@ impl Output {
     /// terminal, one line for a program reading a pipe (a 100 000-file listing spends
     /// a fifth of its time indenting otherwise).
     pub(crate) fn json(value: &impl Serialize) -> Result<()> {
-        let mut s = if std::io::stdout().is_terminal() {
-            serde_json::to_string_pretty(value)
-        } else {
-            serde_json::to_string(value)
-        }
-        .context("failed to serialize the result")?;
+        let mut s =
+            if std::io::stdout().is_terminal() { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }
+                .context("failed to serialize the result")?;
         s.push('\n');
         Self::text(&s)
     }

@@ -190,8 +190,18 @@ impl Index {
             move |source| Error::Index { op, path, source }
         };
         let mut conn = Connection::open(path).map_err(err("open"))?;
-        conn.busy_timeout(Duration::from_secs(60)).map_err(err("configure"))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err("enable WAL"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err("configure"))?;
+        // Switching a new database to WAL needs a lock SQLite does not wait for (its busy
+        // handler is not called there): processes opening a fresh cache together retry.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                done => break done.map_err(err("enable WAL"))?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err("configure"))?;
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(err("configure"))?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("open"))?;
@@ -427,6 +437,13 @@ impl Index {
     pub(crate) fn read<T>(&self, op: &'static str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         f(&self.conn()).map_err(self.err(op))
     }
+}
+
+/// How long a writer waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {

@@ -24,7 +24,7 @@ use hub::Hub;
 use report::Table;
 use scenarios::{Ctx, Plan};
 
-const SCENARIOS: [&str; 8] = ["cold", "cold-capped", "small", "warm", "verify", "resume", "listing", "eight"];
+const SCENARIOS: [&str; 9] = ["cold", "cold-capped", "small", "small-tmpfs", "warm", "verify", "resume", "listing", "eight"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -78,7 +78,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let table = match name {
             "cold" => Ok(scenarios::cold(&ctx, false)),
             "cold-capped" => Ok(scenarios::cold(&ctx, true)),
-            "small" => Ok(scenarios::small_files(&ctx)),
+            "small" => scenarios::small_files(&ctx, false),
+            "small-tmpfs" => scenarios::small_files(&ctx, true),
             "warm" => scenarios::warm(&ctx),
             "verify" => scenarios::verify(&ctx),
             "resume" => Ok(scenarios::resume(&ctx)),

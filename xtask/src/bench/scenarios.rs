@@ -149,8 +149,10 @@ pub(crate) fn cold(ctx: &Ctx<'_>, capped: bool) -> Table {
     }
 }
 
-/// A snapshot of 500 files of 4–64 KiB.
-pub(crate) fn small_files(ctx: &Ctx<'_>) -> Table {
+/// A snapshot of 500 files of 4–64 KiB, written under `target/` or, with `tmpfs`, under
+/// `/dev/shm`: the same work without the disk's filesystem (its inode allocator, its
+/// writeback), which shows what the tools themselves cost.
+pub(crate) fn small_files(ctx: &Ctx<'_>, tmpfs: bool) -> Result<Table, String> {
     let repo = "bench/small";
     let sizes = Plan::small_sizes();
     let contenders = vec![
@@ -171,16 +173,26 @@ pub(crate) fn small_files(ctx: &Ctx<'_>) -> Table {
         Contender::new("hf-hub snapshot_download", "peer", |d: &Path| Ok(hf_hub(ctx.bins, d, ctx.url(), "snapshot", repo, &[]))),
         Contender::new("huggingface_hub snapshot_download", "peer", |d: &Path| ctx.py(d, PY_SNAPSHOT, &[repo])),
     ];
-    let rows = alternate(&contenders, ctx.plan.runs, &ctx.scratch("small"), Cleanup::AtEnd);
-    Table {
-        name: "small",
-        title: format!("Snapshot of {} files of 4–64 KiB ({} KiB in all)", sizes.len(), sizes.iter().sum::<u64>() >> 10),
+    let scratch = if tmpfs {
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return Err("no /dev/shm on this machine".to_owned());
+        }
+        shm.join(format!("modelcache-bench-{}", std::process::id()))
+    } else {
+        ctx.scratch("small")
+    };
+    let rows = alternate(&contenders, ctx.plan.runs, &scratch, Cleanup::AtEnd);
+    let on = if tmpfs { ", on tmpfs" } else { "" };
+    Ok(Table {
+        name: if tmpfs { "small-tmpfs" } else { "small" },
+        title: format!("Snapshot of {} files of 4–64 KiB ({} KiB in all){on}", sizes.len(), sizes.iter().sum::<u64>() >> 10),
         target: "≤ 2× curl with 8 parallel transfers; ≥ 2× faster than hf-hub",
         baseline: "curl -Z (8 parallel)",
         extra_label: None,
         rows,
         note: None,
-    }
+    })
 }
 
 /// A cached file asked for again by a whole process, revalidating the branch or offline.

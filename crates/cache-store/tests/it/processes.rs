@@ -258,3 +258,37 @@ fn writers_whose_locks_do_nothing_still_cannot_publish_a_wrong_blob() {
     assert!(s.verify(&Scope::All, false).unwrap().is_clean());
     assert_eq!(std::fs::read(s.find(&r, &rev(commit(1).as_str()), &path("w.bin")).unwrap().unwrap()).unwrap(), good);
 }
+
+#[test]
+fn processes_opening_a_fresh_cache_at_once_all_succeed() {
+    if child_role().as_deref() == Some("opener") {
+        let root = Utf8PathBuf::from(std::env::var(ROOT_ENV).unwrap());
+        while !root.join("go").exists() {
+            std::thread::yield_now();
+        }
+        let s = child_store();
+        assert_eq!(s.stats().unwrap().files, 0);
+        println!("opened");
+        return;
+    }
+    // Eight CI jobs starting on a machine whose cache does not exist yet.
+    for _ in 0..4 {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root(&tmp);
+        let mut children: Vec<Child> = (0..8)
+            .map(|_| {
+                spawn_child(
+                    "processes::processes_opening_a_fresh_cache_at_once_all_succeed",
+                    "opener",
+                    &[(ROOT_ENV, root.as_str())],
+                )
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(root.join("go"), b"").unwrap();
+        for child in &mut children {
+            wait_for_line(child, "opened");
+            assert!(child.wait().unwrap().success());
+        }
+    }
+}
