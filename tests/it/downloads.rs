@@ -68,3 +68,31 @@ fn an_interrupted_transfer_completes_on_the_next_get_resending_at_most_one_perce
     assert!(sent <= SIZE + SIZE / 100, "re-sent {} bytes more than the file", sent.saturating_sub(SIZE));
     env.run(&["verify"]).ok();
 }
+
+#[test]
+fn a_large_snapshot_fits_a_low_open_file_limit() {
+    const FILES: u64 = 300;
+    let mut spec = RepoSpec::model("org/many");
+    for i in 0..FILES {
+        spec = spec.file(&format!("d{}/f{i}.json", i % 7), Content::generated(4096 + i, i));
+    }
+    let hub = TestHub::start_blocking([spec]);
+    let env = Env::new(&hub);
+    // Some systems start processes with 256 descriptors or fewer; waiting files are batched
+    // within what the limit leaves.
+    let cmd = env.command(&["--json", "get", "org/many"]);
+    let mut limited = std::process::Command::new("sh");
+    limited.args(["-c", "ulimit -n 128 && exec \"$0\" \"$@\""]).arg(cmd.get_program()).args(cmd.get_args()).env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            limited.env(k, v);
+        }
+    }
+    let out = limited.stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got[0]["files_downloaded"].as_u64(), Some(FILES));
+    assert_eq!(hub.stats().count(Route::ResolveGet), FILES, "one GET per file");
+    let verified = env.run(&["--json", "verify"]).ok().json();
+    assert_eq!(verified["valid_models"], serde_json::json!(["org/many"]), "{verified}");
+}

@@ -26,7 +26,9 @@ use cache_store::{ArtifactKey, Store};
 use camino::Utf8PathBuf;
 
 use crate::client::{HubClient, HubConfig, to_tree, tree_entry_etag};
-use crate::download::{BlobJob, Fetched, Observer, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob};
+use crate::download::{
+    BlobJob, Fetched, Observer, Staged, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob,
+};
 use crate::error::{Error, Result};
 use crate::offline::{self, FileLookup};
 use crate::patterns::FileFilter;
@@ -34,9 +36,48 @@ use crate::urls;
 
 /// Snapshot files up to this size are committed in batches.
 const BATCH_MAX_FILE: u64 = 16 << 20;
-/// Files per batch: each waiting file holds four descriptors (lock, staging file, its
-/// directory, the home) until its batch commits.
+/// Files per batch at most: each waiting file holds four descriptors (lock, staging file,
+/// its directory, the home) until its batch commits.
 const BATCH_FILES: usize = 64;
+
+/// Files per batch under this process's descriptor limit: half of what is left after a
+/// reserve and the transfers in flight (each ~8 descriptors), so that a low limit (256 on
+/// some systems) shrinks the batches instead of failing with "too many open files".
+fn batch_files(parallelism: usize) -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+    let in_flight = 64 + 8 * u64::try_from(parallelism).unwrap_or(u64::MAX / 16);
+    let budget = limit.saturating_sub(in_flight) / 4 / 2;
+    usize::try_from(budget).unwrap_or(BATCH_FILES).clamp(1, BATCH_FILES)
+}
+
+/// The batch being committed, and what the commits gave. One batch commits at a time while
+/// the transfers go on, so staged files (and their descriptors) never pile up faster than
+/// commits retire them.
+struct Commits {
+    store: Arc<Store>,
+    running: Option<tokio::task::JoinHandle<Result<Vec<Fetched>>>>,
+    fetched: Vec<Fetched>,
+    failure: Option<Error>,
+}
+
+impl Commits {
+    /// Waits for the batch before, then starts committing `batch`.
+    async fn start(&mut self, batch: Vec<Staged>) {
+        self.settle().await;
+        self.running = Some(commit_staged(&self.store, batch));
+    }
+
+    /// Waits for the batch being committed, if any.
+    async fn settle(&mut self) {
+        let Some(running) = self.running.take() else { return };
+        match running.await.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
+            Ok(f) => self.fetched.extend(f),
+            Err(e) => {
+                self.failure.get_or_insert(e);
+            }
+        }
+    }
+}
 
 /// The result of [`HubCache::get_file`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,16 +322,20 @@ impl HubCache {
         let client = Arc::new(self.client.clone());
         let mut jobs = jobs.into_iter();
         let mut running = tokio::task::JoinSet::new();
-        let (mut fetched, mut pending, mut commits) = (Vec::new(), Vec::new(), Vec::new());
-        let mut failure: Option<Error> = None;
+        let mut commits = Commits { store: Arc::clone(&self.store), running: None, fetched: Vec::new(), failure: None };
+        let mut pending = Vec::new();
+        let batch = batch_files(self.parallelism);
+        // Batches of a few files would sync the whole filesystem for little: below that,
+        // each file is made durable by itself.
+        let batching = batch >= 8;
         loop {
-            while failure.is_none()
+            while commits.failure.is_none()
                 && running.len() < self.parallelism.max(1)
                 && let Some(job) = jobs.next()
             {
                 let (client, store, observer) = (Arc::clone(&client), Arc::clone(&self.store), Arc::clone(observer));
                 running.spawn(async move {
-                    if job.size <= BATCH_MAX_FILE {
+                    if batching && job.size <= BATCH_MAX_FILE {
                         transfer_blob(&client, &store, job, &observer).await
                     } else {
                         fetch_blob(&client, &store, job, &observer).await.map(Transferred::Done)
@@ -299,30 +344,25 @@ impl HubCache {
             }
             let Some(done) = running.join_next().await else { break };
             match done.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
-                Ok(Transferred::Done(f)) => fetched.push(f),
+                Ok(Transferred::Done(f)) => commits.fetched.push(f),
                 Ok(Transferred::Staged(s)) => {
                     pending.push(*s);
-                    if pending.len() >= BATCH_FILES {
-                        commits.push(commit_staged(&self.store, std::mem::take(&mut pending)));
+                    if pending.len() >= batch {
+                        commits.start(std::mem::take(&mut pending)).await;
                     }
                 }
-                Err(_) if failure.is_some() => {} // aborted after the first failure
+                Err(_) if commits.failure.is_some() => {} // aborted after the first failure
                 Err(e) => {
                     running.abort_all();
-                    failure = Some(e);
+                    commits.failure = Some(e);
                 }
             }
         }
         if !pending.is_empty() {
-            commits.push(commit_staged(&self.store, pending));
+            commits.start(pending).await;
         }
-        for commit in commits {
-            match commit.await.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
-                Ok(f) => fetched.extend(f),
-                Err(e) => failure = failure.or(Some(e)),
-            }
-        }
-        failure.map_or(Ok(fetched), Err)
+        commits.settle().await;
+        commits.failure.map_or(Ok(commits.fetched), Err)
     }
 
     fn cached_snapshot(&self, repo: &Repo, revision: &Revision, filter: &FileFilter) -> Result<SnapshotOutcome> {

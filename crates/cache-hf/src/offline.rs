@@ -87,6 +87,7 @@ pub fn lookup_file(
 
 /// [`lookup_file`] without counting a miss: for a first look that another one follows on
 /// a miss (so one request is one miss).
+#[cfg(feature = "network")]
 pub(crate) fn peek_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<FileLookup> {
     find_file(store, repo, revision, path, None, false)
 }
