@@ -36,6 +36,8 @@ use crate::urls;
 
 /// Snapshot files up to this size are committed in batches.
 const BATCH_MAX_FILE: u64 = 16 << 20;
+/// The longest a transferred file waits for its batch to fill.
+const BATCH_LINGER: Duration = Duration::from_millis(250);
 /// Files per batch at most: each waiting file holds four descriptors (lock, staging file,
 /// its directory, the home) until its batch commits.
 const BATCH_FILES: usize = 64;
@@ -328,6 +330,7 @@ impl HubCache {
         // Batches of a few files would sync the whole filesystem for little: below that,
         // each file is made durable by itself.
         let batching = batch >= 8;
+        let mut flush_by = None;
         loop {
             while commits.failure.is_none()
                 && running.len() < self.parallelism.max(1)
@@ -342,12 +345,27 @@ impl HubCache {
                     }
                 });
             }
-            let Some(done) = running.join_next().await else { break };
+            // A staged file keeps its blob's lock until its batch commits: never for long, or
+            // another process (or manager) waiting for it would wait on us while we wait on it.
+            let next = match flush_by {
+                Some(at) => tokio::time::timeout_at(at, running.join_next()).await.ok(),
+                None => Some(running.join_next().await),
+            };
+            let Some(next) = next else {
+                flush_by = None;
+                commits.start(std::mem::take(&mut pending)).await;
+                continue;
+            };
+            let Some(done) = next else { break };
             match done.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
                 Ok(Transferred::Done(f)) => commits.fetched.push(f),
                 Ok(Transferred::Staged(s)) => {
+                    if pending.is_empty() {
+                        flush_by = Some(tokio::time::Instant::now() + BATCH_LINGER);
+                    }
                     pending.push(*s);
                     if pending.len() >= batch {
+                        flush_by = None;
                         commits.start(std::mem::take(&mut pending)).await;
                     }
                 }
