@@ -67,11 +67,18 @@ pub(crate) fn bin() -> &'static Path {
         let bin = profile_dir.join("modelcache");
         let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
         let root = workspace_root();
-        let sources = ["crates/cache-cli/src", "crates/modelcache/src", "crates/cache-hf/src", "crates/cache-store/src"]
-            .iter()
-            .map(|d| newest_source(&root.join(d)))
-            .max()
-            .unwrap();
+        let sources = [
+            "crates/cache-cli/src",
+            "crates/modelcache/src",
+            "crates/cache-hf/src",
+            "crates/cache-store/src",
+            "crates/cache-fetch/src",
+            "crates/cache-core/src",
+        ]
+        .iter()
+        .map(|d| newest_source(&root.join(d)))
+        .max()
+        .unwrap();
         if built.is_none_or(|b| b < sources) {
             let mut cargo = Command::new(env!("CARGO"));
             cargo.current_dir(&root).args(["build", "--quiet", "-p", "cache-cli", "--bin", "modelcache"]);

@@ -292,7 +292,7 @@ impl HubCache {
                 url: format!("trees/{commit}.json"),
                 reason: format!("no usable etag for `{path}`"),
             })?;
-            if let FileLookup::Hit { .. } = offline::lookup_file(&self.store, repo, &at, path, Some(size))? {
+            if offline::is_listed_file_cached(&self.store, repo, &commit, path, size)? {
                 continue;
             }
             let url = urls::resolve(self.client.endpoint(), repo, &at, path);

@@ -95,10 +95,19 @@ pub(crate) fn peek_file(store: &Store, repo: &Repo, revision: &Revision, path: &
 /// Like [`lookup_file`] for a caller that asks ahead of another path which looks again on
 /// a miss: a hit is checked and counted, a miss is not counted (so one request is one miss).
 pub fn probe_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<(Utf8PathBuf, CommitHash)>> {
-    match find_file(store, repo, revision, path, None, false)? {
-        FileLookup::Hit { path, commit } => Ok(Some((path, commit))),
-        _ => Ok(None),
-    }
+    let Some(commit) = store.resolve(repo, revision)? else { return Ok(None) };
+    let Some(hit) = store.probe(repo, &Revision::from(commit), path)? else { return Ok(None) };
+    check_hit(store, repo, &commit, path, &hit, None)?;
+    Ok(Some((hit.path, commit)))
+}
+
+/// Whether a file the commit's listing names (so never a `.no_exist` one) is cached with
+/// the listed size; a hit is checked and counted, a miss counted.
+#[cfg(feature = "network")]
+pub(crate) fn is_listed_file_cached(store: &Store, repo: &Repo, commit: &CommitHash, path: &RepoPath, size: u64) -> Result<bool> {
+    let Some(hit) = store.lookup(repo, &Revision::from(*commit), path)? else { return Ok(false) };
+    check_hit(store, repo, commit, path, &hit, Some(size))?;
+    Ok(true)
 }
 
 fn find_file(

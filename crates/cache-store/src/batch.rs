@@ -29,10 +29,17 @@ impl Store {
     /// index could not record the entries: the files are published, and the next
     /// [`Store::reconcile`] records them.
     pub fn commit_batch(&self, items: Vec<(Staging, CommitRequest)>) -> Result<Vec<Result<Utf8PathBuf>>> {
+        let staged: u64 = items.iter().map(|(_, req)| req.size).sum();
+        let dirty = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| dirty_bytes(&m));
+        self.publish_batch(items, syncfs_pays(staged, dirty))
+    }
+
+    /// [`Store::commit_batch`] with the durability pass chosen: one `syncfs`, or an
+    /// `fdatasync` per file.
+    fn publish_batch(&self, items: Vec<(Staging, CommitRequest)>, one_syncfs: bool) -> Result<Vec<Result<Utf8PathBuf>>> {
         let checked: Vec<Result<(Staging, CommitRequest, Digests)>> =
             items.into_iter().map(|(staging, req)| staging.check_for(&req, false).map(|d| (staging, req, d))).collect();
-        let staged: u64 = checked.iter().flatten().map(|(_, req, _)| req.size).sum();
-        let checked = if little_else_to_write(staged) {
+        let checked = if one_syncfs {
             self.sync_staged(&checked)?;
             checked
         } else {
@@ -90,14 +97,11 @@ fn sync_each(checked: Vec<Result<(Staging, CommitRequest, Digests)>>) -> Vec<Res
 }
 
 /// Whether one `syncfs` costs about what syncing `staged` bytes does: little else is
-/// waiting to be written (Linux's `Dirty:` in `/proc/meminfo` within 256 MiB of what we
-/// staged, well under a second of writeback, paid once). A machine saving gigabytes of
-/// checkpoints would make every batch wait for them.
-fn little_else_to_write(staged: u64) -> bool {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| dirty_bytes(&m))
-        .is_some_and(|d| d <= staged.saturating_add(256 << 20))
+/// waiting to be written (`dirty`, Linux's `Dirty:` in `/proc/meminfo`, within 256 MiB of
+/// what we staged: well under a second of writeback, paid once). A machine saving
+/// gigabytes of checkpoints would make every batch wait for them; unknown means no.
+fn syncfs_pays(staged: u64, dirty: Option<u64>) -> bool {
+    dirty.is_some_and(|d| d <= staged.saturating_add(256 << 20))
 }
 
 /// The `Dirty:` figure of a `/proc/meminfo` text, in bytes.
@@ -109,6 +113,42 @@ fn dirty_bytes(meminfo: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_core::{Etag, Repo, Sha256};
+
+    #[test]
+    fn one_syncfs_only_when_little_else_waits_to_be_written() {
+        assert!(syncfs_pays(10 << 20, Some(200 << 20)));
+        assert!(syncfs_pays(1 << 30, Some(1200 << 20)), "our own staged bytes do not count against it");
+        assert!(!syncfs_pays(10 << 20, Some(1 << 30)), "a checkpoint being written elsewhere");
+        assert!(!syncfs_pays(10 << 20, None), "not Linux, or no /proc");
+    }
+
+    #[test]
+    fn a_batch_synced_file_by_file_publishes_every_good_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+        let store = Store::open(crate::StoreConfig::new(root.join("hub"), root.join("home")).free_space_margin(0)).unwrap();
+        let repo = Repo::model("org/busy".parse().unwrap());
+        let (mut locks, mut items) = (Vec::new(), Vec::new());
+        for i in 0..5_u8 {
+            let bytes = vec![i; 1000 + usize::from(i)];
+            // The last one's bytes do not match its etag.
+            let etag = Etag::Sha256(Sha256::of(if i == 4 { b"other" } else { &bytes }));
+            let commit = "c".repeat(40).parse().unwrap();
+            let req = CommitRequest::new(repo.clone(), commit, format!("f{i}").parse().unwrap(), etag, bytes.len() as u64);
+            let lock = store.lock_blob(&repo, &etag, &mut |_| {}).unwrap();
+            let staging = store.stage(&lock, Some(req.size)).unwrap();
+            staging.write_at(&bytes, 0).unwrap();
+            locks.push(lock);
+            items.push((staging, req));
+        }
+        let results = store.publish_batch(items, false).unwrap();
+        for (i, r) in results.iter().take(4).enumerate() {
+            assert_eq!(std::fs::read(r.as_ref().unwrap()).unwrap(), vec![u8::try_from(i).unwrap(); 1000 + i]);
+        }
+        assert!(matches!(results[4], Err(Error::ChecksumMismatch { .. })), "{:?}", results[4]);
+        assert_eq!(store.stats().unwrap().files, 4);
+    }
 
     #[test]
     fn dirty_bytes_are_read_from_meminfo() {

@@ -305,7 +305,7 @@ impl Store {
             if self.hub.exists(folder) {
                 continue;
             }
-            if let Err(e) = self.index.reconcile(Some(folder), &[]).and_then(|_| self.index.forget_stamps(&[folder])) {
+            if let Err(e) = self.index.delete(folder, None, None).and_then(|_| self.index.forget_stamps(&[folder])) {
                 tracing::warn!("could not forget the removed `{folder}` in the index: {e}");
                 return;
             }

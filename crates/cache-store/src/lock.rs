@@ -121,6 +121,7 @@ pub(crate) fn acquire(
     observer: &mut dyn FnMut(&LockWait<'_>),
 ) -> Result<BlobLock> {
     let file = open_lock_file(dir, rel, &abs)?;
+    let key = lock_table_key(&file);
     let start = Instant::now();
     let mut last_change = start;
     let mut last_seen: Option<(Option<u64>, Option<String>)> = None;
@@ -137,7 +138,7 @@ pub(crate) fn acquire(
             Err(TryLockError::WouldBlock) => {}
         }
         let bytes = progress();
-        let holder = holder_of(&file);
+        let holder = key.as_deref().and_then(holder_of);
         let now = Instant::now();
         let seen = (bytes, holder.clone());
         if last_seen.as_ref() != Some(&seen) {
@@ -161,23 +162,25 @@ pub(crate) fn acquire(
     Ok(BlobLock { held: Arc::new(Held { file, lock_file: abs, target, locked }) })
 }
 
-/// Who holds the `flock` on `file`, from the kernel's lock table (Linux `/proc/locks`):
-/// `pid 1234 (python3)`. Any holder is seen, Python's `filelock` included; `None` where
-/// it cannot be told.
-fn holder_of(file: &std::fs::File) -> Option<String> {
+/// How the kernel's lock table names `file`: device as `%02x:%02x` (major, minor), then
+/// the inode in decimal.
+fn lock_table_key(file: &std::fs::File) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata().ok()?;
     let dev = rustix::fs::Dev::from(meta.dev());
-    // The kernel prints the device as `%02x:%02x` (major, minor) and the inode in decimal.
-    let id = format!("{:02x}:{:02x}:{}", rustix::fs::major(dev), rustix::fs::minor(dev), meta.ino());
+    Some(format!("{:02x}:{:02x}:{}", rustix::fs::major(dev), rustix::fs::minor(dev), meta.ino()))
+}
+
+/// Who holds the `flock` on the file the lock table names `key`, from the kernel's lock
+/// table (Linux `/proc/locks`): `pid 1234 (python3)`. Any holder is seen, Python's
+/// `filelock` included; `None` where it cannot be told.
+fn holder_of(key: &str) -> Option<String> {
     let table = std::fs::read_to_string("/proc/locks").ok()?;
     let pid = table.lines().find_map(|line| {
         // `1: FLOCK  ADVISORY  WRITE 1234 fe:00:8503346 0 EOF`; blocked waiters show `->`.
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            [_, "FLOCK", _, "WRITE", pid, at, ..] if *at == id => pid.parse::<u32>().ok(),
-            _ => None,
-        }
+        let mut fields = line.split_whitespace().skip(1);
+        let (kind, _, mode, pid, at) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+        (kind == "FLOCK" && mode == "WRITE" && at == key).then(|| pid.parse::<u32>().ok()).flatten()
     })?;
     let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let name = name.trim();

@@ -73,9 +73,8 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    pub(crate) fn of(file: &File, blob: String, size: Option<u64>) -> std::io::Result<Self> {
-        let m = file.metadata()?;
-        Ok(Identity { blob, size, dev: m.dev(), ino: m.ino() })
+    pub(crate) fn of(meta: &std::fs::Metadata, blob: String, size: Option<u64>) -> Self {
+        Identity { blob, size, dev: meta.dev(), ino: meta.ino() }
     }
 }
 

@@ -224,9 +224,10 @@ pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, ex
         }
     }
     let file = dir.open_with(&name, &fsx::rw_options(true)).map_err(Error::io("open", &abs))?.into_std();
-    let len = file.metadata().map_err(Error::io("stat", &abs))?.len();
+    let meta = file.metadata().map_err(Error::io("stat", &abs))?;
+    let len = meta.len();
     let home = store.home.try_clone().map_err(Error::io("open", store.home_path.clone()))?;
-    let id = Identity::of(&file, blob, expected_size).map_err(Error::io("stat", &abs))?;
+    let id = Identity::of(&meta, blob, expected_size);
     let mut record =
         Box::new(RecordAt { abs: store.home_path.join(&record_rel), home, rel: record_rel, id, durable: Vec::new() });
     let completed = if expected_size.is_some_and(|s| len > s) {

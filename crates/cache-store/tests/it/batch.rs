@@ -80,30 +80,3 @@ fn an_item_staged_for_another_blob_fails_alone_and_its_bytes_stay_for_a_resume()
     assert_eq!(std::fs::read(published[0].as_ref().unwrap()).unwrap(), b);
     assert_eq!(t.store.reconcile().unwrap(), ReconcileReport::default());
 }
-
-#[test]
-fn a_batch_committed_while_much_else_waits_to_be_written_publishes_everything() {
-    let t = TestCache::new();
-    // Another program's unsynced writes (a training job saving a checkpoint): the batch
-    // then syncs its own files one by one instead of the whole filesystem.
-    let other = t.root().join("checkpoint.bin");
-    std::fs::write(&other, vec![7u8; 400 << 20]).unwrap();
-    let r = repo("org/busy");
-    let mut locks = Vec::new();
-    let mut items = Vec::new();
-    for i in 0..10 {
-        let bytes = format!("file {i}").repeat(100).into_bytes();
-        let req = CommitRequest::new(r.clone(), commit(3), path(&format!("f{i}")), etag_of(&bytes, true), bytes.len() as u64);
-        let (lock, staging) = staged(&t.store, &req, &bytes);
-        locks.push(lock);
-        items.push((staging, req));
-    }
-    let results = t.store.commit_batch(items).unwrap();
-    drop(locks);
-    for (i, r) in results.iter().enumerate() {
-        let path = r.as_ref().unwrap();
-        assert_eq!(std::fs::read(path).unwrap(), format!("file {i}").repeat(100).into_bytes());
-    }
-    assert_eq!(t.store.stats().unwrap().files, 10);
-    std::fs::remove_file(other).unwrap();
-}

@@ -86,6 +86,12 @@ fn corrupt_or_foreign_records_fall_back_to_the_safe_prefix() {
     drop((staging, lock));
     let (lock, staging) = stage(&t.store, &etag, LEN);
     assert!(staging.resume_from() <= 100_000, "{:?}", staging.completed_ranges());
+    assert!(
+        staging.completed_ranges().iter().all(|r| r.end <= 1_000_000),
+        "nothing past the end: {:?}",
+        staging.completed_ranges()
+    );
+    assert!(!at.exists(), "a record that does not fit its file is removed");
 
     // A record of another blob in its place.
     let other = etag_of(b"other", true);
@@ -96,6 +102,13 @@ fn corrupt_or_foreign_records_fall_back_to_the_safe_prefix() {
     let lock = t.store.lock_blob(&repo("org/big"), &other, &mut |_| {}).unwrap();
     let staging = t.store.stage(&lock, Some(LEN as u64)).unwrap();
     assert_eq!(staging.completed_ranges(), &[] as &[Range<u64>]);
+    // With bytes in the other blob's staging file the misplaced record is read, and refused.
+    staging.write_at(&body[..60_000], 0).unwrap();
+    drop((staging, lock));
+    let lock = t.store.lock_blob(&repo("org/big"), &other, &mut |_| {}).unwrap();
+    let staging = t.store.stage(&lock, Some(LEN as u64)).unwrap();
+    assert!(!other_at.exists(), "a record naming another blob is removed");
+    assert_eq!(staging.completed_ranges(), &[0..60_000], "the safe prefix, not the record's 50 000 bytes");
 }
 
 #[test]
