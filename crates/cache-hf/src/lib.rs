@@ -74,4 +74,4 @@ pub use download::{NoObserver, Observer};
 pub use error::{Error, Result};
 pub use patterns::FileFilter;
 #[cfg(feature = "network")]
-pub use token::discover_token;
+pub use token::{discover_token, token_from};

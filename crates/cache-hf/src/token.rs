@@ -7,14 +7,15 @@ use std::path::PathBuf;
 
 use cache_fetch::Token;
 
-fn non_empty(value: &str) -> Option<Token> {
+/// A token from what a user gave: trimmed; blank is no token.
+pub fn token_from(value: &str) -> Option<Token> {
     let v = value.trim();
     (!v.is_empty()).then(|| Token::new(v))
 }
 
 /// Finds the token as `huggingface_hub` does, reading variables through `env`.
 pub fn discover_token(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
-    if let Some(t) = env("HF_TOKEN").and_then(|t| non_empty(&t)) {
+    if let Some(t) = env("HF_TOKEN").and_then(|t| token_from(&t)) {
         return Some(t);
     }
     let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
@@ -25,7 +26,7 @@ pub fn discover_token(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
         })?;
         Some(hf_home.join("token"))
     })?;
-    std::fs::read_to_string(path).ok().and_then(|t| non_empty(&t))
+    std::fs::read_to_string(path).ok().and_then(|t| token_from(&t))
 }
 
 #[cfg(test)]

@@ -203,7 +203,7 @@ impl CacheManagerBuilder {
         #[cfg(feature = "downloads")]
         let hub_config = {
             let token = match &self.token {
-                TokenChoice::Given(t) => t.as_deref().map(cache_hf::Token::new),
+                TokenChoice::Given(t) => t.as_deref().and_then(cache_hf::token_from),
                 TokenChoice::Discover => cache_hf::discover_token(&*self.env),
             };
             let mut h = cache_hf::HubConfig::new(c.endpoint.clone());

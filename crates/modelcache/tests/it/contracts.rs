@@ -200,3 +200,14 @@ async fn two_managers_fetching_one_model_at_once_download_it_once() {
     assert!(a.validate_integrity().await.unwrap().is_clean());
     assert_eq!(a.stats().unwrap().counters.downloads, 3);
 }
+
+#[tokio::test]
+async fn a_blank_token_is_no_token() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let cache = env.builder().set(ConfigKey::Endpoint, hub.url()).token(Some("  ")).build().unwrap();
+    cache.get_file("org/model", "main", "config.json").await.unwrap();
+    let log = hub.stats().log;
+    assert!(!log.is_empty());
+    assert!(log.iter().all(|r| !r.authorization), "no `Authorization: Bearer ` header was sent");
+}
