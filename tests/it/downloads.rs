@@ -80,15 +80,9 @@ fn a_large_snapshot_fits_a_low_open_file_limit() {
     let env = Env::new(&hub);
     // Some systems start processes with 256 descriptors or fewer; waiting files are batched
     // within what the limit leaves.
-    let cmd = env.command(&["--json", "get", "org/many"]);
-    let mut limited = std::process::Command::new("sh");
-    limited.args(["-c", "ulimit -n 128 && exec \"$0\" \"$@\""]).arg(cmd.get_program()).args(cmd.get_args()).env_clear();
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            limited.env(k, v);
-        }
-    }
-    let out = limited.stdin(Stdio::null()).output().unwrap();
+    let mut limited = env.with_env("sh");
+    limited.args(["-c", "ulimit -n 128 && exec \"$0\" \"$@\""]).arg(crate::bin()).args(["--json", "get", "org/many"]);
+    let out = limited.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got[0]["files_downloaded"].as_u64(), Some(FILES));

@@ -1,7 +1,7 @@
 //! Every exit code, errors as one line plus a hint (or one JSON object with `--json`),
 //! never a debug dump; `--help`; a closed stdout is not an error.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use cache_testkit::{Content, RepoSpec, TestHub};
 
@@ -111,21 +111,10 @@ fn code_6_disk_full() {
     std::fs::create_dir_all(env.hub_dir()).unwrap();
     // The hub cache on a 1 MiB tmpfs, in a private mount namespace (no root needed where
     // user namespaces are allowed; nothing to unmount afterwards).
-    let inner = env.command(&["get", "org/big", "w.bin"]);
-    let mut c = Command::new("unshare");
+    let mut c = env.with_env("unshare");
     c.args(["-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs \"$0\" && exec \"$@\""]).arg(env.hub_dir()).arg(bin());
-    c.args(inner.get_args()).env_clear().stdin(Stdio::null());
-    for (k, v) in inner.get_envs() {
-        if let Some(v) = v {
-            c.env(k, v);
-        }
-    }
-    let out = c.output().expect("this test needs `unshare` (util-linux) to mount a small tmpfs");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
+    c.args(["get", "org/big", "w.bin"]);
+    let run = Run::from(&c.output().expect("this test needs `unshare` (util-linux) to mount a small tmpfs"));
     assert!(!run.stderr.contains("mount:") && !run.stderr.contains("unshare:"), "could not mount a tmpfs: {}", run.stderr);
     let run = run.expect(6);
     clean_error(&run);

@@ -10,16 +10,11 @@ use crate::{Env, Run, hub};
 
 /// `python -c script` with the same environment the binary gets.
 fn python(env: &Env, script: &str, extra: &[(&str, &str)]) -> Command {
-    let interpreter = python::require_interpreter();
-    let template = env.command(&[]);
-    let mut c = Command::new(interpreter);
-    c.args(["-c", script]).env_clear().stdin(Stdio::null());
-    for (k, v) in template.get_envs() {
-        if let Some(v) = v {
-            c.env(k, v);
-        }
-    }
-    c.env("HF_HUB_DISABLE_TELEMETRY", "1").env("HF_HUB_DISABLE_PROGRESS_BARS", "1").env("PYTHONWARNINGS", "always");
+    let mut c = env.with_env(python::require_interpreter());
+    c.args(["-c", script])
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        .env("PYTHONWARNINGS", "always");
     for (k, v) in extra {
         c.env(k, v);
     }
@@ -27,13 +22,7 @@ fn python(env: &Env, script: &str, extra: &[(&str, &str)]) -> Command {
 }
 
 fn run_python(env: &Env, script: &str, extra: &[(&str, &str)]) -> Run {
-    let out = python(env, script, extra).output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
-    run.ok()
+    Run::from(&python(env, script, extra).output().unwrap()).ok()
 }
 
 const READ_BACK: &str = r#"

@@ -101,7 +101,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(out: &Output) -> Run {
+    pub(crate) fn from(out: &Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -201,6 +201,20 @@ impl Env {
     }
 
     /// Runs `modelcache args...` to completion.
+    /// `program` with the variables `modelcache` gets here and no stdin: for the binary
+    /// under a wrapper (a shell, `unshare`) or another tool on the same cache.
+    pub(crate) fn with_env(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let template = self.command(&[]);
+        let mut c = Command::new(program);
+        c.env_clear().stdin(Stdio::null());
+        for (k, v) in template.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run::from(&self.command(args).output().unwrap())
     }

@@ -102,11 +102,9 @@ impl ArtifactKey {
             Some((rest, name)) if Self::is_safe_name(name) => (rest, Some(name.to_owned())),
             _ => (s, None),
         };
-        let mut key = match rest.rsplit_once("#sha256=") {
-            Some((url, hex)) if Sha256::from_hex(hex).is_ok() => {
-                ArtifactKey { url: url.to_owned(), sha256: Sha256::from_hex(hex).ok(), name: None }
-            }
-            _ => ArtifactKey::new(rest),
+        let mut key = match rest.rsplit_once("#sha256=").and_then(|(url, hex)| Some((url, Sha256::from_hex(hex).ok()?))) {
+            Some((url, sha256)) => ArtifactKey { url: url.to_owned(), sha256: Some(sha256), name: None },
+            None => ArtifactKey::new(rest),
         };
         key.name = name;
         key

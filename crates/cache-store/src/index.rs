@@ -429,7 +429,7 @@ impl Index {
         let err = |source| Error::Index { op: "open", path: self.path.clone(), source };
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         Ok(Index { conn: Mutex::new(conn), path: self.path.clone() })
     }
 

@@ -339,15 +339,7 @@ impl Store {
                     .collect(),
             })
             .collect();
-        let incomplete = incomplete
-            .iter()
-            .map(|i| IncompleteFile {
-                path: self.hub_path.join(&i.rel),
-                etag: i.etag.clone(),
-                size: i.size,
-                modified: i.modified,
-            })
-            .collect();
+        let incomplete = incomplete.iter().map(|i| i.listing(&self.hub_path)).collect();
         let size_bytes = size_bytes.unwrap_or_else(|| revisions.iter().map(|r| r.size_bytes).sum());
         RepoListing { repo, revisions, size_bytes, incomplete }
     }
@@ -433,16 +425,7 @@ mod tests {
                 let refs = s.refs.iter().filter(|(_, c)| c == commit).map(|(n, _)| n.clone()).collect();
                 revisions.push(RevisionListing { commit: c, refs, files, size_bytes: blobs.values().sum() });
             }
-            let incomplete = s
-                .incomplete
-                .iter()
-                .map(|i| IncompleteFile {
-                    path: store.hub_path.join(&i.rel),
-                    etag: i.etag.clone(),
-                    size: i.size,
-                    modified: i.modified,
-                })
-                .collect();
+            let incomplete = s.incomplete.iter().map(|i| i.listing(&store.hub_path)).collect();
             out.push(RepoListing { repo, revisions, size_bytes: repo_blobs.values().sum(), incomplete });
         }
         out

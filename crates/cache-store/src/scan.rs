@@ -43,6 +43,22 @@ pub(crate) struct Incomplete {
     pub(crate) modified: Timestamp,
 }
 
+impl Incomplete {
+    fn of(etag: &str, rel: Utf8PathBuf, meta: &cap_std::fs::Metadata) -> Incomplete {
+        Incomplete { etag: etag.to_owned(), rel, size: meta.len(), modified: mtime(meta) }
+    }
+
+    /// As a listing shows it, under the hub cache at `hub_path`.
+    pub(crate) fn listing(&self, hub_path: &Utf8Path) -> crate::IncompleteFile {
+        crate::IncompleteFile {
+            path: hub_path.join(&self.rel),
+            etag: self.etag.clone(),
+            size: self.size,
+            modified: self.modified,
+        }
+    }
+}
+
 /// Everything on disk about one repo.
 #[derive(Clone, Debug)]
 pub(crate) struct RepoScan {
@@ -138,8 +154,7 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
             && let Some(d) = &blobs_dir
             && let Ok(m) = d.symlink_metadata(name)
         {
-            let rel = layout.blobs().join(name);
-            scan.incomplete.push(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) });
+            scan.incomplete.push(Incomplete::of(etag, layout.blobs().join(name), &m));
             stamp.incomplete.push(name.clone());
         }
     }
@@ -239,7 +254,7 @@ pub(crate) fn incomplete(hub: &Dir, layout: &RepoLayout, name: &str) -> Option<I
     let etag = layout::incomplete_etag(name)?;
     let rel = layout.blobs().join(name);
     let m = hub.symlink_metadata(&rel).ok()?;
-    Some(Incomplete { etag: etag.to_owned(), rel, size: m.len(), modified: mtime(&m) })
+    Some(Incomplete::of(etag, rel, &m))
 }
 
 /// Where a repo blob that is a symlink into the shared store points.

@@ -399,12 +399,20 @@ pub(crate) fn eight_processes(ctx: &Ctx<'_>) -> Table {
     };
     let shell = |d: &Path, n: usize| -> Result<Command, String> {
         ctx.hub.reset_stats()?;
-        let one = contenders::describe(ours(ctx.bins, d, ctx.url()).args(["get", repo, file]));
+        let mut one = ours(ctx.bins, d, ctx.url());
+        one.args(["get", repo, file]);
         let mut c = Command::new("sh");
         c.arg("-c").arg(format!(
-            "pids=; for i in $(seq {n}); do {one} > /dev/null & pids=\"$pids $!\"; done; rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc"
+            "pids=; for i in $(seq {n}); do {} > /dev/null & pids=\"$pids $!\"; done; rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc",
+            contenders::describe(&one)
         ));
-        c.env_remove("HF_HUB_OFFLINE").env("XDG_CONFIG_HOME", d.join("config"));
+        // The shell runs `ours`'s command line: give it `ours`'s environment too.
+        for (k, v) in one.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         Ok(c)
     };
     let contenders = vec![

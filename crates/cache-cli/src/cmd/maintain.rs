@@ -159,6 +159,14 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 pub(crate) fn clean(app: &App, args: &CleanArgs) -> Result<()> {
+    // Refused before the cache is opened (a first open builds the index from the disk).
+    if !args.yes && !args.dry_run && (!std::io::stdin().is_terminal() || !std::io::stderr().is_terminal()) {
+        return Err(Failure::usage(
+            "refusing to remove everything without confirmation (stdin is not a terminal)",
+            "pass `--yes` to clean without asking, or `--dry-run` to see what would go",
+        )
+        .into());
+    }
     let cache = app.manager()?;
     let rt = App::runtime()?;
     if args.dry_run {
@@ -166,13 +174,6 @@ pub(crate) fn clean(app: &App, args: &CleanArgs) -> Result<()> {
         return app.out.emit(&report, || removal_text(&report, &format!("from `{}`", cache.cache_dir().display())));
     }
     if !args.yes {
-        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-            return Err(Failure::usage(
-                "refusing to remove everything without confirmation (stdin is not a terminal)",
-                "pass `--yes` to clean without asking, or `--dry-run` to see what would go",
-            )
-            .into());
-        }
         let s = cache.stats()?;
         let question = format!(
             "remove all {} ({}) from `{}`?",

@@ -27,5 +27,8 @@ async fn get_tokenizer_downloads_the_first_file_the_repo_has() {
     assert!(other.ends_with("vocab.txt"), "{}", other.display());
     assert!(cache.get_tokenizer("org/third").await.unwrap().ends_with("tokenizer.model"));
     assert!(cache.find_cached_tokenizer("org/third").unwrap().unwrap().ends_with("tokenizer.model"));
-    assert!(cache.get_tokenizer("org/nope").await.is_err());
+    hub.reset_stats();
+    let err = cache.get_tokenizer("org/nope").await.unwrap_err();
+    assert!(matches!(err, modelcache::CacheError::ModelNotFound { missing: modelcache::Missing::Repo, .. }), "{err:?}");
+    assert_eq!(hub.stats().total_requests(), 1, "a missing repo ends the search at the first request");
 }
