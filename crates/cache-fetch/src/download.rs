@@ -282,7 +282,7 @@ impl Run<'_> {
         // Without a known size only a prefix can be resumed (with an open-ended range).
         let mut have: Vec<Range<u64>> =
             if size.is_some() { have.to_vec() } else { have.iter().take(1).filter(|r| r.start == 0).cloned().collect() };
-        let kept = ranges::covered(&have);
+        let mut kept = ranges::covered(&have);
         if kept > 0 && size == Some(kept) {
             let digests = self.hash_whole(kept).await?;
             return Ok(Outcome { digests, kept, parallel: false, url: self.start_url.clone() });
@@ -312,6 +312,7 @@ impl Run<'_> {
                     tracing::info!(url = %redact(url.as_str()), "the server ignored the range: starting over from zero");
                     *discarded += self.discard(kept)?;
                     have.clear();
+                    kept = 0;
                 }
                 (header_len.or(size), false)
             }
@@ -339,13 +340,14 @@ impl Run<'_> {
             }
             _ => None,
         };
-        let to_fetch = total.map_or(u64::MAX, |t| t.saturating_sub(ranges::covered(&have)));
+        let to_fetch = total.map_or(u64::MAX, |t| t.saturating_sub(kept));
         let checkpoints = if self.sink.records_progress() && to_fetch > cfg.checkpoint_interval {
             CheckpointJob::spawn(Arc::clone(self.sink), Arc::clone(&frontier), cfg.checkpoint_interval)
         } else {
             None
         };
-        let parallel = ranged && wants_parallel && total.is_some();
+        // `wants_parallel` needs a known size, and a ranged answer then has a total.
+        let parallel = ranged && wants_parallel;
         let result = match (ranged, pieces) {
             (true, Some(pieces)) => {
                 let concurrency = if parallel { cfg.parallelism } else { 1 };
@@ -376,7 +378,7 @@ impl Run<'_> {
             None => self.hash_written(frontier).await,
         }
         .unwrap_or_else(|| Err(Error::io("hash", std::io::Error::other("aborted"))))?;
-        Ok(Outcome { digests, kept: ranges::covered(&have), parallel, url })
+        Ok(Outcome { digests, kept, parallel, url })
     }
 
     /// Fetches `pieces` in order, `concurrency` at a time, the first one from `first`.

@@ -7,7 +7,6 @@
 
 use std::io;
 use std::ops::Range;
-use std::sync::{Mutex, PoisonError};
 
 use cache_fetch::Sink;
 use cache_store::{RangeRecord, Staging};
@@ -16,8 +15,8 @@ use cache_store::{RangeRecord, Staging};
 pub(crate) struct StagingSink {
     file: std::fs::File,
     record: RangeRecord,
-    /// What is known complete: the staging's ranges, then the last recorded ones.
-    completed: Mutex<Vec<Range<u64>>>,
+    /// What the staging file held when staged (the fetcher asks once, when it starts).
+    completed: Vec<Range<u64>>,
 }
 
 impl StagingSink {
@@ -28,7 +27,7 @@ impl StagingSink {
             source: e,
         })?;
         let record = staging.range_record()?;
-        Ok(StagingSink { file, record, completed: Mutex::new(staging.completed_ranges().to_vec()) })
+        Ok(StagingSink { file, record, completed: staging.completed_ranges().to_vec() })
     }
 }
 
@@ -46,16 +45,11 @@ impl Sink for StagingSink {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        let mut completed = self.completed.lock().unwrap_or_else(PoisonError::into_inner);
-        completed.retain_mut(|r| {
-            r.end = r.end.min(len);
-            r.start < r.end
-        });
         Sink::set_len(&self.file, len)
     }
 
     fn completed_ranges(&self) -> io::Result<Option<Vec<Range<u64>>>> {
-        Ok(Some(self.completed.lock().unwrap_or_else(PoisonError::into_inner).clone()))
+        Ok(Some(self.completed.clone()))
     }
 
     fn records_progress(&self) -> bool {
@@ -63,8 +57,6 @@ impl Sink for StagingSink {
     }
 
     fn record_completed(&self, ranges: &[Range<u64>]) -> io::Result<()> {
-        self.record.save(ranges).map_err(io::Error::other)?;
-        *self.completed.lock().unwrap_or_else(PoisonError::into_inner) = ranges.to_vec();
-        Ok(())
+        self.record.save(ranges).map_err(io::Error::other)
     }
 }

@@ -121,10 +121,11 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     };
     let mut walker = Walker {
         hub,
-        layout: &layout,
+        blobs: layout.blobs(),
         blobs_dir: blobs_dir.as_ref(),
         blob_types: blob_entries.iter().map(|(n, t)| (n.as_str(), *t)).collect(),
         blob_meta: HashMap::new(),
+        shared: HashMap::new(),
         shared_dirs: BTreeSet::new(),
         stamp: &mut stamp,
     };
@@ -167,13 +168,16 @@ type BlobMeta = Option<(u64, Timestamp)>;
 
 struct Walker<'a> {
     hub: &'a Dir,
-    layout: &'a RepoLayout,
+    /// The repo's `blobs/`, hub-relative.
+    blobs: Utf8PathBuf,
     /// The repo's `blobs/`, when there is one.
     blobs_dir: Option<&'a Dir>,
     /// Names in `blobs/` with their types.
     blob_types: HashMap<&'a str, FileType>,
     /// The blobs already looked at, by name.
     blob_meta: HashMap<String, BlobMeta>,
+    /// Where the blobs that are links lead in the shared store, by name.
+    shared: HashMap<String, Option<Utf8PathBuf>>,
     /// Folders of the shared store that linked blobs lead into.
     shared_dirs: BTreeSet<Utf8PathBuf>,
     stamp: &'a mut Stamp,
@@ -207,21 +211,24 @@ impl Walker<'_> {
             };
             let etag = blob_rel
                 .as_ref()
-                .filter(|b| b.parent() == Some(self.layout.blobs().as_path()))
+                .filter(|b| b.parent() == Some(self.blobs.as_path()))
                 .and_then(|b| b.file_name())
                 .filter(|n| layout::is_etag_name(n))
                 .map(str::to_owned);
             let linked = etag.as_deref().and_then(|e| self.blob_types.get(e)).is_some_and(FileType::is_symlink);
             let blob_id = match (&blob_rel, &etag) {
-                (Some(b), Some(_)) if linked => match shared_target(self.hub, b) {
-                    Some(target) => {
-                        if let Some(parent) = target.parent() {
-                            self.shared_dirs.insert(parent.to_owned());
+                (Some(b), Some(e)) if linked => {
+                    let hub = self.hub;
+                    match self.shared.entry(e.clone()).or_insert_with(|| shared_target(hub, b)) {
+                        Some(target) => {
+                            if let Some(parent) = target.parent() {
+                                self.shared_dirs.insert(parent.to_owned());
+                            }
+                            target.to_string()
                         }
-                        target.into_string()
+                        None => b.to_string(),
                     }
-                    None => b.to_string(),
-                },
+                }
                 (Some(b), _) => b.to_string(),
                 (None, _) => entry.to_string(),
             };
@@ -231,18 +238,22 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// What a link target `b` (hub-relative) leads to, following links. A regular file
-    /// directly in this repo's `blobs/` is stat'ed through the open `blobs/` handle, once.
+    /// What a link target `b` (hub-relative) leads to, following links; a blob of this
+    /// repo's `blobs/` is looked at once (a regular file through the open `blobs/` handle).
     fn blob_meta(&mut self, b: &Utf8Path) -> BlobMeta {
-        let name = b.strip_prefix(self.layout.blobs()).ok().map(Utf8Path::as_str).filter(|n| !n.is_empty() && !n.contains('/'));
-        let local = name.filter(|n| self.blob_types.get(n).is_some_and(FileType::is_file)).zip(self.blobs_dir);
-        let Some((name, blobs_dir)) = local else {
+        let name = b.strip_prefix(&self.blobs).ok().map(Utf8Path::as_str).filter(|n| !n.is_empty() && !n.contains('/'));
+        let Some(name) = name else {
             return self.hub.metadata(b).ok().map(|m| (m.len(), mtime(&m)));
         };
         if let Some(known) = self.blob_meta.get(name) {
             return *known;
         }
-        let meta = blobs_dir.symlink_metadata(name).ok().map(|m| (m.len(), mtime(&m)));
+        let local = self.blobs_dir.filter(|_| self.blob_types.get(name).is_some_and(FileType::is_file));
+        let meta = match local {
+            Some(blobs_dir) => blobs_dir.symlink_metadata(name).ok(),
+            None => self.hub.metadata(b).ok(),
+        }
+        .map(|m| (m.len(), mtime(&m)));
         self.blob_meta.insert(name.to_owned(), meta);
         meta
     }

@@ -19,9 +19,12 @@ impl CacheManager {
     pub fn find_cached_tokenizer(&self, key: &str) -> Result<Option<PathBuf>, CacheError> {
         let r = ModelRef::parse(key, RepoType::Model)?;
         let store = &self.inner.store;
+        // The ref is read once, not once per candidate name.
+        let Some(commit) = store.resolve(&r.repo, &r.revision_or_main())? else { return Ok(None) };
+        let at = cache_core::Revision::from(commit);
         for name in TOKENIZER_FILES {
             let path: RepoPath = name.parse()?;
-            match offline::lookup_file(store, &r.repo, &r.revision_or_main(), &path, None)
+            match offline::lookup_file(store, &r.repo, &at, &path, None)
                 .map_err(|e| crate::error::from_hub(e, key, self.cache_dir()))?
             {
                 FileLookup::Hit { path, .. } => return Ok(Some(path.into_std_path_buf())),
