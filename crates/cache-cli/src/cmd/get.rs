@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, RepoPath, Sha256};
+use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, ModelRef, RepoPath, Sha256};
 use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
@@ -67,25 +67,35 @@ pub(crate) fn requests(args: &GetArgs) -> Result<Vec<AcquireRequest>> {
         return Err(for_urls("--name").into());
     }
     let model = parse_ref(&args.target, args.repo_type.repo_type())?;
-    let revision = model.revision_or_main();
-    if args.files.is_empty() {
-        return Ok(vec![AcquireRequest::Snapshot {
-            repo: model.repo,
-            revision,
-            include: args.include.clone(),
-            exclude: args.exclude.clone(),
-        }]);
-    }
-    if !args.include.is_empty() || !args.exclude.is_empty() {
+    if !args.files.is_empty() && (!args.include.is_empty() || !args.exclude.is_empty()) {
         return Err(Failure::usage(
             "`--include`/`--exclude` filter a whole snapshot and cannot be combined with FILE arguments",
             "either name the files, or give only the repository with the globs",
         )
         .into());
     }
-    args.files
+    repo_requests(model, &args.files, &args.include, &args.exclude)
+}
+
+/// A repository's files, or (none named) its snapshot filtered by `include`/`exclude`.
+pub(crate) fn repo_requests(
+    model: ModelRef,
+    files: &[impl AsRef<str>],
+    include: &[String],
+    exclude: &[String],
+) -> Result<Vec<AcquireRequest>> {
+    let revision = model.revision_or_main();
+    if files.is_empty() {
+        return Ok(vec![AcquireRequest::Snapshot {
+            repo: model.repo,
+            revision,
+            include: include.to_vec(),
+            exclude: exclude.to_vec(),
+        }]);
+    }
+    files
         .iter()
-        .map(|f| Ok(AcquireRequest::File { repo: model.repo.clone(), revision: revision.clone(), path: parse_path(f)? }))
+        .map(|f| Ok(AcquireRequest::File { repo: model.repo.clone(), revision: revision.clone(), path: parse_path(f.as_ref())? }))
         .collect()
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
 use crate::cli::WarmArgs;
-use crate::cmd::get::{fetch_all, parse_path};
+use crate::cmd::get::{fetch_all, repo_requests};
 use crate::format;
 use crate::report::Failure;
 
@@ -43,21 +43,8 @@ pub(crate) fn parse(text: &str, repo_type: RepoType) -> Result<Vec<Line>> {
         let mut words = content.split_whitespace();
         let target = words.next().unwrap_or_default();
         let model = parse_ref(target, repo_type).map_err(at_line)?;
-        let revision = model.revision_or_main();
         let files: Vec<&str> = words.collect();
-        let requests = if files.is_empty() {
-            vec![AcquireRequest::Snapshot { repo: model.repo, revision, include: Vec::new(), exclude: Vec::new() }]
-        } else {
-            let mut r = Vec::new();
-            for f in files {
-                r.push(AcquireRequest::File {
-                    repo: model.repo.clone(),
-                    revision: revision.clone(),
-                    path: parse_path(f).map_err(at_line)?,
-                });
-            }
-            r
-        };
+        let requests = repo_requests(model, &files, &[], &[]).map_err(at_line)?;
         lines.push(Line { number, spec: content.to_owned(), requests });
     }
     Ok(lines)
@@ -113,10 +100,9 @@ pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
     let lines = parse(&read_list(&args.list)?, args.repo_type.repo_type())?;
     let cache = app.manager()?;
     let start = Instant::now();
-    let flat: Vec<(usize, AcquireRequest)> =
-        lines.iter().enumerate().flat_map(|(i, l)| l.requests.iter().map(move |r| (i, r.clone()))).collect();
-    let owners: Vec<usize> = flat.iter().map(|(i, _)| *i).collect();
-    let results = App::runtime()?.block_on(fetch_all(&cache, flat.into_iter().map(|(_, r)| r).collect(), usize::from(args.jobs)));
+    let (owners, requests): (Vec<usize>, Vec<AcquireRequest>) =
+        lines.iter().enumerate().flat_map(|(i, l)| l.requests.iter().map(move |r| (i, r.clone()))).unzip();
+    let results = App::runtime()?.block_on(fetch_all(&cache, requests, usize::from(args.jobs)));
     let mut entries: Vec<Entry> = lines
         .iter()
         .map(|l| Entry {
@@ -162,7 +148,7 @@ pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
         elapsed_ms: start.elapsed().as_millis(),
         entries,
     };
-    app.out.emit(&summary, || text(&summary, start.elapsed()))?;
+    app.out.emit(&summary, || text(&summary))?;
     match first_error {
         None => Ok(()),
         Some((line, err)) => {
@@ -181,7 +167,9 @@ pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
     }
 }
 
-fn text(s: &Summary, elapsed: std::time::Duration) -> String {
+fn text(s: &Summary) -> String {
+    // The time the JSON reports, to the millisecond.
+    let elapsed = std::time::Duration::from_millis(u64::try_from(s.elapsed_ms).unwrap_or(u64::MAX));
     let mut out = String::new();
     for e in &s.entries {
         let status = match (&e.error, e.files_downloaded) {
