@@ -90,3 +90,26 @@ fn a_large_snapshot_fits_a_low_open_file_limit() {
     let verified = env.run(&["--json", "verify"]).ok().json();
     assert_eq!(verified["valid_models"], serde_json::json!(["org/many"]), "{verified}");
 }
+
+#[test]
+fn a_waiter_off_a_terminal_says_who_holds_the_lock_then_gets_the_file() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let etag = cache_core::GitSha1::of(br#"{"hidden_size": 64}"#).to_hex();
+    let lock = env.hub_dir().join(".locks/models--org--model").join(format!("{etag}.lock"));
+    crate::bin(); // built (if stale) before the holder's clock starts
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    // Another program holds the blob's lock (as Python's filelock would) for 2.5 s.
+    let mut holder = std::process::Command::new("flock").arg(&lock).args(["sleep", "2.5"]).spawn().unwrap();
+    while std::fs::read_to_string("/proc/locks").unwrap().lines().all(|l| !l.contains(&format!(" {} ", holder.id()))) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let got = env.run(&["get", "org/model", "config.json"]).ok();
+    holder.wait().unwrap();
+    assert!(got.stdout.trim().ends_with("config.json"), "{}", got.stdout);
+    let note =
+        got.stderr.lines().find(|l| l.starts_with("note: config.json: waiting")).unwrap_or_else(|| panic!("{}", got.stderr));
+    assert!(note.contains(&format!("pid {}", holder.id())), "names the holder: {note}");
+    let quiet = env.run(&["-q", "get", "org/model", "config.json"]).ok();
+    assert_eq!(quiet.stderr, "", "a hit with -q prints nothing on stderr");
+}

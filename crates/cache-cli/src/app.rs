@@ -11,14 +11,15 @@ use modelcache::{CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, Eff
 use serde::Serialize;
 
 use crate::cli::Global;
-use crate::progress::Bars;
+use crate::progress::{Bars, Notes};
 use crate::report::Failure;
 
 /// The global options and the output channels.
 pub(crate) struct App {
     pub(crate) global: Global,
     pub(crate) out: Output,
-    bars: Option<Arc<Bars>>,
+    /// Bars on a terminal, notes otherwise; none with `-q` or `--json`.
+    progress: Option<Arc<dyn modelcache::Progress>>,
 }
 
 /// Where results go: stdout, as text or JSON; notes on stderr unless quiet.
@@ -78,8 +79,13 @@ impl Output {
 impl App {
     pub(crate) fn new(global: Global) -> Self {
         let out = Output::new(global.json, global.quiet);
-        let bars = (std::io::stderr().is_terminal() && !global.quiet && !global.json).then(|| Arc::new(Bars::new()));
-        App { global, out, bars }
+        let progress: Option<Arc<dyn modelcache::Progress>> = match (global.quiet || global.json, std::io::stderr().is_terminal())
+        {
+            (true, _) => None,
+            (false, true) => Some(Arc::new(Bars::new())),
+            (false, false) => Some(Arc::new(Notes::default())),
+        };
+        App { global, out, progress }
     }
 
     fn absolute(p: &PathBuf) -> PathBuf {
@@ -122,8 +128,8 @@ impl App {
         if let Some(t) = &self.global.token {
             b = b.token(Some(t));
         }
-        if let Some(bars) = &self.bars {
-            b = b.progress(Arc::clone(bars) as Arc<dyn modelcache::Progress>);
+        if let Some(progress) = &self.progress {
+            b = b.progress(Arc::clone(progress));
         }
         b
     }

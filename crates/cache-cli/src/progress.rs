@@ -1,7 +1,10 @@
-//! Progress bars: the facade's [`Progress`] events drawn with indicatif on stderr, one bar
-//! per file, only when stderr is a terminal (and not `-q`/`--json`).
+//! Progress on stderr: the facade's [`Progress`] events drawn with indicatif, one bar per
+//! file, when stderr is a terminal ([`Bars`]); plain note lines for lock waits and retries
+//! when it is not ([`Notes`]: a CI log or a redirected stderr must not be silent for the
+//! minutes a stuck lock holder can take). Neither with `-q` or `--json`.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -91,5 +94,67 @@ impl Drop for Bars {
                 b.finish_and_clear();
             }
         }
+    }
+}
+
+/// Plain notes on a stderr that is not a terminal: who a lock wait is waiting for (after
+/// the first second, then every [`Notes::EVERY`]) and each retry, one line each.
+#[derive(Default)]
+pub(crate) struct Notes {
+    /// Per file: how long it had waited when it was last reported.
+    reported: Mutex<HashMap<String, Duration>>,
+}
+
+impl Notes {
+    /// How often a continuing wait is reported again.
+    const EVERY: Duration = Duration::from_secs(30);
+
+    /// Whether a wait of `waited` on `label` is due for a note now.
+    fn due(&self, label: &str, waited: Duration) -> bool {
+        if waited < Duration::from_secs(1) {
+            return false;
+        }
+        let Ok(mut reported) = self.reported.lock() else { return false };
+        match reported.get(label) {
+            Some(last) if waited.saturating_sub(*last) < Self::EVERY => false,
+            _ => {
+                reported.insert(label.to_owned(), waited);
+                true
+            }
+        }
+    }
+}
+
+impl Progress for Notes {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        let line = match *event {
+            ProgressEvent::WaitingForLock { label, holder, incomplete_bytes, waited, .. } if self.due(label, waited) => {
+                let who = holder.unwrap_or("another process");
+                let far = incomplete_bytes.map(|n| format!(", {} so far", crate::format::size(n))).unwrap_or_default();
+                format!("note: {label}: waiting {}s for {who} to finish downloading it{far}", waited.as_secs())
+            }
+            ProgressEvent::Retrying { label, attempt, delay, reason } => {
+                format!("note: {label}: {reason}; retrying in {}s [attempt {attempt}]", delay.as_secs())
+            }
+            _ => return,
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_noted_after_a_second_then_every_thirty() {
+        let notes = Notes::default();
+        let due = |s: u64| notes.due("config.json", Duration::from_secs(s));
+        assert!(!due(0), "a short wait is not worth a line");
+        assert!(due(1));
+        assert!(!due(2));
+        assert!(!due(30));
+        assert!(due(31));
+        assert!(notes.due("other.bin", Duration::from_secs(5)), "each file has its own schedule");
     }
 }
