@@ -3,7 +3,7 @@
 //! - `ci`: everything CI checks — formatting, clippy, the feature/layering matrix, the
 //!   remaining tests, and `cargo deny` when it is installed. The project's test command.
 //! - `test-matrix`: each library crate's tests with no, default and all features, each
-//!   crate built alone, and the layering rules of DESIGN.md.
+//!   crate built alone, and the layering rules of ARCHITECTURE.md.
 //! - `demo`: the main job, shown end to end.
 //! - `bench`: whole-process benchmarks against peers and floors, written to
 //!   `BENCHMARKS.md`.

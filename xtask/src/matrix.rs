@@ -1,5 +1,5 @@
 //! `cargo xtask test-matrix`: each library crate's tests under three feature sets, each
-//! crate checked alone, and the layering rules of DESIGN.md enforced on the real
+//! crate checked alone, and the layering rules of ARCHITECTURE.md enforced on the real
 //! dependency graph (`cargo tree`).
 
 use std::fs;
@@ -37,7 +37,7 @@ pub(crate) struct LibCrate {
     has_features: bool,
 }
 
-/// Library crates under `crates/`, in dependency order as listed in DESIGN.md.
+/// Library crates under `crates/`, in dependency order as listed in ARCHITECTURE.md.
 pub(crate) fn library_crates() -> Result<Vec<LibCrate>, String> {
     const ORDER: &[&str] = &["cache-core", "cache-store", "cache-fetch", "cache-hf", "modelcache", "cache-testkit"];
     let dir = cmd::root().join("crates");

@@ -1,4 +1,4 @@
-//! One blob into the cache, in the order of DESIGN.md's download protocol: take the blob's
+//! One blob into the cache, in the order of ARCHITECTURE.md's download protocol: take the blob's
 //! lock (waiting, reported, for another thread or process that holds it) → already there?
 //! link it → else stage `<etag>.incomplete` (resuming the ranges it holds) → transfer with
 //! the digest computed while streaming and the completed ranges checkpointed into the

@@ -3,7 +3,7 @@
 //!
 //! Turns "repo, revision, path" into a commit, an etag, a size and a download URL the way
 //! `huggingface_hub` does, and drives `cache-fetch` to bring blobs into `cache-store` with
-//! DESIGN.md's download protocol. Freshness follows `huggingface_hub`: commits never
+//! ARCHITECTURE.md's download protocol. Freshness follows `huggingface_hub`: commits never
 //! revalidate, branches and tags do (optionally within a `revalidate_after` window), an
 //! unreachable Hub falls back on the cached ref with a warning.
 //!

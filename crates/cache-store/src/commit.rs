@@ -1,5 +1,5 @@
 //! Writing a blob: lock, stage into a resumable `.incomplete` file, commit (fsync, size
-//! and digest check, rename, snapshot link, ref, index), in the order DESIGN.md's
+//! and digest check, rename, snapshot link, ref, index), in the order ARCHITECTURE.md's
 //! "Download protocol" gives. Nothing is visible in `snapshots/` before the commit.
 //! The staging file itself is `staging`'s; many commits at once are `batch`'s.
 

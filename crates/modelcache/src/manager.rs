@@ -245,7 +245,7 @@ fn parse<T: std::str::FromStr<Err = cache_core::Error>>(value: &str) -> Result<T
 }
 
 impl CacheManager {
-    /// The default directories and configuration (see DESIGN.md), from the process
+    /// The default directories and configuration (see ARCHITECTURE.md), from the process
     /// environment and the config file.
     pub fn new() -> Result<CacheManager, CacheError> {
         Self::builder().build()
