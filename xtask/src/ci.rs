@@ -2,7 +2,8 @@
 //!
 //! Order: formatting, clippy (`-D warnings`), the Python environment for interop tests,
 //! the test matrix (which runs every library crate's tests), the tests of the remaining
-//! members (binary, end-to-end, benches, xtask), then `cargo deny` when it is installed.
+//! members (binary, end-to-end, benches, xtask), then `cargo deny` (installed first when
+//! absent, at a pinned version).
 
 use std::path::Path;
 
@@ -38,11 +39,14 @@ pub(crate) fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// The cargo-deny release the checks are written for, installed when absent.
+const DENY_VERSION: &str = "0.20.2";
+
 fn deny() -> Result<(), String> {
     let installed = cmd::cargo().args(["deny", "--version"]).output().is_ok_and(|o| o.status.success());
     if !installed {
-        println!("cargo deny: SKIPPED — cargo-deny is not installed (`cargo install cargo-deny --locked` takes ~8 min)");
-        return Ok(());
+        println!("cargo deny: not installed; installing cargo-deny {DENY_VERSION} (about 8 minutes, once per machine)");
+        cmd::run(cmd::cargo().args(["install", "cargo-deny", "--version", DENY_VERSION, "--locked"]))?;
     }
     // cargo-deny reads advisories from a git repository; build one from the offline copy.
     let shared = cmd::root().join("../shared/advisory-db");

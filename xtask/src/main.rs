@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `ci`: everything CI checks — formatting, clippy, the feature/layering matrix, the
-//!   remaining tests, and `cargo deny` when it is installed. The project's test command.
+//!   remaining tests, and `cargo deny` (installed when absent). The project's test command.
 //! - `test-matrix`: each library crate's tests with no, default and all features, each
 //!   crate built alone, and the layering rules of ARCHITECTURE.md.
 //! - `demo`: the main job, shown end to end.
