@@ -58,6 +58,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod artifact_list;
 mod artifacts;
 mod batch;
 mod clean;
@@ -84,6 +85,7 @@ mod tree;
 mod usage;
 mod verify;
 
+pub use artifact_list::ArtifactListing;
 pub use artifacts::ArtifactKey;
 pub use clean::CleanReport;
 pub use commit::CommitRequest;
