@@ -98,6 +98,15 @@ pub enum AcquireRequest {
 }
 
 impl AcquireRequest {
+    /// A URL request whose chosen `name` (if any) is checked now rather than when it is
+    /// fetched: 1 to 100 bytes of `[A-Za-z0-9._-]`, not starting with a dot; anything
+    /// else is an invalid-input error.
+    pub fn url(url: impl Into<String>, sha256: Option<Sha256>, name: Option<String>) -> Result<Self, CacheError> {
+        let url = url.into();
+        crate::strategy::artifact_key(&url, sha256, name.as_deref())?;
+        Ok(AcquireRequest::Url { url, sha256, name })
+    }
+
     /// A short name for messages: `org/name@main/config.json`, `org/name@main`, the URL.
     pub fn describe(&self) -> String {
         match self {
@@ -123,6 +132,107 @@ pub struct Acquired {
     pub bytes_downloaded: u64,
 }
 
+/// What a listed item is: a Hub repository of one of its three types, or a generic
+/// artifact fetched from a URL (stored in the modelcache home). Serialized as `model`,
+/// `dataset`, `space` or `url`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemType {
+    /// A model repository.
+    Model,
+    /// A dataset repository.
+    Dataset,
+    /// A Space.
+    Space,
+    /// A URL artifact.
+    Url,
+}
+
+impl ItemType {
+    /// `model`, `dataset`, `space` or `url`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemType::Model => "model",
+            ItemType::Dataset => "dataset",
+            ItemType::Space => "space",
+            ItemType::Url => "url",
+        }
+    }
+
+    /// The Hub repository type, `None` for a URL artifact.
+    pub fn repo_type(self) -> Option<RepoType> {
+        match self {
+            ItemType::Model => Some(RepoType::Model),
+            ItemType::Dataset => Some(RepoType::Dataset),
+            ItemType::Space => Some(RepoType::Space),
+            ItemType::Url => None,
+        }
+    }
+}
+
+impl From<RepoType> for ItemType {
+    fn from(t: RepoType) -> Self {
+        match t {
+            RepoType::Model => ItemType::Model,
+            RepoType::Dataset => ItemType::Dataset,
+            RepoType::Space => ItemType::Space,
+        }
+    }
+}
+
+impl std::fmt::Display for ItemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A URL artifact as `list()` and `stats()` report it. Its URL is shown without
+/// `user:password@` and without query or fragment ([`cache_core::redact_url`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ArtifactInfo {
+    /// 32 hex digits naming it on disk; names it exactly in `rm`, `pin`, `verify`.
+    pub id: String,
+    /// The file name it is stored under (`--name`, else the URL's last segment).
+    pub name: String,
+    /// Where it came from, redacted.
+    pub url: String,
+    /// The stored file.
+    pub path: PathBuf,
+    /// The SHA-256 (hex) of its content. Two artifacts with equal content share one blob.
+    pub sha256: String,
+    /// The SHA-256 it was required to have (`--sha256`), when one was given.
+    pub required_sha256: Option<String>,
+    /// The full key, to fetch it again; never serialized (it may hold credentials).
+    #[serde(skip)]
+    pub(crate) key: cache_store::ArtifactKey,
+}
+
+impl ArtifactInfo {
+    /// How messages name it: `NAME (URL)`, the URL redacted.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.name, self.url)
+    }
+}
+
+/// What `rm`, `pin`, `unpin` and `verify` name: a Hub repository (or revision), or one
+/// URL artifact ([`CacheManager::resolve_target`](crate::CacheManager::resolve_target)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A repository, or one revision of it.
+    Repo(ModelRef),
+    /// A URL artifact.
+    Artifact(Box<ArtifactInfo>),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Repo(r) => write!(f, "{r}"),
+            Target::Artifact(a) => f.write_str(&a.describe()),
+        }
+    }
+}
+
 /// Hit, miss and download counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Counters {
@@ -138,13 +248,13 @@ pub struct Counters {
     pub hit_ratio: Option<f64>,
 }
 
-/// One cached repository, as `stats()` reports it.
+/// One cached repository or URL artifact, as `stats()` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CachedModelInfo {
-    /// `org/name` (models), `datasets/org/name`, `spaces/org/name`.
+    /// `org/name` (models), `datasets/org/name`, `spaces/org/name`; an artifact's name.
     pub model_id: String,
-    /// Model, dataset or space.
-    pub repo_type: RepoType,
+    /// Model, dataset, space or url.
+    pub repo_type: ItemType,
     /// Bytes on disk (each blob once).
     pub size_bytes: u64,
     /// Files across its revisions.
@@ -157,6 +267,8 @@ pub struct CachedModelInfo {
     pub last_accessed: Option<Timestamp>,
     /// Whether it (or part of it) is pinned.
     pub pinned: bool,
+    /// For a URL artifact (`repo_type` `url`, no revisions), what it is.
+    pub artifact: Option<ArtifactInfo>,
 }
 
 /// The cache at a glance.
@@ -164,7 +276,11 @@ pub struct CachedModelInfo {
 pub struct CacheStats {
     /// Repositories in the cache.
     pub total_models: usize,
-    /// Bytes on disk (each blob once), artifacts included.
+    /// URL artifacts in the cache.
+    pub total_artifacts: usize,
+    /// Bytes on disk, artifacts included: the sum of the `size_bytes` of `models`, except
+    /// that a blob shared by several URL artifacts (equal `sha256`, e.g. one URL under two
+    /// names) is counted once.
     pub total_size_bytes: u64,
     /// Files (snapshot entries and artifacts).
     pub total_files: u64,
@@ -172,7 +288,7 @@ pub struct CacheStats {
     pub cache_dir: PathBuf,
     /// The modelcache home.
     pub home_dir: PathBuf,
-    /// Per repository.
+    /// Per repository, then per URL artifact.
     pub models: Vec<CachedModelInfo>,
     /// Hit, miss and download counters.
     pub counters: Counters,
@@ -215,14 +331,15 @@ pub struct IncompleteDownload {
     pub modified: Timestamp,
 }
 
-/// One repository as `list()` reports it (from the disk, with usage from the index).
+/// One repository or URL artifact as `list()` reports it (from the disk, with usage from
+/// the index).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RepoInfo {
-    /// `org/name`, `datasets/org/name`, `spaces/org/name`.
+    /// `org/name`, `datasets/org/name`, `spaces/org/name`; an artifact's name.
     pub model_id: String,
-    /// Model, dataset or space.
-    pub repo_type: RepoType,
-    /// The repository id (`org/name`).
+    /// Model, dataset, space or url.
+    pub repo_type: ItemType,
+    /// The repository id (`org/name`); an artifact's name.
     pub repo_id: String,
     /// Cached revisions.
     pub revisions: Vec<RevisionInfo>,
@@ -236,6 +353,8 @@ pub struct RepoInfo {
     pub pinned: bool,
     /// Interrupted or in-flight downloads.
     pub incomplete: Vec<IncompleteDownload>,
+    /// For a URL artifact (`repo_type` `url`: no revisions, one file), what it is.
+    pub artifact: Option<ArtifactInfo>,
 }
 
 /// A file whose content does not match its digest.
