@@ -115,7 +115,7 @@ impl CacheManager {
             artifacts.iter().filter(|a| a.key.file_name() == value || a.id == value).collect()
         };
         let mut candidates: Vec<String> =
-            found.iter().map(|a| format!("{} (id {})", ArtifactInfo::from_listing(a).describe(), a.id)).collect();
+            found.iter().map(|a| format!("{} ({}, id {})", a.key.file_name(), redact_url(a.key.url()), a.id)).collect();
         if is_url(value) && found.is_empty() {
             return Err(CacheError::NotInCache { what: redact_url(value) });
         }

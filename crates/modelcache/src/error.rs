@@ -232,7 +232,7 @@ impl CacheError {
             CacheError::InvalidInput { what, .. } => format!("check the {what}: `modelcache --help` shows the accepted forms"),
             CacheError::NotInCache { .. } => "`modelcache ls` lists what is cached".to_owned(),
             CacheError::Ambiguous { .. } => {
-                "name one exactly: an artifact's full URL or its `id` (`modelcache ls --json`), or a repository as `models/ORG/NAME`"
+                "name one exactly: an artifact by its name, URL or id as listed here, a repository as `models/ORG/NAME`"
                     .to_owned()
             }
             CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),

@@ -41,6 +41,7 @@ async fn artifacts_are_listed_counted_and_named_like_repositories() {
     assert!(!serde_json::to_string(&stats).unwrap().contains("secret"));
     let hub_bytes: u64 = listed.iter().filter(|r| r.artifact.is_none()).map(|r| r.size_bytes).sum();
     assert_eq!(stats.total_size_bytes, hub_bytes + vocab.size, "the two names share one blob, counted once");
+    assert_eq!(stats.counters.downloads, 4, "two Hub files and two URL downloads: {:?}", stats.counters);
 
     // Named by name, by id, by the URL as shown; the URL alone names two of them.
     let Target::Artifact(by_name) = cache.resolve_target("vocab-a.txt", RepoType::Model).unwrap() else { panic!() };
