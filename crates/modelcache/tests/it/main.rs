@@ -13,6 +13,8 @@ mod maintenance;
 #[cfg(feature = "downloads")]
 mod processes;
 #[cfg(feature = "downloads")]
+mod properties;
+#[cfg(feature = "downloads")]
 mod strategies;
 mod tokenizer;
 
