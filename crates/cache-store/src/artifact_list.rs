@@ -7,7 +7,9 @@
 //! reconciles it first (best effort, as the Hub listing records what it scanned), so
 //! [`Store::stats`] called after a listing counts exactly what was listed: each
 //! artifact's bytes, a blob shared by two entries (the same content under two names)
-//! once.
+//! once. A listing that races a put or a removal in another thread or process may record
+//! what it saw a moment before; the next listing corrects it (tested with racing loops in
+//! `tests/it/maintenance.rs`). A listing never shows an artifact whose content is missing.
 //!
 //! # Performance
 //! One `getdents` of `entries/`, then per artifact one of its folder, a `readlink`, a

@@ -154,8 +154,11 @@ impl CacheManager {
     /// [`verify`](Self::verify) of a store scope. Repositories and artifacts are named as
     /// reports show them (artifacts by their redacted URL).
     pub(crate) async fn verify_scope(&self, scope: Scope, repair: bool) -> Result<IntegrityReport, CacheError> {
-        let mut repos: BTreeSet<String> =
-            self.inner.store.list()?.iter().filter(|l| in_scope(&scope, l)).map(|l| l.repo.to_string()).collect();
+        let mut repos: BTreeSet<String> = if matches!(scope, Scope::Artifacts | Scope::Artifact(_)) {
+            BTreeSet::new()
+        } else {
+            self.inner.store.list()?.iter().filter(|l| in_scope(&scope, l)).map(|l| l.repo.to_string()).collect()
+        };
         for a in self.artifact_listings()? {
             let wanted = match &scope {
                 Scope::All | Scope::Artifacts => true,

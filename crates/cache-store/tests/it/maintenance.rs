@@ -260,3 +260,35 @@ fn artifacts_are_listed_from_the_disk_and_stats_count_what_is_listed() {
     let st = s.stats().unwrap();
     assert_eq!((st.files, st.total_bytes), (2, distinct(&listed)));
 }
+
+#[test]
+fn listings_racing_puts_and_removals_leave_stats_that_agree_after_the_next_listing() {
+    let t = TestCache::new();
+    let s = &t.store;
+    let keys: Vec<ArtifactKey> = (0..4).map(|i| ArtifactKey::new(format!("https://example.test/{i}.bin"))).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for round in 0..40 {
+                let i = round % keys.len();
+                let body = vec![b'a' + u8::try_from(i).unwrap(); 10 * (i + 1)];
+                s.put_artifact(&keys[i], &mut &body[..]).unwrap();
+                if round % 3 == 0 {
+                    s.remove(&Scope::Artifact(keys[(round + 1) % keys.len()].clone())).unwrap();
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut listings = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) && listings < 10_000 {
+            for a in s.artifacts().unwrap() {
+                assert!(a.size > 0 && a.id == a.key.id(), "a listed artifact is whole: {a:?}");
+            }
+            listings += 1;
+        }
+    });
+    let listed = s.artifacts().unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!(st.files, listed.len() as u64);
+    assert_eq!(st.total_bytes, listed.iter().map(|a| a.size).sum::<u64>(), "each key has its own content: {listed:?}");
+}

@@ -115,3 +115,24 @@ async fn a_repair_downloads_a_corrupted_artifact_again() {
     assert_eq!((r.corrupted.len(), r.refetched.len()), (1, 0));
     assert!(!path.exists());
 }
+
+#[tokio::test]
+async fn a_name_that_is_also_a_cached_repository_is_ambiguous() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    env.seed(&crate::model("gpt2"), crate::commit(1), &[("config.json", b"{}")]);
+    let cache = env.manager(hub.url());
+    let vocab = hub.file("org/other", "main", "vocab.txt").unwrap();
+    cache.get_url_named(&vocab.url, None, "gpt2").await.unwrap();
+    let err = cache.resolve_target("gpt2", RepoType::Model).unwrap_err();
+    let CacheError::Ambiguous { candidates, .. } = &err else { panic!("{err:?}") };
+    assert!(candidates[0].starts_with("gpt2 (") && candidates[1].contains("repository `gpt2`"), "{candidates:?}");
+    assert!(err.hint().contains("models/ORG/NAME"), "{}", err.hint());
+    let Target::Repo(r) = cache.resolve_target("models/gpt2", RepoType::Model).unwrap() else { panic!() };
+    assert_eq!(r.repo.to_string(), "gpt2");
+    let ls = cache.list().unwrap();
+    assert_eq!(
+        ls.iter().map(|r| (r.repo_type, r.model_id.as_str())).collect::<Vec<_>>(),
+        [(ItemType::Model, "gpt2"), (ItemType::Url, "gpt2")]
+    );
+}
