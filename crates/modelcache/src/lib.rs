@@ -56,6 +56,7 @@ mod strategy;
 mod tokenizer;
 mod types;
 
+pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
     ByteSize, CommitHash, EvictionPolicy, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration,
@@ -70,6 +71,6 @@ pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition};
 pub use tokenizer::TOKENIZER_FILES;
 pub use types::{
-    AcquireRequest, Acquired, ArtifactInfo, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
-    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo, Target,
+    AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
+    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
 };

@@ -186,53 +186,6 @@ impl std::fmt::Display for ItemType {
     }
 }
 
-/// A URL artifact as `list()` and `stats()` report it. Its URL is shown without
-/// `user:password@` and without query or fragment ([`cache_core::redact_url`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ArtifactInfo {
-    /// 32 hex digits naming it on disk; names it exactly in `rm`, `pin`, `verify`.
-    pub id: String,
-    /// The file name it is stored under (`--name`, else the URL's last segment).
-    pub name: String,
-    /// Where it came from, redacted.
-    pub url: String,
-    /// The stored file.
-    pub path: PathBuf,
-    /// The SHA-256 (hex) of its content. Two artifacts with equal content share one blob.
-    pub sha256: String,
-    /// The SHA-256 it was required to have (`--sha256`), when one was given.
-    pub required_sha256: Option<String>,
-    /// The full key, to fetch it again; never serialized (it may hold credentials).
-    #[serde(skip)]
-    pub(crate) key: cache_store::ArtifactKey,
-}
-
-impl ArtifactInfo {
-    /// How messages name it: `NAME (URL)`, the URL redacted.
-    pub fn describe(&self) -> String {
-        format!("{} ({})", self.name, self.url)
-    }
-}
-
-/// What `rm`, `pin`, `unpin` and `verify` name: a Hub repository (or revision), or one
-/// URL artifact ([`CacheManager::resolve_target`](crate::CacheManager::resolve_target)).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A repository, or one revision of it.
-    Repo(ModelRef),
-    /// A URL artifact.
-    Artifact(Box<ArtifactInfo>),
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Repo(r) => write!(f, "{r}"),
-            Target::Artifact(a) => f.write_str(&a.describe()),
-        }
-    }
-}
-
 /// Hit, miss and download counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Counters {
@@ -268,7 +221,7 @@ pub struct CachedModelInfo {
     /// Whether it (or part of it) is pinned.
     pub pinned: bool,
     /// For a URL artifact (`repo_type` `url`, no revisions), what it is.
-    pub artifact: Option<ArtifactInfo>,
+    pub artifact: Option<crate::ArtifactInfo>,
 }
 
 /// The cache at a glance.
@@ -354,7 +307,7 @@ pub struct RepoInfo {
     /// Interrupted or in-flight downloads.
     pub incomplete: Vec<IncompleteDownload>,
     /// For a URL artifact (`repo_type` `url`: no revisions, one file), what it is.
-    pub artifact: Option<ArtifactInfo>,
+    pub artifact: Option<crate::ArtifactInfo>,
 }
 
 /// A file whose content does not match its digest.
