@@ -23,7 +23,8 @@
 //!   or query ([`redact_url`]); remove, pin and verify name them by name, URL or id
 //!   ([`CacheManager::resolve_target`]).
 //! - Right after [`CacheManager::list`], [`CacheManager::stats`]' `total_size_bytes` is the
-//!   sum of the listed `size_bytes`, a blob shared by several URL artifacts counted once.
+//!   sum of the listed `size_bytes`, a blob shared by several URL artifacts (or a payload
+//!   of huggingface_hub's cross-repo store linked from several repositories) counted once.
 //!
 //! # Example
 //! ```no_run

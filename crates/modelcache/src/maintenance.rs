@@ -39,7 +39,8 @@ impl CacheManager {
     /// [`ArtifactInfo`](crate::ArtifactInfo) in `artifact`).
     ///
     /// What it lists adds up to [`stats`](Self::stats)' `total_size_bytes` right after:
-    /// the sum of the `size_bytes`, a blob shared by several artifacts (equal `sha256`)
+    /// the sum of the `size_bytes`, a blob shared by several artifacts (equal `sha256`), or
+    /// a payload of huggingface_hub's cross-repo store linked from several repositories,
     /// counted once.
     pub fn list(&self) -> Result<Vec<RepoInfo>, CacheError> {
         let store = &self.inner.store;

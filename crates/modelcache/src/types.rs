@@ -233,7 +233,8 @@ pub struct CacheStats {
     pub total_artifacts: usize,
     /// Bytes on disk, artifacts included: the sum of the `size_bytes` of `models`, except
     /// that a blob shared by several URL artifacts (equal `sha256`, e.g. one URL under two
-    /// names) is counted once.
+    /// names), or a payload of huggingface_hub's cross-repo store linked from several
+    /// repositories, is counted once.
     pub total_size_bytes: u64,
     /// Files (snapshot entries and artifacts).
     pub total_files: u64,
