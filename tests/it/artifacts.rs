@@ -20,7 +20,10 @@ fn url_artifacts_are_listed_and_named_by_name_or_url() {
     let env = Env::new(&hub);
     let (url, shown, body) = vocab_url(&hub);
     env.run(&["get", "org/model", "config.json"]).ok();
-    let path = env.run(&["get", &url, "--name", "vocab.bin"]).ok().stdout.trim().to_owned();
+    let got = env.run(&["--json", "get", &url, "--name", "vocab.bin"]).ok();
+    assert!(!got.stdout.contains("secret"), "{}", got.stdout);
+    assert_eq!(got.json()[0]["request"].as_str(), Some(shown.as_str()));
+    let path = got.json()[0]["path"].as_str().unwrap().to_owned();
 
     let ls = env.run(&["ls"]).ok();
     assert!(!ls.stdout.contains("secret"), "{}", ls.stdout);

@@ -107,12 +107,13 @@ impl AcquireRequest {
         Ok(AcquireRequest::Url { url, sha256, name })
     }
 
-    /// A short name for messages: `org/name@main/config.json`, `org/name@main`, the URL.
+    /// A short name for messages: `org/name@main/config.json`, `org/name@main`, the URL
+    /// without `user:password@` or query ([`cache_core::redact_url`]).
     pub fn describe(&self) -> String {
         match self {
             AcquireRequest::File { repo, revision, path } => format!("{repo}@{revision}/{path}"),
             AcquireRequest::Snapshot { repo, revision, .. } => format!("{repo}@{revision}"),
-            AcquireRequest::Url { url, .. } => url.split('?').next().unwrap_or_default().to_owned(),
+            AcquireRequest::Url { url, .. } => cache_core::redact_url(url),
         }
     }
 }
