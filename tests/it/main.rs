@@ -6,6 +6,7 @@
 //! it is missing or older than the sources, it is built with `cargo build -p cache-cli`.
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+mod artifacts;
 mod commands;
 mod downloads;
 mod exit_codes;

@@ -8,6 +8,9 @@
 //! - `bench`: whole-process benchmarks against peers and floors, written to
 //!   `BENCHMARKS.md`.
 //! - `py-env`: the Python virtualenv with `huggingface_hub` that interop tests use.
+//! - `proptest [--cases N]`: every property test of the workspace (found in the sources'
+//!   `proptest!` blocks) with `PROPTEST_CASES=N` (default 256); CI runs their own small
+//!   defaults.
 //!
 //! Std-only on purpose: it must build in seconds on a fresh machine. Every command it runs
 //! is echoed first.
@@ -18,6 +21,7 @@ mod ci;
 mod cmd;
 mod demo;
 mod matrix;
+mod proptest;
 mod py;
 
 use std::process::ExitCode;
@@ -29,9 +33,12 @@ fn main() -> ExitCode {
         Some("test-matrix") => matrix::run().map(|_| ()),
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args[1..]),
+        Some("proptest") => proptest::run(&args[1..]),
         Some("py-env") => py::ensure().map(|python| println!("{}", python.display())),
         Some("help" | "--help" | "-h") | None => {
-            println!("usage: cargo xtask <ci | test-matrix | demo | bench [--quick] [--only NAME,...] | py-env>");
+            println!(
+                "usage: cargo xtask <ci | test-matrix | demo | bench [--quick] [--only NAME,...] | proptest [--cases N] | py-env>"
+            );
             return ExitCode::SUCCESS;
         }
         Some(other) => Err(format!("unknown xtask command `{other}` (try `cargo xtask help`)")),

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use modelcache::{CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, RepoType};
+use modelcache::{
+    CacheError, CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, RepoType, Target,
+};
 use serde::Serialize;
 
 use crate::cli::Global;
@@ -166,6 +168,22 @@ pub(crate) fn parse_ref(value: &str, repo_type: RepoType) -> Result<ModelRef> {
             format!("invalid repository `{}`", shorten(value)),
             "write it as `ORG/NAME`, `ORG/NAME@REVISION`, `datasets/ORG/NAME` or `spaces/ORG/NAME`",
         ))
+    })
+}
+
+/// What `rm`, `pin`, `unpin` and `verify` name: `REPO[@REV]` (anything with a `/` or an
+/// `@`, parsed as [`parse_ref`] does), else a URL artifact by URL, name or id, or a
+/// legacy repository id such as `gpt2` ([`CacheManager::resolve_target`]).
+pub(crate) fn resolve_target(cache: &CacheManager, value: &str, repo_type: RepoType) -> Result<Target> {
+    if !crate::cmd::get::is_url(value) && value.contains(['/', '@']) {
+        return Ok(Target::Repo(parse_ref(value, repo_type)?));
+    }
+    cache.resolve_target(value, repo_type).map_err(|e| match e {
+        CacheError::InvalidInput { .. } => anyhow::Error::new(e).context(Failure::usage(
+            format!("`{}` is neither a cached URL artifact nor a repository", shorten(value)),
+            "give an artifact's name or URL as `modelcache ls` shows it, or a repository as `ORG/NAME[@REV]`",
+        )),
+        other => other.into(),
     })
 }
 

@@ -97,21 +97,21 @@ Examples:
   modelcache get --repo-type dataset org/data@v1.0 train.csv
   modelcache get https://example.com/model.onnx --sha256 <HEX> --name model.onnx")]
     Get(GetArgs),
-    /// Prefetch every line `REPO[@REV] [FILE...]` of LISTFILE concurrently ('-': stdin)
+    /// Prefetch every line `REPO[@REV] [FILE...]` or `URL [sha256=HEX] [name=NAME]` of LISTFILE concurrently ('-': stdin)
     Warm(WarmArgs),
-    /// List cached repositories (or revisions) and incomplete downloads
+    /// List cached repositories (or revisions), URL artifacts and incomplete downloads
     Ls(LsArgs),
     /// Totals, hit/miss/download counters, bytes downloaded, free disk
     Stats,
     /// Re-hash cached files; exit 5 if any is corrupted or missing
     Verify(VerifyArgs),
-    /// Remove a repository, a revision or files of it
+    /// Remove a repository, a revision or files of it, or a URL artifact
     Rm(RmArgs),
     /// Evict by policy (size, age; pins kept) and clear stale downloads and locks
     Prune(PruneArgs),
     /// Remove everything in the cache, keeping its directories
     Clean(CleanArgs),
-    /// Protect a repository (or one revision) from eviction
+    /// Protect a repository (or one revision), or a URL artifact, from eviction
     Pin(PinArgs),
     /// Remove the protection `pin` gave
     Unpin(PinArgs),
@@ -148,7 +148,7 @@ pub(crate) struct GetArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct WarmArgs {
-    /// A file of lines `REPO[@REV] [FILE...]` (`#` starts a comment); `-` for stdin
+    /// A file of lines `REPO[@REV] [FILE...]` or `URL [sha256=HEX] [name=NAME]` (`#` starts a comment); `-` for stdin
     #[arg(value_name = "LISTFILE")]
     pub(crate) list: PathBuf,
     /// Lines fetched at once
@@ -171,8 +171,8 @@ pub(crate) struct LsArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// Only this repository (or revision); everything when omitted
-    #[arg(value_name = "REPO[@REV]")]
+    /// Only this repository (or revision), or this URL artifact (its name or URL); everything when omitted
+    #[arg(value_name = "REPO[@REV]|NAME|URL")]
     pub(crate) repo: Option<String>,
     /// Remove corrupted and missing files and, online, download them again
     #[arg(long)]
@@ -184,8 +184,8 @@ pub(crate) struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RmArgs {
-    /// The repository, or one revision of it
-    #[arg(value_name = "REPO[@REV]")]
+    /// The repository, or one revision of it, or a URL artifact (its name or URL)
+    #[arg(value_name = "REPO[@REV]|NAME|URL")]
     pub(crate) repo: String,
     /// Only these files (of the revision, `main` when none is given)
     #[arg(value_name = "FILE")]
@@ -223,8 +223,8 @@ pub(crate) struct CleanArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PinArgs {
-    /// The repository, or one revision of it
-    #[arg(value_name = "REPO[@REV]")]
+    /// The repository, or one revision of it, or a URL artifact (its name or URL)
+    #[arg(value_name = "REPO[@REV]|NAME|URL")]
     pub(crate) repo: String,
     /// What a bare ORG/NAME is
     #[arg(long, value_enum, default_value_t)]

@@ -177,9 +177,10 @@ impl Error {
     }
 }
 
-/// The URL without query or fragment (signed URLs carry credentials there).
+/// The URL without `user:password@`, query or fragment (signed URLs carry credentials
+/// there): [`cache_core::redact_url`].
 pub(crate) fn redact(url: &str) -> String {
-    url.split(['?', '#']).next().unwrap_or_default().to_owned()
+    cache_core::redact_url(url)
 }
 
 #[cfg(test)]

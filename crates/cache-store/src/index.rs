@@ -576,8 +576,13 @@ mod tests {
         (per, revs.into_iter().collect(), blobs.values().sum(), rows.len() as u64)
     }
 
+    /// `PROPTEST_CASES` when set (`cargo xtask proptest` sets it), else 32.
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(32)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
         #[test]
         fn trigger_aggregates_equal_a_brute_force_summary(
             ops in proptest::collection::vec((0u8..4, 0u8..3, 0u8..3, 0u8..4, 0u8..6, 1i64..100), 1..40)

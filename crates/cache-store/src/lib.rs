@@ -18,6 +18,10 @@
 //!   outside the roots.
 //! - Lookups never write, lock or open the index; hits are recorded in memory and flushed
 //!   in batches ([`Store::flush`], on drop, or when enough are pending).
+//! - Listings ([`Store::list`], [`Store::artifacts`]) show what is on disk and record it
+//!   in the index, so [`Store::stats`] right after a listing counts what was listed, each
+//!   blob once (a payload of huggingface_hub's cross-repo store is in the listing of each
+//!   repo linking it, and once in the totals).
 //! - Nothing of modelcache's own goes into the hub cache: range records live in the home
 //!   and go with their staging file (commit, discard, mismatch, `clean_stale`, remove,
 //!   clear).
@@ -58,6 +62,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod artifact_list;
 mod artifacts;
 mod batch;
 mod clean;
@@ -84,6 +89,7 @@ mod tree;
 mod usage;
 mod verify;
 
+pub use artifact_list::ArtifactListing;
 pub use artifacts::ArtifactKey;
 pub use clean::CleanReport;
 pub use commit::CommitRequest;

@@ -111,6 +111,10 @@ impl Store {
             }
         }
         let mut counters = self.index.counters()?;
+        // Artifact downloads are counted in the artifact index; lookups all in this one.
+        let artifact_counters = self.artifacts.counters()?;
+        counters.downloads += artifact_counters.downloads;
+        counters.bytes_downloaded += artifact_counters.bytes_downloaded;
         let (hits, misses) = self.usage.unflushed();
         counters.hits += hits;
         counters.misses += misses;

@@ -80,7 +80,16 @@ pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
     Ok(ReconcileReport { added: d.added, removed: d.removed, updated: d.updated })
 }
 
+/// Makes the artifact index agree with the artifact entries on disk.
 pub(crate) fn reconcile_artifacts(store: &Store) -> Result<ReconcileReport> {
+    let truth = artifact_rows(store)?;
+    let d = store.artifacts.reconcile(None, &truth)?;
+    Ok(ReconcileReport { added: d.added, removed: d.removed, updated: d.updated })
+}
+
+/// The index rows the artifact entries on disk stand for: those whose content is there
+/// and whose key can be read.
+pub(crate) fn artifact_rows(store: &Store) -> Result<Vec<Row>> {
     let mut truth = Vec::new();
     for (id, link, sha) in store.artifact_links()? {
         let Ok(m) = store.home.metadata(&link) else { continue };
@@ -98,6 +107,5 @@ pub(crate) fn reconcile_artifacts(store: &Store) -> Result<ReconcileReport> {
             last_used: t,
         });
     }
-    let d = store.artifacts.reconcile(None, &truth)?;
-    Ok(ReconcileReport { added: d.added, removed: d.removed, updated: d.updated })
+    Ok(truth)
 }

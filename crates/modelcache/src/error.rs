@@ -137,6 +137,15 @@ pub enum CacheError {
         /// What was named.
         what: String,
     },
+    /// A name given to `rm`, `pin`, `unpin` or `verify` matches more than one cached item
+    /// (URL artifacts, or an artifact and a repository).
+    #[error("`{what}` names more than one cached item: {}", candidates.join(", "))]
+    Ambiguous {
+        /// What was named.
+        what: String,
+        /// Each match, as `ls` shows it (URLs redacted).
+        candidates: Vec<String>,
+    },
     /// Another process is using what should be removed.
     #[error("`{what}` is in use by another process")]
     InUse {
@@ -186,7 +195,10 @@ impl CacheError {
     /// What kind of failure this is (see [`ErrorKind::exit_code`]).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CacheError::InvalidInput { .. } | CacheError::NotInCache { .. } | CacheError::Config(_) => ErrorKind::InvalidInput,
+            CacheError::InvalidInput { .. }
+            | CacheError::NotInCache { .. }
+            | CacheError::Ambiguous { .. }
+            | CacheError::Config(_) => ErrorKind::InvalidInput,
             CacheError::ModelNotFound { .. }
             | CacheError::Unauthorized { .. }
             | CacheError::DownloadFailed { offline: false, .. }
@@ -219,6 +231,10 @@ impl CacheError {
             CacheError::Unauthorized { .. } => "set `HF_TOKEN` (or pass `--token`) to a token with access to the repository".to_owned(),
             CacheError::InvalidInput { what, .. } => format!("check the {what}: `modelcache --help` shows the accepted forms"),
             CacheError::NotInCache { .. } => "`modelcache ls` lists what is cached".to_owned(),
+            CacheError::Ambiguous { .. } => {
+                "name one exactly: an artifact by its name, URL or id as listed here, a repository as `models/ORG/NAME`"
+                    .to_owned()
+            }
             CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),
             CacheError::Config(e) => e.hint(),
             CacheError::StrategyUnavailable { .. } => {

@@ -18,6 +18,13 @@
 //! - A revision given as a commit never touches the network when cached; branches and
 //!   tags are re-resolved unless inside `revalidate_after`.
 //! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
+//! - URL artifacts appear wherever Hub repositories do ([`CacheManager::list`],
+//!   [`CacheManager::stats`], verify, prune reports), their URLs without `user:password@`
+//!   or query ([`redact_url`]); remove, pin and verify name them by name, URL or id
+//!   ([`CacheManager::resolve_target`]).
+//! - Right after [`CacheManager::list`], [`CacheManager::stats`]' `total_size_bytes` is the
+//!   sum of the listed `size_bytes`, a blob shared by several URL artifacts (or a payload
+//!   of huggingface_hub's cross-repo store linked from several repositories) counted once.
 //!
 //! # Example
 //! ```no_run
@@ -38,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+mod artifacts;
 mod background;
 mod config;
 mod dirs;
@@ -49,9 +57,11 @@ mod strategy;
 mod tokenizer;
 mod types;
 
+pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
     ByteSize, CommitHash, EvictionPolicy, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration,
+    redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,
@@ -63,5 +73,5 @@ pub use strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition, Hy
 pub use tokenizer::TOKENIZER_FILES;
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
-    IntegrityReport, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
+    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
 };

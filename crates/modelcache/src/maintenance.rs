@@ -6,9 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cache_core::{EntryKey, EvictReason, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction};
+use cache_core::{EntryKey, EvictReason, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction, redact_url};
 use cache_store::{RepoListing, Scope};
 
+use crate::artifacts::{self, shown, shown_owner};
 use crate::error::CacheError;
 use crate::manager::CacheManager;
 use crate::types::{
@@ -24,13 +25,6 @@ fn reason(r: EvictReason) -> String {
     .to_owned()
 }
 
-fn entry_repo(key: &EntryKey) -> String {
-    match key {
-        EntryKey::Hub { repo, .. } => repo.to_string(),
-        EntryKey::Artifact { key } => key.split('#').next().unwrap_or_default().to_owned(),
-    }
-}
-
 impl CacheManager {
     /// Makes the index agree with the disk (files added or removed by other tools).
     pub fn reconcile(&self) -> Result<(), CacheError> {
@@ -40,11 +34,19 @@ impl CacheManager {
 
     /// Every cached repository with its revisions, files, sizes, last use, pins and
     /// incomplete downloads, as they are on disk: repositories whose folders changed since
-    /// the last listing are scanned, the others are read from the index.
+    /// the last listing are scanned, the others are read from the index. Then every URL
+    /// artifact (`repo_type` [`ItemType::Url`](crate::ItemType::Url), one file, its
+    /// [`ArtifactInfo`](crate::ArtifactInfo) in `artifact`).
+    ///
+    /// What it lists adds up to [`stats`](Self::stats)' `total_size_bytes` right after:
+    /// the sum of the `size_bytes`, a blob shared by several artifacts (equal `sha256`), or
+    /// a payload of huggingface_hub's cross-repo store linked from several repositories,
+    /// counted once.
     pub fn list(&self) -> Result<Vec<RepoInfo>, CacheError> {
         let store = &self.inner.store;
         // Listing first: it records in the index what changed on disk, which `stats` reads.
         let listed = store.list()?;
+        let artifacts = self.artifact_listings()?;
         let usage: BTreeMap<Repo, (Option<Timestamp>, bool)> =
             store.stats()?.per_repo.into_iter().map(|r| (r.repo, (r.last_used, r.pinned))).collect();
         Ok(listed
@@ -53,7 +55,7 @@ impl CacheManager {
                 let (last_used, pinned) = usage.get(&l.repo).copied().unwrap_or((None, false));
                 RepoInfo {
                     model_id: l.repo.to_string(),
-                    repo_type: l.repo.repo_type,
+                    repo_type: l.repo.repo_type.into(),
                     repo_id: l.repo.id.to_string(),
                     files: l.revisions.iter().map(|r| r.files.len() as u64).sum(),
                     size_bytes: l.size_bytes,
@@ -83,32 +85,40 @@ impl CacheManager {
                             modified: i.modified,
                         })
                         .collect(),
+                    artifact: None,
                 }
             })
+            .chain(artifacts.iter().map(artifacts::repo_info))
             .collect())
     }
 
     /// Totals, per-repository sizes and use, counters and free disk space.
     pub fn stats(&self) -> Result<CacheStats, CacheError> {
         let store = &self.inner.store;
+        // Listing the artifacts first makes their index agree with the disk.
+        let artifacts = self.artifact_listings()?;
         let s = store.stats()?;
-        let models: Vec<CachedModelInfo> = s
+        let mut models: Vec<CachedModelInfo> = s
             .per_repo
             .iter()
             .map(|r| CachedModelInfo {
                 model_id: r.repo.to_string(),
-                repo_type: r.repo.repo_type,
+                repo_type: r.repo.repo_type.into(),
                 size_bytes: r.size_bytes,
                 files: r.files,
                 revisions: r.revisions.iter().map(ToString::to_string).collect(),
                 downloaded_at: r.downloaded_at,
                 last_accessed: r.last_used,
                 pinned: r.pinned,
+                artifact: None,
             })
             .collect();
+        let total_models = models.len();
+        models.extend(artifacts.iter().map(artifacts::model_info));
         let c = s.counters;
         Ok(CacheStats {
-            total_models: models.len(),
+            total_models,
+            total_artifacts: artifacts.len(),
             total_size_bytes: s.total_bytes,
             total_files: s.files,
             cache_dir: self.cache_dir().to_owned(),
@@ -139,37 +149,58 @@ impl CacheManager {
             Some(ModelRef { repo, revision: None }) => Scope::Repo(repo.clone()),
             Some(ModelRef { repo, revision: Some(r) }) => Scope::Revision(repo.clone(), r.clone()),
         };
-        let repos: Vec<String> =
-            self.inner.store.list()?.iter().filter(|l| in_scope(&scope, l)).map(|l| l.repo.to_string()).collect();
+        self.verify_scope(scope, repair).await
+    }
+
+    /// [`verify`](Self::verify) of a store scope. Repositories and artifacts are named as
+    /// reports show them (artifacts by their redacted URL).
+    pub(crate) async fn verify_scope(&self, scope: Scope, repair: bool) -> Result<IntegrityReport, CacheError> {
+        let mut repos: BTreeSet<String> = if matches!(scope, Scope::Artifacts | Scope::Artifact(_)) {
+            BTreeSet::new()
+        } else {
+            self.inner.store.list()?.iter().filter(|l| in_scope(&scope, l)).map(|l| l.repo.to_string()).collect()
+        };
+        for a in self.artifact_listings()? {
+            let wanted = match &scope {
+                Scope::All | Scope::Artifacts => true,
+                Scope::Artifact(k) => k.id() == a.id,
+                _ => false,
+            };
+            if wanted {
+                repos.insert(redact_url(a.key.url()));
+            }
+        }
         let raw = self.blocking(move |m| Ok(m.inner.store.verify(&scope, repair)?)).await?;
         let mut report = IntegrityReport { valid_files: raw.valid, repaired: raw.repaired, ..IntegrityReport::default() };
         let mut corrupted = BTreeSet::new();
         let mut missing = BTreeSet::new();
         for c in &raw.corrupted {
-            corrupted.insert(entry_repo(&c.key));
+            corrupted.insert(shown_owner(&c.key));
             report.corrupted.push(CorruptedFile {
-                model_id: entry_repo(&c.key),
-                entry: c.key.to_string(),
+                model_id: shown_owner(&c.key),
+                entry: shown(&c.key),
                 expected: c.expected.clone(),
                 actual: c.actual.clone(),
             });
         }
         for k in &raw.missing {
-            missing.insert(entry_repo(k));
-            report.missing.push(k.to_string());
+            missing.insert(shown_owner(k));
+            report.missing.push(shown(k));
         }
         report.valid_models = repos.into_iter().filter(|r| !corrupted.contains(r) && !missing.contains(r)).collect();
         report.corrupted_models = corrupted.into_iter().collect();
         report.missing_models = missing.into_iter().collect();
         if repair && self.inner.strategy.downloads() && !self.config().config.offline {
             for key in raw.corrupted.iter().map(|c| &c.key).chain(&raw.missing) {
-                if let EntryKey::Hub { repo, commit, path } = key {
-                    let request =
-                        crate::AcquireRequest::File { repo: repo.clone(), revision: (*commit).into(), path: path.clone() };
-                    match self.fetch(&request).await {
-                        Ok(_) => report.refetched.push(key.to_string()),
-                        Err(e) => tracing::warn!(entry = %key, "could not fetch a repaired file again: {e}"),
+                let request = match key {
+                    EntryKey::Hub { repo, commit, path } => {
+                        crate::AcquireRequest::File { repo: repo.clone(), revision: (*commit).into(), path: path.clone() }
                     }
+                    EntryKey::Artifact { key } => artifacts::refetch_request(key),
+                };
+                match self.fetch(&request).await {
+                    Ok(_) => report.refetched.push(shown(key)),
+                    Err(e) => tracing::warn!(entry = %shown(key), "could not fetch a repaired file again: {e}"),
                 }
             }
         }
@@ -281,7 +312,7 @@ impl CacheManager {
                 evicted: plan
                     .evict
                     .iter()
-                    .map(|e| PrunedEntry { entry: e.entry.key.to_string(), reason: reason(e.reason), bytes: e.frees })
+                    .map(|e| PrunedEntry { entry: shown(&e.entry.key), reason: reason(e.reason), bytes: e.frees })
                     .collect(),
                 bytes_freed: plan.bytes_freed,
                 size_before: plan.size_before,
@@ -296,13 +327,13 @@ impl CacheManager {
         let entries = store.entries()?;
         let plan = plan_eviction(&entries, &BTreeSet::new(), policy, now);
         let planned: BTreeMap<String, (String, u64)> =
-            plan.evict.iter().map(|e| (e.entry.key.to_string(), (reason(e.reason), e.frees))).collect();
+            plan.evict.iter().map(|e| (shown(&e.entry.key), (reason(e.reason), e.frees))).collect();
         let r = store.evict(policy, now)?;
         let evicted: Vec<PrunedEntry> = r
             .evicted
             .iter()
             .map(|k| {
-                let entry = k.to_string();
+                let entry = shown(k);
                 let (reason, bytes) = planned.get(&entry).cloned().unwrap_or_default();
                 PrunedEntry { entry, reason, bytes }
             })
@@ -314,7 +345,7 @@ impl CacheManager {
         Ok(PruneReport {
             dry_run: false,
             evicted,
-            skipped_in_use: r.skipped_in_use.iter().map(ToString::to_string).collect(),
+            skipped_in_use: r.skipped_in_use.iter().map(shown).collect(),
             bytes_freed: r.bytes_freed,
             size_before,
             size_after: store.stats()?.total_bytes,
@@ -347,6 +378,7 @@ fn pin_scope(target: &ModelRef) -> Scope {
 fn in_scope(scope: &Scope, l: &RepoListing) -> bool {
     match scope {
         Scope::Repo(r) | Scope::Revision(r, _) | Scope::File(r, ..) => &l.repo == r,
+        Scope::Artifacts | Scope::Artifact(_) => false,
         _ => true,
     }
 }

@@ -98,12 +98,22 @@ pub enum AcquireRequest {
 }
 
 impl AcquireRequest {
-    /// A short name for messages: `org/name@main/config.json`, `org/name@main`, the URL.
+    /// A URL request whose chosen `name` (if any) is checked now rather than when it is
+    /// fetched: 1 to 100 bytes of `[A-Za-z0-9._-]`, not starting with a dot; anything
+    /// else is an invalid-input error.
+    pub fn url(url: impl Into<String>, sha256: Option<Sha256>, name: Option<String>) -> Result<Self, CacheError> {
+        let url = url.into();
+        crate::strategy::artifact_key(&url, sha256, name.as_deref())?;
+        Ok(AcquireRequest::Url { url, sha256, name })
+    }
+
+    /// A short name for messages: `org/name@main/config.json`, `org/name@main`, the URL
+    /// without `user:password@` or query ([`cache_core::redact_url`]).
     pub fn describe(&self) -> String {
         match self {
             AcquireRequest::File { repo, revision, path } => format!("{repo}@{revision}/{path}"),
             AcquireRequest::Snapshot { repo, revision, .. } => format!("{repo}@{revision}"),
-            AcquireRequest::Url { url, .. } => url.split('?').next().unwrap_or_default().to_owned(),
+            AcquireRequest::Url { url, .. } => cache_core::redact_url(url),
         }
     }
 }
@@ -123,6 +133,60 @@ pub struct Acquired {
     pub bytes_downloaded: u64,
 }
 
+/// What a listed item is: a Hub repository of one of its three types, or a generic
+/// artifact fetched from a URL (stored in the modelcache home). Serialized as `model`,
+/// `dataset`, `space` or `url`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemType {
+    /// A model repository.
+    Model,
+    /// A dataset repository.
+    Dataset,
+    /// A Space.
+    Space,
+    /// A URL artifact.
+    Url,
+}
+
+impl ItemType {
+    /// `model`, `dataset`, `space` or `url`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemType::Model => "model",
+            ItemType::Dataset => "dataset",
+            ItemType::Space => "space",
+            ItemType::Url => "url",
+        }
+    }
+
+    /// The Hub repository type, `None` for a URL artifact.
+    pub fn repo_type(self) -> Option<RepoType> {
+        match self {
+            ItemType::Model => Some(RepoType::Model),
+            ItemType::Dataset => Some(RepoType::Dataset),
+            ItemType::Space => Some(RepoType::Space),
+            ItemType::Url => None,
+        }
+    }
+}
+
+impl From<RepoType> for ItemType {
+    fn from(t: RepoType) -> Self {
+        match t {
+            RepoType::Model => ItemType::Model,
+            RepoType::Dataset => ItemType::Dataset,
+            RepoType::Space => ItemType::Space,
+        }
+    }
+}
+
+impl std::fmt::Display for ItemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Hit, miss and download counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Counters {
@@ -138,13 +202,13 @@ pub struct Counters {
     pub hit_ratio: Option<f64>,
 }
 
-/// One cached repository, as `stats()` reports it.
+/// One cached repository or URL artifact, as `stats()` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CachedModelInfo {
-    /// `org/name` (models), `datasets/org/name`, `spaces/org/name`.
+    /// `org/name` (models), `datasets/org/name`, `spaces/org/name`; an artifact's name.
     pub model_id: String,
-    /// Model, dataset or space.
-    pub repo_type: RepoType,
+    /// Model, dataset, space or url.
+    pub repo_type: ItemType,
     /// Bytes on disk (each blob once).
     pub size_bytes: u64,
     /// Files across its revisions.
@@ -157,6 +221,8 @@ pub struct CachedModelInfo {
     pub last_accessed: Option<Timestamp>,
     /// Whether it (or part of it) is pinned.
     pub pinned: bool,
+    /// For a URL artifact (`repo_type` `url`, no revisions), what it is.
+    pub artifact: Option<crate::ArtifactInfo>,
 }
 
 /// The cache at a glance.
@@ -164,7 +230,12 @@ pub struct CachedModelInfo {
 pub struct CacheStats {
     /// Repositories in the cache.
     pub total_models: usize,
-    /// Bytes on disk (each blob once), artifacts included.
+    /// URL artifacts in the cache.
+    pub total_artifacts: usize,
+    /// Bytes on disk, artifacts included: the sum of the `size_bytes` of `models`, except
+    /// that a blob shared by several URL artifacts (equal `sha256`, e.g. one URL under two
+    /// names), or a payload of huggingface_hub's cross-repo store linked from several
+    /// repositories, is counted once.
     pub total_size_bytes: u64,
     /// Files (snapshot entries and artifacts).
     pub total_files: u64,
@@ -172,7 +243,7 @@ pub struct CacheStats {
     pub cache_dir: PathBuf,
     /// The modelcache home.
     pub home_dir: PathBuf,
-    /// Per repository.
+    /// Per repository, then per URL artifact.
     pub models: Vec<CachedModelInfo>,
     /// Hit, miss and download counters.
     pub counters: Counters,
@@ -215,14 +286,15 @@ pub struct IncompleteDownload {
     pub modified: Timestamp,
 }
 
-/// One repository as `list()` reports it (from the disk, with usage from the index).
+/// One repository or URL artifact as `list()` reports it (from the disk, with usage from
+/// the index).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RepoInfo {
-    /// `org/name`, `datasets/org/name`, `spaces/org/name`.
+    /// `org/name`, `datasets/org/name`, `spaces/org/name`; an artifact's name.
     pub model_id: String,
-    /// Model, dataset or space.
-    pub repo_type: RepoType,
-    /// The repository id (`org/name`).
+    /// Model, dataset, space or url.
+    pub repo_type: ItemType,
+    /// The repository id (`org/name`); an artifact's name.
     pub repo_id: String,
     /// Cached revisions.
     pub revisions: Vec<RevisionInfo>,
@@ -236,6 +308,8 @@ pub struct RepoInfo {
     pub pinned: bool,
     /// Interrupted or in-flight downloads.
     pub incomplete: Vec<IncompleteDownload>,
+    /// For a URL artifact (`repo_type` `url`: no revisions, one file), what it is.
+    pub artifact: Option<crate::ArtifactInfo>,
 }
 
 /// A file whose content does not match its digest.

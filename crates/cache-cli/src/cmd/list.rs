@@ -1,5 +1,6 @@
-//! `ls` (repositories or revisions, and incomplete downloads) and `stats` (totals and
-//! counters).
+//! `ls` (repositories or revisions, URL artifacts, and incomplete downloads) and `stats`
+//! (totals and counters). A URL artifact is a row of type `url` named by its file name,
+//! with its URL (redacted) in a section below the table.
 
 use std::fmt::Write as _;
 
@@ -40,6 +41,18 @@ pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> Stri
             ("PINNED", Align::Left),
         ]);
         for r in repos {
+            if r.artifact.is_some() {
+                t.row(vec![
+                    r.repo_type.to_string(),
+                    r.repo_id.clone(),
+                    "-".to_owned(),
+                    String::new(),
+                    r.files.to_string(),
+                    format::size(r.size_bytes),
+                    format::ago(r.last_used, now),
+                    yes(r.pinned),
+                ]);
+            }
             for rev in &r.revisions {
                 t.row(vec![
                     r.repo_type.to_string(),
@@ -68,7 +81,7 @@ pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> Stri
             t.row(vec![
                 r.repo_type.to_string(),
                 r.repo_id.clone(),
-                r.revisions.len().to_string(),
+                if r.artifact.is_some() { "-".to_owned() } else { r.revisions.len().to_string() },
                 r.files.to_string(),
                 format::size(r.size_bytes),
                 format::ago(r.last_used, now),
@@ -77,6 +90,15 @@ pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> Stri
         }
         t.render()
     };
+    let artifacts: Vec<_> = repos.iter().filter_map(|r| r.artifact.as_ref()).collect();
+    if !artifacts.is_empty() {
+        out.push_str("\nurl artifacts (`rm`, `pin`, `verify` take the name or the URL):\n");
+        let mut t = Table::new(&[("NAME", Align::Left), ("URL", Align::Left)]);
+        for a in artifacts {
+            t.row(vec![a.name.clone(), a.url.clone()]);
+        }
+        out.push_str(&t.render());
+    }
     let incomplete: Vec<_> = repos.iter().flat_map(|r| r.incomplete.iter().map(move |i| (r, i))).collect();
     if !incomplete.is_empty() {
         out.push_str("\nincomplete downloads (resumed by the next `get`, removed by `prune` when stale):\n");
@@ -110,6 +132,7 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
         ("hub cache", s.cache_dir.display().to_string()),
         ("modelcache home", s.home_dir.display().to_string()),
         ("repositories", s.total_models.to_string()),
+        ("url artifacts", s.total_artifacts.to_string()),
         ("files", s.total_files.to_string()),
         ("size", format::size(s.total_size_bytes)),
         ("hits", c.hits.to_string()),
@@ -117,7 +140,8 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
         ("hit ratio", ratio),
         ("downloads", c.downloads.to_string()),
         ("downloaded", format::size(c.bytes_downloaded)),
-        ("pinned repositories", s.models.iter().filter(|m| m.pinned).count().to_string()),
+        ("pinned repositories", s.models.iter().filter(|m| m.pinned && m.artifact.is_none()).count().to_string()),
+        ("pinned artifacts", s.models.iter().filter(|m| m.pinned && m.artifact.is_some()).count().to_string()),
         ("free disk", s.free_disk_bytes.map_or_else(|| "unknown".to_owned(), format::size)),
     ];
     rows.iter().fold(String::new(), |mut out, (k, v)| {
@@ -133,14 +157,14 @@ pub(crate) fn stats(app: &App) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use modelcache::{FileInfo, IncompleteDownload, RepoType, RevisionInfo};
+    use modelcache::{FileInfo, IncompleteDownload, ItemType, RevisionInfo};
 
     use super::*;
 
     fn repo(id: &str, size: u64, used: i64, pinned: bool) -> RepoInfo {
         RepoInfo {
             model_id: id.to_owned(),
-            repo_type: RepoType::Model,
+            repo_type: ItemType::Model,
             repo_id: id.to_owned(),
             revisions: vec![RevisionInfo {
                 commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
@@ -153,6 +177,7 @@ mod tests {
             last_used: Some(Timestamp::from_unix_millis(used)),
             pinned,
             incomplete: Vec::new(),
+            artifact: None,
         }
     }
 

@@ -5,10 +5,10 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 use modelcache::{
-    ByteSize, CacheError, ConfigKey, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, parse_duration,
+    ByteSize, CacheError, ConfigKey, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, Target, parse_duration,
 };
 
-use crate::app::{App, parse_ref, shorten};
+use crate::app::{App, resolve_target, shorten};
 use crate::cli::{CleanArgs, PruneArgs, RmArgs, VerifyArgs};
 use crate::cmd::get::parse_path;
 use crate::format;
@@ -53,9 +53,14 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
 }
 
 pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
-    let target = args.repo.as_deref().map(|r| parse_ref(r, args.repo_type.repo_type())).transpose()?;
     let cache = app.manager()?;
-    let report = App::runtime()?.block_on(cache.verify(target.as_ref(), args.repair))?;
+    let target = args.repo.as_deref().map(|r| resolve_target(&cache, r, args.repo_type.repo_type())).transpose()?;
+    let rt = App::runtime()?;
+    let report = match &target {
+        Some(Target::Artifact(a)) => rt.block_on(cache.verify_artifact(a, args.repair))?,
+        Some(Target::Repo(r)) => rt.block_on(cache.verify(Some(r), args.repair))?,
+        None => rt.block_on(cache.verify(None, args.repair))?,
+    };
     app.out.emit(&report, || verify_text(&report))?;
     if report.is_clean() || report.repaired {
         if report.repaired && !report.is_clean() && report.refetched.len() < report.corrupted.len() + report.missing.len() {
@@ -75,10 +80,21 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
 }
 
 pub(crate) fn rm(app: &App, args: &RmArgs) -> Result<()> {
-    let target = parse_ref(&args.repo, args.repo_type.repo_type())?;
     let files = args.files.iter().map(|f| parse_path(f)).collect::<Result<Vec<_>>>()?;
     let cache = app.manager()?;
-    let report = App::runtime()?.block_on(cache.remove(&target, &files, args.dry_run))?;
+    let (report, target) = match resolve_target(&cache, &args.repo, args.repo_type.repo_type())? {
+        Target::Artifact(a) => {
+            if !files.is_empty() {
+                return Err(Failure::usage(
+                    format!("`{}` is a URL artifact: it takes no FILE arguments", a.describe()),
+                    "give only its name or URL to remove it",
+                )
+                .into());
+            }
+            (App::runtime()?.block_on(cache.remove_artifact(&a, args.dry_run))?, a.describe())
+        }
+        Target::Repo(target) => (App::runtime()?.block_on(cache.remove(&target, &files, args.dry_run))?, target.to_string()),
+    };
     for s in &report.skipped_in_use {
         app.out.warn(&format!("`{s}` is in use by another process and was kept"));
     }

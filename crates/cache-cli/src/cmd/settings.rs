@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modelcache::{ConfigSource, EffectiveConfig};
+use modelcache::{ConfigSource, EffectiveConfig, Target};
 use serde::Serialize;
 
-use crate::app::{App, parse_ref};
+use crate::app::{App, resolve_target};
 use crate::cli::PinArgs;
 use crate::format::{Align, Table};
 
@@ -20,18 +20,30 @@ struct PinResult {
 }
 
 pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
-    let target = parse_ref(&args.repo, args.repo_type.repo_type())?;
     let cache = app.manager()?;
-    if on {
-        cache.pin(&target)?;
-    } else {
-        cache.unpin(&target)?;
-    }
-    let cached = cache.list()?.iter().any(|r| r.model_id == target.repo.to_string());
-    if on && !cached {
-        app.out.warn(&format!("`{target}` is not cached yet: the pin protects it once it is downloaded"));
-    }
-    let result = PinResult { target: target.to_string(), pinned: on, cached };
+    let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type.repo_type())? {
+        Target::Artifact(a) => {
+            if on {
+                cache.pin_artifact(&a)?;
+            } else {
+                cache.unpin_artifact(&a)?;
+            }
+            (a.describe(), true)
+        }
+        Target::Repo(target) => {
+            if on {
+                cache.pin(&target)?;
+            } else {
+                cache.unpin(&target)?;
+            }
+            let cached = cache.list()?.iter().any(|r| r.artifact.is_none() && r.model_id == target.repo.to_string());
+            if on && !cached {
+                app.out.warn(&format!("`{target}` is not cached yet: the pin protects it once it is downloaded"));
+            }
+            (target.to_string(), cached)
+        }
+    };
+    let result = PinResult { target, pinned: on, cached };
     app.out.emit(&result, || format!("{} `{}`\n", if on { "pinned" } else { "unpinned" }, result.target))
 }
 

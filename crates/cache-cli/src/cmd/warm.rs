@@ -6,19 +6,22 @@
 //! openai/whisper-tiny                       the whole snapshot at main
 //! openai/whisper-tiny@v1 config.json        files of a revision
 //! datasets/org/data train.csv test.csv
+//! https://example.com/model.onnx sha256=<64 hex> name=model.onnx   any URL, as `get URL`
 //! ```
+//! A URL line takes `sha256=HEX` and `name=NAME`, each at most once, in any order: the
+//! same as `get URL --sha256 HEX --name NAME`.
 
 use std::fmt::Write as _;
 use std::io::Read;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use modelcache::{AcquireRequest, CacheError, ErrorKind, RepoType};
+use modelcache::{AcquireRequest, CacheError, ErrorKind, RepoType, Sha256};
 use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
 use crate::cli::WarmArgs;
-use crate::cmd::get::{fetch_all, repo_requests};
+use crate::cmd::get::{fetch_all, is_url, repo_requests};
 use crate::format;
 use crate::report::Failure;
 
@@ -42,12 +45,40 @@ pub(crate) fn parse(text: &str, repo_type: RepoType) -> Result<Vec<Line>> {
         let at_line = |e: anyhow::Error| e.context(format!("line {number} of the list: `{}`", shorten(content)));
         let mut words = content.split_whitespace();
         let target = words.next().unwrap_or_default();
-        let model = parse_ref(target, repo_type).map_err(at_line)?;
-        let files: Vec<&str> = words.collect();
-        let requests = repo_requests(model, &files, &[], &[]).map_err(at_line)?;
+        let requests = if is_url(target) {
+            vec![url_request(target, words).map_err(at_line)?]
+        } else {
+            let model = parse_ref(target, repo_type).map_err(at_line)?;
+            let files: Vec<&str> = words.collect();
+            repo_requests(model, &files, &[], &[]).map_err(at_line)?
+        };
         lines.push(Line { number, spec: content.to_owned(), requests });
     }
     Ok(lines)
+}
+
+/// `URL [sha256=HEX] [name=NAME]`: the request `get URL --sha256 HEX --name NAME` makes.
+fn url_request<'a>(url: &str, options: impl Iterator<Item = &'a str>) -> Result<AcquireRequest> {
+    let (mut sha256, mut name) = (None, None);
+    for option in options {
+        let bad = |why: &str| {
+            Failure::usage(
+                format!("`{}` {why}", shorten(option)),
+                "a URL line is `URL [sha256=HEX] [name=NAME]`, each option at most once",
+            )
+        };
+        match option.split_once('=') {
+            Some(("sha256", hex)) if sha256.is_none() => {
+                let digest = Sha256::from_hex(hex)
+                    .map_err(|e| anyhow::Error::new(CacheError::from(e)).context(bad("is not 64 hex digits")))?;
+                sha256 = Some(digest);
+            }
+            Some(("name", n)) if name.is_none() => name = Some(n.to_owned()),
+            Some(("sha256" | "name", _)) => return Err(bad("is given twice").into()),
+            _ => return Err(bad("is not an option of a URL line").into()),
+        }
+    }
+    Ok(AcquireRequest::url(url, sha256, name)?)
 }
 
 /// A failure of one entry in `warm --json`.
@@ -91,7 +122,7 @@ fn read_list(path: &std::path::Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
         anyhow::Error::new(e).context(Failure::usage(
             format!("cannot read the list file `{}`", path.display()),
-            "give a readable text file of lines `REPO[@REV] [FILE...]`, or `-` for stdin",
+            "give a readable text file of lines `REPO[@REV] [FILE...]` or `URL [sha256=HEX] [name=NAME]`, or `-` for stdin",
         ))
     })
 }
@@ -217,6 +248,30 @@ mod tests {
                 (5, vec!["datasets/org/d@main".to_owned()]),
             ]
         );
+    }
+
+    #[test]
+    fn url_lines_take_a_digest_and_a_name() {
+        let sha = "a".repeat(64);
+        let text = format!("https://h.test/a/w.bin?x=1 name=w.bin sha256={sha}\nhttp://h.test/b.txt\n");
+        let lines = parse(&text, RepoType::Model).unwrap();
+        let want = AcquireRequest::Url {
+            url: "https://h.test/a/w.bin?x=1".into(),
+            sha256: Some(Sha256::from_hex(&sha).unwrap()),
+            name: Some("w.bin".into()),
+        };
+        assert_eq!(lines[0].requests, [want]);
+        assert_eq!(lines[1].requests, [AcquireRequest::Url { url: "http://h.test/b.txt".into(), sha256: None, name: None }]);
+        for bad in [
+            "https://h.test/x sha256=12",
+            "https://h.test/x name=../y",
+            "https://h.test/x name=a name=b",
+            "https://h.test/x file.bin",
+        ] {
+            let err = parse(&format!("org/a\n{bad}\n"), RepoType::Model).unwrap_err();
+            assert_eq!(crate::report::kind(&err).exit_code(), 2, "{bad}: {err:#}");
+            assert!(err.to_string().starts_with("line 2 of the list"), "{err}");
+        }
     }
 
     #[test]

@@ -221,3 +221,74 @@ fn artifacts_are_verified_found_counted_pinned_evicted_and_removed() {
     assert_eq!(s.find_artifact(&key).unwrap(), None);
     assert_eq!(s.stats().unwrap().total_bytes, 0);
 }
+
+#[test]
+fn artifacts_are_listed_from_the_disk_and_stats_count_what_is_listed() {
+    let t = TestCache::new();
+    let s = &t.store;
+    let body = b"shared fixture";
+    let url = "https://user:pw@example.test/files/w.bin?sig=secret";
+    let plain = ArtifactKey::new(url);
+    let named = ArtifactKey::new(url).with_name("weights.bin");
+    let other = ArtifactKey::new("https://example.test/other.txt");
+    s.put_artifact(&plain, &mut &body[..]).unwrap();
+    s.put_artifact(&named, &mut &body[..]).unwrap();
+    s.put_artifact(&other, &mut &b"x"[..]).unwrap();
+    s.pin(&Scope::Artifact(named.clone())).unwrap();
+    let listed = s.artifacts().unwrap();
+    let names: Vec<String> = listed.iter().map(|a| a.key.file_name()).collect();
+    assert_eq!(names, ["other.txt", "w.bin", "weights.bin"]);
+    assert_eq!(listed[1].key, plain);
+    assert_eq!(listed[2].sha256, Sha256::of(body));
+    assert_eq!(listed[1].blob, listed[2].blob, "one blob for one content");
+    assert_eq!(std::fs::read(&listed[2].path).unwrap(), body);
+    assert_eq!(listed.iter().map(|a| a.pinned).collect::<Vec<_>>(), [false, false, true]);
+    assert!(listed.iter().all(|a| a.last_used.is_some() && a.id == a.key.id()));
+    let distinct = |l: &[cache_store::ArtifactListing]| {
+        let mut blobs: Vec<_> = l.iter().map(|a| (a.blob.clone(), a.size)).collect();
+        blobs.sort();
+        blobs.dedup();
+        blobs.iter().map(|b| b.1).sum::<u64>()
+    };
+    assert_eq!(s.stats().unwrap().total_bytes, distinct(&listed));
+    assert_eq!(distinct(&listed), body.len() as u64 + 1);
+
+    // An entry removed by another tool: the listing notices, and stats follow it.
+    std::fs::remove_dir_all(t.root().join("home/artifacts/entries").join(other.id())).unwrap();
+    let listed = s.artifacts().unwrap();
+    assert_eq!(listed.len(), 2);
+    let st = s.stats().unwrap();
+    assert_eq!((st.files, st.total_bytes), (2, distinct(&listed)));
+}
+
+#[test]
+fn listings_racing_puts_and_removals_leave_stats_that_agree_after_the_next_listing() {
+    let t = TestCache::new();
+    let s = &t.store;
+    let keys: Vec<ArtifactKey> = (0..4).map(|i| ArtifactKey::new(format!("https://example.test/{i}.bin"))).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for round in 0..40 {
+                let i = round % keys.len();
+                let body = vec![b'a' + u8::try_from(i).unwrap(); 10 * (i + 1)];
+                s.put_artifact(&keys[i], &mut &body[..]).unwrap();
+                if round % 3 == 0 {
+                    s.remove(&Scope::Artifact(keys[(round + 1) % keys.len()].clone())).unwrap();
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut listings = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) && listings < 10_000 {
+            for a in s.artifacts().unwrap() {
+                assert!(a.size > 0 && a.id == a.key.id(), "a listed artifact is whole: {a:?}");
+            }
+            listings += 1;
+        }
+    });
+    let listed = s.artifacts().unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!(st.files, listed.len() as u64);
+    assert_eq!(st.total_bytes, listed.iter().map(|a| a.size).sum::<u64>(), "each key has its own content: {listed:?}");
+}

@@ -191,8 +191,14 @@ fn run(ops: Vec<Op>) {
     crate::python::scan_clean(&hub);
 }
 
+/// `PROPTEST_CASES` when set (`cargo xtask proptest` sets it), else 12: every case ends
+/// with a scan by the real `huggingface_hub`, so the default stays small for CI.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(12)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, max_shrink_iters: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 64, ..ProptestConfig::default() })]
     #[test]
     fn the_store_behaves_like_its_model(ops in proptest::collection::vec(op(), 1..25)) {
         run(ops);

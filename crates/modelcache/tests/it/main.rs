@@ -2,6 +2,8 @@
 //! 127.0.0.1 (with `downloads`), and cache-only operation (with and without it).
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+#[cfg(feature = "downloads")]
+mod artifacts;
 mod cache_only;
 mod config;
 #[cfg(feature = "downloads")]
@@ -10,6 +12,8 @@ mod contracts;
 mod maintenance;
 #[cfg(feature = "downloads")]
 mod processes;
+#[cfg(feature = "downloads")]
+mod properties;
 #[cfg(feature = "downloads")]
 mod strategies;
 mod tokenizer;
