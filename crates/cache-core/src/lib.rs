@@ -36,6 +36,7 @@ mod path;
 mod repo;
 mod revision;
 mod units;
+mod url;
 
 pub use digest::{
     Blake3, Blake3Hasher, DigestKinds, DigestMismatch, Digests, Etag, GitSha1, GitSha1Hasher, MultiHasher, Sha256, Sha256Hasher,
@@ -50,3 +51,4 @@ pub use path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, RepoPath};
 pub use repo::{MAX_REPO_NAME_LEN, Repo, RepoId, RepoType};
 pub use revision::{CommitHash, MAX_REVISION_LEN, Revision};
 pub use units::{ByteSize, format_duration, parse_duration};
+pub use url::redact_url;

@@ -68,7 +68,7 @@ pub use cache::{ArtifactOutcome, FileOutcome, HubCache, SnapshotOutcome};
 #[cfg(feature = "network")]
 pub use cache_fetch::{FetchConfig, Token};
 #[cfg(feature = "network")]
-pub use client::{FileMetadata, HubClient, HubConfig, RemoteFile, to_tree, tree_entry_etag};
+pub use client::{FileMetadata, HubClient, HubConfig, MAX_LISTING_PAGES, RemoteFile, to_tree, tree_entry_etag};
 #[cfg(feature = "network")]
 pub use download::{NoObserver, Observer};
 pub use error::{Error, Result};

@@ -235,7 +235,8 @@ pub struct Config {
     pub retries: u32,
     /// Concurrent transfers.
     pub parallelism: usize,
-    /// The Hub endpoint, without a trailing `/`.
+    /// The Hub endpoint, without a trailing `/`. It may hold a password
+    /// (`https://user:pass@mirror`): show it with [`Config::display_value`], which hides it.
     pub endpoint: String,
     /// Never touch the network.
     pub offline: bool,
@@ -270,7 +271,8 @@ impl Config {
             Key::DownloadTimeout => format_duration(self.download_timeout),
             Key::Retries => self.retries.to_string(),
             Key::Parallelism => self.parallelism.to_string(),
-            Key::Endpoint => self.endpoint.clone(),
+            // A password in the endpoint (`https://user:pass@mirror`) is never shown.
+            Key::Endpoint => cache_core::redact_url(&self.endpoint),
             Key::Offline => self.offline.to_string(),
             Key::RevalidateAfter => format_duration(self.revalidate_after),
         }
@@ -412,7 +414,7 @@ impl Builder {
             endpoint = parse_endpoint(&e).ok_or_else(|| ConfigError::InvalidValue {
                 origin: "env `HF_ENDPOINT`".to_owned(),
                 key: Key::Endpoint,
-                value: e.clone(),
+                value: cache_core::redact_url(&e),
                 expected: Key::Endpoint.expected(),
             })?;
             sources.insert(Key::Endpoint, Source::Env("HF_ENDPOINT".to_owned()));
@@ -462,7 +464,8 @@ impl Builder {
     }
 
     fn apply(&mut self, key: Key, raw: &RawValue, source: Source, origin: &str) -> Result<(), ConfigError> {
-        let bad = || ConfigError::InvalidValue { origin: origin.to_owned(), key, value: raw.shown(), expected: key.expected() };
+        let shown = || if key == Key::Endpoint { cache_core::redact_url(&raw.shown()) } else { raw.shown() };
+        let bad = || ConfigError::InvalidValue { origin: origin.to_owned(), key, value: shown(), expected: key.expected() };
         let text = || match raw {
             RawValue::Text(s) | RawValue::Toml(toml::Value::String(s)) => Some(s.trim().to_owned()),
             RawValue::Toml(toml::Value::Integer(i)) => Some(i.to_string()),

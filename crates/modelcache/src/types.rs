@@ -103,7 +103,7 @@ impl AcquireRequest {
         match self {
             AcquireRequest::File { repo, revision, path } => format!("{repo}@{revision}/{path}"),
             AcquireRequest::Snapshot { repo, revision, .. } => format!("{repo}@{revision}"),
-            AcquireRequest::Url { url, .. } => url.split('?').next().unwrap_or_default().to_owned(),
+            AcquireRequest::Url { url, .. } => cache_core::redact_url(url),
         }
     }
 }
