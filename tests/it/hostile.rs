@@ -5,6 +5,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
+use cache_testkit::{Content, RepoSpec, TestHub};
+
 use crate::{Env, files_under, hub};
 
 /// Everything under the temporary directory that is not in the hub cache, the home or
@@ -102,4 +104,29 @@ fn a_server_listing_a_file_named_dotdot_x_is_refused() {
     assert_eq!(written_outside(&env), Vec::<String>::new());
     let snapshots = env.hub_dir().join("models--evil--repo/snapshots");
     assert!(files_under(&snapshots).is_empty(), "nothing was linked: {:?}", files_under(&snapshots));
+}
+
+/// A hub that lies: a listing whose `next` link is itself, a listing with `a` both a file
+/// and a folder, a size beyond any filesystem. Each is an invalid response (exit 3), never
+/// a hang, a disk error or "disk full".
+#[test]
+fn a_lying_hub_is_a_remote_failure_not_a_hang_or_a_disk_error() {
+    let hub = TestHub::start_blocking([
+        RepoSpec::model("org/loop").file("a.txt", "a"),
+        RepoSpec::model("org/clash").file("a", "file a").file("a/b", "file a/b"),
+        RepoSpec::model("org/huge").lfs_file("w.bin", Content::generated(100, 1)),
+    ]);
+    let env = Env::new(&hub);
+    hub.update_faults(|f| f.loop_listing = true);
+    let looped = env.run(&["--json", "get", "org/loop"]).expect(3).json_error();
+    assert_eq!(looped["error"]["kind"], "remote", "{looped}");
+    assert!(looped["error"]["message"].as_str().unwrap().contains("repeats a page"), "{looped}");
+    hub.clear_faults();
+    let clash = env.run(&["get", "org/clash"]).expect(3);
+    assert!(clash.stderr.contains("both as a file and as a folder"), "{}", clash.stderr);
+    assert!(clash.stderr.contains("HF_ENDPOINT") && !clash.stderr.contains("disk"), "{}", clash.stderr);
+    hub.update_faults(|f| f.announce_size = Some(1 << 62));
+    let huge = env.run(&["get", "org/huge", "w.bin"]).expect(3);
+    assert!(huge.stderr.contains("more than the cache's whole filesystem holds"), "{}", huge.stderr);
+    assert_eq!(written_outside(&env), Vec::<String>::new());
 }
