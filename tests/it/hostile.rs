@@ -130,3 +130,36 @@ fn a_lying_hub_is_a_remote_failure_not_a_hang_or_a_disk_error() {
     assert!(huge.stderr.contains("more than the cache's whole filesystem holds"), "{}", huge.stderr);
     assert_eq!(written_outside(&env), Vec::<String>::new());
 }
+
+/// A password in an artifact URL or in `HF_ENDPOINT` is used, but never printed: not in
+/// errors (text or `--json`), not in `-vv` logs, not by `config`.
+#[test]
+fn passwords_in_urls_are_never_printed() {
+    let hub = hub();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let env = Env::new(&hub);
+    let missing = format!("{}/org/model/resolve/main/missing.json", hub.url().replace("http://", "http://user:secret@"));
+    for url in [format!("http://user:secret@{closed}/x"), missing] {
+        let json = env.run(&["--json", "get", &url]).expect(3);
+        assert!(!json.stderr.contains("secret") && !json.stdout.contains("secret"), "{}", json.stderr);
+        assert!(json.json_error()["error"]["message"].as_str().unwrap().contains("***@127.0.0.1:"), "{}", json.stderr);
+        let logged = env.run(&["-vv", "get", &url]).expect(3);
+        assert!(!logged.stderr.contains("secret"), "{}", logged.stderr);
+    }
+
+    let mut env = Env::new(&hub);
+    env.endpoint = Some(hub.url().replace("http://", "http://u:secret@"));
+    let config = env.run(&["config"]).ok();
+    assert!(config.stdout.contains("http://***@127.0.0.1:") && !config.stdout.contains("secret"), "{}", config.stdout);
+    let config = env.run(&["--json", "config"]).ok();
+    assert!(config.stdout.contains("***@127.0.0.1:") && !config.stdout.contains("secret"), "{}", config.stdout);
+    let got = env.run(&["-vv", "get", "org/model", "config.json"]).ok();
+    assert!(got.stderr.contains("127.0.0.1"), "the logs name the endpoint's requests: {}", got.stderr);
+    assert!(!got.stderr.contains("secret") && !got.stdout.contains("secret"), "{}", got.stderr);
+    hub.fail_next(404, 1, None);
+    let failed = env.run(&["--json", "-vv", "get", "org/model", "tokenizer.json"]).expect(3);
+    assert!(!failed.stderr.contains("secret"), "{}", failed.stderr);
+}

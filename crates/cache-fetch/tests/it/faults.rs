@@ -143,3 +143,37 @@ async fn an_unreachable_server_is_a_connect_error() {
     assert!(matches!(e, Error::Connect { retries: 4, .. }), "{e:?}");
     assert!(e.hint().unwrap().contains("HF_ENDPOINT"));
 }
+
+/// Everything an error shows: its message, its `Debug` form, every cause and the hint.
+fn shown(e: &Error) -> String {
+    let mut out = format!("{e}\n{e:?}\n{}", e.hint().unwrap_or_default());
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out = format!("{out}\n{c}\n{c:?}");
+        cause = c.source();
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_is_never_shown_in_errors() {
+    let hub = hub().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let missing = hub.url().replace("http://", "http://user:secret@") + "/org/model/resolve/main/missing.json?sig=signed";
+    for (url, what) in [(format!("http://user:secret@{closed}/x?sig=signed"), "connection refused"), (missing, "404")] {
+        let (file, _path) = sink();
+        let e = fetcher().download(&cache_fetch::DownloadRequest::new(&url), file, &NoProgress).await.unwrap_err();
+        let text = shown(&e);
+        assert!(!text.contains("secret") && !text.contains("signed"), "{what}: {text}");
+        assert!(text.contains("http://***@127.0.0.1:"), "{what}: the URL is still named: {text}");
+        let e = fetcher()
+            .head(&url, &cache_fetch::RequestOptions::default())
+            .await
+            .and_then(cache_fetch::Response::error_for_status)
+            .unwrap_err();
+        assert!(!shown(&e).contains("secret"), "{what}: {}", shown(&e));
+    }
+}

@@ -137,3 +137,18 @@ fn endpoints_lose_their_trailing_slash() {
     assert_eq!(eff.config.endpoint, "https://b");
     assert!(loader(&[("HOME", "/h"), ("HF_ENDPOINT", "huggingface.co")]).load().is_err());
 }
+
+#[test]
+fn a_password_in_the_endpoint_is_used_but_never_shown() {
+    let eff = loader(&[("HOME", "/h"), ("HF_ENDPOINT", "https://user:secret@mirror.example/")]).load().unwrap();
+    assert_eq!(eff.config.endpoint, "https://user:secret@mirror.example", "the password is still used");
+    assert_eq!(eff.config.display_value(Key::Endpoint), "https://***@mirror.example");
+    assert!(eff.explain().iter().all(|(_, value, _)| !value.contains("secret")));
+    for vars in [
+        &[("HOME", "/h"), ("HF_ENDPOINT", "ftp://user:secret@x")][..],
+        &[("HOME", "/h"), ("MODELCACHE_ENDPOINT", "ftp://u:secret@x")],
+    ] {
+        let e = loader(vars).load().unwrap_err();
+        assert!(!format!("{e} {e:?} {}", e.hint()).contains("secret"), "{e}");
+    }
+}
