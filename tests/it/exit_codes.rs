@@ -97,9 +97,14 @@ fn code_5_integrity_failure() {
     let url = hub.file("org/other", "main", "vocab.txt").unwrap().url;
     let run = env.run(&["get", &url, "--sha256", &"ab".repeat(32)]).expect(5);
     clean_error(&run);
+    // A body corrupted once is downloaded again in the same run; one corrupted every time
+    // is exit 5.
     hub.corrupt_next(1);
+    env.run(&["get", "org/model", "config.json"]).ok();
+    hub.corrupt_next(1000);
     let corrupted = env.run(&["get", "org/model", "model.safetensors"]).expect(5);
     assert!(corrupted.stderr.contains("checksum mismatch"), "{}", corrupted.stderr);
+    hub.clear_faults();
     env.run(&["get", "org/model", "model.safetensors"]).ok();
 }
 

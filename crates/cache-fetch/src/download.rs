@@ -182,12 +182,20 @@ impl Fetcher {
         let resumed_from = ranges::covered(&have);
         progress.event(&Event::Started { label, total: request.expected_size, resumed_from });
         let mut restarts = 0;
+        let mut mismatch_retried = false;
         let outcome = loop {
             let result = run.attempt(&have, &mut discarded).await;
             let reason = match result {
                 Ok(o) => match request.expected_etag.map(|e| e.verify(&o.digests)) {
-                    Some(Err(m)) if !have.is_empty() && restarts == 0 => {
-                        format!("the resumed file does not match its etag ({m})")
+                    // A body corrupted in transit (or a resumed file whose old part was
+                    // wrong) gets one more download from zero; a second mismatch is final.
+                    Some(Err(m)) if !mismatch_retried => {
+                        mismatch_retried = true;
+                        if have.is_empty() {
+                            format!("the download does not match its etag ({m})")
+                        } else {
+                            format!("the resumed file does not match its etag ({m})")
+                        }
                     }
                     Some(Err(m)) => {
                         return Err(Error::ChecksumMismatch {

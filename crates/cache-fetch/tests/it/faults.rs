@@ -100,11 +100,28 @@ async fn not_found_fails_at_once_with_the_hub_error_code() {
 }
 
 #[tokio::test]
-async fn a_wrong_body_is_a_checksum_mismatch() {
+async fn a_body_corrupted_once_is_downloaded_again_in_the_same_call() {
     let hub = hub().await;
     for path in ["config.json", "model.safetensors"] {
         let f = info(&hub, "org/model", path);
         hub.corrupt_next(1);
+        let (file, sink_path) = sink();
+        let progress = Recorder::default();
+        let t = fetcher().download(&request(&f), file, &progress).await.unwrap();
+        assert_eq!(std::fs::read(&sink_path).unwrap(), f.content.to_vec(), "{path}");
+        assert_eq!(t.digests.size, f.size);
+        assert!(t.bytes_discarded > 0, "{path}: the corrupt copy was thrown away");
+        assert!(progress.lines().iter().any(|l| l.starts_with("restarted ")), "{path}: {:?}", progress.lines());
+    }
+}
+
+#[tokio::test]
+async fn a_body_corrupted_every_time_is_a_checksum_mismatch_after_one_retry() {
+    let hub = hub().await;
+    for path in ["config.json", "model.safetensors"] {
+        let f = info(&hub, "org/model", path);
+        hub.corrupt_next(1000);
+        hub.reset_stats();
         let (file, _path) = sink();
         let e = fetcher().download(&request(&f), file, &NoProgress).await.unwrap_err();
         match &e {
@@ -115,6 +132,9 @@ async fn a_wrong_body_is_a_checksum_mismatch() {
             other => panic!("{path}: {other:?}"),
         }
         assert!(e.hint().unwrap().contains("again"));
+        let whole = hub.stats().bytes_for(f.cdn_url.as_deref().map_or(path, |u| u.rsplit('/').next().unwrap()));
+        assert_eq!(whole, 2 * f.size, "{path}: downloaded twice, not more");
+        hub.clear_faults();
     }
 }
 
