@@ -257,10 +257,17 @@ pub(crate) async fn fetch_artifact(
     let transfer = match client.fetcher.download(&download, Arc::new(sink), &AsProgress(&**observer)).await {
         Ok(t) => t,
         Err(source) => {
-            if matches!(source, cache_fetch::Error::ChecksumMismatch { .. }) {
+            if matches!(source, cache_fetch::Error::ChecksumMismatch { .. } | cache_fetch::Error::SizeMismatch { .. }) {
                 let _ = staging.discard();
             }
-            return Err(Error::Fetch { what: format!("download `{}`", cache_core::redact_url(key.url())), source });
+            return Err(match source {
+                // The fetcher downloaded it twice: the URL serves other bytes than the
+                // digest the caller gave says.
+                cache_fetch::Error::ChecksumMismatch { url, expected, actual } if key.sha256().is_some() => {
+                    Error::GivenDigestMismatch { url, expected, actual }
+                }
+                source => Error::Fetch { what: format!("download `{}`", cache_core::redact_url(key.url())), source },
+            });
         }
     };
     let bytes = transfer.bytes_received;
