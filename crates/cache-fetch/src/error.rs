@@ -33,6 +33,18 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The whole download took longer than
+    /// [`FetchConfig::download_timeout`](crate::FetchConfig::download_timeout).
+    #[error("download from `{url}` did not finish within {}", cache_core::format_duration(*limit))]
+    DownloadTimeout {
+        /// The URL, without its query or user info.
+        url: String,
+        /// The limit.
+        limit: std::time::Duration,
+        /// Bytes written by then at the position the transfer had reached (they are kept
+        /// for a resume).
+        received: u64,
+    },
     /// No connection could be made.
     #[error("could not connect to `{url}` after {retries} retries")]
     Connect {
@@ -142,6 +154,9 @@ impl Error {
             Error::Http { status, .. } if *status >= 500 => "the server failed: retry later",
             Error::Http { .. } => return None,
             Error::Timeout { .. } => "the server is not answering: check the network or `HF_ENDPOINT`, or raise the timeout",
+            Error::DownloadTimeout { .. } => {
+                "the transfer is slower than the download timeout allows: raise `download_timeout`, or run the command again (it resumes where it stopped)"
+            }
             Error::Connect { .. } => "check the network or `HF_ENDPOINT`, or use the cache offline",
             Error::Interrupted { .. } => "run the command again: it resumes where it stopped",
             Error::ChecksumMismatch { .. } | Error::SizeMismatch { .. } => {

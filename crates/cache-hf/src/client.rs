@@ -29,9 +29,11 @@ pub struct HubConfig {
     /// Trust a cached branch or tag for this long after it was last resolved (0: always
     /// ask the Hub, as `huggingface_hub` does).
     pub revalidate_after: Duration,
-    /// Concurrent file transfers of a snapshot.
+    /// Concurrent file transfers of a snapshot (each large file may use up to
+    /// `fetch.parallelism` range requests besides).
     pub parallelism: usize,
-    /// Timeouts, retries and range parallelism of transfers.
+    /// Timeouts (per read, and overall per file: `download_timeout`), retries and range
+    /// parallelism of transfers.
     pub fetch: FetchConfig,
 }
 

@@ -39,8 +39,10 @@ pub enum Key {
     AutoPrune,
     /// Download what is missing (otherwise cache-only).
     AutoDownload,
-    /// Read timeout of a transfer.
+    /// Longest one file's transfer may take overall.
     DownloadTimeout,
+    /// Longest silence of a connection before it is retried.
+    ReadTimeout,
     /// Retries of a failed request.
     Retries,
     /// Concurrent transfers.
@@ -55,7 +57,7 @@ pub enum Key {
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 14] = [
+    pub const ALL: [Key; 15] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -65,6 +67,7 @@ impl Key {
         Key::AutoPrune,
         Key::AutoDownload,
         Key::DownloadTimeout,
+        Key::ReadTimeout,
         Key::Retries,
         Key::Parallelism,
         Key::Endpoint,
@@ -84,6 +87,7 @@ impl Key {
             Key::AutoPrune => "auto_prune",
             Key::AutoDownload => "auto_download",
             Key::DownloadTimeout => "download_timeout",
+            Key::ReadTimeout => "read_timeout",
             Key::Retries => "retries",
             Key::Parallelism => "parallelism",
             Key::Endpoint => "endpoint",
@@ -103,7 +107,8 @@ impl Key {
             Key::CacheDir | Key::Home => "a directory path",
             Key::MaxSize => "a size such as `10GiB` or `500MB`, or `none`",
             Key::MaxAge => "a duration such as `7d` or `12h`, or `none`",
-            Key::InUseGrace | Key::DownloadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
+            Key::DownloadTimeout => "a duration such as `30m` or `2h`, or `none`",
+            Key::InUseGrace | Key::ReadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
             Key::LowWatermark => "a number greater than 0 and at most 1, such as `0.8`",
             Key::AutoPrune | Key::AutoDownload | Key::Offline => "`true` or `false` (or 1/0, yes/no, on/off)",
             Key::Retries => "a whole number from 0 to 100",
@@ -229,11 +234,16 @@ pub struct Config {
     pub auto_prune: bool,
     /// Download what is not cached (otherwise cache-only).
     pub auto_download: bool,
-    /// Give up on a transfer that receives nothing for this long (then retry).
-    pub download_timeout: Duration,
+    /// Give up on one file's transfer after this long overall (every request, retry and
+    /// resume of it in one call); what was received is kept, so the next call resumes.
+    /// `None` (the default): no overall limit.
+    pub download_timeout: Option<Duration>,
+    /// Give up on a connection that sends nothing for this long (then retry and resume).
+    pub read_timeout: Duration,
     /// Retries of a failed request.
     pub retries: u32,
-    /// Concurrent transfers.
+    /// Concurrent transfers: files of a snapshot in flight, and range requests of one
+    /// large file.
     pub parallelism: usize,
     /// The Hub endpoint, without a trailing `/`. It may hold a password
     /// (`https://user:pass@mirror`): show it with [`Config::display_value`], which hides it.
@@ -268,7 +278,8 @@ impl Config {
             Key::InUseGrace => format_duration(self.in_use_grace),
             Key::AutoPrune => self.auto_prune.to_string(),
             Key::AutoDownload => self.auto_download.to_string(),
-            Key::DownloadTimeout => format_duration(self.download_timeout),
+            Key::DownloadTimeout => opt_dur(self.download_timeout),
+            Key::ReadTimeout => format_duration(self.read_timeout),
             Key::Retries => self.retries.to_string(),
             Key::Parallelism => self.parallelism.to_string(),
             // A password in the endpoint (`https://user:pass@mirror`) is never shown.
@@ -438,7 +449,8 @@ impl Builder {
             in_use_grace: cache_core::DEFAULT_IN_USE_GRACE,
             auto_prune: true,
             auto_download: true,
-            download_timeout: Duration::from_secs(30),
+            download_timeout: None,
+            read_timeout: Duration::from_secs(30),
             retries: 5,
             parallelism: 8,
             endpoint,
@@ -487,7 +499,11 @@ impl Builder {
             Key::MaxSize => c.max_size = if none { None } else { Some(ByteSize::parse(&s).map_err(|_| bad())?) },
             Key::MaxAge => c.max_age = if none { None } else { Some(parse_duration(&s).map_err(|_| bad())?) },
             Key::InUseGrace => c.in_use_grace = parse_duration(&s).map_err(|_| bad())?,
-            Key::DownloadTimeout => c.download_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
+            Key::DownloadTimeout => {
+                c.download_timeout =
+                    if none { None } else { Some(parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1))) };
+            }
+            Key::ReadTimeout => c.read_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
             Key::RevalidateAfter => c.revalidate_after = parse_duration(&s).map_err(|_| bad())?,
             Key::LowWatermark => {
                 let w: f64 = s.parse().map_err(|_| bad())?;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use cache_fetch::{Error, NoProgress};
+use cache_fetch::{Error, Fetcher, NoProgress};
 use cache_testkit::Route;
 
 use crate::{BIG, Recorder, fetcher, hub, info, request, sink};
@@ -196,4 +196,32 @@ async fn a_password_in_the_url_is_never_shown_in_errors() {
             .unwrap_err();
         assert!(!shown(&e).contains("secret"), "{what}: {}", shown(&e));
     }
+}
+
+/// `download_timeout` bounds the whole transfer of a file that keeps receiving bytes (so
+/// the read timeout never fires); what it wrote is kept and a later call resumes it.
+#[tokio::test]
+async fn the_download_timeout_bounds_a_slow_but_steady_transfer() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "tokenizer.json");
+    hub.throttle(Some(100_000));
+    let mut config = fetcher().config().clone();
+    config.download_timeout = Some(Duration::from_millis(600));
+    config.read_timeout = Duration::from_secs(5);
+    config.retries = 0;
+    let (file, path) = sink();
+    let e = Fetcher::new(config.clone()).unwrap().download(&request(&f), file.clone(), &NoProgress).await.unwrap_err();
+    let Error::DownloadTimeout { received, limit, .. } = &e else { panic!("{e:?}") };
+    assert_eq!(*limit, Duration::from_millis(600));
+    assert!(*received > 0 && *received < f.size, "{e}");
+    assert!(e.to_string().contains("did not finish within"), "{e}");
+    assert!(e.hint().unwrap().contains("download_timeout"));
+    let kept = std::fs::metadata(&path).unwrap().len();
+    assert!(kept > 0, "what arrived is kept for a resume");
+
+    hub.throttle(None);
+    config.download_timeout = None;
+    let t = Fetcher::new(config).unwrap().download(&request(&f), file, &NoProgress).await.unwrap();
+    assert_eq!(t.resumed_from, kept);
+    assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());
 }
