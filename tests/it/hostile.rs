@@ -150,6 +150,11 @@ fn passwords_in_urls_are_never_printed() {
         assert!(!logged.stderr.contains("secret"), "{}", logged.stderr);
     }
 
+    let served = hub.file("org/other", "main", "vocab.txt").unwrap().url.replace("http://", "http://user:secret@");
+    let got = env.run(&["--json", "-vv", "get", &served]).ok();
+    assert!(got.stdout.contains("***@127.0.0.1:"), "{}", got.stdout);
+    assert!(!got.stdout.contains("secret") && !got.stderr.contains("secret"), "{}\n{}", got.stdout, got.stderr);
+
     let mut env = Env::new(&hub);
     env.endpoint = Some(hub.url().replace("http://", "http://u:secret@"));
     let config = env.run(&["config"]).ok();

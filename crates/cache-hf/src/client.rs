@@ -5,6 +5,13 @@
 //! The token goes only to the endpoint's origin: metadata requests follow relative
 //! redirects only (a renamed repo), the CDN's absolute `302` is read, not followed, and a
 //! listing's `next` link to another origin is refused.
+//!
+//! # Listings a server gets wrong
+//! A listing ends: a `next` link to a page already read, or past [`MAX_LISTING_PAGES`]
+//! pages, is an [`Error::InvalidResponse`] (no loop, bounded memory). So is a listing that
+//! could not be laid out on disk (a path both a file and a folder, a file twice), and a
+//! file size beyond the cache's whole filesystem is refused before any transfer (see
+//! `download`): a server's wrong answer is never reported as a disk problem.
 
 use std::time::Duration;
 

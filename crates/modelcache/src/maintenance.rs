@@ -27,7 +27,8 @@ fn reason(r: EvictReason) -> String {
 fn entry_repo(key: &EntryKey) -> String {
     match key {
         EntryKey::Hub { repo, .. } => repo.to_string(),
-        EntryKey::Artifact { key } => key.split('#').next().unwrap_or_default().to_owned(),
+        // The key starts with the URL: shown without its query or password.
+        EntryKey::Artifact { key } => cache_core::redact_url(key),
     }
 }
 
