@@ -9,9 +9,10 @@
 //! # Listings a server gets wrong
 //! A listing ends: a `next` link to a page already read, or past [`MAX_LISTING_PAGES`]
 //! pages, is an [`Error::InvalidResponse`] (no loop, bounded memory). So is a listing that
-//! could not be laid out on disk (a path both a file and a folder, a file twice), and a
-//! file size beyond the cache's whole filesystem is refused before any transfer (see
-//! `download`): a server's wrong answer is never reported as a disk problem.
+//! could not be laid out on disk (a path both a file and a folder, a file twice), and an
+//! absurd file size (over 1 PiB and over the cache's whole filesystem) is refused before
+//! any transfer (see `download`): a server's wrong answer is not reported as a disk
+//! problem. A plausible file too large for a small disk is still a full disk.
 
 use std::time::Duration;
 

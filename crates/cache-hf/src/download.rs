@@ -203,16 +203,25 @@ pub(crate) async fn transfer_blob(
     Ok(Transferred::Staged(Box::new(Staged { lock, staging, request, bytes: transfer.bytes_received })))
 }
 
-/// A size no filesystem of this cache can hold is the server's error, not a full disk:
-/// [`Error::InvalidResponse`] when the announced size exceeds the capacity (used and free)
-/// of the hub cache's whole filesystem.
+/// Sizes above this are not files anyone serves (1 PiB: far beyond any model or dataset
+/// file), so an announcement of one that the cache's filesystem cannot hold either is the
+/// server's error.
+const PLAUSIBLE_SIZE: u64 = 1 << 50;
+
+/// A size that no disk could be expected to hold is the server's error, not a full disk:
+/// [`Error::InvalidResponse`] when the announced size exceeds both [`PLAUSIBLE_SIZE`] and
+/// the capacity (used and free) of the hub cache's whole filesystem. A plausible file that
+/// does not fit stays a full disk (free space or move the cache).
 fn check_size(store: &Store, url: &str, request: &CommitRequest) -> Result<()> {
+    if request.size <= PLAUSIBLE_SIZE {
+        return Ok(());
+    }
     let capacity = store.capacity()?;
     if request.size > capacity {
         return Err(Error::InvalidResponse {
             url: cache_core::redact_url(url),
             reason: format!(
-                "the server announces {} bytes for `{}`, more than the cache's whole filesystem holds ({capacity} bytes)",
+                "the server announces {} bytes for `{}`, more than any file and than the cache's whole filesystem holds ({capacity} bytes)",
                 request.size, request.path
             ),
         });

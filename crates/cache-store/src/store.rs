@@ -104,8 +104,7 @@ impl Store {
     }
 
     /// The size in bytes of the hub cache's whole filesystem (used and free space): no
-    /// file larger than this can ever be stored, so a server announcing one is wrong, not
-    /// the disk full.
+    /// file larger than this can ever be stored there, whatever is freed.
     pub fn capacity(&self) -> Result<u64> {
         fsx::capacity(&self.hub).map_err(Error::io("measure the filesystem of", self.hub_path.clone()))
     }

@@ -99,7 +99,7 @@ async fn a_listing_with_a_file_and_a_folder_of_one_name_is_an_invalid_response()
 }
 
 #[tokio::test]
-async fn a_size_beyond_the_whole_filesystem_is_an_invalid_response_not_a_full_disk() {
+async fn an_absurd_size_is_an_invalid_response_and_a_plausible_one_too_big_a_full_disk() {
     let hub =
         TestHub::start([RepoSpec::model("org/huge").file("a.txt", "a").lfs_file("w.bin", Content::generated(100, 1))]).await;
     hub.update_faults(|f| f.announce_size = Some(1 << 62));
@@ -113,6 +113,12 @@ async fn a_size_beyond_the_whole_filesystem_is_an_invalid_response_not_a_full_di
         );
         assert!(!matches!(&err, Error::Store(cache_store::Error::DiskFull { .. })), "{err}");
     }
+    // A plausible size that this filesystem cannot hold is a full disk: move the cache.
+    let capacity = env.store.capacity().unwrap();
+    assert!(capacity > 0 && capacity < 1 << 50, "the test filesystem is smaller than 1 PiB: {capacity}");
+    hub.update_faults(|f| f.announce_size = Some(capacity + 1));
+    let err = cache.get_file(&model("org/huge"), &rev("main"), &path("w.bin"), &observer()).await.unwrap_err();
+    assert!(matches!(&err, Error::Store(cache_store::Error::DiskFull { .. })), "{err}");
     let stats = hub.stats();
     assert_eq!(
         stats.count(cache_testkit::Route::ResolveGet) + stats.count(cache_testkit::Route::CdnGet),
