@@ -8,7 +8,8 @@
 //!
 //! # Listings a server gets wrong
 //! A listing ends: a `next` link to a page already read, or past [`MAX_LISTING_PAGES`]
-//! pages, is an [`Error::InvalidResponse`] (no loop, bounded memory). So is a listing that
+//! pages or [`MAX_LISTING_FILES`] files, is an [`Error::InvalidResponse`] (no loop,
+//! bounded work and memory). So is a listing that
 //! could not be laid out on disk (a path both a file and a folder, a file twice), and an
 //! absurd file size (over 1 PiB and over the cache's whole filesystem) is refused before
 //! any transfer (see `download`): a server's wrong answer is not reported as a disk
@@ -173,7 +174,7 @@ impl HubClient {
             if urls::origin(&next) != urls::origin(&self.endpoint) {
                 return Err(invalid(&url, "the listing's next page is on another host"));
             }
-            pages.follow(&url, &next).map_err(|reason| invalid(&url, &reason))?;
+            pages.follow(&url, &next, files.len()).map_err(|reason| invalid(&url, &reason))?;
             url = next;
         }
         check_file_folder_conflicts(&files)
@@ -215,6 +216,10 @@ impl HubClient {
 /// a server that keeps sending new `next` links is stopped after a bounded amount of work.
 pub const MAX_LISTING_PAGES: usize = 10_000;
 
+/// Files of one listing accepted at most (with [`MAX_LISTING_PAGES`], this bounds the
+/// memory a server can make a listing take, whatever it puts on a page).
+pub const MAX_LISTING_FILES: usize = 10_000_000;
+
 /// The pages of one listing seen so far: a `next` link is followed only once.
 #[derive(Debug, Default)]
 struct Pages {
@@ -222,9 +227,13 @@ struct Pages {
 }
 
 impl Pages {
-    /// Records `current` and accepts `next`, or says why the listing cannot go on.
-    fn follow(&mut self, current: &str, next: &str) -> std::result::Result<(), String> {
+    /// Records `current` and accepts `next` after `files` files, or says why the listing
+    /// cannot go on.
+    fn follow(&mut self, current: &str, next: &str, files: usize) -> std::result::Result<(), String> {
         self.seen.insert(current.to_owned());
+        if files > MAX_LISTING_FILES {
+            return Err(format!("the listing has more than {MAX_LISTING_FILES} files"));
+        }
         if self.seen.contains(next) {
             return Err("the listing's next page repeats a page already read".to_owned());
         }
@@ -352,15 +361,18 @@ mod tests {
     #[test]
     fn listing_pages_are_followed_once_and_at_most_max_listing_pages() {
         let mut pages = Pages::default();
-        assert!(pages.follow("u?cursor=0", "u?cursor=1").is_ok());
-        assert!(pages.follow("u?cursor=1", "u?cursor=1").unwrap_err().contains("repeats"));
+        assert!(pages.follow("u?cursor=0", "u?cursor=1", 10).is_ok());
+        assert!(pages.follow("u?cursor=1", "u?cursor=1", 20).unwrap_err().contains("repeats"));
         let mut pages = Pages::default();
-        assert!(pages.follow("a", "b").is_ok());
-        assert!(pages.follow("b", "a").unwrap_err().contains("repeats"), "a loop of two pages is noticed too");
+        assert!(pages.follow("a", "b", 0).is_ok());
+        assert!(pages.follow("b", "a", 0).unwrap_err().contains("repeats"), "a loop of two pages is noticed too");
+        let mut pages = Pages::default();
+        assert!(pages.follow("a", "b", MAX_LISTING_FILES).is_ok());
+        assert!(pages.follow("b", "c", MAX_LISTING_FILES + 1).unwrap_err().contains("files"), "huge pages are bounded too");
         let mut pages = Pages::default();
         let mut read = 1;
         let err = loop {
-            match pages.follow(&format!("p{read}"), &format!("p{}", read + 1)) {
+            match pages.follow(&format!("p{read}"), &format!("p{}", read + 1), read) {
                 Ok(()) => read += 1,
                 Err(e) => break e,
             }
