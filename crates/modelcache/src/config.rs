@@ -215,8 +215,8 @@ impl ConfigError {
     }
 }
 
-/// The settings modelcache runs with.
-#[derive(Clone, Debug, PartialEq)]
+/// The settings modelcache runs with. Its `Debug` output hides a password in the endpoint.
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// The hub cache directory (huggingface_hub's `cache_dir`).
     pub cache_dir: PathBuf,
@@ -253,6 +253,28 @@ pub struct Config {
     /// Trust a resolved branch or tag for this long before asking the Hub again (0: always
     /// ask, as huggingface_hub does).
     pub revalidate_after: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cache_dir", &self.cache_dir)
+            .field("home", &self.home)
+            .field("max_size", &self.max_size)
+            .field("max_age", &self.max_age)
+            .field("low_watermark", &self.low_watermark)
+            .field("in_use_grace", &self.in_use_grace)
+            .field("auto_prune", &self.auto_prune)
+            .field("auto_download", &self.auto_download)
+            .field("download_timeout", &self.download_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("retries", &self.retries)
+            .field("parallelism", &self.parallelism)
+            .field("endpoint", &cache_core::redact_url(&self.endpoint))
+            .field("offline", &self.offline)
+            .field("revalidate_after", &self.revalidate_after)
+            .finish()
+    }
 }
 
 impl Config {

@@ -144,6 +144,7 @@ fn a_password_in_the_endpoint_is_used_but_never_shown() {
     assert_eq!(eff.config.endpoint, "https://user:secret@mirror.example", "the password is still used");
     assert_eq!(eff.config.display_value(Key::Endpoint), "https://***@mirror.example");
     assert!(eff.explain().iter().all(|(_, value, _)| !value.contains("secret")));
+    assert!(!format!("{eff:?}").contains("secret"), "nor in `Debug`");
     for vars in [
         &[("HOME", "/h"), ("HF_ENDPOINT", "ftp://user:secret@x")][..],
         &[("HOME", "/h"), ("MODELCACHE_ENDPOINT", "ftp://u:secret@x")],
