@@ -113,3 +113,25 @@ fn a_waiter_off_a_terminal_says_who_holds_the_lock_then_gets_the_file() {
     let quiet = env.run(&["-q", "get", "org/model", "config.json"]).ok();
     assert_eq!(quiet.stderr, "", "a hit with -q prints nothing on stderr");
 }
+
+/// `download_timeout` gives up on a transfer that is too slow overall (bytes keep coming,
+/// so the read timeout never fires); the next run resumes what it received.
+#[test]
+fn download_timeout_gives_up_on_a_slow_transfer_and_the_next_run_resumes() {
+    let hub = hub();
+    let mut env = Env::new(&hub);
+    hub.throttle(Some(64 * 1024));
+    env.var("MODELCACHE_DOWNLOAD_TIMEOUT", "1s");
+    let slow = env.run(&["get", "org/model", "model.safetensors"]).expect(3);
+    assert!(slow.stderr.contains("did not finish within 1s"), "{}", slow.stderr);
+    assert!(slow.stderr.contains("hint: ") && slow.stderr.contains("download_timeout"), "{}", slow.stderr);
+    let first = hub.stats().bytes_for("/cdn/");
+    assert!(first > 0 && first < WEIGHTS, "{first}");
+
+    hub.throttle(None);
+    hub.reset_stats();
+    env.var("MODELCACHE_DOWNLOAD_TIMEOUT", "none");
+    let done = env.run(&["--json", "get", "org/model", "model.safetensors"]).ok().json();
+    assert_eq!(done[0]["from_cache"], false);
+    assert!(hub.stats().bytes_for("/cdn/") < WEIGHTS, "the second run resumed instead of starting over");
+}

@@ -97,9 +97,17 @@ fn code_5_integrity_failure() {
     let url = hub.file("org/other", "main", "vocab.txt").unwrap().url;
     let run = env.run(&["get", &url, "--sha256", &"ab".repeat(32)]).expect(5);
     clean_error(&run);
+    let hint = run.stderr.split("\nhint: ").nth(1).unwrap();
+    assert!(hint.contains("does not match what the URL serves") && hint.contains("check the digest or the URL"), "{hint}");
+    assert!(!hint.contains("again"), "running it again cannot help: {hint}");
+    // A body corrupted once is downloaded again in the same run; one corrupted every time
+    // is exit 5.
     hub.corrupt_next(1);
+    env.run(&["get", "org/model", "config.json"]).ok();
+    hub.corrupt_next(1000);
     let corrupted = env.run(&["get", "org/model", "model.safetensors"]).expect(5);
     assert!(corrupted.stderr.contains("checksum mismatch"), "{}", corrupted.stderr);
+    hub.clear_faults();
     env.run(&["get", "org/model", "model.safetensors"]).ok();
 }
 

@@ -5,6 +5,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
+use cache_testkit::{Content, RepoSpec, TestHub};
+
 use crate::{Env, files_under, hub};
 
 /// Everything under the temporary directory that is not in the hub cache, the home or
@@ -102,4 +104,67 @@ fn a_server_listing_a_file_named_dotdot_x_is_refused() {
     assert_eq!(written_outside(&env), Vec::<String>::new());
     let snapshots = env.hub_dir().join("models--evil--repo/snapshots");
     assert!(files_under(&snapshots).is_empty(), "nothing was linked: {:?}", files_under(&snapshots));
+}
+
+/// A hub that lies: a listing whose `next` link is itself, a listing with `a` both a file
+/// and a folder, a size beyond any filesystem. Each is an invalid response (exit 3), never
+/// a hang, a disk error or "disk full".
+#[test]
+fn a_lying_hub_is_a_remote_failure_not_a_hang_or_a_disk_error() {
+    let hub = TestHub::start_blocking([
+        RepoSpec::model("org/loop").file("a.txt", "a"),
+        RepoSpec::model("org/clash").file("a", "file a").file("a/b", "file a/b"),
+        RepoSpec::model("org/huge").lfs_file("w.bin", Content::generated(100, 1)),
+    ]);
+    let env = Env::new(&hub);
+    hub.update_faults(|f| f.loop_listing = true);
+    let looped = env.run(&["--json", "get", "org/loop"]).expect(3).json_error();
+    assert_eq!(looped["error"]["kind"], "remote", "{looped}");
+    assert!(looped["error"]["message"].as_str().unwrap().contains("repeats a page"), "{looped}");
+    hub.clear_faults();
+    let clash = env.run(&["get", "org/clash"]).expect(3);
+    assert!(clash.stderr.contains("both as a file and as a folder"), "{}", clash.stderr);
+    assert!(clash.stderr.contains("HF_ENDPOINT") && !clash.stderr.contains("disk"), "{}", clash.stderr);
+    hub.update_faults(|f| f.announce_size = Some(1 << 62));
+    let huge = env.run(&["get", "org/huge", "w.bin"]).expect(3);
+    assert!(huge.stderr.contains("more than any file and than the cache's whole filesystem holds"), "{}", huge.stderr);
+    assert_eq!(written_outside(&env), Vec::<String>::new());
+}
+
+/// A password in an artifact URL or in `HF_ENDPOINT` is used, but never printed: not in
+/// errors (text or `--json`), not in `-vv` logs, not by `config`.
+#[test]
+fn passwords_in_urls_are_never_printed() {
+    let hub = hub();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let env = Env::new(&hub);
+    let missing = format!("{}/org/model/resolve/main/missing.json", hub.url().replace("http://", "http://user:secret@"));
+    for url in [format!("http://user:secret@{closed}/x"), missing] {
+        let json = env.run(&["--json", "get", &url]).expect(3);
+        assert!(!json.stderr.contains("secret") && !json.stdout.contains("secret"), "{}", json.stderr);
+        assert!(json.json_error()["error"]["message"].as_str().unwrap().contains("***@127.0.0.1:"), "{}", json.stderr);
+        let logged = env.run(&["-vv", "get", &url]).expect(3);
+        assert!(!logged.stderr.contains("secret"), "{}", logged.stderr);
+    }
+
+    let served = hub.file("org/other", "main", "vocab.txt").unwrap().url.replace("http://", "http://user:secret@");
+    let got = env.run(&["--json", "-vv", "get", &served]).ok();
+    assert!(got.stdout.contains("***@127.0.0.1:"), "{}", got.stdout);
+    assert!(!got.stdout.contains("secret") && !got.stderr.contains("secret"), "{}\n{}", got.stdout, got.stderr);
+
+    let mut env = Env::new(&hub);
+    env.endpoint = Some(hub.url().replace("http://", "http://u:secret@"));
+    let config = env.run(&["config"]).ok();
+    assert!(config.stdout.contains("http://***@127.0.0.1:") && !config.stdout.contains("secret"), "{}", config.stdout);
+    let config = env.run(&["--json", "config"]).ok();
+    assert!(config.stdout.contains("***@127.0.0.1:") && !config.stdout.contains("secret"), "{}", config.stdout);
+    let got = env.run(&["-vv", "get", "org/model", "config.json"]).ok();
+    assert!(got.stderr.contains("127.0.0.1"), "the logs name the endpoint's requests: {}", got.stderr);
+    assert!(!got.stderr.contains("secret") && !got.stdout.contains("secret"), "{}", got.stderr);
+    hub.fail_next(404, 1, None);
+    let failed = env.run(&["--json", "-vv", "get", "org/model", "tokenizer.json"]).expect(3);
+    assert!(!failed.stderr.contains("secret"), "{}", failed.stderr);
 }

@@ -87,7 +87,8 @@ impl fmt::Display for EntryKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EntryKey::Hub { repo, commit, path } => write!(f, "{repo}@{commit}/{path}"),
-            EntryKey::Artifact { key } => f.write_str(key),
+            // The key starts with the URL: shown without its credentials.
+            EntryKey::Artifact { key } => f.write_str(&crate::redact_url(key)),
         }
     }
 }

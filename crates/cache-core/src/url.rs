@@ -1,22 +1,25 @@
-//! URLs as they may be shown: signed URLs carry credentials in their query, and a URL may
-//! carry `user:password@`; neither is ever printed, logged or put in `--json` output.
+//! URLs as they may be shown: in messages, logs, `--json` output and configuration.
 
-/// The URL without `user:password@`, query or fragment: what messages, logs and listings
-/// show of a URL.
+/// `url` as it may be shown to a user or written to a log: the query and fragment removed
+/// (signed CDN URLs carry credentials there) and any user info (`user:password@`) replaced
+/// by `***@`, so that a password in an artifact URL or in `HF_ENDPOINT` is never printed.
+/// Text that is not a URL is returned without its query and fragment.
 ///
 /// ```
 /// use cache_core::redact_url;
-/// assert_eq!(redact_url("https://u:secret@h.test/a/b.bin?sig=x#f"), "https://h.test/a/b.bin");
-/// assert_eq!(redact_url("http://h.test/x"), "http://h.test/x");
+/// assert_eq!(redact_url("https://user:secret@host:8080/a/b?sig=x#f"), "https://***@host:8080/a/b");
+/// assert_eq!(redact_url("https://huggingface.co/org/name"), "https://huggingface.co/org/name");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let bare = url.split(['?', '#']).next().unwrap_or_default();
-    let Some((scheme, rest)) = bare.split_once("://") else { return bare.to_owned() };
+    let strip = |s: &str| s.split(['?', '#']).next().unwrap_or_default().to_owned();
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return strip(url) };
+    let rest = &url[scheme_end..];
+    // The authority ends at the first `/`; its last `@` ends the user info. A `?`, `#` or
+    // `@` typed unencoded in a password is still inside it, so no part of it is shown.
     let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{path}"),
-        None => bare.to_owned(),
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], strip(&rest[at..])),
+        None => strip(url),
     }
 }
 
@@ -25,18 +28,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_queries_and_fragments_never_remain() {
+    fn user_info_query_and_fragment_never_survive() {
         let cases = [
-            ("https://h.test/a?X-Amz-Signature=s", "https://h.test/a"),
-            ("https://user:pw@h.test:8080/a/b", "https://h.test:8080/a/b"),
-            ("https://user@h.test", "https://h.test"),
-            ("https://h.test/a@b/c", "https://h.test/a@b/c"),
-            ("https://a:b@c@h.test/x?y", "https://h.test/x"),
-            ("not a url?q", "not a url"),
+            ("http://u:secret@127.0.0.1:9/x", "http://***@127.0.0.1:9/x"),
+            ("http://secret@h", "http://***@h"),
+            ("http://u:p@ss:secret@h/a@b", "http://***@h/a@b"),
+            ("https://h/a?token=secret", "https://h/a"),
+            ("https://h/a#secret", "https://h/a"),
+            ("https://u:secret@h?x", "https://***@h"),
+            ("http://h/path@with-at", "http://h/path@with-at"),
+            ("not a url?secret", "not a url"),
+            ("http://u:sec#ret@h/x", "http://***@h/x"),
+            ("http://u:sec?ret@h", "http://***@h"),
             ("", ""),
         ];
-        for (url, shown) in cases {
-            assert_eq!(redact_url(url), shown, "{url}");
+        for (input, shown) in cases {
+            assert_eq!(redact_url(input), shown, "{input}");
+            assert!(!redact_url(input).contains("secret"), "{input}");
         }
     }
 }

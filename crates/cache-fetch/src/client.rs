@@ -195,12 +195,34 @@ pub(crate) fn parse_url(url: &str) -> Result<Url, Error> {
 /// A transport failure, before it becomes an [`Error`].
 pub(crate) fn transport_error(e: reqwest::Error, url: &Url, retries: u32, received: u64) -> Error {
     let url = redact(url.as_str());
+    // reqwest's message names the URL whole (a signed query included): ours names it redacted.
+    let e = e.without_url();
     if e.is_timeout() {
         Error::Timeout { url, retries, source: Box::new(e) }
     } else if e.is_connect() {
         Error::Connect { url, retries, source: Box::new(e) }
     } else {
         Error::Interrupted { url, received, retries, source: Box::new(e) }
+    }
+}
+
+/// A transport failure in words, without the URL reqwest puts in its message (a signed
+/// query would be in it): the kind and the innermost cause.
+pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(next) = cause.and_then(std::error::Error::source) {
+        cause = Some(next);
+    }
+    match cause {
+        Some(c) => format!("{kind}: {c}"),
+        None => kind.to_owned(),
     }
 }
 
@@ -310,7 +332,7 @@ impl Fetcher {
                     (format!("HTTP {}", resp.status().as_u16()), after)
                 }
                 Ok(_) => break outcome.map(|(r, u)| (r, u, attempt)),
-                Err(e) if req.retry && (e.is_timeout() || e.is_connect() || e.is_request()) => (e.to_string(), None),
+                Err(e) if req.retry && (e.is_timeout() || e.is_connect() || e.is_request()) => (transport_reason(e), None),
                 Err(_) => break outcome.map(|(r, u)| (r, u, attempt)),
             };
             if attempt >= self.config.retries {

@@ -19,6 +19,11 @@ pub struct FetchConfig {
     /// Longest silence allowed while waiting for response headers or body bytes; a stalled
     /// transfer is abandoned after it and resumed.
     pub read_timeout: Duration,
+    /// Longest one [`Fetcher::download`](crate::Fetcher::download) call may take overall
+    /// (every request, retry, backoff and restart of one file), after which it fails with
+    /// [`Error::DownloadTimeout`](crate::Error::DownloadTimeout), keeping what it wrote for
+    /// a resume. `None` (the default): no limit, only `read_timeout` applies.
+    pub download_timeout: Option<Duration>,
     /// Whole-request limit for small requests ([`Fetcher::head`](crate::Fetcher::head),
     /// [`Fetcher::get_small`](crate::Fetcher::get_small)).
     pub request_timeout: Duration,
@@ -51,6 +56,7 @@ impl Default for FetchConfig {
         FetchConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            download_timeout: None,
             request_timeout: Duration::from_secs(30),
             retries: 5,
             backoff_base: Duration::from_millis(250),

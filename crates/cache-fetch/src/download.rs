@@ -23,6 +23,12 @@
 //! each written at its offset. A server that answers `200` falls back to one stream.
 //! While they run, a sink with a progress record gets a checkpoint every
 //! `checkpoint_interval` bytes.
+//!
+//! # Timeouts
+//! `read_timeout` abandons (and retries) a request that sends nothing for that long;
+//! `download_timeout`, when set, bounds the whole call — every request, retry, backoff
+//! and restart — and ends it with [`Error::DownloadTimeout`] through the same path as any
+//! other error, so what was written stays resumable.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -147,6 +153,10 @@ pub(crate) struct Run<'a> {
     pub(crate) progress: &'a dyn Progress,
     pub(crate) start_url: Url,
     pub(crate) counters: Counters,
+    /// When the whole download must have finished ([`FetchConfig::download_timeout`]).
+    ///
+    /// [`FetchConfig::download_timeout`]: crate::FetchConfig::download_timeout
+    pub(crate) deadline: Option<tokio::time::Instant>,
 }
 
 struct Outcome {
@@ -175,6 +185,7 @@ impl Fetcher {
             progress,
             start_url: parse_url(&request.url)?,
             counters: Counters::default(),
+            deadline: self.config.download_timeout.map(|d| tokio::time::Instant::now() + d),
         };
         let label = request.label.as_str();
         let mut discarded = 0;
@@ -182,12 +193,20 @@ impl Fetcher {
         let resumed_from = ranges::covered(&have);
         progress.event(&Event::Started { label, total: request.expected_size, resumed_from });
         let mut restarts = 0;
+        let mut mismatch_retried = false;
         let outcome = loop {
             let result = run.attempt(&have, &mut discarded).await;
             let reason = match result {
                 Ok(o) => match request.expected_etag.map(|e| e.verify(&o.digests)) {
-                    Some(Err(m)) if !have.is_empty() && restarts == 0 => {
-                        format!("the resumed file does not match its etag ({m})")
+                    // A body corrupted in transit (or a resumed file whose old part was
+                    // wrong) gets one more download from zero; a second mismatch is final.
+                    Some(Err(m)) if !mismatch_retried => {
+                        mismatch_retried = true;
+                        if have.is_empty() {
+                            format!("the download does not match its etag ({m})")
+                        } else {
+                            format!("the resumed file does not match its etag ({m})")
+                        }
                     }
                     Some(Err(m)) => {
                         return Err(Error::ChecksumMismatch {
@@ -226,6 +245,23 @@ impl Fetcher {
 }
 
 impl Run<'_> {
+    /// `fut`'s output, or `None` when the download's deadline passes first.
+    pub(crate) async fn before_deadline<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        match self.deadline {
+            Some(at) => tokio::time::timeout_at(at, fut).await.ok(),
+            None => Some(fut.await),
+        }
+    }
+
+    /// The error of a download that ran out of time with `received` bytes written.
+    pub(crate) fn deadline_error(&self, url: &Url, received: u64) -> Error {
+        Error::DownloadTimeout {
+            url: redact(url.as_str()),
+            limit: self.fetcher.config.download_timeout.unwrap_or_default(),
+            received,
+        }
+    }
+
     /// What the sink holds when the download starts: its recorded ranges, else its
     /// length from 0. A sink longer than the expected size is cleared.
     fn initial_ranges(&self, discarded: &mut u64) -> Result<Vec<Range<u64>>, Error> {

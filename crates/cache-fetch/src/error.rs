@@ -1,5 +1,6 @@
-//! The crate's error type: what failed, with the URL (query stripped: signed CDN URLs carry
-//! credentials) and a hint for the user's next step.
+//! The crate's error type: what failed, with the URL as it may be shown (query and user
+//! info stripped: signed CDN URLs and `user:password@` carry credentials; see
+//! [`cache_core::redact_url`]) and a hint for the user's next step.
 
 use std::io;
 
@@ -18,13 +19,13 @@ pub enum Error {
         code: Option<String>,
         /// The Hub's `X-Error-Message`, when sent.
         message: Option<String>,
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
     },
     /// The server stopped answering for longer than the configured timeout.
     #[error("request to `{url}` timed out after {retries} retries")]
     Timeout {
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
         /// Retries made.
         retries: u32,
@@ -32,10 +33,22 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The whole download took longer than
+    /// [`FetchConfig::download_timeout`](crate::FetchConfig::download_timeout).
+    #[error("download from `{url}` did not finish within {}", cache_core::format_duration(*limit))]
+    DownloadTimeout {
+        /// The URL, without its query or user info.
+        url: String,
+        /// The limit.
+        limit: std::time::Duration,
+        /// Bytes written by then at the position the transfer had reached (they are kept
+        /// for a resume).
+        received: u64,
+    },
     /// No connection could be made.
     #[error("could not connect to `{url}` after {retries} retries")]
     Connect {
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
         /// Retries made.
         retries: u32,
@@ -46,7 +59,7 @@ pub enum Error {
     /// The body kept breaking off and the retries ran out.
     #[error("transfer from `{url}` was interrupted at byte {received} after {retries} retries")]
     Interrupted {
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
         /// Bytes safely written (the next attempt resumes from there).
         received: u64,
@@ -59,7 +72,7 @@ pub enum Error {
     /// The content does not match the expected etag.
     #[error("content from `{url}` has digest `{actual}`, expected `{expected}`")]
     ChecksumMismatch {
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
         /// The expected digest (the etag).
         expected: String,
@@ -69,7 +82,7 @@ pub enum Error {
     /// The content has a different size than announced.
     #[error("content from `{url}` has {actual} bytes, expected {expected}")]
     SizeMismatch {
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
         /// The announced size.
         expected: u64,
@@ -99,7 +112,7 @@ pub enum Error {
     /// The server's answer made no sense (bad `Content-Range`, body too large, …).
     #[error("unexpected response from `{url}`: {reason}")]
     Protocol {
-        /// The URL, without its query.
+        /// The URL, without its query or user info.
         url: String,
         /// What was wrong.
         reason: String,
@@ -141,6 +154,9 @@ impl Error {
             Error::Http { status, .. } if *status >= 500 => "the server failed: retry later",
             Error::Http { .. } => return None,
             Error::Timeout { .. } => "the server is not answering: check the network or `HF_ENDPOINT`, or raise the timeout",
+            Error::DownloadTimeout { .. } => {
+                "the transfer is slower than the download timeout allows: raise `download_timeout`, or run the command again (it resumes where it stopped)"
+            }
             Error::Connect { .. } => "check the network or `HF_ENDPOINT`, or use the cache offline",
             Error::Interrupted { .. } => "run the command again: it resumes where it stopped",
             Error::ChecksumMismatch { .. } | Error::SizeMismatch { .. } => {
@@ -177,8 +193,8 @@ impl Error {
     }
 }
 
-/// The URL without `user:password@`, query or fragment (signed URLs carry credentials
-/// there): [`cache_core::redact_url`].
+/// The URL as it may be shown: without user info, query or fragment (credentials live
+/// there).
 pub(crate) fn redact(url: &str) -> String {
     cache_core::redact_url(url)
 }

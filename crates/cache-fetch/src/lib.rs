@@ -18,18 +18,24 @@
 //! - Nothing is ever assumed complete that was not written: a sink's record only names
 //!   written bytes (checkpoints are taken after the writes), a failed parallel transfer
 //!   is recorded or cut to its contiguous prefix, and the final etag check decides.
+//! - `Authorization` is only ever sent to the origin of the URL the caller gave.
+//! - 400, 401, 403, 404 and 416 are never retried; connection errors, timeouts, 408, 429
+//!   and 5xx are, with exponential backoff, full jitter and `Retry-After`.
+//! - The library never prints: progress is [`Event`]s, diagnostics are `tracing` events.
+//! - URLs in errors and logs are shown without user info, query or fragment
+//!   ([`cache_core::redact_url`]): a password or a signed query is never printed.
 //!
 //! # Resume
 //! A download fetches only what the sink does not hold: the ranges its progress record
 //! names ([`Sink::completed_ranges`]) or, for a plain file, everything past its length.
 //! Sinks that keep a record get a checkpoint of the written ranges every
 //! [`FetchConfig::checkpoint_interval`] bytes from a background thread, so a kill loses
-//! about one interval whatever the parallelism. A resumed file that fails its etag check
-//! is downloaded again from zero, once.
-//! - `Authorization` is only ever sent to the origin of the URL the caller gave.
-//! - 400, 401, 403, 404 and 416 are never retried; connection errors, timeouts, 408, 429
-//!   and 5xx are, with exponential backoff, full jitter and `Retry-After`.
-//! - The library never prints: progress is [`Event`]s, diagnostics are `tracing` events.
+//! about one interval whatever the parallelism.
+//!
+//! # Digest mismatches
+//! A file that fails its etag check (a body corrupted in transit, or a resumed file whose
+//! old part was wrong) is discarded and downloaded again from zero, once, in the same call;
+//! a second mismatch is [`Error::ChecksumMismatch`] (the caller discards the sink).
 //!
 //! # Example
 //! ```no_run

@@ -76,6 +76,8 @@ pub(crate) struct Counters {
 enum Broken {
     Net(reqwest::Error),
     Disk(Error),
+    /// The download's deadline passed.
+    Deadline,
 }
 
 impl Run<'_> {
@@ -93,7 +95,8 @@ impl Run<'_> {
             timeout: None,
             retry: true,
         };
-        let (resp, final_url, retries) = self.fetcher.send(&req, &self.req.label, self.progress).await?;
+        let sent = self.before_deadline(self.fetcher.send(&req, &self.req.label, self.progress)).await;
+        let (resp, final_url, retries) = sent.ok_or_else(|| self.deadline_error(url, 0))??;
         self.counters.requests.fetch_add(1 + retries, Ordering::Relaxed);
         self.counters.retries.fetch_add(retries, Ordering::Relaxed);
         match resp.status().as_u16() {
@@ -139,6 +142,7 @@ impl Run<'_> {
                 Ok(()) if end.is_none_or(|e| pos >= e) => return Ok(()),
                 Ok(()) => None,
                 Err(Broken::Disk(e)) => return Err(Fail::Error(e)),
+                Err(Broken::Deadline) => return Err(Fail::Error(self.deadline_error(url, pos))),
                 Err(Broken::Net(e)) => Some(e),
             };
             if pos - before >= PROGRESS_RESETS_RETRIES {
@@ -174,7 +178,11 @@ impl Run<'_> {
         frontier: &Frontier,
     ) -> Result<(), Broken> {
         loop {
-            let chunk = match resp.chunk().await {
+            let Some(next) = self.before_deadline(resp.chunk()).await else {
+                self.flush(pos, buf, frontier, end)?;
+                return Err(Broken::Deadline);
+            };
+            let chunk = match next {
                 Ok(Some(c)) => c,
                 Ok(None) => return self.flush(pos, buf, frontier, end),
                 Err(e) => {

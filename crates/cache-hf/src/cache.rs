@@ -405,7 +405,7 @@ impl HubCache {
             return Ok(ArtifactOutcome { path, from_cache: true, bytes_downloaded: 0 });
         }
         if self.offline {
-            return Err(Error::NotCached { what: key.url().split('?').next().unwrap_or_default().to_owned() });
+            return Err(Error::NotCached { what: cache_core::redact_url(key.url()) });
         }
         let fetched = fetch_artifact(&self.client, &self.store, key, observer).await?;
         Ok(ArtifactOutcome { path: fetched.path, from_cache: fetched.bytes == 0, bytes_downloaded: fetched.bytes })

@@ -5,6 +5,15 @@
 //! The token goes only to the endpoint's origin: metadata requests follow relative
 //! redirects only (a renamed repo), the CDN's absolute `302` is read, not followed, and a
 //! listing's `next` link to another origin is refused.
+//!
+//! # Listings a server gets wrong
+//! A listing ends: a `next` link to a page already read, or past [`MAX_LISTING_PAGES`]
+//! pages or [`MAX_LISTING_FILES`] files, is an [`Error::InvalidResponse`] (no loop,
+//! bounded work and memory). So is a listing that
+//! could not be laid out on disk (a path both a file and a folder, a file twice), and an
+//! absurd file size (over 1 PiB and over the cache's whole filesystem) is refused before
+//! any transfer (see `download`): a server's wrong answer is not reported as a disk
+//! problem. A plausible file too large for a small disk is still a full disk.
 
 use std::time::Duration;
 
@@ -16,8 +25,8 @@ use crate::api::{self, RepoInfo, TreeItem};
 use crate::error::{Error, Result};
 use crate::urls;
 
-/// How to reach the Hub.
-#[derive(Clone, Debug)]
+/// How to reach the Hub. Its `Debug` output hides a password in the endpoint.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct HubConfig {
     /// The endpoint (`HF_ENDPOINT`), without a trailing `/`.
@@ -29,9 +38,11 @@ pub struct HubConfig {
     /// Trust a cached branch or tag for this long after it was last resolved (0: always
     /// ask the Hub, as `huggingface_hub` does).
     pub revalidate_after: Duration,
-    /// Concurrent file transfers of a snapshot.
+    /// Concurrent file transfers of a snapshot (each large file may use up to
+    /// `fetch.parallelism` range requests besides).
     pub parallelism: usize,
-    /// Timeouts, retries and range parallelism of transfers.
+    /// Timeouts (per read, and overall per file: `download_timeout`), retries and range
+    /// parallelism of transfers.
     pub fetch: FetchConfig,
 }
 
@@ -46,6 +57,19 @@ impl HubConfig {
             parallelism: 8,
             fetch: FetchConfig::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("endpoint", &cache_core::redact_url(&self.endpoint))
+            .field("token", &self.token)
+            .field("offline", &self.offline)
+            .field("revalidate_after", &self.revalidate_after)
+            .field("parallelism", &self.parallelism)
+            .field("fetch", &self.fetch)
+            .finish()
     }
 }
 
@@ -77,12 +101,22 @@ pub struct RemoteFile {
     pub lfs: bool,
 }
 
-/// The Hub's metadata API. Cheap to clone (one connection pool).
-#[derive(Clone, Debug)]
+/// The Hub's metadata API. Cheap to clone (one connection pool). Its `Debug` output hides
+/// a password in the endpoint.
+#[derive(Clone)]
 pub struct HubClient {
     pub(crate) fetcher: Fetcher,
     pub(crate) endpoint: String,
     pub(crate) token: Option<Token>,
+}
+
+impl std::fmt::Debug for HubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubClient")
+            .field("endpoint", &cache_core::redact_url(&self.endpoint))
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HubClient {
@@ -121,11 +155,14 @@ impl HubClient {
     }
 
     /// Every file of a revision with sizes and etags (the tree API, recursive, following
-    /// the Hub's pagination).
+    /// the Hub's pagination). A `next` link that repeats an earlier page, leaves the
+    /// endpoint's origin or goes past [`MAX_LISTING_PAGES`] pages is an
+    /// [`Error::InvalidResponse`]: a misbehaving server cannot keep the listing going.
     pub async fn list_files(&self, repo: &Repo, revision: &Revision) -> Result<Vec<RemoteFile>> {
         let mut url = urls::tree(&self.endpoint, repo, revision, None);
         let what = || format!("list the files of `{repo}` at `{revision}`");
         let mut files = Vec::new();
+        let mut pages = Pages::default();
         loop {
             let resp = self.fetcher.get_small(&url, &self.options(Redirects::Relative)).await.map_err(fetch(what))?;
             let resp = check(resp, repo, revision, None).map_err(|e| with_what(e, what))?;
@@ -137,8 +174,11 @@ impl HubClient {
             if urls::origin(&next) != urls::origin(&self.endpoint) {
                 return Err(invalid(&url, "the listing's next page is on another host"));
             }
+            pages.follow(&url, &next, files.len()).map_err(|reason| invalid(&url, &reason))?;
             url = next;
         }
+        check_file_folder_conflicts(&files)
+            .map_err(|reason| invalid(&urls::tree(&self.endpoint, repo, revision, None), &reason))?;
         Ok(files)
     }
 
@@ -169,6 +209,59 @@ impl HubClient {
         };
         Ok(FileMetadata { commit, etag, size, url })
     }
+}
+
+/// Pages of one listing followed at most. The Hub pages recursive listings by 1000 entries
+/// (50 with `expand`), so this is ten million files: far beyond any real repository, while
+/// a server that keeps sending new `next` links is stopped after a bounded amount of work.
+pub const MAX_LISTING_PAGES: usize = 10_000;
+
+/// Files of one listing accepted at most (with [`MAX_LISTING_PAGES`], this bounds the
+/// memory a server can make a listing take, whatever it puts on a page).
+pub const MAX_LISTING_FILES: usize = 10_000_000;
+
+/// The pages of one listing seen so far: a `next` link is followed only once.
+#[derive(Debug, Default)]
+struct Pages {
+    seen: std::collections::HashSet<String>,
+}
+
+impl Pages {
+    /// Records `current` and accepts `next` after `files` files, or says why the listing
+    /// cannot go on.
+    fn follow(&mut self, current: &str, next: &str, files: usize) -> std::result::Result<(), String> {
+        self.seen.insert(current.to_owned());
+        if files > MAX_LISTING_FILES {
+            return Err(format!("the listing has more than {MAX_LISTING_FILES} files"));
+        }
+        if self.seen.contains(next) {
+            return Err("the listing's next page repeats a page already read".to_owned());
+        }
+        if self.seen.len() >= MAX_LISTING_PAGES {
+            return Err(format!("the listing has more than {MAX_LISTING_PAGES} pages"));
+        }
+        Ok(())
+    }
+}
+
+/// A listing where one path is both a file and a folder (`a` and `a/b` both files), or a
+/// file listed twice, cannot be laid out on disk: the server's answer is wrong.
+fn check_file_folder_conflicts(files: &[RemoteFile]) -> std::result::Result<(), String> {
+    let mut paths = std::collections::HashSet::with_capacity(files.len());
+    for f in files {
+        if !paths.insert(f.path.as_str()) {
+            return Err(format!("the listing names `{}` twice", f.path));
+        }
+    }
+    for f in files {
+        let p = f.path.as_str();
+        for (i, _) in p.match_indices('/') {
+            if paths.contains(&p[..i]) {
+                return Err(format!("the listing has `{}` both as a file and as a folder (of `{p}`)", &p[..i]));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A listing as `trees/<commit>.json` records it.
@@ -204,7 +297,7 @@ fn remote_file(url: &str, item: TreeItem) -> Result<RemoteFile> {
 }
 
 fn invalid(url: &str, reason: &str) -> Error {
-    Error::InvalidResponse { url: url.split('?').next().unwrap_or_default().to_owned(), reason: reason.to_owned() }
+    Error::InvalidResponse { url: cache_core::redact_url(url), reason: reason.to_owned() }
 }
 
 fn fetch(what: impl Fn() -> String) -> impl FnOnce(cache_fetch::Error) -> Error {
@@ -263,6 +356,39 @@ mod tests {
             assert!(matches!(&err, Error::InvalidResponse { url, .. } if url == "http://h/api/models/a/tree/main"), "{err}");
         }
         assert!(remote_file("http://h", item("ok/file.txt")).is_ok());
+    }
+
+    #[test]
+    fn listing_pages_are_followed_once_and_at_most_max_listing_pages() {
+        let mut pages = Pages::default();
+        assert!(pages.follow("u?cursor=0", "u?cursor=1", 10).is_ok());
+        assert!(pages.follow("u?cursor=1", "u?cursor=1", 20).unwrap_err().contains("repeats"));
+        let mut pages = Pages::default();
+        assert!(pages.follow("a", "b", 0).is_ok());
+        assert!(pages.follow("b", "a", 0).unwrap_err().contains("repeats"), "a loop of two pages is noticed too");
+        let mut pages = Pages::default();
+        assert!(pages.follow("a", "b", MAX_LISTING_FILES).is_ok());
+        assert!(pages.follow("b", "c", MAX_LISTING_FILES + 1).unwrap_err().contains("files"), "huge pages are bounded too");
+        let mut pages = Pages::default();
+        let mut read = 1;
+        let err = loop {
+            match pages.follow(&format!("p{read}"), &format!("p{}", read + 1), read) {
+                Ok(()) => read += 1,
+                Err(e) => break e,
+            }
+            assert!(read <= MAX_LISTING_PAGES, "the cap holds");
+        };
+        assert_eq!(read, MAX_LISTING_PAGES, "every page up to the cap is read: {err}");
+        assert!(err.contains(&MAX_LISTING_PAGES.to_string()));
+    }
+
+    #[test]
+    fn a_path_that_is_both_a_file_and_a_folder_is_a_conflict() {
+        let file = |p: &str| remote_file("http://h", item(p)).unwrap();
+        assert!(check_file_folder_conflicts(&[file("a/b"), file("a-b"), file("a/c/d"), file("ab")]).is_ok());
+        let err = check_file_folder_conflicts(&[file("a/c/d"), file("x"), file("a/c")]).unwrap_err();
+        assert!(err.contains("`a/c` both as a file and as a folder (of `a/c/d`)"), "{err}");
+        assert!(check_file_folder_conflicts(&[file("x"), file("x")]).unwrap_err().contains("twice"));
     }
 
     #[test]

@@ -163,7 +163,9 @@ pub(crate) async fn transfer_blob(
     }
     let locked = {
         let (store, observer, request, label) = (Arc::clone(store), Arc::clone(observer), request.clone(), job.path.to_string());
+        let url = job.url.clone();
         blocking(move || {
+            check_size(&store, &url, &request)?;
             let lock = store.lock_blob(&request.repo, &request.etag, &mut lock_observer(&*observer, &label))?;
             if store.has_blob(&request.repo, &request.etag)? {
                 return Ok(Locked::Done(store.link_existing(&lock, &request)?));
@@ -201,6 +203,32 @@ pub(crate) async fn transfer_blob(
     Ok(Transferred::Staged(Box::new(Staged { lock, staging, request, bytes: transfer.bytes_received })))
 }
 
+/// Sizes above this are not files anyone serves (1 PiB: far beyond any model or dataset
+/// file), so an announcement of one that the cache's filesystem cannot hold either is the
+/// server's error.
+const PLAUSIBLE_SIZE: u64 = 1 << 50;
+
+/// A size that no disk could be expected to hold is the server's error, not a full disk:
+/// [`Error::InvalidResponse`] when the announced size exceeds both [`PLAUSIBLE_SIZE`] and
+/// the capacity (used and free) of the hub cache's whole filesystem. A plausible file that
+/// does not fit stays a full disk (free space or move the cache).
+fn check_size(store: &Store, url: &str, request: &CommitRequest) -> Result<()> {
+    if request.size <= PLAUSIBLE_SIZE {
+        return Ok(());
+    }
+    let capacity = store.capacity()?;
+    if request.size > capacity {
+        return Err(Error::InvalidResponse {
+            url: cache_core::redact_url(url),
+            reason: format!(
+                "the server announces {} bytes for `{}`, more than any file and than the cache's whole filesystem holds ({capacity} bytes)",
+                request.size, request.path
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A generic artifact (any URL) into the modelcache home, verified against its SHA-256
 /// when the key has one. The Hub token is sent only when the URL is on the endpoint.
 pub(crate) async fn fetch_artifact(
@@ -234,14 +262,21 @@ pub(crate) async fn fetch_artifact(
     if let Some(sha) = key.sha256() {
         download = download.expected_etag(Etag::Sha256(sha));
     }
-    tracing::info!(url = %key.url().split('?').next().unwrap_or_default(), "downloading artifact");
+    tracing::info!(url = %cache_core::redact_url(key.url()), "downloading artifact");
     let transfer = match client.fetcher.download(&download, Arc::new(sink), &AsProgress(&**observer)).await {
         Ok(t) => t,
         Err(source) => {
-            if matches!(source, cache_fetch::Error::ChecksumMismatch { .. }) {
+            if matches!(source, cache_fetch::Error::ChecksumMismatch { .. } | cache_fetch::Error::SizeMismatch { .. }) {
                 let _ = staging.discard();
             }
-            return Err(Error::Fetch { what: format!("download `{}`", key.url().split('?').next().unwrap_or_default()), source });
+            return Err(match source {
+                // The fetcher downloaded it twice: the URL serves other bytes than the
+                // digest the caller gave says.
+                cache_fetch::Error::ChecksumMismatch { url, expected, actual } if key.sha256().is_some() => {
+                    Error::GivenDigestMismatch { url, expected, actual }
+                }
+                source => Error::Fetch { what: format!("download `{}`", cache_core::redact_url(key.url())), source },
+            });
         }
     };
     let bytes = transfer.bytes_received;

@@ -77,6 +77,17 @@ pub enum Error {
         /// The digest it had.
         actual: String,
     },
+    /// The content of a URL does not match the SHA-256 the caller gave for it (checked on
+    /// two downloads, so it is what the URL serves, not a transfer error).
+    #[error("`{url}` serves content with sha256 `{actual}`, not the given `{expected}`")]
+    GivenDigestMismatch {
+        /// The URL (without query or user info).
+        url: String,
+        /// The digest the caller gave.
+        expected: String,
+        /// The digest of what the URL serves.
+        actual: String,
+    },
     /// The server's answer was not what the Hub sends.
     #[error("unexpected answer from `{url}`: {reason}")]
     InvalidResponse {
@@ -139,6 +150,9 @@ impl Error {
                 "go online to download the missing files, or narrow the request with include/exclude patterns".to_owned()
             }
             Error::Corrupted { .. } => "run the same command again to download a fresh copy".to_owned(),
+            Error::GivenDigestMismatch { .. } => {
+                "the given sha256 (`--sha256`) does not match what the URL serves: check the digest or the URL".to_owned()
+            }
             Error::InvalidResponse { .. } => "check `HF_ENDPOINT` and any proxy in between".to_owned(),
             #[cfg(feature = "network")]
             Error::Fetch { source, .. } => return source.hint(),

@@ -14,6 +14,9 @@
 //!
 //! # Invariants
 //! - The token is sent to the endpoint's origin only: never to the CDN or another host.
+//! - URLs in errors and logs never show a password or a query ([`cache_core::redact_url`]).
+//! - A server's wrong answer (a listing that loops or never ends, a path both a file and a
+//!   folder, an absurd size) is an [`Error::InvalidResponse`], never a hang or a disk error.
 //! - A hit is checked cheaply (size, blob newer than its link) and re-hashed only when
 //!   suspect; a corrupted file is removed and reported, never served.
 //! - Blocking store calls run on tokio's blocking pool; a wait for another process's lock
@@ -68,7 +71,9 @@ pub use cache::{ArtifactOutcome, FileOutcome, HubCache, SnapshotOutcome};
 #[cfg(feature = "network")]
 pub use cache_fetch::{FetchConfig, Token};
 #[cfg(feature = "network")]
-pub use client::{FileMetadata, HubClient, HubConfig, RemoteFile, to_tree, tree_entry_etag};
+pub use client::{
+    FileMetadata, HubClient, HubConfig, MAX_LISTING_FILES, MAX_LISTING_PAGES, RemoteFile, to_tree, tree_entry_etag,
+};
 #[cfg(feature = "network")]
 pub use download::{NoObserver, Observer};
 pub use error::{Error, Result};

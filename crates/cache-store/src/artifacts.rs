@@ -121,7 +121,7 @@ impl ArtifactKey {
         if let Some(name) = &self.name {
             return name.clone();
         }
-        let path = self.url.split(['?', '#']).next().unwrap_or_default();
+        let path = cache_core::redact_url(&self.url);
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
         sanitize(last)
     }
@@ -202,7 +202,9 @@ impl Store {
     ) -> Result<Utf8PathBuf> {
         let id = key.id();
         if staging.held.target != (Target::Artifact { id: id.clone() }) {
-            return Err(Error::InvalidRequest { reason: format!("the staging file `{}` is not for `{}`", staging.abs, key.url) });
+            return Err(Error::InvalidRequest {
+                reason: format!("the staging file `{}` is not for `{}`", staging.abs, cache_core::redact_url(&key.url)),
+            });
         }
         let size = match size {
             Some(s) => s,

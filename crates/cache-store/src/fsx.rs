@@ -109,6 +109,12 @@ pub(crate) fn free_space(dir: &Dir) -> io::Result<u64> {
     Ok(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
+/// The size in bytes of `dir`'s whole filesystem (used and free).
+pub(crate) fn capacity(dir: &Dir) -> io::Result<u64> {
+    let s = rustix::fs::fstatvfs(dir)?;
+    Ok(s.f_blocks.saturating_mul(s.f_frsize))
+}
+
 /// The target of a snapshot symlink to `blobs/<name>` for a file `depth` folders deep
 /// in its revision: `../../blobs/<name>` plus one `../` per folder, as
 /// `huggingface_hub` writes it.
@@ -229,6 +235,7 @@ mod tests {
         let names: Vec<_> = list_dir(&dir, Utf8Path::new("")).unwrap().into_iter().map(|e| e.0).collect();
         assert_eq!(names, ["a"]);
         assert!(free_space(&dir).unwrap() > 0);
+        assert!(capacity(&dir).unwrap() >= free_space(&dir).unwrap());
         prune_empty_dirs(&dir, Utf8Path::new("a/b/ref"), Utf8Path::new(""));
         assert!(dir.exists("a/b"), "non-empty dirs stay");
         dir.remove_file("a/b/ref").unwrap();

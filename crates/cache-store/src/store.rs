@@ -103,6 +103,12 @@ impl Store {
         &self.hub_path
     }
 
+    /// The size in bytes of the hub cache's whole filesystem (used and free space): no
+    /// file larger than this can ever be stored there, whatever is freed.
+    pub fn capacity(&self) -> Result<u64> {
+        fsx::capacity(&self.hub).map_err(Error::io("measure the filesystem of", self.hub_path.clone()))
+    }
+
     /// The modelcache home (canonical).
     pub fn home_dir(&self) -> &Utf8Path {
         &self.home_path

@@ -119,7 +119,15 @@ fn tree(ctx: &Ctx, dir: &str, commit: &HubCommit) -> Response<Body> {
     let end = (cursor + page).min(entries.len());
     let items: Vec<Value> = entries.get(cursor.min(end)..end).unwrap_or_default().iter().map(|(_, v)| v.clone()).collect();
     let mut response = json_response(&Value::Array(items));
-    if end < entries.len() {
+    let looping = {
+        let faults = ctx.shared.faults();
+        faults.loop_listing && faults.applies_to(&ctx.path)
+    };
+    if looping {
+        let query = if ctx.query.is_empty() { String::new() } else { format!("?{}", ctx.query) };
+        let link = format!("<{}{}{query}>; rel=\"next\"", ctx.shared.hub_url, ctx.path);
+        response.headers_mut().insert(header::LINK, link.parse().expect("ascii link"));
+    } else if end < entries.len() {
         let mut query: Vec<&str> = ctx.query.split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("cursor=")).collect();
         let next_cursor = format!("cursor={end}");
         query.push(&next_cursor);

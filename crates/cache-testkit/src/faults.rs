@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// As JSON (every field optional):
 /// `{"throttle_bps": 50000000, "latency_ms": 20, "drop": {"after_bytes": 1048576, "count": 2},
 ///   "fail": {"status": 429, "count": 1, "retry_after": 1}, "corrupt": {"count": 1},
-///   "stall": {"after_bytes": 0, "count": 1, "duration_ms": 2000}, "path_contains": "/cdn/"}`
+///   "stall": {"after_bytes": 0, "count": 1, "duration_ms": 2000}, "path_contains": "/cdn/",
+///   "loop_listing": true, "announce_size": 4611686018427387904}`
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -30,6 +31,12 @@ pub struct Faults {
     pub stall: Option<StallFault>,
     /// Ignore `Range` headers (answer `200` with the whole file), as some servers do.
     pub ignore_ranges: bool,
+    /// Answer every tree listing page with `Link: <the same URL>; rel="next"`: a listing
+    /// that never ends.
+    pub loop_listing: bool,
+    /// Announce this size for files (`X-Linked-Size` and `Content-Length` of `HEAD` on
+    /// `resolve/`), whatever they hold: a server lying about sizes.
+    pub announce_size: Option<u64>,
     /// Apply faults only to requests whose path contains this text (e.g. `/cdn/`).
     pub path_contains: Option<String>,
 }
@@ -84,7 +91,7 @@ pub(crate) struct BodyPlan {
 }
 
 impl Faults {
-    fn applies_to(&self, path: &str) -> bool {
+    pub(crate) fn applies_to(&self, path: &str) -> bool {
         self.path_contains.as_deref().is_none_or(|p| path.contains(p))
     }
 

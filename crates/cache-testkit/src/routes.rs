@@ -213,6 +213,25 @@ fn resolve(ctx: &Ctx, segments: &[&str]) -> Response<Body> {
     if not_modified {
         return base.status(StatusCode::NOT_MODIFIED).body(empty()).expect("valid response");
     }
+    let announced = {
+        let faults = ctx.shared.faults();
+        faults.announce_size.filter(|_| faults.applies_to(&ctx.path))
+    };
+    if let (Some(size), true) = (announced, ctx.head()) {
+        // A lying server: only the headers change (a `HEAD` has no body to contradict them).
+        let r = if file.sha256.is_some() {
+            base.status(StatusCode::FOUND)
+                .header(
+                    header::LOCATION,
+                    format!("{}/cdn/{}", ctx.shared.cdn_url, file.sha256.map(|s| s.to_hex()).unwrap_or_default()),
+                )
+                .header("X-Linked-Etag", &etag)
+                .header("X-Linked-Size", size)
+        } else {
+            base.status(StatusCode::OK)
+        };
+        return r.header(header::CONTENT_LENGTH, size).body(empty()).expect("valid response");
+    }
     if let Some(sha) = file.sha256 {
         let location = format!("{}/cdn/{sha}", ctx.shared.cdn_url);
         let body = format!("Found. Redirecting to {location}");

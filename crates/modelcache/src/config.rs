@@ -39,8 +39,10 @@ pub enum Key {
     AutoPrune,
     /// Download what is missing (otherwise cache-only).
     AutoDownload,
-    /// Read timeout of a transfer.
+    /// Longest one file's transfer may take overall.
     DownloadTimeout,
+    /// Longest silence of a connection before it is retried.
+    ReadTimeout,
     /// Retries of a failed request.
     Retries,
     /// Concurrent transfers.
@@ -55,7 +57,7 @@ pub enum Key {
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 14] = [
+    pub const ALL: [Key; 15] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -65,6 +67,7 @@ impl Key {
         Key::AutoPrune,
         Key::AutoDownload,
         Key::DownloadTimeout,
+        Key::ReadTimeout,
         Key::Retries,
         Key::Parallelism,
         Key::Endpoint,
@@ -84,6 +87,7 @@ impl Key {
             Key::AutoPrune => "auto_prune",
             Key::AutoDownload => "auto_download",
             Key::DownloadTimeout => "download_timeout",
+            Key::ReadTimeout => "read_timeout",
             Key::Retries => "retries",
             Key::Parallelism => "parallelism",
             Key::Endpoint => "endpoint",
@@ -103,7 +107,8 @@ impl Key {
             Key::CacheDir | Key::Home => "a directory path",
             Key::MaxSize => "a size such as `10GiB` or `500MB`, or `none`",
             Key::MaxAge => "a duration such as `7d` or `12h`, or `none`",
-            Key::InUseGrace | Key::DownloadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
+            Key::DownloadTimeout => "a duration such as `30m` or `2h`, or `none`",
+            Key::InUseGrace | Key::ReadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
             Key::LowWatermark => "a number greater than 0 and at most 1, such as `0.8`",
             Key::AutoPrune | Key::AutoDownload | Key::Offline => "`true` or `false` (or 1/0, yes/no, on/off)",
             Key::Retries => "a whole number from 0 to 100",
@@ -210,8 +215,8 @@ impl ConfigError {
     }
 }
 
-/// The settings modelcache runs with.
-#[derive(Clone, Debug, PartialEq)]
+/// The settings modelcache runs with. Its `Debug` output hides a password in the endpoint.
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// The hub cache directory (huggingface_hub's `cache_dir`).
     pub cache_dir: PathBuf,
@@ -229,19 +234,47 @@ pub struct Config {
     pub auto_prune: bool,
     /// Download what is not cached (otherwise cache-only).
     pub auto_download: bool,
-    /// Give up on a transfer that receives nothing for this long (then retry).
-    pub download_timeout: Duration,
+    /// Give up on one file's transfer after this long overall (every request, retry and
+    /// resume of it in one call); what was received is kept, so the next call resumes.
+    /// `None` (the default): no overall limit.
+    pub download_timeout: Option<Duration>,
+    /// Give up on a connection that sends nothing for this long (then retry and resume).
+    pub read_timeout: Duration,
     /// Retries of a failed request.
     pub retries: u32,
-    /// Concurrent transfers.
+    /// Concurrent transfers: files of a snapshot in flight, and range requests of one
+    /// large file.
     pub parallelism: usize,
-    /// The Hub endpoint, without a trailing `/`.
+    /// The Hub endpoint, without a trailing `/`. It may hold a password
+    /// (`https://user:pass@mirror`): show it with [`Config::display_value`], which hides it.
     pub endpoint: String,
     /// Never touch the network.
     pub offline: bool,
     /// Trust a resolved branch or tag for this long before asking the Hub again (0: always
     /// ask, as huggingface_hub does).
     pub revalidate_after: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cache_dir", &self.cache_dir)
+            .field("home", &self.home)
+            .field("max_size", &self.max_size)
+            .field("max_age", &self.max_age)
+            .field("low_watermark", &self.low_watermark)
+            .field("in_use_grace", &self.in_use_grace)
+            .field("auto_prune", &self.auto_prune)
+            .field("auto_download", &self.auto_download)
+            .field("download_timeout", &self.download_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("retries", &self.retries)
+            .field("parallelism", &self.parallelism)
+            .field("endpoint", &cache_core::redact_url(&self.endpoint))
+            .field("offline", &self.offline)
+            .field("revalidate_after", &self.revalidate_after)
+            .finish()
+    }
 }
 
 impl Config {
@@ -267,10 +300,12 @@ impl Config {
             Key::InUseGrace => format_duration(self.in_use_grace),
             Key::AutoPrune => self.auto_prune.to_string(),
             Key::AutoDownload => self.auto_download.to_string(),
-            Key::DownloadTimeout => format_duration(self.download_timeout),
+            Key::DownloadTimeout => opt_dur(self.download_timeout),
+            Key::ReadTimeout => format_duration(self.read_timeout),
             Key::Retries => self.retries.to_string(),
             Key::Parallelism => self.parallelism.to_string(),
-            Key::Endpoint => self.endpoint.clone(),
+            // A password in the endpoint (`https://user:pass@mirror`) is never shown.
+            Key::Endpoint => cache_core::redact_url(&self.endpoint),
             Key::Offline => self.offline.to_string(),
             Key::RevalidateAfter => format_duration(self.revalidate_after),
         }
@@ -412,7 +447,7 @@ impl Builder {
             endpoint = parse_endpoint(&e).ok_or_else(|| ConfigError::InvalidValue {
                 origin: "env `HF_ENDPOINT`".to_owned(),
                 key: Key::Endpoint,
-                value: e.clone(),
+                value: cache_core::redact_url(&e),
                 expected: Key::Endpoint.expected(),
             })?;
             sources.insert(Key::Endpoint, Source::Env("HF_ENDPOINT".to_owned()));
@@ -436,7 +471,8 @@ impl Builder {
             in_use_grace: cache_core::DEFAULT_IN_USE_GRACE,
             auto_prune: true,
             auto_download: true,
-            download_timeout: Duration::from_secs(30),
+            download_timeout: None,
+            read_timeout: Duration::from_secs(30),
             retries: 5,
             parallelism: 8,
             endpoint,
@@ -462,7 +498,8 @@ impl Builder {
     }
 
     fn apply(&mut self, key: Key, raw: &RawValue, source: Source, origin: &str) -> Result<(), ConfigError> {
-        let bad = || ConfigError::InvalidValue { origin: origin.to_owned(), key, value: raw.shown(), expected: key.expected() };
+        let shown = || if key == Key::Endpoint { cache_core::redact_url(&raw.shown()) } else { raw.shown() };
+        let bad = || ConfigError::InvalidValue { origin: origin.to_owned(), key, value: shown(), expected: key.expected() };
         let text = || match raw {
             RawValue::Text(s) | RawValue::Toml(toml::Value::String(s)) => Some(s.trim().to_owned()),
             RawValue::Toml(toml::Value::Integer(i)) => Some(i.to_string()),
@@ -484,7 +521,11 @@ impl Builder {
             Key::MaxSize => c.max_size = if none { None } else { Some(ByteSize::parse(&s).map_err(|_| bad())?) },
             Key::MaxAge => c.max_age = if none { None } else { Some(parse_duration(&s).map_err(|_| bad())?) },
             Key::InUseGrace => c.in_use_grace = parse_duration(&s).map_err(|_| bad())?,
-            Key::DownloadTimeout => c.download_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
+            Key::DownloadTimeout => {
+                c.download_timeout =
+                    if none { None } else { Some(parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1))) };
+            }
+            Key::ReadTimeout => c.read_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
             Key::RevalidateAfter => c.revalidate_after = parse_duration(&s).map_err(|_| bad())?,
             Key::LowWatermark => {
                 let w: f64 = s.parse().map_err(|_| bad())?;

@@ -104,6 +104,17 @@ pub enum CacheError {
         /// The digest it had.
         actual: String,
     },
+    /// The content of a URL does not match the SHA-256 the user gave for it: the URL serves
+    /// other bytes (it was downloaded twice), so the digest or the URL is wrong.
+    #[error("`{url}` serves content with sha256 `{actual}`, not the given `{expected}`")]
+    GivenDigestMismatch {
+        /// The URL (without query or user info).
+        url: String,
+        /// The digest the user gave.
+        expected: String,
+        /// The digest of what the URL serves.
+        actual: String,
+    },
     /// Not enough free space.
     #[error("not enough disk space: {needed} bytes needed, {available} available")]
     DiskFull {
@@ -204,7 +215,7 @@ impl CacheError {
             | CacheError::DownloadFailed { offline: false, .. }
             | CacheError::Hub(cache_hf::Error::InvalidResponse { .. }) => ErrorKind::Remote,
             CacheError::DownloadFailed { offline: true, .. } => ErrorKind::NotCachedOffline,
-            CacheError::ChecksumMismatch { .. } => ErrorKind::Integrity,
+            CacheError::ChecksumMismatch { .. } | CacheError::GivenDigestMismatch { .. } => ErrorKind::Integrity,
             CacheError::DiskFull { .. } => ErrorKind::DiskFull,
             _ => ErrorKind::Other,
         }
@@ -221,6 +232,9 @@ impl CacheError {
             CacheError::ChecksumMismatch { .. } => {
                 "the corrupted copy was removed: run the same command again to download a fresh one; if it keeps happening run `modelcache verify --repair`"
                     .to_owned()
+            }
+            CacheError::GivenDigestMismatch { .. } => {
+                "the given sha256 (`--sha256`) does not match what the URL serves: check the digest or the URL".to_owned()
             }
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
@@ -322,6 +336,7 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
         H::Corrupted { path, expected, actual, .. } => {
             CacheError::ChecksumMismatch { model_id: format!("{model_id}/{path}"), expected, actual }
         }
+        H::GivenDigestMismatch { url, expected, actual } => CacheError::GivenDigestMismatch { url, expected, actual },
         H::Store(e) => e.into(),
         #[cfg(feature = "downloads")]
         H::Fetch { what, source } => from_fetch(model_id, &what, source),
@@ -384,5 +399,11 @@ mod tests {
         assert!(e.hint().contains("HF_TOKEN"));
         let e: CacheError = cache_store::Error::DiskFull { path: "/c".into(), needed: 5, available: 1 }.into();
         assert!(matches!(e, CacheError::DiskFull { needed: 5, available: 1 }));
+        let given = cache_hf::Error::GivenDigestMismatch { url: "http://h/x".into(), expected: "aa".into(), actual: "bb".into() };
+        let e = from_hub(given, "http://h/x", place);
+        assert_eq!(e.kind().exit_code(), 5);
+        assert!(e.hint().contains("check the digest or the URL") && !e.hint().contains("again"), "{}", e.hint());
+        let e = from_hub(cache_hf::Error::InvalidResponse { url: "http://h".into(), reason: "r".into() }, "a/b", place);
+        assert_eq!(e.kind().exit_code(), 3, "a server's wrong answer is a remote failure");
     }
 }

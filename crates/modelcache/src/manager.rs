@@ -210,8 +210,12 @@ impl CacheManagerBuilder {
             h.token = token;
             h.offline = c.offline;
             h.revalidate_after = c.revalidate_after;
+            // One setting bounds both levels: files of a snapshot in flight, and range
+            // requests of one large file.
             h.parallelism = c.parallelism;
-            h.fetch.read_timeout = c.download_timeout;
+            h.fetch.parallelism = c.parallelism;
+            h.fetch.read_timeout = c.read_timeout;
+            h.fetch.download_timeout = c.download_timeout;
             h.fetch.retries = c.retries;
             h
         };
@@ -393,5 +397,32 @@ impl CacheManager {
         }
         let dir = cache_hf::offline::snapshot_dir(store, &r.repo, &commit);
         Ok(std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()))
+    }
+}
+
+#[cfg(all(test, feature = "downloads"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Key;
+
+    fn hub_config(settings: &[(Key, &str)]) -> cache_hf::HubConfig {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let mut b = CacheManager::builder().env(|_| None).cache_dir(tmp.path().join("hub")).home(tmp.path().join("home"));
+        for (k, v) in settings {
+            b = b.set(*k, *v);
+        }
+        b.build().expect("a manager").inner.hub_config.clone()
+    }
+
+    #[test]
+    fn parallelism_and_both_timeouts_reach_the_transfers() {
+        let h = hub_config(&[(Key::Parallelism, "3"), (Key::DownloadTimeout, "2h"), (Key::ReadTimeout, "7s")]);
+        assert_eq!((h.parallelism, h.fetch.parallelism), (3, 3), "files in flight and ranges of one file");
+        assert_eq!(h.fetch.download_timeout, Some(Duration::from_secs(2 * 3600)));
+        assert_eq!(h.fetch.read_timeout, Duration::from_secs(7));
+        let h = hub_config(&[]);
+        assert_eq!((h.fetch.download_timeout, h.fetch.read_timeout), (None, Duration::from_secs(30)));
     }
 }

@@ -136,7 +136,8 @@ mod tests {
         in_use_grace      5m                         default
         auto_prune        true                       default
         auto_download     true                       default
-        download_timeout  30s                        default
+        download_timeout  none                       default
+        read_timeout      30s                        default
         retries           2                          env MODELCACHE_RETRIES
         parallelism       8                          default
         endpoint          https://huggingface.co     default

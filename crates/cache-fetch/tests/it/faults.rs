@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use cache_fetch::{Error, NoProgress};
+use cache_fetch::{Error, Fetcher, NoProgress};
 use cache_testkit::Route;
 
 use crate::{BIG, Recorder, fetcher, hub, info, request, sink};
@@ -100,11 +100,28 @@ async fn not_found_fails_at_once_with_the_hub_error_code() {
 }
 
 #[tokio::test]
-async fn a_wrong_body_is_a_checksum_mismatch() {
+async fn a_body_corrupted_once_is_downloaded_again_in_the_same_call() {
     let hub = hub().await;
     for path in ["config.json", "model.safetensors"] {
         let f = info(&hub, "org/model", path);
         hub.corrupt_next(1);
+        let (file, sink_path) = sink();
+        let progress = Recorder::default();
+        let t = fetcher().download(&request(&f), file, &progress).await.unwrap();
+        assert_eq!(std::fs::read(&sink_path).unwrap(), f.content.to_vec(), "{path}");
+        assert_eq!(t.digests.size, f.size);
+        assert!(t.bytes_discarded > 0, "{path}: the corrupt copy was thrown away");
+        assert!(progress.lines().iter().any(|l| l.starts_with("restarted ")), "{path}: {:?}", progress.lines());
+    }
+}
+
+#[tokio::test]
+async fn a_body_corrupted_every_time_is_a_checksum_mismatch_after_one_retry() {
+    let hub = hub().await;
+    for path in ["config.json", "model.safetensors"] {
+        let f = info(&hub, "org/model", path);
+        hub.corrupt_next(1000);
+        hub.reset_stats();
         let (file, _path) = sink();
         let e = fetcher().download(&request(&f), file, &NoProgress).await.unwrap_err();
         match &e {
@@ -115,6 +132,9 @@ async fn a_wrong_body_is_a_checksum_mismatch() {
             other => panic!("{path}: {other:?}"),
         }
         assert!(e.hint().unwrap().contains("again"));
+        let whole = hub.stats().bytes_for(f.cdn_url.as_deref().map_or(path, |u| u.rsplit('/').next().unwrap()));
+        assert_eq!(whole, 2 * f.size, "{path}: downloaded twice, not more");
+        hub.clear_faults();
     }
 }
 
@@ -142,4 +162,66 @@ async fn an_unreachable_server_is_a_connect_error() {
     let e = fetcher().download(&cache_fetch::DownloadRequest::new(url), file, &NoProgress).await.unwrap_err();
     assert!(matches!(e, Error::Connect { retries: 4, .. }), "{e:?}");
     assert!(e.hint().unwrap().contains("HF_ENDPOINT"));
+}
+
+/// Everything an error shows: its message, its `Debug` form, every cause and the hint.
+fn shown(e: &Error) -> String {
+    let mut out = format!("{e}\n{e:?}\n{}", e.hint().unwrap_or_default());
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out = format!("{out}\n{c}\n{c:?}");
+        cause = c.source();
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_is_never_shown_in_errors() {
+    let hub = hub().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let missing = hub.url().replace("http://", "http://user:secret@") + "/org/model/resolve/main/missing.json?sig=signed";
+    for (url, what) in [(format!("http://user:secret@{closed}/x?sig=signed"), "connection refused"), (missing, "404")] {
+        let (file, _path) = sink();
+        let e = fetcher().download(&cache_fetch::DownloadRequest::new(&url), file, &NoProgress).await.unwrap_err();
+        let text = shown(&e);
+        assert!(!text.contains("secret") && !text.contains("signed"), "{what}: {text}");
+        assert!(text.contains("http://***@127.0.0.1:"), "{what}: the URL is still named: {text}");
+        let e = fetcher()
+            .head(&url, &cache_fetch::RequestOptions::default())
+            .await
+            .and_then(cache_fetch::Response::error_for_status)
+            .unwrap_err();
+        assert!(!shown(&e).contains("secret"), "{what}: {}", shown(&e));
+    }
+}
+
+/// `download_timeout` bounds the whole transfer of a file that keeps receiving bytes (so
+/// the read timeout never fires); what it wrote is kept and a later call resumes it.
+#[tokio::test]
+async fn the_download_timeout_bounds_a_slow_but_steady_transfer() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "tokenizer.json");
+    hub.throttle(Some(100_000));
+    let mut config = fetcher().config().clone();
+    config.download_timeout = Some(Duration::from_millis(600));
+    config.read_timeout = Duration::from_secs(5);
+    config.retries = 0;
+    let (file, path) = sink();
+    let e = Fetcher::new(config.clone()).unwrap().download(&request(&f), file.clone(), &NoProgress).await.unwrap_err();
+    let Error::DownloadTimeout { received, limit, .. } = &e else { panic!("{e:?}") };
+    assert_eq!(*limit, Duration::from_millis(600));
+    assert!(*received > 0 && *received < f.size, "{e}");
+    assert!(e.to_string().contains("did not finish within"), "{e}");
+    assert!(e.hint().unwrap().contains("download_timeout"));
+    let kept = std::fs::metadata(&path).unwrap().len();
+    assert!(kept > 0, "what arrived is kept for a resume");
+
+    hub.throttle(None);
+    config.download_timeout = None;
+    let t = Fetcher::new(config).unwrap().download(&request(&f), file, &NoProgress).await.unwrap();
+    assert_eq!(t.resumed_from, kept);
+    assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());
 }

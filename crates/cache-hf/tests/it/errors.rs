@@ -62,3 +62,70 @@ async fn metadata_and_listings_read_the_hubs_headers_and_pages() {
     let listed = client.list_files(&model("org/lfs"), &rev("main")).await.unwrap();
     assert_eq!((listed[0].etag, listed[0].size, listed[0].lfs), (info.etag, 1234, true));
 }
+
+#[tokio::test]
+async fn a_listing_whose_next_link_repeats_itself_is_refused_not_followed_forever() {
+    let hub = TestHub::start([RepoSpec::model("org/loop").file("a.txt", "a")]).await;
+    hub.update_faults(|f| f.loop_listing = true);
+    let env = Env::new();
+    let cache = env.cache(hub.url(), |_| {});
+    let err = cache.client().list_files(&model("org/loop"), &rev("main")).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidResponse { reason, .. } if reason.contains("repeats")), "{err}");
+    assert!(err.hint().unwrap().contains("HF_ENDPOINT"));
+    assert_eq!(
+        hub.stats().count(cache_testkit::Route::ApiTree),
+        1,
+        "the repeated page is noticed at once, not read again and again"
+    );
+    let filter = cache_hf::FileFilter::new(&[], &[]).unwrap();
+    let err = cache.snapshot(&model("org/loop"), &rev("main"), &filter, &observer()).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidResponse { .. }), "{err}");
+    assert!(!env.hub_dir().join("models--org--loop/trees").exists(), "no listing is recorded");
+}
+
+#[tokio::test]
+async fn a_listing_with_a_file_and_a_folder_of_one_name_is_an_invalid_response() {
+    let hub = TestHub::start([RepoSpec::model("org/clash").file("a", "file a").file("a/b", "file a/b")]).await;
+    let env = Env::new();
+    let cache = env.cache(hub.url(), |_| {});
+    let filter = cache_hf::FileFilter::new(&[], &[]).unwrap();
+    let err = cache.snapshot(&model("org/clash"), &rev("main"), &filter, &observer()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidResponse { reason, .. } if reason.contains("`a` both as a file and as a folder")),
+        "{err}"
+    );
+    assert!(!env.hub_dir().join("models--org--clash/trees").exists(), "no listing is recorded");
+    assert!(!env.hub_dir().join("models--org--clash/snapshots").exists(), "nothing is linked");
+}
+
+#[tokio::test]
+async fn an_absurd_size_is_an_invalid_response_and_a_plausible_one_too_big_a_full_disk() {
+    let hub =
+        TestHub::start([RepoSpec::model("org/huge").file("a.txt", "a").lfs_file("w.bin", Content::generated(100, 1))]).await;
+    hub.update_faults(|f| f.announce_size = Some(1 << 62));
+    let env = Env::new();
+    let cache = env.cache(hub.url(), |_| {});
+    for file in ["a.txt", "w.bin"] {
+        let err = cache.get_file(&model("org/huge"), &rev("main"), &path(file), &observer()).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidResponse { reason, .. } if reason.contains(&format!("{} bytes", 1u64 << 62))),
+            "{file}: {err}"
+        );
+        assert!(!matches!(&err, Error::Store(cache_store::Error::DiskFull { .. })), "{err}");
+    }
+    // A plausible size that this filesystem cannot hold is a full disk: move the cache.
+    let capacity = env.store.capacity().unwrap();
+    assert!(capacity > 0 && capacity < 1 << 50, "the test filesystem is smaller than 1 PiB: {capacity}");
+    hub.update_faults(|f| f.announce_size = Some(capacity + 1));
+    let err = cache.get_file(&model("org/huge"), &rev("main"), &path("w.bin"), &observer()).await.unwrap_err();
+    assert!(matches!(&err, Error::Store(cache_store::Error::DiskFull { .. })), "{err}");
+    let stats = hub.stats();
+    assert_eq!(
+        stats.count(cache_testkit::Route::ResolveGet) + stats.count(cache_testkit::Route::CdnGet),
+        0,
+        "nothing was downloaded"
+    );
+    hub.clear_faults();
+    let ok = cache.get_file(&model("org/huge"), &rev("main"), &path("w.bin"), &observer()).await.unwrap();
+    assert_eq!(std::fs::read(&ok.path).unwrap().len(), 100, "an honest size still downloads");
+}

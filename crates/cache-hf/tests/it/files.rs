@@ -127,6 +127,14 @@ async fn artifacts_are_verified_cached_and_keyed_by_digest() {
 
     let wrong = ArtifactKey::new(info.url.clone()).with_sha256(Sha256::of(b"something else"));
     let err = cache.get_artifact(&wrong, &observer()).await.unwrap_err();
-    assert!(matches!(&err, Error::Fetch { source: cache_fetch::Error::ChecksumMismatch { .. }, .. }), "{err:?}");
+    assert!(matches!(&err, Error::GivenDigestMismatch { actual, .. } if *actual == sha.to_hex()), "{err:?}");
+    let hint = err.hint().unwrap();
+    assert!(hint.contains("does not match what the URL serves") && !hint.contains("again"), "{hint}");
     assert_eq!(env.store.find_artifact(&wrong).unwrap(), None);
+
+    // A body corrupted in transit, with the right digest given, is fetched again and kept.
+    let fresh = ArtifactKey::new(info.url.clone()).with_sha256(sha).with_name("again.json");
+    hub.corrupt_next(1);
+    let got = cache.get_artifact(&fresh, &observer()).await.unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), info.content.to_vec());
 }

@@ -92,8 +92,9 @@ async fn a_file_with_a_wrong_digest_fails_the_snapshot_but_not_the_files_already
     let env = Env::new();
     let cache = env.cache(hub.url(), |c| c.parallelism = 4);
     let repo = model("org/many");
+    // Corrupt on both downloads (one mismatch is downloaded again in the same call).
     hub.update_faults(|f| {
-        f.corrupt = Some(cache_testkit::CorruptFault { count: 1 });
+        f.corrupt = Some(cache_testkit::CorruptFault { count: 2 });
         f.path_contains = Some("b/c/f7.json".to_owned());
     });
     let err = cache.snapshot(&repo, &rev("main"), &FileFilter::all(), &observer()).await.unwrap_err();

@@ -137,3 +137,35 @@ fn endpoints_lose_their_trailing_slash() {
     assert_eq!(eff.config.endpoint, "https://b");
     assert!(loader(&[("HOME", "/h"), ("HF_ENDPOINT", "huggingface.co")]).load().is_err());
 }
+
+#[test]
+fn a_password_in_the_endpoint_is_used_but_never_shown() {
+    let eff = loader(&[("HOME", "/h"), ("HF_ENDPOINT", "https://user:secret@mirror.example/")]).load().unwrap();
+    assert_eq!(eff.config.endpoint, "https://user:secret@mirror.example", "the password is still used");
+    assert_eq!(eff.config.display_value(Key::Endpoint), "https://***@mirror.example");
+    assert!(eff.explain().iter().all(|(_, value, _)| !value.contains("secret")));
+    assert!(!format!("{eff:?}").contains("secret"), "nor in `Debug`");
+    for vars in [
+        &[("HOME", "/h"), ("HF_ENDPOINT", "ftp://user:secret@x")][..],
+        &[("HOME", "/h"), ("MODELCACHE_ENDPOINT", "ftp://u:secret@x")],
+    ] {
+        let e = loader(vars).load().unwrap_err();
+        assert!(!format!("{e} {e:?} {}", e.hint()).contains("secret"), "{e}");
+    }
+}
+
+#[test]
+fn download_timeout_is_overall_or_none_and_read_timeout_is_separate() {
+    let eff = loader(&[("HOME", "/h")]).load().unwrap();
+    assert_eq!((eff.config.download_timeout, eff.config.read_timeout), (None, Duration::from_secs(30)));
+    assert_eq!(eff.config.display_value(Key::DownloadTimeout), "none");
+    let eff =
+        loader(&[("HOME", "/h"), ("MODELCACHE_DOWNLOAD_TIMEOUT", "2h"), ("MODELCACHE_READ_TIMEOUT", "10s")]).load().unwrap();
+    assert_eq!(eff.config.download_timeout, Some(Duration::from_secs(7200)));
+    assert_eq!(eff.config.read_timeout, Duration::from_secs(10));
+    assert_eq!(eff.config.display_value(Key::DownloadTimeout), "2h");
+    let eff = loader(&[("HOME", "/h"), ("MODELCACHE_DOWNLOAD_TIMEOUT", "none")]).load().unwrap();
+    assert_eq!(eff.config.download_timeout, None);
+    let e = loader(&[("HOME", "/h"), ("MODELCACHE_READ_TIMEOUT", "none")]).load().unwrap_err();
+    assert!(e.to_string().contains("read_timeout"), "{e}");
+}

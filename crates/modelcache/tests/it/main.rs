@@ -63,7 +63,7 @@ impl Env {
             .cache_dir(self.hub_dir())
             .home(self.home_dir())
             .set(ConfigKey::Retries, "0")
-            .set(ConfigKey::DownloadTimeout, "5s")
+            .set(ConfigKey::ReadTimeout, "5s")
     }
 
     /// A manager on `endpoint`.
