@@ -11,7 +11,8 @@ use crate::{Env, hub};
 fn vocab_url(hub: &cache_testkit::TestHub) -> (String, String, Vec<u8>) {
     let info = hub.file("org/other", "main", "vocab.txt").unwrap();
     let secret = format!("{}?sig=secret", info.url.replacen("http://", "http://user:secret@", 1));
-    (secret, info.url, info.content.to_vec())
+    let shown = info.url.replacen("http://", "http://***@", 1);
+    (secret, shown, info.content.to_vec())
 }
 
 #[test]
