@@ -137,6 +137,15 @@ pub enum CacheError {
         /// What was named.
         what: String,
     },
+    /// A snapshot lacked files of its listing when it was about to be returned (another
+    /// tool removed them meanwhile); nothing incomplete is returned.
+    #[error("snapshot `{model_id}` is incomplete: {} file(s) of its listing missing (`{}`)", missing.len(), missing.first().map_or("", String::as_str))]
+    IncompleteSnapshot {
+        /// The snapshot asked for.
+        model_id: String,
+        /// The files of the filtered listing that are missing.
+        missing: Vec<String>,
+    },
     /// Another process is using what should be removed.
     #[error("`{what}` is in use by another process")]
     InUse {
@@ -219,6 +228,9 @@ impl CacheError {
             CacheError::Unauthorized { .. } => "set `HF_TOKEN` (or pass `--token`) to a token with access to the repository".to_owned(),
             CacheError::InvalidInput { what, .. } => format!("check the {what}: `modelcache --help` shows the accepted forms"),
             CacheError::NotInCache { .. } => "`modelcache ls` lists what is cached".to_owned(),
+            CacheError::IncompleteSnapshot { .. } => {
+                "files were removed while the snapshot was being fetched: run the same command again".to_owned()
+            }
             CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),
             CacheError::Config(e) => e.hint(),
             CacheError::StrategyUnavailable { .. } => {

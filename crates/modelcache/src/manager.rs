@@ -284,25 +284,78 @@ impl CacheManager {
 
     /// Satisfies any request (a file, a filtered snapshot, a URL) with the strategy, and
     /// prunes afterwards when something was downloaded, `auto_prune` is on and `max_size`
-    /// is set.
+    /// or `max_age` is set.
+    ///
+    /// The request's repository (or URL artifact) is held from the first lookup until
+    /// this returns, auto-prune included, so no process removes or evicts what it returns
+    /// meanwhile; the use of every returned file is recorded at the return, so
+    /// `in_use_grace` protects it from then on (see [`hold`](Self::hold)). A snapshot is
+    /// returned only when every file of its filtered listing is there.
     pub async fn fetch(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let lease = self.lease_for(request)?;
+        let acquired = self.fetch_held(request).await?;
+        drop(lease);
+        Ok(acquired)
+    }
+
+    async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let ctx = AcquireContext { inner: &self.inner };
-        if let Some(answer) = crate::strategy::cached_commit_file(&ctx, request) {
-            return answer;
-        }
-        let acquired = self.inner.strategy.acquire(&ctx, request).await?;
+        let acquired = match crate::strategy::cached_commit_file(&ctx, request) {
+            Some(answer) => answer?,
+            None => self.inner.strategy.acquire(&ctx, request).await?,
+        };
         if acquired.from_cache {
             tracing::debug!(request = %request.describe(), "served from the cache");
         } else {
             tracing::info!(request = %request.describe(), files = acquired.files_downloaded, bytes = acquired.bytes_downloaded, "downloaded");
+            // Still under the lease: this request's own repo is skipped.
             self.auto_prune().await;
         }
+        self.record_returned(request, &acquired)?;
         Ok(acquired)
+    }
+
+    /// Checks that a snapshot is complete, and records the use of every returned file at
+    /// this moment (flushed at once after a download, so other processes' evictions see it).
+    fn record_returned(&self, request: &AcquireRequest, acquired: &Acquired) -> Result<(), CacheError> {
+        let store = &self.inner.store;
+        let commit = acquired.commit.as_deref().and_then(|c| cache_core::CommitHash::new(c).ok());
+        match (request, commit) {
+            (AcquireRequest::File { repo, path, .. }, Some(commit)) => store.record_use(repo, &commit, [path]),
+            (AcquireRequest::Snapshot { repo, include, exclude, .. }, Some(commit)) => {
+                if let Some(tree) = store.read_tree(repo, &commit)? {
+                    let filter = crate::strategy::filter(include, exclude)?;
+                    let at = Revision::from(commit);
+                    let mut present = Vec::new();
+                    let mut missing = Vec::new();
+                    for p in tree.files.keys().filter(|p| filter.matches(p.as_str())) {
+                        if store.is_cached(repo, &at, p)? {
+                            present.push(p);
+                        } else {
+                            missing.push(p.to_string());
+                        }
+                    }
+                    if !missing.is_empty() {
+                        tracing::warn!(request = %request.describe(), missing = missing.len(), "snapshot incomplete after acquisition");
+                        return Err(CacheError::IncompleteSnapshot { model_id: request.describe(), missing });
+                    }
+                    store.record_use(repo, &commit, present);
+                }
+            }
+            (AcquireRequest::Url { url, sha256, name }, _) => {
+                store.record_artifact_use(&crate::strategy::artifact_key(url, *sha256, name.as_deref())?);
+            }
+            _ => {}
+        }
+        if !acquired.from_cache {
+            store.flush()?;
+        }
+        Ok(())
     }
 
     async fn auto_prune(&self) {
         let c = &self.inner.config.config;
-        if !(c.auto_prune && c.max_size.is_some()) {
+        if !(c.auto_prune && (c.max_size.is_some() || c.max_age.is_some())) {
             return;
         }
         let policy = c.eviction_policy();

@@ -1,5 +1,5 @@
 //! Facade operations the CLI relies on: filtered snapshots, URLs, progress events,
-//! auto-prune after downloads, incomplete downloads in listings and in prune.
+//! incomplete downloads in listings and in prune (auto-prune: `holds`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,23 +65,6 @@ async fn filtered_snapshots_urls_and_progress_events() {
         let err = cache.get_url_named(&info.url, None, bad).await.unwrap_err();
         assert_eq!(err.kind().exit_code(), 2, "{bad:?}: {err}");
     }
-}
-
-#[tokio::test]
-async fn downloads_auto_prune_when_a_size_limit_is_set() {
-    let hub = hub::start().await;
-    let env = Env::new();
-    let limited = env
-        .builder()
-        .set(ConfigKey::Endpoint, hub.url())
-        .set(ConfigKey::MaxSize, "10KiB")
-        .set(ConfigKey::InUseGrace, "0s")
-        .build()
-        .unwrap();
-    limited.get_model("org/other").await.unwrap();
-    limited.get_model("org/model").await.unwrap();
-    let stats = limited.stats().unwrap();
-    assert!(stats.total_size_bytes <= 10 * 1024, "pruned to the limit: {}", stats.total_size_bytes);
 }
 
 #[tokio::test]
