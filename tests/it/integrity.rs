@@ -53,6 +53,35 @@ fn verify_names_a_corrupted_blob_exits_5_and_repair_fixes_it() {
     env.run(&["verify"]).ok();
 }
 
+/// Offline, or cache-only (`auto_download = false`), a damaged cached file is corruption
+/// (exit 5, with the repair hint), never "not cached" (exit 4).
+#[test]
+fn a_corrupted_file_is_an_integrity_error_offline_and_cache_only() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let etag = hub.file("org/model", "main", "model.safetensors").unwrap().etag;
+    let blob = env.hub_dir().join(format!("models--org--model/blobs/{etag}"));
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--offline", "get", "org/model"], &[]),
+        (&["--offline", "get", "org/model", "model.safetensors"], &[]),
+        (&["get", "org/model"], &["MODELCACHE_AUTO_DOWNLOAD", "false"]),
+        (&["get", "org/model", "model.safetensors"], &["MODELCACHE_AUTO_DOWNLOAD", "false"]),
+    ];
+    for (args, var) in cases {
+        env.run(&["get", "org/model"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        corrupt(&blob);
+        let mut cmd = env.command(args);
+        if let [k, v] = var {
+            cmd.env(k, v);
+        }
+        let run = crate::Run::from(&cmd.output().unwrap()).expect(5);
+        assert!(run.stderr.contains("is corrupted"), "{args:?} {var:?}: {}", run.stderr);
+        assert!(run.stderr.contains("hint: the corrupted copy was removed: run `modelcache verify --repair`"), "{}", run.stderr);
+        assert!(!blob.exists(), "{args:?}: the damaged blob was removed");
+    }
+}
+
 #[test]
 fn prune_max_size_brings_the_cache_under_the_limit_and_keeps_pinned_repos() {
     let big = |id: &str, seed| RepoSpec::model(id).lfs_file("w.bin", Content::generated(100 * 1024, seed));

@@ -104,6 +104,17 @@ pub enum CacheError {
         /// The digest it had.
         actual: String,
     },
+    /// A cached file proved corrupted while downloads are off (offline or a cache-only
+    /// strategy). The corrupted copy was removed.
+    #[error("cached file `{model_id}` is corrupted: expected `{expected}`, got `{actual}`")]
+    CorruptedOffline {
+        /// The file.
+        model_id: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest it had.
+        actual: String,
+    },
     /// Not enough free space.
     #[error("not enough disk space: {needed} bytes needed, {available} available")]
     DiskFull {
@@ -201,7 +212,7 @@ impl CacheError {
             | CacheError::DownloadFailed { offline: false, .. }
             | CacheError::Hub(cache_hf::Error::InvalidResponse { .. }) => ErrorKind::Remote,
             CacheError::DownloadFailed { offline: true, .. } => ErrorKind::NotCachedOffline,
-            CacheError::ChecksumMismatch { .. } => ErrorKind::Integrity,
+            CacheError::ChecksumMismatch { .. } | CacheError::CorruptedOffline { .. } => ErrorKind::Integrity,
             CacheError::DiskFull { .. } => ErrorKind::DiskFull,
             _ => ErrorKind::Other,
         }
@@ -218,6 +229,9 @@ impl CacheError {
             CacheError::ChecksumMismatch { .. } => {
                 "the corrupted copy was removed: run the same command again to download a fresh one; if it keeps happening run `modelcache verify --repair`"
                     .to_owned()
+            }
+            CacheError::CorruptedOffline { .. } => {
+                "the corrupted copy was removed: run `modelcache verify --repair` to check the rest of the cache, then fetch the file again with downloads on (drop `--offline`)".to_owned()
             }
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
@@ -240,6 +254,17 @@ impl CacheError {
             CacheError::Serialization { .. } => "the file may be damaged: remove it or run `modelcache verify --repair`".to_owned(),
             CacheError::Store(e) => e.hint().unwrap_or_else(|| "run `modelcache verify` to check the cache".to_owned()),
             CacheError::Hub(e) => e.hint().unwrap_or_else(|| "run the command again with `-v` for details".to_owned()),
+        }
+    }
+
+    /// This error as it is reported while downloads are off: a corrupted cached file
+    /// cannot be fetched again now, so the hint is a repair, not a retry.
+    pub(crate) fn downloads_off(self) -> CacheError {
+        match self {
+            CacheError::ChecksumMismatch { model_id, expected, actual } => {
+                CacheError::CorruptedOffline { model_id, expected, actual }
+            }
+            other => other,
         }
     }
 

@@ -293,9 +293,10 @@ impl CacheManager {
     /// returned only when every file of its filtered listing is there.
     pub async fn fetch(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let lease = self.lease_for(request)?;
-        let acquired = self.fetch_held(request).await?;
+        let result = self.fetch_held(request).await;
         drop(lease);
-        Ok(acquired)
+        let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
+        result.map_err(|e| if offline { e.downloads_off() } else { e })
     }
 
     async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {

@@ -116,6 +116,41 @@ async fn a_corrupted_cached_file_is_a_checksum_mismatch_and_is_removed() {
     assert_eq!(std::fs::metadata(again.join("model.safetensors")).unwrap().len(), WEIGHTS, "re-running fetches it again");
 }
 
+/// Offline or cache-only, a damaged cached file is corruption (exit 5, repair hint), not
+/// "not cached" (exit 4): for a snapshot and for a single file.
+#[tokio::test]
+async fn a_corrupted_cached_file_is_a_checksum_error_with_downloads_off() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let online = env.manager(hub.url());
+    let offline = env.builder().offline(true).build().unwrap();
+    let cache_only = env.builder().strategy(std::sync::Arc::new(modelcache::CacheOnlyAcquisition)).build().unwrap();
+    let model = modelcache::ModelRef::parse("org/model", modelcache::RepoType::Model).unwrap();
+    for (name, cache) in [("offline", &offline), ("cache-only", &cache_only)] {
+        for whole_snapshot in [true, false] {
+            let dir = online.get_model("org/model").await.unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let weights = dir.join("model.safetensors");
+            let mut f = std::fs::OpenOptions::new().write(true).open(&weights).unwrap();
+            f.write_all(b"not the weights").unwrap();
+            drop(f);
+            let err = if whole_snapshot {
+                cache.get_snapshot(&model, &[], &[]).await.unwrap_err()
+            } else {
+                cache.get_file("org/model", "main", "model.safetensors").await.unwrap_err()
+            };
+            let what = format!("{name}, snapshot: {whole_snapshot}: {err:?}");
+            assert!(
+                matches!(&err, CacheError::CorruptedOffline { model_id, .. } if model_id.contains("model.safetensors")),
+                "{what}"
+            );
+            assert_eq!((err.kind(), err.kind().exit_code()), (ErrorKind::Integrity, 5), "{what}");
+            assert!(err.hint().contains("modelcache verify --repair"), "{}", err.hint());
+            assert!(!weights.exists(), "the corrupted file was removed ({what})");
+        }
+    }
+}
+
 #[tokio::test]
 async fn stats_remove_and_clear_are_exact() {
     let hub = hub::start().await;
