@@ -3,7 +3,7 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cache_core::{CommitHash, Etag, Repo, RepoPath, Timestamp};
+use cache_core::{CommitHash, Etag, FailureCause, Repo, RepoPath, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 use cap_std::fs::Dir;
 
@@ -149,6 +149,12 @@ impl Store {
     pub fn lease(&self, repo: &Repo) -> Result<Lease> {
         let rel = self.lease_rel(&repo.folder_name());
         lock::lease(&self.home, &rel, &self.home_path.join(&rel))
+    }
+
+    /// Counts a request that needed a download and failed, by cause (written at once:
+    /// failures are rare, and a process that failed may exit right after).
+    pub fn record_failure(&self, cause: FailureCause) -> Result<()> {
+        self.index.add_failure(cause)
     }
 
     /// Whether any process (this one included) holds a lease on `repo` right now.

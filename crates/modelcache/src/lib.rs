@@ -58,7 +58,8 @@ mod types;
 
 pub use background::BackgroundPrune;
 pub use cache_core::{
-    ByteSize, CommitHash, EvictionPolicy, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration,
+    ByteSize, CommitHash, DownloadFailures, EvictionPolicy, FailureCause, Repo, RepoId, RepoPath, RepoType, Revision, Sha256,
+    Timestamp, parse_duration,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,

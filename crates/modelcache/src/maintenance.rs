@@ -120,6 +120,8 @@ impl CacheManager {
                 downloads: c.downloads,
                 bytes_downloaded: c.bytes_downloaded,
                 hit_ratio: c.hit_ratio(),
+                failures: c.failures,
+                download_success_rate: c.download_success_rate(),
             },
             free_disk_bytes: store.free_space().ok(),
         })

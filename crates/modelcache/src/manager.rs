@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cache_core::{RepoPath, RepoType, Revision, Sha256};
+use cache_core::{FailureCause, RepoPath, RepoType, Revision, Sha256};
 use cache_store::{Store, StoreConfig};
 use camino::Utf8PathBuf;
 
 use crate::config::{ConfigLoader, EffectiveConfig, Key};
-use crate::error::CacheError;
+use crate::error::{CacheError, ErrorKind};
 use crate::progress::{NoProgress, Progress};
 use crate::strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition};
 use crate::types::{AcquireRequest, Acquired, ModelRef};
@@ -296,7 +296,27 @@ impl CacheManager {
         let result = self.fetch_held(request).await;
         drop(lease);
         let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
-        result.map_err(|e| if offline { e.downloads_off() } else { e })
+        if offline {
+            return result.map_err(CacheError::downloads_off);
+        }
+        if let Err(e) = &result {
+            self.count_failure(e);
+        }
+        result
+    }
+
+    /// Counts a failed request by cause; misses and invalid input are not download failures.
+    fn count_failure(&self, e: &CacheError) {
+        let cause = match e.kind() {
+            ErrorKind::Remote => FailureCause::Remote,
+            ErrorKind::Integrity => FailureCause::Integrity,
+            ErrorKind::DiskFull => FailureCause::DiskFull,
+            ErrorKind::Other => FailureCause::Other,
+            _ => return,
+        };
+        if let Err(e) = self.inner.store.record_failure(cause) {
+            tracing::warn!("could not count a failed download: {e}");
+        }
     }
 
     async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {

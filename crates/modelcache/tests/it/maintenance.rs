@@ -95,3 +95,34 @@ async fn incomplete_downloads_are_listed_and_stale_ones_pruned() {
     let path = cache.get_file("org/model", "main", "model.safetensors").await.unwrap();
     assert_eq!(std::fs::metadata(path).unwrap().len(), WEIGHTS);
 }
+
+/// Failed requests that needed a download are counted by cause, survive the process, and
+/// give the success rate; misses while offline and invalid input are not failures.
+#[tokio::test]
+async fn download_failures_are_counted_by_cause() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let cache = env.manager(hub.url());
+    hub.fail_next(500, 1, None);
+    let err = cache.get_file("org/other", "main", "config.json").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 3, "{err}");
+    let err = cache.get_file("org/nothing", "main", "config.json").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 3, "{err}");
+    hub.corrupt_next(1);
+    let err = cache.get_file("org/model", "main", "model.safetensors").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 5, "{err}");
+    cache.get_file("org/other", "main", "config.json").await.unwrap();
+    let err = cache.get_snapshot(&ModelRef::parse("org/model", RepoType::Model).unwrap(), &["[".to_owned()], &[]).await;
+    assert_eq!(err.unwrap_err().kind().exit_code(), 2);
+    let offline = env.builder().offline(true).build().unwrap();
+    assert_eq!(offline.get_model("org/third").await.unwrap_err().kind().exit_code(), 4);
+    drop((cache, offline));
+
+    let c = env.builder().build().unwrap().stats().unwrap().counters;
+    assert_eq!((c.failures.remote, c.failures.integrity, c.failures.disk_full, c.failures.other), (2, 1, 0, 0));
+    assert_eq!(c.downloads, 1);
+    assert_eq!(c.download_success_rate, Some(0.25));
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["failures"]["remote"], 2, "{json}");
+    assert_eq!(json["download_success_rate"], 0.25, "{json}");
+}
