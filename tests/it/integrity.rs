@@ -53,6 +53,33 @@ fn verify_names_a_corrupted_blob_exits_5_and_repair_fixes_it() {
     env.run(&["verify"]).ok();
 }
 
+/// A file whose blob is gone is reported missing (its model in `missing_models`) and
+/// `verify` exits 5; `--repair` fetches it again.
+#[test]
+fn verify_reports_a_missing_file_and_exits_5() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    env.run(&["get", "org/model", "config.json"]).ok();
+    let vocab = env.run(&["get", "org/other", "vocab.txt"]).ok().stdout.trim().to_owned();
+    std::fs::remove_file(std::fs::canonicalize(&vocab).unwrap()).unwrap();
+
+    let bad = env.run(&["verify"]).expect(5);
+    assert!(bad.stdout.lines().any(|l| l.starts_with("missing    org/other@") && l.ends_with("/vocab.txt")), "{}", bad.stdout);
+    assert!(bad.stdout.contains("1 file valid, 0 corrupted, 1 missing in 2 repositories"), "{}", bad.stdout);
+    assert!(bad.stderr.contains("/vocab.txt` (missing)"), "{}", bad.stderr);
+    let json = env.run(&["--json", "verify"]).expect(5);
+    let report = json.json();
+    assert_eq!(report["missing_models"], serde_json::json!(["org/other"]), "{report}");
+    assert_eq!(report["valid_models"], serde_json::json!(["org/model"]), "{report}");
+    assert_eq!(report["corrupted_models"], serde_json::json!([]), "{report}");
+    assert_eq!(json.json_error()["error"]["exit_code"], 5);
+
+    let repaired = env.run(&["--json", "verify", "--repair"]).ok().json();
+    assert_eq!(repaired["refetched"].as_array().unwrap().len(), 1, "{repaired}");
+    assert_eq!(std::fs::read_to_string(&vocab).unwrap(), "a\nb\nc\n");
+    env.run(&["verify"]).ok();
+}
+
 /// Offline, or cache-only (`auto_download = false`), a damaged cached file is corruption
 /// (exit 5, with the repair hint), never "not cached" (exit 4).
 #[test]
