@@ -13,7 +13,15 @@
 //!
 //! # Cost
 //! A lease is an `open` and a `flock` of a small file in the home: no write, no index.
-//! It waits only while a removal of that repo is running.
+//! It waits only while a removal of that repo is running (removal never waits, so this
+//! cannot deadlock). Checking a snapshot at the return reads its listing and stats each
+//! file once more; recording the uses is in memory (flushed with the hits), except
+//! after a download, which flushes them at once.
+//!
+//! # Checking without holding
+//! [`CacheManager::is_in_use`] and [`CacheManager::is_file_in_use`] try the exclusive
+//! side of a lease for an instant: a removal running at that very instant may see the
+//! repo busy and skip it, which errs on the safe side.
 
 use std::path::{Component, Path};
 
@@ -22,7 +30,7 @@ use cache_store::{ArtifactKey, Lease};
 
 use crate::error::CacheError;
 use crate::manager::CacheManager;
-use crate::types::{AcquireRequest, ModelRef};
+use crate::types::{AcquireRequest, Acquired, ModelRef};
 
 /// Keeps a repository's files from removal and eviction — by every process — while it
 /// lives (see [`CacheManager::hold`]). Dropping it releases the repository.
@@ -72,6 +80,44 @@ impl CacheManager {
                 store.lease_artifact(&crate::strategy::artifact_key(url, *sha256, name.as_deref())?)?
             }
         })
+    }
+
+    /// Checks that a snapshot is complete, and records the use of every returned file at
+    /// this moment (flushed at once after a download, so other processes' evictions see it).
+    pub(crate) fn record_returned(&self, request: &AcquireRequest, acquired: &Acquired) -> Result<(), CacheError> {
+        let store = &self.inner.store;
+        let commit = acquired.commit.as_deref().and_then(|c| cache_core::CommitHash::new(c).ok());
+        match (request, commit) {
+            (AcquireRequest::File { repo, path, .. }, Some(commit)) => store.record_use(repo, &commit, [path]),
+            (AcquireRequest::Snapshot { repo, include, exclude, .. }, Some(commit)) => {
+                if let Some(tree) = store.read_tree(repo, &commit)? {
+                    let filter = crate::strategy::filter(include, exclude)?;
+                    let at = cache_core::Revision::from(commit);
+                    let mut present = Vec::new();
+                    let mut missing = Vec::new();
+                    for p in tree.files.keys().filter(|p| filter.matches(p.as_str())) {
+                        if store.is_cached(repo, &at, p)? {
+                            present.push(p);
+                        } else {
+                            missing.push(p.to_string());
+                        }
+                    }
+                    if !missing.is_empty() {
+                        tracing::warn!(request = %request.describe(), missing = missing.len(), "snapshot incomplete after acquisition");
+                        return Err(CacheError::IncompleteSnapshot { model_id: request.describe(), missing });
+                    }
+                    store.record_use(repo, &commit, present);
+                }
+            }
+            (AcquireRequest::Url { url, sha256, name }, _) => {
+                store.record_artifact_use(&crate::strategy::artifact_key(url, *sha256, name.as_deref())?);
+            }
+            _ => {}
+        }
+        if !acquired.from_cache {
+            store.flush()?;
+        }
+        Ok(())
     }
 
     /// Whether a repository is in use: held by a get, a [`Hold`] (of any process, this

@@ -336,44 +336,6 @@ impl CacheManager {
         Ok(acquired)
     }
 
-    /// Checks that a snapshot is complete, and records the use of every returned file at
-    /// this moment (flushed at once after a download, so other processes' evictions see it).
-    fn record_returned(&self, request: &AcquireRequest, acquired: &Acquired) -> Result<(), CacheError> {
-        let store = &self.inner.store;
-        let commit = acquired.commit.as_deref().and_then(|c| cache_core::CommitHash::new(c).ok());
-        match (request, commit) {
-            (AcquireRequest::File { repo, path, .. }, Some(commit)) => store.record_use(repo, &commit, [path]),
-            (AcquireRequest::Snapshot { repo, include, exclude, .. }, Some(commit)) => {
-                if let Some(tree) = store.read_tree(repo, &commit)? {
-                    let filter = crate::strategy::filter(include, exclude)?;
-                    let at = Revision::from(commit);
-                    let mut present = Vec::new();
-                    let mut missing = Vec::new();
-                    for p in tree.files.keys().filter(|p| filter.matches(p.as_str())) {
-                        if store.is_cached(repo, &at, p)? {
-                            present.push(p);
-                        } else {
-                            missing.push(p.to_string());
-                        }
-                    }
-                    if !missing.is_empty() {
-                        tracing::warn!(request = %request.describe(), missing = missing.len(), "snapshot incomplete after acquisition");
-                        return Err(CacheError::IncompleteSnapshot { model_id: request.describe(), missing });
-                    }
-                    store.record_use(repo, &commit, present);
-                }
-            }
-            (AcquireRequest::Url { url, sha256, name }, _) => {
-                store.record_artifact_use(&crate::strategy::artifact_key(url, *sha256, name.as_deref())?);
-            }
-            _ => {}
-        }
-        if !acquired.from_cache {
-            store.flush()?;
-        }
-        Ok(())
-    }
-
     async fn auto_prune(&self) {
         let c = &self.inner.config.config;
         if !(c.auto_prune && (c.max_size.is_some() || c.max_age.is_some())) {
