@@ -48,7 +48,7 @@ fn spawn_get(env: &Env) -> Child {
 #[test]
 fn get_racing_rm_clean_and_prune_prints_only_complete_snapshots() {
     let hub = hub();
-    hub.throttle(Some(1_500_000));
+    hub.throttle(Some(800_000));
     let mut env = Env::new(&hub);
     // No grace: only the lease protects the files while the get runs.
     env.var("MODELCACHE_IN_USE_GRACE", "0s");

@@ -159,10 +159,13 @@ async fn a_returned_path_is_in_use_for_the_grace_period() {
     let env = Env::new();
     let cache = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "1h").build().unwrap();
     let path = cache.get_file("org/other", "main", "vocab.txt").await.unwrap();
+    let url = hub.file("org/third", "main", "x.bin").unwrap().url;
+    let artifact = cache.get_url(&url, None).await.unwrap();
     drop(cache);
     // Another process (a new manager) sees the use recorded at the return.
     let later = env.builder().set(ConfigKey::InUseGrace, "1h").build().unwrap();
     assert!(later.is_file_in_use(&path).unwrap());
+    assert!(later.is_file_in_use(&artifact).unwrap(), "a URL artifact too");
     assert!(later.is_in_use(&model_ref("org/other")).unwrap());
     assert!(!later.is_in_use(&model_ref("org/model")).unwrap(), "never fetched");
     let mut policy = prune_everything();
@@ -172,6 +175,7 @@ async fn a_returned_path_is_in_use_for_the_grace_period() {
     assert!(path.exists());
     let strict = env.builder().set(ConfigKey::InUseGrace, "0s").build().unwrap();
     assert!(!strict.is_file_in_use(&path).unwrap());
+    assert!(!strict.is_file_in_use(&artifact).unwrap());
 }
 
 /// With a limit smaller than the model and no grace, the auto-prune after a download
