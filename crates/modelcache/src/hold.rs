@@ -115,7 +115,11 @@ impl CacheManager {
             _ => {}
         }
         if !acquired.from_cache {
-            store.flush()?;
+            // What was fetched is there: a busy index costs only the early record (the
+            // uses stay pending and are written with the next flush).
+            if let Err(e) = store.flush() {
+                tracing::warn!("could not record cache usage: {e}");
+            }
         }
         Ok(())
     }

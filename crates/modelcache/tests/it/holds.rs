@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use modelcache::{CacheManager, ConfigKey, EvictionPolicy, ModelRef, RepoType};
+use modelcache::{
+    AcquireContext, AcquireRequest, Acquired, AcquisitionStrategy, CacheError, CacheManager, CacheOnlyAcquisition, ConfigKey,
+    EvictionPolicy, ModelRef, RepoType,
+};
 
 use crate::hub::{self, WEIGHTS};
 use crate::{Env, files_under};
@@ -222,4 +225,51 @@ async fn auto_prune_applies_max_age_without_max_size() {
     assert_eq!(files_under(&fresh), ["tokenizer.model", "x.bin"]);
     let kept: Vec<String> = aging.stats().unwrap().models.into_iter().map(|m| m.model_id).collect();
     assert_eq!(kept, ["org/third"]);
+}
+
+/// Serves from the cache, then deletes a file of the snapshot as a tool that knows no
+/// leases would (huggingface_hub's cache deletion).
+#[derive(Debug)]
+struct AnotherToolDeletes;
+
+#[async_trait::async_trait]
+impl AcquisitionStrategy for AnotherToolDeletes {
+    fn name(&self) -> &'static str {
+        "another-tool-deletes"
+    }
+
+    fn description(&self) -> String {
+        "serves from the cache, then loses a file".to_owned()
+    }
+
+    fn requirements(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn is_available(&self) -> bool {
+        true
+    }
+
+    async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let got = CacheOnlyAcquisition.acquire(ctx, request).await?;
+        std::fs::remove_file(got.path.join("tokenizer.json")).unwrap();
+        Ok(got)
+    }
+}
+
+/// Whatever a strategy does, a snapshot lacking a file of its listing is never returned.
+#[tokio::test]
+async fn a_snapshot_that_lost_a_file_is_an_error_not_a_result() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let online = env.manager(hub.url());
+    online.get_model("org/model").await.unwrap();
+    let lossy = env.builder().strategy(std::sync::Arc::new(AnotherToolDeletes)).build().unwrap();
+    let err = lossy.get_model("org/model").await.unwrap_err();
+    assert!(matches!(&err, CacheError::IncompleteSnapshot { missing, .. } if missing == &["tokenizer.json"]), "{err:?}");
+    assert!(err.to_string().contains("`tokenizer.json`"), "{err}");
+    assert!(err.hint().contains("run the same command again"), "{}", err.hint());
+    assert_ne!(err.kind().exit_code(), 0);
+    let dir = online.get_model("org/model").await.unwrap();
+    assert_eq!(files_under(&dir), MODEL_FILES, "the next get fetches it again");
 }
