@@ -127,3 +127,19 @@ fn a_slow_download_is_protected_for_the_grace_period_after_it_is_printed() {
     assert_eq!(pruned["evicted"], serde_json::json!([]), "{pruned}");
     assert_eq!(files_under(Path::new(&dir)), MODEL_FILES);
 }
+
+/// A `get` of several files prints them together: the first one fetched is as protected
+/// when printed as the last one (its use is recorded again when all are done).
+#[test]
+fn files_fetched_early_are_protected_when_all_are_printed() {
+    let hub = hub();
+    hub.throttle(Some(100_000));
+    let mut env = Env::new(&hub);
+    env.var("MODELCACHE_IN_USE_GRACE", "2s");
+    let got = env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    let pruned = env.run(&["--json", "prune", "--max-size", "0"]).ok().json();
+    assert_eq!(pruned["evicted"], serde_json::json!([]), "{pruned}");
+    for path in got.lines() {
+        assert!(Path::new(path).is_file(), "{path} was printed and must still be there");
+    }
+}

@@ -71,6 +71,15 @@ impl CacheManager {
         Ok(Hold { what: model.repo.to_string(), _lease: lease })
     }
 
+    /// Records that what a [`fetch`](Self::fetch) returned is used now, as `fetch` does
+    /// when it returns, so `in_use_grace` counts from this moment: for a caller that hands
+    /// paths on later than `fetch` returned them (the CLI prints the results of several
+    /// requests together). A snapshot that lost a file meanwhile is an error. Pair it with
+    /// a [`Hold`] taken before the fetch so nothing goes in between.
+    pub fn mark_used(&self, request: &AcquireRequest, acquired: &Acquired) -> Result<(), CacheError> {
+        self.record_returned(request, acquired)
+    }
+
     /// The lease a request holds while it runs: its repo's, or its URL artifact's.
     pub(crate) fn lease_for(&self, request: &AcquireRequest) -> Result<Lease, CacheError> {
         let store = &self.inner.store;

@@ -106,6 +106,14 @@ impl AcquireRequest {
             AcquireRequest::Url { url, .. } => url.split('?').next().unwrap_or_default().to_owned(),
         }
     }
+
+    /// The Hub repository asked for (`None` for a URL).
+    pub fn repo(&self) -> Option<&Repo> {
+        match self {
+            AcquireRequest::File { repo, .. } | AcquireRequest::Snapshot { repo, .. } => Some(repo),
+            AcquireRequest::Url { .. } => None,
+        }
+    }
 }
 
 /// What an acquisition produced.
