@@ -169,6 +169,18 @@ fn stats_reports_totals_counters_and_free_disk() {
     assert!(s["counters"]["hits"].as_u64().unwrap() >= 1);
     assert!(s["free_disk_bytes"].as_u64().unwrap() > 0);
     assert_eq!(s["cache_dir"], std::fs::canonicalize(env.hub_dir()).unwrap().to_str().unwrap());
+    assert_eq!(s["counters"]["failures"]["remote"], 0);
+    assert_eq!(s["counters"]["download_success_rate"], 1.0);
+
+    // A failed download is counted by cause, with the success rate.
+    hub.fail_next(503, 1, None);
+    env.run(&["get", "org/other", "vocab.txt"]).expect(3);
+    let s = env.run(&["--json", "stats"]).ok().json();
+    assert_eq!(s["counters"]["failures"], serde_json::json!({"remote": 1, "integrity": 0, "disk_full": 0, "other": 0}));
+    assert_eq!(s["counters"]["download_success_rate"], 0.5);
+    let text = env.run(&["stats"]).ok().stdout;
+    assert!(text.contains("failed downloads     1 (remote 1, integrity 0, disk full 0, other 0)"), "{text}");
+    assert!(text.contains("download success     50.0 %"), "{text}");
 }
 
 #[test]

@@ -53,6 +53,62 @@ fn verify_names_a_corrupted_blob_exits_5_and_repair_fixes_it() {
     env.run(&["verify"]).ok();
 }
 
+/// A file whose blob is gone is reported missing (its model in `missing_models`) and
+/// `verify` exits 5; `--repair` fetches it again.
+#[test]
+fn verify_reports_a_missing_file_and_exits_5() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    env.run(&["get", "org/model", "config.json"]).ok();
+    let vocab = env.run(&["get", "org/other", "vocab.txt"]).ok().stdout.trim().to_owned();
+    std::fs::remove_file(std::fs::canonicalize(&vocab).unwrap()).unwrap();
+
+    let bad = env.run(&["verify"]).expect(5);
+    assert!(bad.stdout.lines().any(|l| l.starts_with("missing    org/other@") && l.ends_with("/vocab.txt")), "{}", bad.stdout);
+    assert!(bad.stdout.contains("1 file valid, 0 corrupted, 1 missing in 2 repositories"), "{}", bad.stdout);
+    assert!(bad.stderr.contains("/vocab.txt` (missing)"), "{}", bad.stderr);
+    let json = env.run(&["--json", "verify"]).expect(5);
+    let report = json.json();
+    assert_eq!(report["missing_models"], serde_json::json!(["org/other"]), "{report}");
+    assert_eq!(report["valid_models"], serde_json::json!(["org/model"]), "{report}");
+    assert_eq!(report["corrupted_models"], serde_json::json!([]), "{report}");
+    assert_eq!(json.json_error()["error"]["exit_code"], 5);
+
+    let repaired = env.run(&["--json", "verify", "--repair"]).ok().json();
+    assert_eq!(repaired["refetched"].as_array().unwrap().len(), 1, "{repaired}");
+    assert_eq!(std::fs::read_to_string(&vocab).unwrap(), "a\nb\nc\n");
+    env.run(&["verify"]).ok();
+}
+
+/// Offline, or cache-only (`auto_download = false`), a damaged cached file is corruption
+/// (exit 5, with the repair hint), never "not cached" (exit 4).
+#[test]
+fn a_corrupted_file_is_an_integrity_error_offline_and_cache_only() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let etag = hub.file("org/model", "main", "model.safetensors").unwrap().etag;
+    let blob = env.hub_dir().join(format!("models--org--model/blobs/{etag}"));
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--offline", "get", "org/model"], &[]),
+        (&["--offline", "get", "org/model", "model.safetensors"], &[]),
+        (&["get", "org/model"], &["MODELCACHE_AUTO_DOWNLOAD", "false"]),
+        (&["get", "org/model", "model.safetensors"], &["MODELCACHE_AUTO_DOWNLOAD", "false"]),
+    ];
+    for (args, var) in cases {
+        env.run(&["get", "org/model"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        corrupt(&blob);
+        let mut cmd = env.command(args);
+        if let [k, v] = var {
+            cmd.env(k, v);
+        }
+        let run = crate::Run::from(&cmd.output().unwrap()).expect(5);
+        assert!(run.stderr.contains("is corrupted"), "{args:?} {var:?}: {}", run.stderr);
+        assert!(run.stderr.contains("hint: the corrupted copy was removed: run `modelcache verify --repair`"), "{}", run.stderr);
+        assert!(!blob.exists(), "{args:?}: the damaged blob was removed");
+    }
+}
+
 #[test]
 fn prune_max_size_brings_the_cache_under_the_limit_and_keeps_pinned_repos() {
     let big = |id: &str, seed| RepoSpec::model(id).lfs_file("w.bin", Content::generated(100 * 1024, seed));

@@ -13,6 +13,7 @@ mod exit_codes;
 mod hostile;
 mod integrity;
 mod interop;
+mod races;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

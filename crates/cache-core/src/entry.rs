@@ -144,6 +144,67 @@ pub struct EntryMeta {
     pub pinned: bool,
 }
 
+/// Why a request that needed a download failed, as counted in [`Counters::failures`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// The network or the Hub (unreachable, refused, not found, timed out).
+    Remote,
+    /// Content did not match its digest, or a snapshot came out incomplete.
+    Integrity,
+    /// The disk was full.
+    DiskFull,
+    /// Anything else (a filesystem error, a lock timeout).
+    Other,
+}
+
+impl FailureCause {
+    /// Every cause, in display order.
+    pub const ALL: [FailureCause; 4] =
+        [FailureCause::Remote, FailureCause::Integrity, FailureCause::DiskFull, FailureCause::Other];
+
+    /// The counter's name in the index (`failed_remote`, ...).
+    pub fn counter_name(self) -> &'static str {
+        match self {
+            FailureCause::Remote => "failed_remote",
+            FailureCause::Integrity => "failed_integrity",
+            FailureCause::DiskFull => "failed_disk_full",
+            FailureCause::Other => "failed_other",
+        }
+    }
+}
+
+/// Failed requests that needed a download, by cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadFailures {
+    /// The network or the Hub.
+    pub remote: u64,
+    /// Digest mismatches and incomplete results.
+    pub integrity: u64,
+    /// A full disk.
+    pub disk_full: u64,
+    /// Anything else.
+    pub other: u64,
+}
+
+impl DownloadFailures {
+    /// The count of one cause.
+    pub fn get(&self, cause: FailureCause) -> u64 {
+        match cause {
+            FailureCause::Remote => self.remote,
+            FailureCause::Integrity => self.integrity,
+            FailureCause::DiskFull => self.disk_full,
+            FailureCause::Other => self.other,
+        }
+    }
+
+    /// Every failure.
+    pub fn total(&self) -> u64 {
+        self.remote + self.integrity + self.disk_full + self.other
+    }
+}
+
 /// Hit, miss and transfer counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
@@ -155,9 +216,20 @@ pub struct Counters {
     pub downloads: u64,
     /// Body bytes received for those downloads.
     pub bytes_downloaded: u64,
+    /// Failed requests that needed a download, by cause.
+    #[serde(default)]
+    pub failures: DownloadFailures,
 }
 
 impl Counters {
+    /// Downloads over downloads plus failed requests, or `None` before either. A failed
+    /// request counts once however many files it needed.
+    #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+    pub fn download_success_rate(&self) -> Option<f64> {
+        let total = self.downloads + self.failures.total();
+        (total > 0).then(|| self.downloads as f64 / total as f64)
+    }
+
     /// Hits over all lookups, or `None` before the first lookup.
     #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
     pub fn hit_ratio(&self) -> Option<f64> {

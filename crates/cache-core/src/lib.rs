@@ -42,7 +42,7 @@ pub use digest::{
     Blake3, Blake3Hasher, DigestKinds, DigestMismatch, Digests, Etag, GitSha1, GitSha1Hasher, MultiHasher, Sha256, Sha256Hasher,
     constant_time_eq,
 };
-pub use entry::{BlobId, CacheSummary, Counters, EntryKey, EntryMeta, RepoSummary, Timestamp};
+pub use entry::{BlobId, CacheSummary, Counters, DownloadFailures, EntryKey, EntryMeta, FailureCause, RepoSummary, Timestamp};
 pub use error::{Error, Result, Shown};
 pub use evict::{
     DEFAULT_IN_USE_GRACE, DEFAULT_LOW_WATERMARK, EvictReason, Eviction, EvictionPlan, EvictionPolicy, Protection, plan_eviction,

@@ -185,7 +185,9 @@ pub fn check_hit(
 }
 
 /// Looks a snapshot up in the cache: complete, incomplete (with what is missing),
-/// unlisted, or absent. Records a use of every cached file it takes.
+/// unlisted, or absent. Records a use of every cached file it takes. A file found
+/// corrupted (see the module docs) is removed and the answer is [`Error::Corrupted`]:
+/// damage is reported as damage, never as "not cached".
 pub fn lookup_snapshot(store: &Store, repo: &Repo, revision: &Revision, filter: &FileFilter) -> Result<SnapshotLookup> {
     let Some(commit) = store.resolve(repo, revision)? else {
         return Ok(SnapshotLookup::NoRevision);
@@ -196,16 +198,24 @@ pub fn lookup_snapshot(store: &Store, repo: &Repo, revision: &Revision, filter: 
     };
     let at = Revision::from(commit);
     let mut missing = Vec::new();
+    let mut corrupted = None;
     let mut files = 0;
     for (path, entry) in tree.files.iter().filter(|(p, _)| filter.matches(p.as_str())) {
         match store.lookup(repo, &at, path)? {
             Some(hit) => match check_hit(store, repo, &commit, path, &hit, Some(entry.lfs_size.unwrap_or(entry.size))) {
                 Ok(()) => files += 1,
-                Err(Error::Corrupted { .. }) => missing.push(path.clone()),
+                // Every file is still checked (and a corrupted one removed); the first
+                // damage found is the answer.
+                Err(e @ Error::Corrupted { .. }) => {
+                    corrupted.get_or_insert(e);
+                }
                 Err(e) => return Err(e),
             },
             None => missing.push(path.clone()),
         }
+    }
+    if let Some(e) = corrupted {
+        return Err(e);
     }
     if missing.is_empty() {
         Ok(SnapshotLookup::Complete { dir, commit, files })

@@ -158,6 +158,24 @@ impl Store {
         }
     }
 
+    /// Records that an artifact was used just now, without counting a lookup (see
+    /// [`Store::record_use`]).
+    pub fn record_artifact_use(&self, key: &ArtifactKey) {
+        let n = self.usage.touch("", &key.id(), &key.to_key_string(), Timestamp::now().as_unix_millis());
+        self.maybe_flush(n);
+    }
+
+    /// Whether any process holds a lease on the artifact with this id
+    /// ([`ArtifactKey::id`], the folder name of its entry) right now; `false` for
+    /// anything that is not an id.
+    pub fn is_artifact_leased(&self, id: &str) -> Result<bool> {
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let rel = Utf8PathBuf::from(format!("{ROOT}/leases/{id}.lock"));
+        Ok(lock::try_exclusive(&self.home, &rel, &self.home_path.join(&rel), false)?.is_none())
+    }
+
     /// Holds an artifact in use (see [`Store::lease`]).
     pub fn lease_artifact(&self, key: &ArtifactKey) -> Result<Lease> {
         let rel = Utf8PathBuf::from(format!("{ROOT}/leases/{}.lock", key.id()));

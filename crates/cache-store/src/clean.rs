@@ -37,12 +37,15 @@ fn older(dir: &Dir, rel: &Utf8Path, cutoff: Timestamp) -> Option<u64> {
 impl Store {
     /// Removes `.incomplete` files untouched for `older_than` whose lock is free (with
     /// their range records), lock files that are empty, free and as old, and the store's
-    /// own temporary files.
+    /// own temporary files. Repos in use ([`Store::lease`]) are skipped.
     pub fn clean_stale(&self, older_than: Duration) -> Result<CleanReport> {
         let cutoff = Timestamp::now().saturating_sub(older_than);
         let mut report = CleanReport::default();
         for repo in scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))? {
             let layout = RepoLayout::new(&repo);
+            // A repo in use is left alone: a get that wrote its ref and listing but has not
+            // staged a file yet looks like an empty repo folder.
+            let Some(_lease) = self.try_exclusive_repo(&layout.folder)? else { continue };
             let s = scan::repo(&self.hub, &repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
             for inc in &s.incomplete {
                 let Ok(etag) = Etag::new(&inc.etag) else { continue };

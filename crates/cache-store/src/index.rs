@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use cache_core::Counters;
+use cache_core::{Counters, DownloadFailures, FailureCause};
 use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -334,6 +334,17 @@ impl Index {
         })
     }
 
+    /// Counts one failed request. Its row is created on first use (`INSERT OR IGNORE`), so
+    /// indexes made before failures were counted need no migration.
+    pub(crate) fn add_failure(&self, cause: FailureCause) -> Result<()> {
+        let name = cause.counter_name();
+        self.write("update counters", |tx| {
+            tx.execute("INSERT OR IGNORE INTO counters VALUES (?1, 0)", [name])?;
+            tx.execute("UPDATE counters SET value = value + 1 WHERE name = ?1", [name])?;
+            Ok(())
+        })
+    }
+
     /// The counters as recorded.
     pub(crate) fn counters(&self) -> Result<Counters> {
         let conn = self.conn();
@@ -346,6 +357,12 @@ impl Index {
             misses: get("misses"),
             downloads: get("downloads"),
             bytes_downloaded: get("bytes_downloaded"),
+            failures: DownloadFailures {
+                remote: get(FailureCause::Remote.counter_name()),
+                integrity: get(FailureCause::Integrity.counter_name()),
+                disk_full: get(FailureCause::DiskFull.counter_name()),
+                other: get(FailureCause::Other.counter_name()),
+            },
         })
     }
 
@@ -534,6 +551,12 @@ mod tests {
         idx.add_lookups(3, 1).unwrap();
         let c = idx.counters().unwrap();
         assert_eq!((c.hits, c.misses, c.downloads, c.bytes_downloaded), (3, 1, 1, 10));
+        assert_eq!(c.failures, DownloadFailures::default(), "no failure rows before the first failure");
+        idx.add_failure(FailureCause::Remote).unwrap();
+        idx.add_failure(FailureCause::Remote).unwrap();
+        idx.add_failure(FailureCause::DiskFull).unwrap();
+        let f = idx.counters().unwrap().failures;
+        assert_eq!((f.remote, f.integrity, f.disk_full, f.other, f.total()), (2, 0, 1, 0, 3));
         assert_eq!(idx.rows(None).unwrap().iter().find(|r| r.path == "x").unwrap().last_used, 50);
         assert_eq!(idx.blake3_of("bx").unwrap().as_deref(), Some("b3-bx"));
 

@@ -3,14 +3,14 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cache_core::Repo;
+use cache_core::{CommitHash, Etag, FailureCause, Repo, RepoPath, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 use cap_std::fs::Dir;
 
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::layout::{self, CACHEDIR_TAG};
+use crate::layout::{self, CACHEDIR_TAG, RepoLayout};
 use crate::lock::{self, Lease, TryHeld};
 use crate::memo::Memo;
 use crate::usage::Usage;
@@ -155,6 +155,52 @@ impl Store {
     pub fn lease(&self, repo: &Repo) -> Result<Lease> {
         let rel = self.lease_rel(&repo.folder_name());
         lock::lease(&self.home, &rel, &self.home_path.join(&rel))
+    }
+
+    /// Counts a request that needed a download and failed, by cause (written at once:
+    /// failures are rare, and a process that failed may exit right after).
+    pub fn record_failure(&self, cause: FailureCause) -> Result<()> {
+        self.index.add_failure(cause)
+    }
+
+    /// Whether any process (this one included) holds a lease on `repo` right now.
+    pub fn is_leased(&self, repo: &Repo) -> Result<bool> {
+        Ok(self.try_exclusive_repo(&repo.folder_name())?.is_none())
+    }
+
+    /// Whether a blob lock of `repo` is held right now (a transfer or commit in flight,
+    /// by any process, Python included): of the blob `etag`, or of any blob when `None`.
+    pub fn is_blob_locked(&self, repo: &Repo, etag: Option<&Etag>) -> Result<bool> {
+        let layout = RepoLayout::new(repo);
+        let names = match etag {
+            Some(e) => vec![layout.lock_file(e)],
+            None => fsx::list_dir(&self.hub, &layout.lock_dir())
+                .map_err(Error::io("list", self.hub_path.join(layout.lock_dir())))?
+                .into_iter()
+                .filter(|(n, t)| t.is_file() && n.ends_with(".lock"))
+                .map(|(n, _)| layout.lock_dir().join(n))
+                .collect(),
+        };
+        for rel in names {
+            if lock::try_exclusive(&self.hub, &rel, &self.hub_path.join(&rel), false)?.is_none() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Records that files of `repo` at `commit` were used just now: their last-use time
+    /// becomes the current time (in memory, flushed like hits), without counting a
+    /// lookup. Callers record what they return, so eviction's in-use grace counts from
+    /// the moment a path was handed out, not from when its download began.
+    pub fn record_use<'a>(&self, repo: &Repo, commit: &CommitHash, paths: impl IntoIterator<Item = &'a RepoPath>) {
+        let now = Timestamp::now().as_unix_millis();
+        let folder = repo.folder_name();
+        let mut pending = 0;
+        for p in paths {
+            pending = self.usage.touch(&folder, commit.as_str(), p.as_str(), now);
+        }
+        self.maybe_flush(pending);
     }
 
     pub(crate) fn lease_rel(&self, folder: &str) -> Utf8PathBuf {

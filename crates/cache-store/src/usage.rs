@@ -33,10 +33,16 @@ impl Usage {
 
     /// Records a hit; returns how many entries are now pending.
     pub(crate) fn hit(&self, repo: &str, revision: &str, path: &str, now: i64) -> usize {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.touch(repo, revision, path, now)
+    }
+
+    /// Records a use at `now` without counting a lookup; returns how many entries are
+    /// now pending.
+    pub(crate) fn touch(&self, repo: &str, revision: &str, path: &str, now: i64) -> usize {
         thread_local! {
             static KEY: RefCell<String> = const { RefCell::new(String::new()) };
         }
-        self.hits.fetch_add(1, Ordering::Relaxed);
         KEY.with_borrow_mut(|key| {
             join_into(key, repo, revision, path);
             let mut p = self.pending();

@@ -230,7 +230,7 @@ pub struct Config {
     pub low_watermark: f64,
     /// Never evict files used more recently than this.
     pub in_use_grace: Duration,
-    /// Prune after downloads when `max_size` is set.
+    /// Prune after downloads when `max_size` or `max_age` is set.
     pub auto_prune: bool,
     /// Download what is not cached (otherwise cache-only).
     pub auto_download: bool,

@@ -115,6 +115,17 @@ pub enum CacheError {
         /// The digest of what the URL serves.
         actual: String,
     },
+    /// A cached file proved corrupted while downloads are off (offline or a cache-only
+    /// strategy). The corrupted copy was removed.
+    #[error("cached file `{model_id}` is corrupted: expected `{expected}`, got `{actual}`")]
+    CorruptedOffline {
+        /// The file.
+        model_id: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest it had.
+        actual: String,
+    },
     /// Not enough free space.
     #[error("not enough disk space: {needed} bytes needed, {available} available")]
     DiskFull {
@@ -156,6 +167,15 @@ pub enum CacheError {
         what: String,
         /// Each match, as `ls` shows it (URLs redacted).
         candidates: Vec<String>,
+    },
+    /// A snapshot lacked files of its listing when it was about to be returned (another
+    /// tool removed them meanwhile); nothing incomplete is returned.
+    #[error("snapshot `{model_id}` is incomplete: {} file(s) of its listing missing (`{}`)", missing.len(), missing.first().map_or("", String::as_str))]
+    IncompleteSnapshot {
+        /// The snapshot asked for.
+        model_id: String,
+        /// The files of the filtered listing that are missing.
+        missing: Vec<String>,
     },
     /// Another process is using what should be removed.
     #[error("`{what}` is in use by another process")]
@@ -215,7 +235,9 @@ impl CacheError {
             | CacheError::DownloadFailed { offline: false, .. }
             | CacheError::Hub(cache_hf::Error::InvalidResponse { .. }) => ErrorKind::Remote,
             CacheError::DownloadFailed { offline: true, .. } => ErrorKind::NotCachedOffline,
-            CacheError::ChecksumMismatch { .. } | CacheError::GivenDigestMismatch { .. } => ErrorKind::Integrity,
+            CacheError::ChecksumMismatch { .. }
+            | CacheError::GivenDigestMismatch { .. }
+            | CacheError::CorruptedOffline { .. } => ErrorKind::Integrity,
             CacheError::DiskFull { .. } => ErrorKind::DiskFull,
             _ => ErrorKind::Other,
         }
@@ -236,6 +258,9 @@ impl CacheError {
             CacheError::GivenDigestMismatch { .. } => {
                 "the given sha256 (`--sha256`) does not match what the URL serves: check the digest or the URL".to_owned()
             }
+            CacheError::CorruptedOffline { .. } => {
+                "the corrupted copy was removed: run `modelcache verify --repair` to check the rest of the cache, then fetch the file again with downloads on (drop `--offline`)".to_owned()
+            }
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
             }
@@ -249,6 +274,9 @@ impl CacheError {
                 "name one exactly: an artifact by its name, URL or id as listed here, a repository as `models/ORG/NAME`"
                     .to_owned()
             }
+            CacheError::IncompleteSnapshot { .. } => {
+                "files were removed while the snapshot was being fetched: run the same command again".to_owned()
+            }
             CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),
             CacheError::Config(e) => e.hint(),
             CacheError::StrategyUnavailable { .. } => {
@@ -258,6 +286,17 @@ impl CacheError {
             CacheError::Serialization { .. } => "the file may be damaged: remove it or run `modelcache verify --repair`".to_owned(),
             CacheError::Store(e) => e.hint().unwrap_or_else(|| "run `modelcache verify` to check the cache".to_owned()),
             CacheError::Hub(e) => e.hint().unwrap_or_else(|| "run the command again with `-v` for details".to_owned()),
+        }
+    }
+
+    /// This error as it is reported while downloads are off: a corrupted cached file
+    /// cannot be fetched again now, so the hint is a repair, not a retry.
+    pub(crate) fn downloads_off(self) -> CacheError {
+        match self {
+            CacheError::ChecksumMismatch { model_id, expected, actual } => {
+                CacheError::CorruptedOffline { model_id, expected, actual }
+            }
+            other => other,
         }
     }
 

@@ -17,6 +17,12 @@
 //!   etag before it is visible, and a cached file found corrupted is removed, not served.
 //! - A revision given as a commit never touches the network when cached; branches and
 //!   tags are re-resolved unless inside `revalidate_after`.
+//! - A path returned stays valid while it is used: while the call that returns it runs
+//!   (its repository is leased from the first lookup to the return, auto-prune
+//!   included), while a [`Hold`] on its repository lives, and for `in_use_grace` after
+//!   it was returned (its use is recorded at the return). `rm`, `clean` and eviction skip
+//!   what is in use, in every process, and report it as `skipped_in_use`.
+//! - A snapshot is returned only when every file of its filtered listing is present.
 //! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
 //! - URL artifacts appear wherever Hub repositories do ([`CacheManager::list`],
 //!   [`CacheManager::stats`], verify, prune reports), their URLs without `user:password@`
@@ -50,6 +56,7 @@ mod background;
 mod config;
 mod dirs;
 mod error;
+mod hold;
 mod maintenance;
 mod manager;
 mod progress;
@@ -60,13 +67,14 @@ mod types;
 pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
-    ByteSize, CommitHash, EvictionPolicy, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration,
-    redact_url,
+    ByteSize, CommitHash, DownloadFailures, EvictionPolicy, FailureCause, Repo, RepoId, RepoPath, RepoType, Revision, Sha256,
+    Timestamp, parse_duration, redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,
 };
 pub use error::{CacheError, ErrorKind, Missing};
+pub use hold::Hold;
 pub use manager::{CacheManager, CacheManagerBuilder};
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition};

@@ -130,6 +130,8 @@ impl CacheManager {
                 downloads: c.downloads,
                 bytes_downloaded: c.bytes_downloaded,
                 hit_ratio: c.hit_ratio(),
+                failures: c.failures,
+                download_success_rate: c.download_success_rate(),
             },
             free_disk_bytes: store.free_space().ok(),
         })
@@ -214,7 +216,9 @@ impl CacheManager {
     }
 
     /// Removes a repository, a revision, or files of a revision; with `dry_run`, reports
-    /// what would go without removing anything.
+    /// what would go without removing anything. A repository in use (a get or a
+    /// [`Hold`](crate::Hold) of any process holds it) is kept and named in
+    /// `skipped_in_use`.
     pub async fn remove(&self, target: &ModelRef, files: &[RepoPath], dry_run: bool) -> Result<RemoveReport, CacheError> {
         let store = &self.inner.store;
         let scopes: Vec<Scope> = match (&target.revision, files) {
@@ -242,7 +246,17 @@ impl CacheManager {
         self.blocking(move |m| {
             let mut report = RemoveReport::default();
             for scope in &scopes {
-                let r = m.inner.store.remove(scope)?;
+                let r = match m.inner.store.remove(scope) {
+                    Ok(r) => r,
+                    // Held by a get or a `Hold` of some process: kept, and reported.
+                    Err(cache_store::Error::InUse { what }) => {
+                        if !report.skipped_in_use.contains(&what) {
+                            report.skipped_in_use.push(what);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 report.entries += r.entries;
                 report.bytes_freed += r.bytes_freed;
                 report.skipped_in_use.extend(r.skipped_in_use);

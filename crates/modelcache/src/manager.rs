@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cache_core::{RepoPath, RepoType, Revision, Sha256};
+use cache_core::{FailureCause, RepoPath, RepoType, Revision, Sha256};
 use cache_store::{Store, StoreConfig};
 use camino::Utf8PathBuf;
 
 use crate::config::{ConfigLoader, EffectiveConfig, Key};
-use crate::error::CacheError;
+use crate::error::{CacheError, ErrorKind};
 use crate::progress::{NoProgress, Progress};
 use crate::strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition};
 use crate::types::{AcquireRequest, Acquired, ModelRef};
@@ -288,25 +288,61 @@ impl CacheManager {
 
     /// Satisfies any request (a file, a filtered snapshot, a URL) with the strategy, and
     /// prunes afterwards when something was downloaded, `auto_prune` is on and `max_size`
-    /// is set.
+    /// or `max_age` is set.
+    ///
+    /// The request's repository (or URL artifact) is held from the first lookup until
+    /// this returns, auto-prune included, so no process removes or evicts what it returns
+    /// meanwhile; the use of every returned file is recorded at the return, so
+    /// `in_use_grace` protects it from then on (see [`hold`](Self::hold)). A snapshot is
+    /// returned only when every file of its filtered listing is there.
     pub async fn fetch(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
-        let ctx = AcquireContext { inner: &self.inner };
-        if let Some(answer) = crate::strategy::cached_commit_file(&ctx, request) {
-            return answer;
+        let lease = self.lease_for(request)?;
+        let result = self.fetch_held(request).await;
+        drop(lease);
+        let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
+        if offline {
+            return result.map_err(CacheError::downloads_off);
         }
-        let acquired = self.inner.strategy.acquire(&ctx, request).await?;
+        if let Err(e) = &result {
+            self.count_failure(e);
+        }
+        result
+    }
+
+    /// Counts a failed request by cause; misses and invalid input are not download failures.
+    fn count_failure(&self, e: &CacheError) {
+        let cause = match e.kind() {
+            ErrorKind::Remote => FailureCause::Remote,
+            ErrorKind::Integrity => FailureCause::Integrity,
+            ErrorKind::DiskFull => FailureCause::DiskFull,
+            ErrorKind::Other => FailureCause::Other,
+            _ => return,
+        };
+        if let Err(e) = self.inner.store.record_failure(cause) {
+            tracing::warn!("could not count a failed download: {e}");
+        }
+    }
+
+    async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let ctx = AcquireContext { inner: &self.inner };
+        let acquired = match crate::strategy::cached_commit_file(&ctx, request) {
+            Some(answer) => answer?,
+            None => self.inner.strategy.acquire(&ctx, request).await?,
+        };
         if acquired.from_cache {
             tracing::debug!(request = %request.describe(), "served from the cache");
         } else {
             tracing::info!(request = %request.describe(), files = acquired.files_downloaded, bytes = acquired.bytes_downloaded, "downloaded");
+            // Still under the lease: this request's own repo is skipped.
             self.auto_prune().await;
         }
+        self.record_returned(request, &acquired)?;
         Ok(acquired)
     }
 
     async fn auto_prune(&self) {
         let c = &self.inner.config.config;
-        if !(c.auto_prune && c.max_size.is_some()) {
+        if !(c.auto_prune && (c.max_size.is_some() || c.max_age.is_some())) {
             return;
         }
         let policy = c.eviction_policy();

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cache_core::{Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
+use cache_core::{DownloadFailures, Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
 use serde::Serialize;
 
 use crate::error::CacheError;
@@ -116,6 +116,14 @@ impl AcquireRequest {
             AcquireRequest::Url { url, .. } => cache_core::redact_url(url),
         }
     }
+
+    /// The Hub repository asked for (`None` for a URL).
+    pub fn repo(&self) -> Option<&Repo> {
+        match self {
+            AcquireRequest::File { repo, .. } | AcquireRequest::Snapshot { repo, .. } => Some(repo),
+            AcquireRequest::Url { .. } => None,
+        }
+    }
 }
 
 /// What an acquisition produced.
@@ -200,6 +208,11 @@ pub struct Counters {
     pub bytes_downloaded: u64,
     /// `hits / (hits + misses)`, when there was a lookup.
     pub hit_ratio: Option<f64>,
+    /// Failed requests that needed a download, by cause (a failure counts once per
+    /// request; misses while downloads are off and invalid input are not failures).
+    pub failures: DownloadFailures,
+    /// `downloads / (downloads + failures)`, when there was either.
+    pub download_success_rate: Option<f64>,
 }
 
 /// One cached repository or URL artifact, as `stats()` reports it.

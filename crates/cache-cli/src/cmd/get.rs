@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, ModelRef, RepoPath, Sha256};
+use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, Hold, ModelRef, Repo, RepoPath, Sha256};
 use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
@@ -113,6 +113,14 @@ pub(crate) async fn fetch_all(
         }
         return out;
     }
+    // Every repository stays held until all requests are done, and every result is
+    // marked used at the end: a path fetched first is as protected when it is printed as
+    // one fetched last (a repo that cannot be held is only not protected early).
+    let mut repos: Vec<&Repo> = requests.iter().filter_map(AcquireRequest::repo).collect();
+    repos.sort();
+    repos.dedup();
+    let holds: Vec<Hold> =
+        repos.into_iter().filter_map(|repo| cache.hold(&ModelRef { repo: repo.clone(), revision: None }).ok()).collect();
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, r) in requests.into_iter().enumerate() {
@@ -132,7 +140,15 @@ pub(crate) async fn fetch_all(
         }
     }
     out.sort_by_key(|(i, ..)| *i);
-    out.into_iter().map(|(_, r, got)| (r, got)).collect()
+    let marked = out
+        .into_iter()
+        .map(|(_, r, got)| {
+            let got = got.and_then(|a| cache.mark_used(&r, &a).map(|()| a));
+            (r, got)
+        })
+        .collect();
+    drop(holds);
+    marked
 }
 
 pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {

@@ -127,7 +127,10 @@ pub(crate) fn ls(app: &App, args: &LsArgs) -> Result<()> {
 /// The `stats` text.
 pub(crate) fn stats_text(s: &CacheStats) -> String {
     let c = &s.counters;
-    let ratio = c.hit_ratio.map_or_else(|| "-".to_owned(), |r| format!("{:.1} %", r * 100.0));
+    let percent = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{:.1} %", r * 100.0));
+    let f = &c.failures;
+    let failed =
+        format!("{} (remote {}, integrity {}, disk full {}, other {})", f.total(), f.remote, f.integrity, f.disk_full, f.other);
     let rows = [
         ("hub cache", s.cache_dir.display().to_string()),
         ("modelcache home", s.home_dir.display().to_string()),
@@ -137,9 +140,11 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
         ("size", format::size(s.total_size_bytes)),
         ("hits", c.hits.to_string()),
         ("misses", c.misses.to_string()),
-        ("hit ratio", ratio),
+        ("hit ratio", percent(c.hit_ratio)),
         ("downloads", c.downloads.to_string()),
         ("downloaded", format::size(c.bytes_downloaded)),
+        ("failed downloads", failed),
+        ("download success", percent(c.download_success_rate)),
         ("pinned repositories", s.models.iter().filter(|m| m.pinned && m.artifact.is_none()).count().to_string()),
         ("pinned artifacts", s.models.iter().filter(|m| m.pinned && m.artifact.is_some()).count().to_string()),
         ("free disk", s.free_disk_bytes.map_or_else(|| "unknown".to_owned(), format::size)),

@@ -116,6 +116,41 @@ async fn a_corrupted_cached_file_is_a_checksum_mismatch_and_is_removed() {
     assert_eq!(std::fs::metadata(again.join("model.safetensors")).unwrap().len(), WEIGHTS, "re-running fetches it again");
 }
 
+/// Offline or cache-only, a damaged cached file is corruption (exit 5, repair hint), not
+/// "not cached" (exit 4): for a snapshot and for a single file.
+#[tokio::test]
+async fn a_corrupted_cached_file_is_a_checksum_error_with_downloads_off() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let online = env.manager(hub.url());
+    let offline = env.builder().offline(true).build().unwrap();
+    let cache_only = env.builder().strategy(std::sync::Arc::new(modelcache::CacheOnlyAcquisition)).build().unwrap();
+    let model = modelcache::ModelRef::parse("org/model", modelcache::RepoType::Model).unwrap();
+    for (name, cache) in [("offline", &offline), ("cache-only", &cache_only)] {
+        for whole_snapshot in [true, false] {
+            let dir = online.get_model("org/model").await.unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let weights = dir.join("model.safetensors");
+            let mut f = std::fs::OpenOptions::new().write(true).open(&weights).unwrap();
+            f.write_all(b"not the weights").unwrap();
+            drop(f);
+            let err = if whole_snapshot {
+                cache.get_snapshot(&model, &[], &[]).await.unwrap_err()
+            } else {
+                cache.get_file("org/model", "main", "model.safetensors").await.unwrap_err()
+            };
+            let what = format!("{name}, snapshot: {whole_snapshot}: {err:?}");
+            assert!(
+                matches!(&err, CacheError::CorruptedOffline { model_id, .. } if model_id.contains("model.safetensors")),
+                "{what}"
+            );
+            assert_eq!((err.kind(), err.kind().exit_code()), (ErrorKind::Integrity, 5), "{what}");
+            assert!(err.hint().contains("modelcache verify --repair"), "{}", err.hint());
+            assert!(!weights.exists(), "the corrupted file was removed ({what})");
+        }
+    }
+}
+
 #[tokio::test]
 async fn stats_remove_and_clear_are_exact() {
     let hub = hub::start().await;
@@ -138,6 +173,23 @@ async fn stats_remove_and_clear_are_exact() {
     assert!(stats.free_disk_bytes.unwrap() > 0);
     let json = serde_json::to_value(&stats).unwrap();
     assert!(json["models"][0]["model_id"].is_string() && json["counters"]["hit_ratio"].is_number(), "{json}");
+    // Each model exactly: size, files, revisions, pin.
+    let commit = |repo: &str| hub.file(repo, "main", "config.json").unwrap().commit.to_string();
+    let mut models = stats.models.clone();
+    models.sort_by(|a, b| a.model_id.cmp(&b.model_id));
+    let seen: Vec<(&str, u64, u64, &[String], bool)> =
+        models.iter().map(|m| (m.model_id.as_str(), m.size_bytes, m.files, m.revisions.as_slice(), m.pinned)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("org/model", sizes("org/model"), 3, &[commit("org/model")][..], false),
+            ("org/other", sizes("org/other"), 2, &[commit("org/other")][..], false),
+        ]
+    );
+    assert!(models.iter().all(|m| m.downloaded_at.is_some() && m.last_accessed >= m.downloaded_at), "{models:?}");
+    cache.pin(&modelcache::ModelRef::parse("org/model", modelcache::RepoType::Model).unwrap()).unwrap();
+    let pinned: Vec<(String, bool)> = cache.stats().unwrap().models.into_iter().map(|m| (m.model_id, m.pinned)).collect();
+    assert!(pinned.contains(&("org/model".to_owned(), true)) && pinned.contains(&("org/other".to_owned(), false)), "{pinned:?}");
 
     let dry =
         cache.remove(&modelcache::ModelRef::parse("org/other", modelcache::RepoType::Model).unwrap(), &[], true).await.unwrap();
@@ -148,6 +200,12 @@ async fn stats_remove_and_clear_are_exact() {
     assert!(!cache.is_cached("org/other"));
     let stats = cache.stats().unwrap();
     assert_eq!((stats.total_models, stats.total_size_bytes), (1, sizes("org/model")));
+    let m = &stats.models[0];
+    assert_eq!(
+        (m.model_id.as_str(), m.size_bytes, m.files, m.revisions.as_slice(), m.pinned),
+        ("org/model", sizes("org/model"), 3, &[commit("org/model")][..], true),
+        "the other model is untouched by the removal"
+    );
     let err = cache.remove_model("org/other").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 
@@ -160,7 +218,7 @@ async fn stats_remove_and_clear_are_exact() {
 }
 
 #[tokio::test]
-async fn validate_integrity_finds_one_corrupted_model_of_three() {
+async fn validate_integrity_finds_a_corrupted_and_a_missing_model_of_three() {
     let hub = hub::start().await;
     let env = Env::new();
     let cache = env.manager(hub.url());
@@ -181,6 +239,21 @@ async fn validate_integrity_finds_one_corrupted_model_of_three() {
     assert!(repaired.repaired);
     assert_eq!(repaired.refetched.len(), 1, "repair fetched the file again");
     assert_eq!(std::fs::read_to_string(&vocab).unwrap(), "a\nb\n");
+    assert!(cache.validate_integrity().await.unwrap().is_clean());
+
+    // A file whose blob is gone: a missing model, neither valid nor corrupted.
+    let x = cache.get_file("org/third", "main", "x.bin").await.unwrap();
+    std::fs::remove_file(std::fs::canonicalize(&x).unwrap()).unwrap();
+    let report = cache.validate_integrity().await.unwrap();
+    assert_eq!(report.missing_models, ["org/third"]);
+    assert_eq!(report.valid_models, ["org/model", "org/other"]);
+    assert!(report.corrupted_models.is_empty() && report.corrupted.is_empty());
+    assert_eq!(report.missing.len(), 1);
+    assert!(report.missing[0].starts_with("org/third@") && report.missing[0].ends_with("/x.bin"), "{:?}", report.missing);
+    assert!(!report.is_clean());
+    let repaired = cache.verify(None, true).await.unwrap();
+    assert_eq!(repaired.refetched.len(), 1, "repair fetched the missing file again");
+    assert_eq!(std::fs::read(&x).unwrap().len(), 700);
     assert!(cache.validate_integrity().await.unwrap().is_clean());
 }
 

@@ -9,6 +9,8 @@ mod config;
 #[cfg(feature = "downloads")]
 mod contracts;
 #[cfg(feature = "downloads")]
+mod holds;
+#[cfg(feature = "downloads")]
 mod maintenance;
 #[cfg(feature = "downloads")]
 mod processes;

@@ -1,5 +1,5 @@
 //! Facade operations the CLI relies on: filtered snapshots, URLs, progress events,
-//! auto-prune after downloads, incomplete downloads in listings and in prune.
+//! incomplete downloads in listings and in prune (auto-prune: `holds`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,23 +68,6 @@ async fn filtered_snapshots_urls_and_progress_events() {
 }
 
 #[tokio::test]
-async fn downloads_auto_prune_when_a_size_limit_is_set() {
-    let hub = hub::start().await;
-    let env = Env::new();
-    let limited = env
-        .builder()
-        .set(ConfigKey::Endpoint, hub.url())
-        .set(ConfigKey::MaxSize, "10KiB")
-        .set(ConfigKey::InUseGrace, "0s")
-        .build()
-        .unwrap();
-    limited.get_model("org/other").await.unwrap();
-    limited.get_model("org/model").await.unwrap();
-    let stats = limited.stats().unwrap();
-    assert!(stats.total_size_bytes <= 10 * 1024, "pruned to the limit: {}", stats.total_size_bytes);
-}
-
-#[tokio::test]
 async fn incomplete_downloads_are_listed_and_stale_ones_pruned() {
     let hub = hub::start().await;
     hub.drop_after(50_000, 1);
@@ -111,4 +94,35 @@ async fn incomplete_downloads_are_listed_and_stale_ones_pruned() {
     // The next attempt downloads it whole.
     let path = cache.get_file("org/model", "main", "model.safetensors").await.unwrap();
     assert_eq!(std::fs::metadata(path).unwrap().len(), WEIGHTS);
+}
+
+/// Failed requests that needed a download are counted by cause, survive the process, and
+/// give the success rate; misses while offline and invalid input are not failures.
+#[tokio::test]
+async fn download_failures_are_counted_by_cause() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let cache = env.manager(hub.url());
+    hub.fail_next(500, 1, None);
+    let err = cache.get_file("org/other", "main", "config.json").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 3, "{err}");
+    let err = cache.get_file("org/nothing", "main", "config.json").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 3, "{err}");
+    hub.corrupt_next(1);
+    let err = cache.get_file("org/model", "main", "model.safetensors").await.unwrap_err();
+    assert_eq!(err.kind().exit_code(), 5, "{err}");
+    cache.get_file("org/other", "main", "config.json").await.unwrap();
+    let err = cache.get_snapshot(&ModelRef::parse("org/model", RepoType::Model).unwrap(), &["[".to_owned()], &[]).await;
+    assert_eq!(err.unwrap_err().kind().exit_code(), 2);
+    let offline = env.builder().offline(true).build().unwrap();
+    assert_eq!(offline.get_model("org/third").await.unwrap_err().kind().exit_code(), 4);
+    drop((cache, offline));
+
+    let c = env.builder().build().unwrap().stats().unwrap().counters;
+    assert_eq!((c.failures.remote, c.failures.integrity, c.failures.disk_full, c.failures.other), (2, 1, 0, 0));
+    assert_eq!(c.downloads, 1);
+    assert_eq!(c.download_success_rate, Some(0.25));
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["failures"]["remote"], 2, "{json}");
+    assert_eq!(json["download_success_rate"], 0.25, "{json}");
 }

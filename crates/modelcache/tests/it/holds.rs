@@ -1,0 +1,275 @@
+//! A returned path stays valid while it is used: gets racing `remove`, `clear` and
+//! `prune` (checked on every iteration), [`Hold`](modelcache::Hold), the in-use checks,
+//! and auto-prune never evicting what the call returns.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use modelcache::{
+    AcquireContext, AcquireRequest, Acquired, AcquisitionStrategy, CacheError, CacheManager, CacheOnlyAcquisition, ConfigKey,
+    EvictionPolicy, ModelRef, RepoType,
+};
+
+use crate::hub::{self, WEIGHTS};
+use crate::{Env, files_under};
+
+const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+/// Iterations per kind of removal.
+const ROUNDS: usize = 8;
+
+#[derive(Clone, Copy, Debug)]
+enum Removal {
+    Rm,
+    Clean,
+    Prune,
+}
+
+fn model_ref(id: &str) -> ModelRef {
+    ModelRef::parse(id, RepoType::Model).unwrap()
+}
+
+fn prune_everything() -> EvictionPolicy {
+    EvictionPolicy { max_size: Some(0), in_use_grace: Duration::ZERO, ..EvictionPolicy::default() }
+}
+
+/// Runs one removal; returns what it reported as skipped because in use, and what of
+/// `org/model` it evicted (prune).
+async fn remove(cache: &CacheManager, how: Removal) -> (Vec<String>, Vec<String>) {
+    match how {
+        Removal::Rm => (cache.remove(&model_ref("org/model"), &[], false).await.unwrap().skipped_in_use, Vec::new()),
+        Removal::Clean => (cache.clear(false).await.unwrap().skipped_in_use, Vec::new()),
+        Removal::Prune => {
+            let r = cache.prune(&prune_everything()).await.unwrap();
+            let evicted = r.evicted.into_iter().map(|e| e.entry).filter(|e| e.starts_with("org/model@")).collect();
+            (r.skipped_in_use, evicted)
+        }
+    }
+}
+
+/// Whether a transfer of `org/model` is under way (a staging file exists).
+fn downloading(hub_dir: &Path) -> bool {
+    std::fs::read_dir(hub_dir.join("models--org--model/blobs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".incomplete"))
+}
+
+/// Every symlink under `dir` whose target is missing.
+fn dangling_links(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_symlink() && std::fs::metadata(e.path()).is_err() {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A get of a three-file snapshot, throttled so that the removal lands mid-download,
+/// races `remove`, `clear` and `prune --max-size 0`. On every iteration: the get succeeds
+/// and no dangling link is left; when the removal ran while the get was running, every
+/// file of the returned snapshot is there and the removal reported the repo in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gets_racing_removal_return_complete_snapshots() {
+    let hub = hub::start().await;
+    hub.throttle(Some(600_000));
+    let env = Env::new();
+    let getter = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "0s").build().unwrap();
+    let remover = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "0s").build().unwrap();
+    let mut overlapped = 0;
+    for how in [Removal::Rm, Removal::Clean, Removal::Prune] {
+        for round in 0..ROUNDS {
+            let g = getter.clone();
+            let get = tokio::spawn(async move { g.get_model("org/model").await });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !downloading(&env.hub_dir()) && !get.is_finished() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let (skipped, evicted) = remove(&remover, how).await;
+            let during = !get.is_finished();
+            let dir = get.await.unwrap().unwrap_or_else(|e| panic!("{how:?} round {round}: the get failed: {e}"));
+            assert_eq!(dangling_links(&env.hub_dir()), Vec::<String>::new(), "{how:?} round {round}");
+            // A removal that ended after the get may have removed it, as it may.
+            if during {
+                overlapped += 1;
+                assert_eq!(files_under(&dir), MODEL_FILES, "{how:?} round {round}: the returned snapshot is incomplete");
+                assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap().len() as u64, WEIGHTS);
+                assert!(evicted.is_empty(), "{how:?} round {round}: evicted {evicted:?} while the get ran");
+                match how {
+                    Removal::Rm | Removal::Clean => {
+                        assert_eq!(skipped, ["org/model"], "{how:?} round {round}: not reported as in use");
+                    }
+                    Removal::Prune => assert!(skipped.iter().all(|s| s.starts_with("org/model@")), "{skipped:?}"),
+                }
+            }
+            // Not in use any more: the next round downloads again.
+            let gone = remover.remove(&model_ref("org/model"), &[], false).await.unwrap();
+            assert!(gone.skipped_in_use.is_empty(), "{gone:?}");
+        }
+    }
+    assert!(overlapped >= ROUNDS, "the removals should mostly land mid-download: {overlapped} did");
+}
+
+#[tokio::test]
+async fn a_hold_keeps_a_repo_from_removal_and_eviction_until_dropped() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let cache = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "0s").build().unwrap();
+    let model = model_ref("org/model");
+    let dir = cache.get_model("org/model").await.unwrap();
+    cache.get_model("org/other").await.unwrap();
+    assert!(!cache.is_in_use(&model).unwrap(), "no lease, no lock, and a zero grace");
+    assert!(!cache.is_file_in_use(dir.join("config.json")).unwrap());
+
+    let hold = cache.hold(&model).unwrap();
+    assert_eq!(hold.target(), "org/model");
+    assert!(cache.is_in_use(&model).unwrap());
+    assert!(cache.is_file_in_use(dir.join("config.json")).unwrap());
+    assert!(cache.is_file_in_use(&dir).unwrap());
+    assert!(!cache.is_in_use(&model_ref("org/other")).unwrap());
+    let other = env.builder().build().unwrap();
+    assert!(other.is_in_use(&model).unwrap(), "seen by another manager (another open of the lease)");
+
+    let rm = other.remove(&model, &[], false).await.unwrap();
+    assert_eq!((rm.skipped_in_use.as_slice(), rm.entries), (&["org/model".to_owned()][..], 0));
+    let pruned = other.prune(&prune_everything()).await.unwrap();
+    assert!(pruned.evicted.iter().all(|e| !e.entry.starts_with("org/model@")), "{pruned:?}");
+    assert_eq!(pruned.skipped_in_use.len(), 3, "{pruned:?}");
+    let cleared = other.clear(false).await.unwrap();
+    assert_eq!(cleared.skipped_in_use, ["org/model"]);
+    assert_eq!(files_under(&dir), MODEL_FILES, "held files stay");
+
+    drop(hold);
+    assert!(!cache.is_in_use(&model).unwrap());
+    let rm = other.remove(&model, &[], false).await.unwrap();
+    assert_eq!((rm.skipped_in_use.len(), rm.entries), (0, 3));
+    assert!(!dir.exists());
+
+    let err = cache.is_file_in_use(env.tmp.path().join("elsewhere")).unwrap_err();
+    assert_eq!(err.kind().exit_code(), 2, "{err}");
+}
+
+#[tokio::test]
+async fn a_returned_path_is_in_use_for_the_grace_period() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let cache = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "1h").build().unwrap();
+    let path = cache.get_file("org/other", "main", "vocab.txt").await.unwrap();
+    let url = hub.file("org/third", "main", "x.bin").unwrap().url;
+    let artifact = cache.get_url(&url, None).await.unwrap();
+    drop(cache);
+    // Another process (a new manager) sees the use recorded at the return.
+    let later = env.builder().set(ConfigKey::InUseGrace, "1h").build().unwrap();
+    assert!(later.is_file_in_use(&path).unwrap());
+    assert!(later.is_file_in_use(&artifact).unwrap(), "a URL artifact too");
+    assert!(later.is_in_use(&model_ref("org/other")).unwrap());
+    assert!(!later.is_in_use(&model_ref("org/model")).unwrap(), "never fetched");
+    let mut policy = prune_everything();
+    policy.in_use_grace = Duration::from_secs(3600);
+    let pruned = later.prune(&policy).await.unwrap();
+    assert!(pruned.evicted.is_empty(), "{pruned:?}");
+    assert!(path.exists());
+    let strict = env.builder().set(ConfigKey::InUseGrace, "0s").build().unwrap();
+    assert!(!strict.is_file_in_use(&path).unwrap());
+    assert!(!strict.is_file_in_use(&artifact).unwrap());
+}
+
+/// With a limit smaller than the model and no grace, the auto-prune after a download
+/// keeps what the call returns and evicts the older repo.
+#[tokio::test]
+async fn auto_prune_keeps_what_the_call_returns_and_evicts_an_older_repo() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let limited = env
+        .builder()
+        .set(ConfigKey::Endpoint, hub.url())
+        .set(ConfigKey::MaxSize, "10KiB")
+        .set(ConfigKey::InUseGrace, "0s")
+        .build()
+        .unwrap();
+    let other = limited.get_model("org/other").await.unwrap();
+    let third = limited.get_model("org/third").await.unwrap();
+    assert_eq!(files_under(&third), ["tokenizer.model", "x.bin"], "the limit holds both small repos");
+    let dir = limited.get_model("org/model").await.unwrap();
+    assert_eq!(files_under(&dir), MODEL_FILES, "the returned model survives its own auto-prune");
+    assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap().len() as u64, WEIGHTS);
+    let stats = limited.stats().unwrap();
+    let kept: Vec<&str> = stats.models.iter().map(|m| m.model_id.as_str()).collect();
+    assert_eq!(kept, ["org/model"], "the older repos went, the returned one stayed");
+    assert!(!other.exists() && !third.exists());
+}
+
+/// `max_age` alone turns auto-prune on: an expired repo goes after the next download.
+#[tokio::test]
+async fn auto_prune_applies_max_age_without_max_size() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let aging = env
+        .builder()
+        .set(ConfigKey::Endpoint, hub.url())
+        .set(ConfigKey::MaxAge, "1s")
+        .set(ConfigKey::InUseGrace, "0s")
+        .build()
+        .unwrap();
+    let old = aging.get_model("org/other").await.unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let fresh = aging.get_model("org/third").await.unwrap();
+    assert!(!old.exists(), "the expired repo was auto-pruned");
+    assert_eq!(files_under(&fresh), ["tokenizer.model", "x.bin"]);
+    let kept: Vec<String> = aging.stats().unwrap().models.into_iter().map(|m| m.model_id).collect();
+    assert_eq!(kept, ["org/third"]);
+}
+
+/// Serves from the cache, then deletes a file of the snapshot as a tool that knows no
+/// leases would (huggingface_hub's cache deletion).
+#[derive(Debug)]
+struct AnotherToolDeletes;
+
+#[async_trait::async_trait]
+impl AcquisitionStrategy for AnotherToolDeletes {
+    fn name(&self) -> &'static str {
+        "another-tool-deletes"
+    }
+
+    fn description(&self) -> String {
+        "serves from the cache, then loses a file".to_owned()
+    }
+
+    fn requirements(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn is_available(&self) -> bool {
+        true
+    }
+
+    async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let got = CacheOnlyAcquisition.acquire(ctx, request).await?;
+        std::fs::remove_file(got.path.join("tokenizer.json")).unwrap();
+        Ok(got)
+    }
+}
+
+/// Whatever a strategy does, a snapshot lacking a file of its listing is never returned.
+#[tokio::test]
+async fn a_snapshot_that_lost_a_file_is_an_error_not_a_result() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let online = env.manager(hub.url());
+    online.get_model("org/model").await.unwrap();
+    let lossy = env.builder().strategy(std::sync::Arc::new(AnotherToolDeletes)).build().unwrap();
+    let err = lossy.get_model("org/model").await.unwrap_err();
+    assert!(matches!(&err, CacheError::IncompleteSnapshot { missing, .. } if missing == &["tokenizer.json"]), "{err:?}");
+    assert!(err.to_string().contains("`tokenizer.json`"), "{err}");
+    assert!(err.hint().contains("run the same command again"), "{}", err.hint());
+    assert_ne!(err.kind().exit_code(), 0);
+    let dir = online.get_model("org/model").await.unwrap();
+    assert_eq!(files_under(&dir), MODEL_FILES, "the next get fetches it again");
+}
