@@ -102,6 +102,9 @@ impl App {
         if g.offline {
             s.push((ConfigKey::Offline, "true".to_owned()));
         }
+        if let Some(k) = g.strategy {
+            s.push((ConfigKey::Strategy, k.kind().name().to_owned()));
+        }
         s
     }
 

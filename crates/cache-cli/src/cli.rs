@@ -39,6 +39,10 @@ pub(crate) struct Global {
     /// The Hub token [env: `HF_TOKEN`, else the token file $`HF_HOME/token`]
     #[arg(long, global = true, value_name = "TOKEN")]
     pub(crate) token: Option<String>,
+    /// How requests are satisfied: network (cache first, then the Hub), cache-only, or
+    /// hybrid (network, then the cache on a remote failure) [env: `MODELCACHE_STRATEGY`]
+    #[arg(long, global = true, value_enum, value_name = "STRATEGY")]
+    pub(crate) strategy: Option<StrategyArg>,
     /// Never touch the network [env: `HF_HUB_OFFLINE=1` or `MODELCACHE_OFFLINE=1`]
     #[arg(long, global = true)]
     pub(crate) offline: bool,
@@ -51,6 +55,27 @@ pub(crate) struct Global {
     /// Log to stderr: -v for info, -vv for debug, -vvv for trace
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+}
+
+/// An acquisition strategy, as `--strategy` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StrategyArg {
+    /// The cache first, the network for what is missing or stale.
+    Network,
+    /// The cache alone.
+    CacheOnly,
+    /// The network when allowed, then the cache.
+    Hybrid,
+}
+
+impl StrategyArg {
+    pub(crate) fn kind(self) -> modelcache::StrategyKind {
+        match self {
+            StrategyArg::Network => modelcache::StrategyKind::Network,
+            StrategyArg::CacheOnly => modelcache::StrategyKind::CacheOnly,
+            StrategyArg::Hybrid => modelcache::StrategyKind::Hybrid,
+        }
+    }
 }
 
 /// The kind of Hub repository a bare `org/name` means.

@@ -15,9 +15,13 @@ use std::time::Duration;
 use cache_core::{ByteSize, EvictionPolicy, format_duration, parse_duration};
 
 use crate::dirs;
+use crate::strategy::StrategyKind;
 
 /// The default Hub endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// How often the opportunistic cleanup runs at most, by default (as cargo's automatic gc).
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_hours(24);
 
 /// Every configuration key, in the order `modelcache config` prints them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,11 +55,17 @@ pub enum Key {
     Offline,
     /// How long a resolved branch or tag is trusted before asking the Hub again.
     RevalidateAfter,
+    /// The acquisition strategy (`network`, `cache-only`, `hybrid`; `auto` chooses).
+    Strategy,
+    /// Opportunistic cleanup by the size and age limits at most this often.
+    CleanupInterval,
+    /// Give up waiting for a lock whose holder makes no progress for this long.
+    LockStallTimeout,
 }
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 14] = [
+    pub const ALL: [Key; 17] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -70,6 +80,9 @@ impl Key {
         Key::Endpoint,
         Key::Offline,
         Key::RevalidateAfter,
+        Key::Strategy,
+        Key::CleanupInterval,
+        Key::LockStallTimeout,
     ];
 
     /// The key as written in `config.toml`.
@@ -89,6 +102,9 @@ impl Key {
             Key::Endpoint => "endpoint",
             Key::Offline => "offline",
             Key::RevalidateAfter => "revalidate_after",
+            Key::Strategy => "strategy",
+            Key::CleanupInterval => "cleanup_interval",
+            Key::LockStallTimeout => "lock_stall_timeout",
         }
     }
 
@@ -103,7 +119,11 @@ impl Key {
             Key::CacheDir | Key::Home => "a directory path",
             Key::MaxSize => "a size such as `10GiB` or `500MB`, or `none`",
             Key::MaxAge => "a duration such as `7d` or `12h`, or `none`",
-            Key::InUseGrace | Key::DownloadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
+            Key::InUseGrace | Key::DownloadTimeout | Key::RevalidateAfter | Key::LockStallTimeout => {
+                "a duration such as `30s`, `5m` or `1h`"
+            }
+            Key::CleanupInterval => "a duration such as `1h` or `1d`, or `never`",
+            Key::Strategy => "`network`, `cache-only`, `hybrid` or `auto`",
             Key::LowWatermark => "a number greater than 0 and at most 1, such as `0.8`",
             Key::AutoPrune | Key::AutoDownload | Key::Offline => "`true` or `false` (or 1/0, yes/no, on/off)",
             Key::Retries => "a whole number from 0 to 100",
@@ -242,6 +262,14 @@ pub struct Config {
     /// Trust a resolved branch or tag for this long before asking the Hub again (0: always
     /// ask, as huggingface_hub does).
     pub revalidate_after: Duration,
+    /// The acquisition strategy; `None` (`auto`): see
+    /// [`select_strategy`](crate::select_strategy).
+    pub strategy: Option<StrategyKind>,
+    /// Run the opportunistic cleanup (prune by `max_size`/`max_age`) at most this often
+    /// (`None`: never); see [`CacheManager`](crate::CacheManager)'s maintenance docs.
+    pub cleanup_interval: Option<Duration>,
+    /// Give up waiting for a lock after its holder made no progress for this long.
+    pub lock_stall_timeout: Duration,
 }
 
 impl Config {
@@ -273,6 +301,9 @@ impl Config {
             Key::Endpoint => self.endpoint.clone(),
             Key::Offline => self.offline.to_string(),
             Key::RevalidateAfter => format_duration(self.revalidate_after),
+            Key::Strategy => self.strategy.map_or("auto", StrategyKind::name).to_owned(),
+            Key::CleanupInterval => self.cleanup_interval.map_or_else(|| "never".to_owned(), format_duration),
+            Key::LockStallTimeout => format_duration(self.lock_stall_timeout),
         }
     }
 }
@@ -442,6 +473,9 @@ impl Builder {
             endpoint,
             offline,
             revalidate_after: Duration::ZERO,
+            strategy: None,
+            cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
+            lock_stall_timeout: cache_store::StoreConfig::new("/", "/").lock_stall_timeout,
         };
         Ok(Builder { config, sources })
     }
@@ -486,6 +520,18 @@ impl Builder {
             Key::InUseGrace => c.in_use_grace = parse_duration(&s).map_err(|_| bad())?,
             Key::DownloadTimeout => c.download_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
             Key::RevalidateAfter => c.revalidate_after = parse_duration(&s).map_err(|_| bad())?,
+            Key::LockStallTimeout => c.lock_stall_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
+            Key::CleanupInterval => {
+                c.cleanup_interval =
+                    if s.eq_ignore_ascii_case("never") { None } else { Some(parse_duration(&s).map_err(|_| bad())?) };
+            }
+            Key::Strategy => {
+                c.strategy = if s.eq_ignore_ascii_case("auto") {
+                    None
+                } else {
+                    Some(StrategyKind::from_name(&s.to_ascii_lowercase()).ok_or_else(bad)?)
+                };
+            }
             Key::LowWatermark => {
                 let w: f64 = s.parse().map_err(|_| bad())?;
                 if !(w > 0.0 && w <= 1.0) {

@@ -307,40 +307,7 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
             CacheError::ChecksumMismatch { model_id: format!("{model_id}/{path}"), expected, actual }
         }
         H::Store(e) => e.into(),
-        #[cfg(feature = "downloads")]
-        H::Fetch { what, source } => from_fetch(model_id, &what, source),
-        other => CacheError::Hub(other),
-    }
-}
-
-#[cfg(feature = "downloads")]
-fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheError {
-    match source {
-        cache_fetch::Error::DiskFull { needed, available, .. } => {
-            CacheError::DiskFull { needed, available: available.unwrap_or(0) }
-        }
-        cache_fetch::Error::ChecksumMismatch { expected, actual, .. } => {
-            CacheError::ChecksumMismatch { model_id: model_id.to_owned(), expected, actual }
-        }
-        cache_fetch::Error::SizeMismatch { expected, actual, .. } => CacheError::ChecksumMismatch {
-            model_id: model_id.to_owned(),
-            expected: format!("{expected} bytes"),
-            actual: format!("{actual} bytes"),
-        },
-        source => {
-            let suggestion = if source.is_transient() {
-                "check the network connection or `HF_ENDPOINT`, then run the command again (downloads resume); use `--offline` to work from the cache".to_owned()
-            } else {
-                source.hint().unwrap_or_else(|| "check the network connection or `HF_ENDPOINT`".to_owned())
-            };
-            CacheError::DownloadFailed {
-                model_id: model_id.to_owned(),
-                reason: format!("could not {what}"),
-                offline: false,
-                suggestion,
-                source: Some(Box::new(source)),
-            }
-        }
+        other => crate::network::from_hub_transfer(other, model_id),
     }
 }
 

@@ -44,6 +44,11 @@ mod dirs;
 mod error;
 mod maintenance;
 mod manager;
+#[cfg(feature = "downloads")]
+mod network;
+#[cfg(not(feature = "downloads"))]
+#[path = "network_off.rs"]
+mod network;
 mod progress;
 mod strategy;
 mod tokenizer;
@@ -54,12 +59,16 @@ pub use cache_core::{
     ByteSize, CommitHash, EvictionPolicy, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration,
 };
 pub use config::{
-    Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,
+    Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,
+    Source as ConfigSource,
 };
 pub use error::{CacheError, ErrorKind, Missing};
 pub use manager::{CacheManager, CacheManagerBuilder};
 pub use progress::{NoProgress, Progress, ProgressEvent};
-pub use strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition};
+pub use strategy::{
+    AcquireContext, AcquisitionInfo, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition,
+    StrategyKind, available_strategies, select_strategy,
+};
 pub use tokenizer::TOKENIZER_FILES;
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
