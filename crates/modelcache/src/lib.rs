@@ -39,6 +39,7 @@
 //! ```
 
 mod background;
+mod cleanup;
 mod config;
 mod dirs;
 mod error;

@@ -243,6 +243,9 @@ impl CacheManager {
     }
 
     async fn auto_prune(&self) {
+        if self.cleanup_when_due().await {
+            return;
+        }
         let c = &self.inner.config.config;
         if !(c.auto_prune && c.max_size.is_some()) {
             return;
