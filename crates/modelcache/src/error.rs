@@ -222,7 +222,7 @@ impl CacheError {
             CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),
             CacheError::Config(e) => e.hint(),
             CacheError::StrategyUnavailable { .. } => {
-                "build modelcache with the `downloads` feature, or use the cache-only strategy".to_owned()
+                "build modelcache with the `downloads` feature, or pass `--strategy cache-only` (`MODELCACHE_STRATEGY=cache-only`)".to_owned()
             }
             CacheError::Io { .. } => "check the permissions and free space of the cache directories".to_owned(),
             CacheError::Serialization { .. } => "the file may be damaged: remove it or run `modelcache verify --repair`".to_owned(),
@@ -335,5 +335,58 @@ mod tests {
         assert!(e.hint().contains("HF_TOKEN"));
         let e: CacheError = cache_store::Error::DiskFull { path: "/c".into(), needed: 5, available: 1 }.into();
         assert!(matches!(e, CacheError::DiskFull { needed: 5, available: 1 }));
+    }
+
+    /// The settings a hint names (`` `snake_key` `` and `` `MODELCACHE_KEY=…` ``), each
+    /// checked against the configuration's keys.
+    fn named_settings(hint: &str) -> Vec<String> {
+        hint.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|quoted| {
+                let name = quoted.split('=').next().unwrap_or(quoted);
+                if let Some(var) = name.strip_prefix("MODELCACHE_") {
+                    Some(var.to_ascii_lowercase())
+                } else if name.contains('_') && name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    Some(name.to_owned())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hints_name_settings_and_options_that_exist() {
+        let keys: Vec<&str> = crate::config::Key::ALL.iter().map(|k| k.name()).collect();
+        let stalled =
+            cache_store::Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: std::time::Duration::from_mins(5) };
+        #[cfg_attr(not(feature = "downloads"), expect(unused_mut, reason = "transfers exist only with downloads"))]
+        let mut hints = vec![
+            CacheError::Store(stalled).hint(),
+            CacheError::StrategyUnavailable { strategy: "network".into(), reason: "r".into() }.hint(),
+            CacheError::offline_miss("a/b".into(), "r".into(), std::path::Path::new("/c")).hint(),
+            CacheError::DiskFull { needed: 2, available: 1 }.hint(),
+        ];
+        #[cfg(feature = "downloads")]
+        hints.push(
+            crate::network::from_hub_transfer(
+                cache_hf::Error::Fetch {
+                    what: "download `x`".into(),
+                    source: cache_fetch::Error::Timeout { url: "http://h/x".into(), retries: 0, source: "slow".into() },
+                },
+                "a/b",
+            )
+            .hint(),
+        );
+        assert!(hints[0].contains("`lock_stall_timeout`") && hints[0].contains("MODELCACHE_LOCK_STALL_TIMEOUT"), "{}", hints[0]);
+        assert!(hints[1].contains("--strategy cache-only"), "{}", hints[1]);
+        for hint in &hints {
+            for name in named_settings(hint) {
+                assert!(keys.contains(&name.as_str()), "`{name}` in {hint:?} is not a setting");
+            }
+        }
+        #[cfg(feature = "downloads")]
+        assert!(hints.last().is_some_and(|h| h.contains("`download_timeout`")), "{hints:?}");
     }
 }

@@ -152,7 +152,8 @@ fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheEr
             actual: format!("{actual} bytes"),
         },
         source => {
-            let suggestion = if source.is_transient() {
+            // A timeout's own hint names the setting to raise.
+            let suggestion = if source.is_transient() && !matches!(source, cache_fetch::Error::Timeout { .. }) {
                 "check the network connection or `HF_ENDPOINT`, then run the command again (downloads resume); use `--offline` to work from the cache".to_owned()
             } else {
                 source.hint().unwrap_or_else(|| "check the network connection or `HF_ENDPOINT`".to_owned())

@@ -136,3 +136,25 @@ async fn hybrid_serves_from_the_cache_after_the_network_fails() {
     assert!(hub.stats().total_requests() > 0, "the network was asked first");
     assert_eq!(std::fs::read(&path).unwrap(), b"{\"cached\": true}", "then the cache answered");
 }
+
+#[tokio::test]
+async fn lock_stall_timeout_from_the_configuration_reaches_the_store() {
+    let hub = hub::start().await;
+    let env = Env::new();
+    let info = hub.file("org/model", "main", "config.json").unwrap();
+    // Another holder of the blob's lock that makes no progress.
+    let holder = cache_store::Store::open(cache_store::StoreConfig::new(
+        camino::Utf8PathBuf::from_path_buf(env.hub_dir()).unwrap(),
+        camino::Utf8PathBuf::from_path_buf(env.home_dir()).unwrap(),
+    ))
+    .unwrap();
+    let _lock = holder.lock_blob(&model("org/model"), &info.etag, &mut |_| {}).unwrap();
+    let env = env.var("MODELCACHE_LOCK_STALL_TIMEOUT", "1s");
+    let cache = env.manager(hub.url());
+    assert_eq!(
+        cache.config().source(ConfigKey::LockStallTimeout),
+        &modelcache::ConfigSource::Env("MODELCACHE_LOCK_STALL_TIMEOUT".into())
+    );
+    let err = cache.get_file("org/model", "main", "config.json").await.unwrap_err();
+    assert!(err.hint().contains("lock_stall_timeout"), "{err}: {}", err.hint());
+}
