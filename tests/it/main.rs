@@ -12,6 +12,7 @@ mod exit_codes;
 mod hostile;
 mod integrity;
 mod interop;
+mod roundtrip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

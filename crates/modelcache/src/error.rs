@@ -165,15 +165,6 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
-    /// A value could not be serialized or parsed.
-    #[error("failed to (de)serialize {what}")]
-    Serialization {
-        /// What.
-        what: String,
-        /// The error.
-        #[source]
-        source: Source,
-    },
     /// The cache store failed in another way (index, locks).
     #[error(transparent)]
     Store(cache_store::Error),
@@ -225,7 +216,6 @@ impl CacheError {
                 "build modelcache with the `downloads` feature, or pass `--strategy cache-only` (`MODELCACHE_STRATEGY=cache-only`)".to_owned()
             }
             CacheError::Io { .. } => "check the permissions and free space of the cache directories".to_owned(),
-            CacheError::Serialization { .. } => "the file may be damaged: remove it or run `modelcache verify --repair`".to_owned(),
             CacheError::Store(e) => e.hint().unwrap_or_else(|| "run `modelcache verify` to check the cache".to_owned()),
             CacheError::Hub(e) => e.hint().unwrap_or_else(|| "run the command again with `-v` for details".to_owned()),
         }

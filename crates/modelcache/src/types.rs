@@ -1,10 +1,10 @@
 //! Requests and results of the facade. Results serialize with stable field names: they
-//! are the `--json` output of the CLI.
+//! are the `--json` output of the CLI, and that output deserializes back into them.
 
 use std::path::PathBuf;
 
 use cache_core::{Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::CacheError;
 
@@ -109,7 +109,7 @@ impl AcquireRequest {
 }
 
 /// What an acquisition produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acquired {
     /// The file, or the snapshot directory.
     pub path: PathBuf,
@@ -124,7 +124,7 @@ pub struct Acquired {
 }
 
 /// Hit, miss and download counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// Lookups answered from the cache.
     pub hits: u64,
@@ -139,7 +139,7 @@ pub struct Counters {
 }
 
 /// One cached repository, as `stats()` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedModelInfo {
     /// `org/name` (models), `datasets/org/name`, `spaces/org/name`.
     pub model_id: String,
@@ -160,7 +160,7 @@ pub struct CachedModelInfo {
 }
 
 /// The cache at a glance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CacheStats {
     /// Repositories in the cache.
     pub total_models: usize,
@@ -181,7 +181,7 @@ pub struct CacheStats {
 }
 
 /// One file of a cached revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {
     /// Path in the repository.
     pub path: String,
@@ -190,7 +190,7 @@ pub struct FileInfo {
 }
 
 /// One cached revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionInfo {
     /// The commit.
     pub commit: String,
@@ -203,7 +203,7 @@ pub struct RevisionInfo {
 }
 
 /// An interrupted or in-flight download.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncompleteDownload {
     /// The `.incomplete` file.
     pub path: PathBuf,
@@ -216,7 +216,7 @@ pub struct IncompleteDownload {
 }
 
 /// One repository as `list()` reports it (from the disk, with usage from the index).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoInfo {
     /// `org/name`, `datasets/org/name`, `spaces/org/name`.
     pub model_id: String,
@@ -239,7 +239,7 @@ pub struct RepoInfo {
 }
 
 /// A file whose content does not match its digest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorruptedFile {
     /// The repository (or the artifact's URL).
     pub model_id: String,
@@ -252,7 +252,7 @@ pub struct CorruptedFile {
 }
 
 /// The outcome of an integrity check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrityReport {
     /// Repositories whose every file checked out.
     pub valid_models: Vec<String>,
@@ -280,7 +280,7 @@ impl IntegrityReport {
 }
 
 /// What a removal did (or, with `dry_run`, would do).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveReport {
     /// Whether nothing was actually removed.
     pub dry_run: bool,
@@ -293,7 +293,7 @@ pub struct RemoveReport {
 }
 
 /// One entry chosen by a prune.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrunedEntry {
     /// `org/name@<commit>/<path>` or the artifact key.
     pub entry: String,
@@ -304,7 +304,7 @@ pub struct PrunedEntry {
 }
 
 /// What a prune did (or, with `dry_run`, would do).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneReport {
     /// Whether nothing was actually removed.
     pub dry_run: bool,
