@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use modelcache::{CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, RepoType};
+use modelcache::{CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef};
 use serde::Serialize;
 
-use crate::cli::Global;
+use crate::cli::{Global, RepoKind};
 use crate::progress::Bars;
 use crate::report::Failure;
 
@@ -155,15 +155,33 @@ impl App {
     }
 }
 
-/// Parses `REPO[@REV]` (with a `datasets/`/`spaces/` prefix or `--repo-type`), naming the
-/// argument in the error.
-pub(crate) fn parse_ref(value: &str, repo_type: RepoType) -> Result<ModelRef> {
-    ModelRef::parse(value, repo_type).map_err(|e| {
+/// Parses `REPO[@REV]` (with a `datasets/`/`spaces/`/`models/` prefix or `--repo-type`),
+/// naming the argument in the error. A prefix that contradicts an explicit `--repo-type`
+/// is a usage error, never a silent choice of one of them.
+pub(crate) fn parse_ref(value: &str, repo_type: Option<RepoKind>) -> Result<ModelRef> {
+    let parsed = ModelRef::parse(value, RepoKind::or_default(repo_type)).map_err(|e| {
         anyhow::Error::new(e).context(Failure::usage(
             format!("invalid repository `{}`", shorten(value)),
             "write it as `ORG/NAME`, `ORG/NAME@REVISION`, `datasets/ORG/NAME` or `spaces/ORG/NAME`",
         ))
-    })
+    })?;
+    let prefixed = matches!(value.split_once('/'), Some(("datasets" | "spaces" | "models", _)));
+    if let Some(kind) = repo_type
+        && prefixed
+        && parsed.repo.repo_type != kind.repo_type()
+    {
+        return Err(Failure::usage(
+            format!(
+                "`--repo-type {}` contradicts the `{}` prefix of `{}`",
+                kind.repo_type(),
+                value.split('/').next().unwrap_or_default(),
+                shorten(value)
+            ),
+            "drop `--repo-type`, or the prefix",
+        )
+        .into());
+    }
+    Ok(parsed)
 }
 
 /// A value for a message: control characters escaped, at most 80 characters.

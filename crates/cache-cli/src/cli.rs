@@ -91,6 +91,11 @@ pub(crate) enum RepoKind {
 }
 
 impl RepoKind {
+    /// The kind `--repo-type` names (a model when not given).
+    pub(crate) fn or_default(kind: Option<RepoKind>) -> modelcache::RepoType {
+        kind.unwrap_or_default().repo_type()
+    }
+
     pub(crate) fn repo_type(self) -> modelcache::RepoType {
         match self {
             RepoKind::Model => modelcache::RepoType::Model,
@@ -166,9 +171,10 @@ pub(crate) struct GetArgs {
     /// URL: the file name to store it under (`[A-Za-z0-9._-]`)
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -179,9 +185,10 @@ pub(crate) struct WarmArgs {
     /// Lines fetched at once
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) jobs: u16,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -202,9 +209,10 @@ pub(crate) struct VerifyArgs {
     /// Remove corrupted and missing files and, online, download them again
     #[arg(long)]
     pub(crate) repair: bool,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -218,9 +226,10 @@ pub(crate) struct RmArgs {
     /// Report what would be removed without removing it
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -251,9 +260,10 @@ pub(crate) struct PinArgs {
     /// The repository, or one revision of it
     #[arg(value_name = "REPO[@REV]")]
     pub(crate) repo: String,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[cfg(test)]
@@ -276,7 +286,9 @@ mod tests {
         assert_eq!(v.global.verbose, 2);
         let g = Cli::try_parse_from(["modelcache", "get", "a/b", "x.json", "--repo-type", "dataset"]).unwrap();
         let Command::Get(g) = g.command else { panic!("not get") };
-        assert_eq!((g.files.as_slice(), g.repo_type), (["x.json".to_owned()].as_slice(), RepoKind::Dataset));
+        assert_eq!((g.files.as_slice(), g.repo_type), (["x.json".to_owned()].as_slice(), Some(RepoKind::Dataset)));
+        let strategy = Cli::try_parse_from(["modelcache", "config", "--strategy", "cache-only"]).unwrap();
+        assert_eq!(strategy.global.strategy, Some(StrategyArg::CacheOnly));
         assert!(Cli::try_parse_from(["modelcache", "get", "a/b", "--repo-type", "nope"]).is_err());
     }
 }

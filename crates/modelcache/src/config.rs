@@ -4,6 +4,9 @@
 //! The Hub's own variables feed the defaults, as `huggingface_hub` reads them:
 //! `HF_HUB_CACHE`/`HF_HOME` for the cache directory, `HF_ENDPOINT` for the endpoint and
 //! `HF_HUB_OFFLINE` for offline mode (offline if either it or `MODELCACHE_OFFLINE` says so).
+//! `HF_*` booleans are read as huggingface_hub reads them (`1`, `ON`, `YES`, `TRUE` in any
+//! case are true, anything else false); `MODELCACHE_*` ones are strict (`true`/`false`,
+//! 1/0, yes/no, on/off, else an error).
 //! Unknown keys and bad values are errors that name the file or variable, the key and the
 //! form it accepts.
 
@@ -450,12 +453,7 @@ impl Builder {
         }
         let mut offline = false;
         if let Some(v) = env("HF_HUB_OFFLINE") {
-            offline = parse_bool(&v).ok_or_else(|| ConfigError::InvalidValue {
-                origin: "env `HF_HUB_OFFLINE`".to_owned(),
-                key: Key::Offline,
-                value: v.clone(),
-                expected: Key::Offline.expected(),
-            })?;
+            offline = hf_truthy(&v);
             sources.insert(Key::Offline, Source::Env("HF_HUB_OFFLINE".to_owned()));
         }
         let config = Config {
@@ -557,6 +555,13 @@ impl Builder {
         self.sources.insert(key, source);
         Ok(())
     }
+}
+
+/// A Hugging Face boolean variable, read as huggingface_hub reads it: `1`, `ON`, `YES`,
+/// `TRUE` (any case) are true, anything else is false. modelcache's own variables stay
+/// strict ([`parse_bool`]): a typo there is an error, not a silent `false`.
+fn hf_truthy(s: &str) -> bool {
+    ["1", "ON", "YES", "TRUE"].iter().any(|t| s.eq_ignore_ascii_case(t))
 }
 
 fn parse_bool(s: &str) -> Option<bool> {

@@ -53,7 +53,7 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
 }
 
 pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
-    let target = args.repo.as_deref().map(|r| parse_ref(r, args.repo_type.repo_type())).transpose()?;
+    let target = args.repo.as_deref().map(|r| parse_ref(r, args.repo_type)).transpose()?;
     let cache = app.manager()?;
     let report = App::runtime()?.block_on(cache.verify(target.as_ref(), args.repair))?;
     app.out.emit(&report, || verify_text(&report))?;
@@ -75,7 +75,7 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
 }
 
 pub(crate) fn rm(app: &App, args: &RmArgs) -> Result<()> {
-    let target = parse_ref(&args.repo, args.repo_type.repo_type())?;
+    let target = parse_ref(&args.repo, args.repo_type)?;
     let files = args.files.iter().map(|f| parse_path(f)).collect::<Result<Vec<_>>>()?;
     let cache = app.manager()?;
     let report = App::runtime()?.block_on(cache.remove(&target, &files, args.dry_run))?;

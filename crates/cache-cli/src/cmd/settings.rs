@@ -20,7 +20,7 @@ struct PinResult {
 }
 
 pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
-    let target = parse_ref(&args.repo, args.repo_type.repo_type())?;
+    let target = parse_ref(&args.repo, args.repo_type)?;
     let cache = app.manager()?;
     if on {
         cache.pin(&target)?;

@@ -13,11 +13,11 @@ use std::io::Read;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use modelcache::{AcquireRequest, CacheError, ErrorKind, RepoType};
+use modelcache::{AcquireRequest, CacheError, ErrorKind};
 use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
-use crate::cli::WarmArgs;
+use crate::cli::{RepoKind, WarmArgs};
 use crate::cmd::get::{fetch_all, repo_requests};
 use crate::format;
 use crate::report::Failure;
@@ -31,7 +31,7 @@ pub(crate) struct Line {
 }
 
 /// Parses the list; an invalid line fails the whole command naming its number.
-pub(crate) fn parse(text: &str, repo_type: RepoType) -> Result<Vec<Line>> {
+pub(crate) fn parse(text: &str, repo_type: Option<RepoKind>) -> Result<Vec<Line>> {
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let content = raw.split_once(" #").map_or(raw, |(c, _)| c).trim();
@@ -97,7 +97,7 @@ fn read_list(path: &std::path::Path) -> Result<String> {
 }
 
 pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
-    let lines = parse(&read_list(&args.list)?, args.repo_type.repo_type())?;
+    let lines = parse(&read_list(&args.list)?, args.repo_type)?;
     let cache = app.manager()?;
     let start = Instant::now();
     let (owners, requests): (Vec<usize>, Vec<AcquireRequest>) =
@@ -204,9 +204,7 @@ mod tests {
 
     #[test]
     fn lists_parse_into_snapshots_and_files() {
-        let lines =
-            parse("# warm these\n\norg/a\norg/b@v1 config.json x/y.bin  # weights\n  datasets/org/d  \n", RepoType::Model)
-                .unwrap();
+        let lines = parse("# warm these\n\norg/a\norg/b@v1 config.json x/y.bin  # weights\n  datasets/org/d  \n", None).unwrap();
         let specs: Vec<(usize, Vec<String>)> =
             lines.iter().map(|l| (l.number, l.requests.iter().map(AcquireRequest::describe).collect())).collect();
         assert_eq!(
@@ -222,7 +220,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named() {
         for bad in ["org/a\norg/b ../../etc/passwd\n", "org/a\n../x\n", "org/a\norg/b a\u{0}b\n"] {
-            let err = parse(bad, RepoType::Model).unwrap_err();
+            let err = parse(bad, None).unwrap_err();
             assert_eq!(crate::report::kind(&err).exit_code(), 2);
             assert!(err.to_string().starts_with("line 2 of the list"), "{err}");
         }
