@@ -104,6 +104,18 @@ pub enum CacheError {
         /// The digest it had.
         actual: String,
     },
+    /// A tokenizer's vocabulary does not have the size the model expects.
+    #[error("the tokenizer of `{model_id}` has {actual} entries in `{file}`, expected {expected}")]
+    VocabMismatch {
+        /// The repository.
+        model_id: String,
+        /// The file counted (`tokenizer.json`, `vocab.txt`…).
+        file: String,
+        /// The size asked for.
+        expected: usize,
+        /// The size found.
+        actual: usize,
+    },
     /// Not enough free space.
     #[error("not enough disk space: {needed} bytes needed, {available} available")]
     DiskFull {
@@ -183,7 +195,7 @@ impl CacheError {
             | CacheError::DownloadFailed { offline: false, .. }
             | CacheError::Hub(cache_hf::Error::InvalidResponse { .. }) => ErrorKind::Remote,
             CacheError::DownloadFailed { offline: true, .. } => ErrorKind::NotCachedOffline,
-            CacheError::ChecksumMismatch { .. } => ErrorKind::Integrity,
+            CacheError::ChecksumMismatch { .. } | CacheError::VocabMismatch { .. } => ErrorKind::Integrity,
             CacheError::DiskFull { .. } => ErrorKind::DiskFull,
             _ => ErrorKind::Other,
         }
@@ -201,6 +213,9 @@ impl CacheError {
                 "the corrupted copy was removed: run the same command again to download a fresh one; if it keeps happening run `modelcache verify --repair`"
                     .to_owned()
             }
+            CacheError::VocabMismatch { model_id, .. } => format!(
+                "check that `{model_id}` holds the tokenizer of this model (the expected size is usually the model config's `vocab_size`), and pin a revision with `{model_id}@<commit>`"
+            ),
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
             }

@@ -70,7 +70,7 @@ pub use strategy::{
     AcquireContext, AcquisitionInfo, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition,
     StrategyKind, available_strategies, select_strategy,
 };
-pub use tokenizer::TOKENIZER_FILES;
+pub use tokenizer::{TOKENIZER_EXTRAS, TOKENIZER_FILES, TokenizerFiles};
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
     IntegrityReport, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
