@@ -116,19 +116,22 @@ test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
 error: test failed, to rerun pass `-p modelcache-tests --test it`
 ";
 
+    /// Reads `output` line by line, as `run_tests` does while streaming it.
+    fn read(output: &str) -> Tally {
+        let mut t = Tally::default();
+        output.lines().for_each(|line| t.read_line(line));
+        t
+    }
+
     #[test]
     fn the_test_result_lines_of_real_output_are_summed_and_closed_plainly() {
-        let tally = Tally::of_output(OUTPUT);
+        let tally = read(OUTPUT);
         assert_eq!(tally, Tally { passed: 6, failed: 1 }, "three summaries; a panic message quoting one is not one");
         assert_eq!(tally.closing_line(), "6 passed, 1 failed");
-        // Streaming line by line, as `run_tests` does, gives the same totals.
-        let mut streamed = Tally::default();
-        OUTPUT.lines().for_each(|line| streamed.read_line(line));
-        assert_eq!(streamed, tally);
         // Totals across runs (the matrix, then the rest) add up.
-        let mut all = Tally::of_output("test result: ok. 10 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out\n");
+        let mut all = read("test result: ok. 10 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out\n");
         all.add(tally);
         assert_eq!(all.closing_line(), "16 passed, 1 failed");
-        assert_eq!(Tally::of_output("no tests here\n").closing_line(), "0 passed, 0 failed");
+        assert_eq!(read("no tests here\n").closing_line(), "0 passed, 0 failed");
     }
 }

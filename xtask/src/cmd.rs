@@ -81,13 +81,6 @@ impl Tally {
         }
     }
 
-    /// The totals of a whole `cargo test` output.
-    pub(crate) fn of_output(output: &str) -> Tally {
-        let mut t = Tally::default();
-        output.lines().for_each(|line| t.read_line(line));
-        t
-    }
-
     /// The closing line `cargo xtask ci` prints: `12 passed, 0 failed`.
     pub(crate) fn closing_line(self) -> String {
         format!("{} passed, {} failed", self.passed, self.failed)
