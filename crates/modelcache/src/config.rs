@@ -42,7 +42,8 @@ pub enum Key {
     LowWatermark,
     /// Entries used more recently are never evicted.
     InUseGrace,
-    /// Prune after downloads when a size limit is set.
+    /// Prune after downloads: by size when `max_size` is set, and by every limit once
+    /// per `cleanup_interval`.
     AutoPrune,
     /// Download what is missing (otherwise cache-only).
     AutoDownload,
@@ -268,8 +269,8 @@ pub struct Config {
     /// The acquisition strategy; `None` (`auto`): see
     /// [`select_strategy`](crate::select_strategy).
     pub strategy: Option<StrategyKind>,
-    /// Run the opportunistic cleanup (prune by `max_size`/`max_age`) at most this often
-    /// (`None`: never); see [`CacheManager`](crate::CacheManager)'s maintenance docs.
+    /// After a download, prune by `max_size`/`max_age` at most this often (`None`: never;
+    /// never while offline or without `auto_prune`), as cargo's automatic gc does.
     pub cleanup_interval: Option<Duration>,
     /// Give up waiting for a lock after its holder made no progress for this long.
     pub lock_stall_timeout: Duration,

@@ -10,7 +10,10 @@
 //! # Layering
 //! Depends on every lower crate. With `--no-default-features` (no `downloads`) it is
 //! cache-only with the same API, and its dependency tree holds neither tokio nor reqwest
-//! (`cargo xtask test-matrix` checks this); its async functions then run inline.
+//! (`cargo xtask test-matrix` checks this); its async functions then run inline. The
+//! difference lives in one edge module (`network.rs`, or `network_off.rs` without the
+//! feature): which strategies exist and how a request reaches the Hub. The manager, the
+//! strategies and the errors read the same in both builds.
 //!
 //! # Invariants
 //! - Nothing half-downloaded is ever returned; every download is verified against its
@@ -18,6 +21,11 @@
 //! - A revision given as a commit never touches the network when cached; branches and
 //!   tags are re-resolved unless inside `revalidate_after`.
 //! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
+//! - With `max_size` or `max_age` set, the limits apply by themselves: after a download
+//!   the cache is pruned at most once per `cleanup_interval` (default a day), never while
+//!   offline; the last run's time is kept in the home, never in the hub cache.
+//! - `--json` output deserializes back into the result types ([`RepoInfo`],
+//!   [`CacheStats`], [`PruneReport`]…).
 //!
 //! # Example
 //! ```no_run
