@@ -10,8 +10,9 @@
 //! plus [`TOKENIZER_EXTRAS`] (`tokenizer_config.json`, `special_tokens_map.json`,
 //! `added_tokens.json`) when the repository has them. [`CacheManager::get_tokenizer_files`]
 //! fetches `tokenizer.json` and the extras first (one filtered snapshot), and only when
-//! there is no `tokenizer.json` the other families (a second one): a repository with a
-//! fast tokenizer never downloads its slow files.
+//! there is no `tokenizer.json` the other families, one filtered snapshot each in order
+//! until one is complete: only the chosen family is downloaded (a repository with a fast
+//! tokenizer never downloads its slow files).
 //!
 //! # Vocabulary check
 //! With `expected_vocab` (typically the model config's `vocab_size`), the entries of the
@@ -104,17 +105,25 @@ impl CacheManager {
         let main: Vec<PathBuf> = if has(&dir, "tokenizer.json") {
             vec![dir.join("tokenizer.json")]
         } else {
-            wanted = FAMILIES.iter().flat_map(|f| f.iter().map(|n| (*n).to_owned())).collect();
-            let second = self.get_snapshot(&r, &wanted, &[]).await?;
-            let family = FAMILIES.iter().find(|f| f.iter().all(|n| has(&second.path, n))).ok_or_else(|| {
-                CacheError::ModelNotFound {
-                    model_id: key.to_owned(),
-                    missing: Missing::File,
-                    reason: "it has no tokenizer: none of `tokenizer.json`, `vocab.json` + `merges.txt`, `tokenizer.model`, `vocab.txt`".to_owned(),
-                    suggestion: "check that this is the repository of the model's tokenizer (some models keep it in another repository)".to_owned(),
+            let mut found = None;
+            for family in FAMILIES {
+                wanted = family.iter().map(|n| (*n).to_owned()).collect();
+                let got = self.get_snapshot(&r, &wanted, &[]).await?;
+                if family.iter().all(|n| has(&got.path, n)) {
+                    found = Some(family.iter().map(|n| got.path.join(n)).collect());
+                    break;
                 }
-            })?;
-            family.iter().map(|n| second.path.join(n)).collect()
+            }
+            found.ok_or_else(|| CacheError::ModelNotFound {
+                model_id: key.to_owned(),
+                missing: Missing::File,
+                reason:
+                    "it has no tokenizer: none of `tokenizer.json`, `vocab.json` + `merges.txt`, `tokenizer.model`, `vocab.txt`"
+                        .to_owned(),
+                suggestion:
+                    "check that this is the repository of the model's tokenizer (some models keep it in another repository)"
+                        .to_owned(),
+            })?
         };
         let extras = TOKENIZER_EXTRAS.iter().map(|n| dir.join(n)).filter(|p| p.is_file()).collect();
         let vocab_size = match expected_vocab {

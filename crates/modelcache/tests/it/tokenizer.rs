@@ -101,6 +101,7 @@ async fn get_tokenizer_files_fetches_one_whole_family_and_the_extras() {
     let bpe = cache.get_tokenizer_files("org/bpe", Some(2)).await.unwrap();
     assert_eq!(bpe.main, [bpe.dir.join("vocab.json"), bpe.dir.join("merges.txt")], "the preferred family, whole");
     assert_eq!(bpe.extras, [bpe.dir.join("tokenizer_config.json")]);
+    assert_eq!(names(&bpe.dir), ["merges.txt", "tokenizer_config.json", "vocab.json"], "not the WordPiece family too");
 
     let err = cache.get_tokenizer_files("org/none", None).await.unwrap_err();
     assert!(matches!(err, modelcache::CacheError::ModelNotFound { missing: modelcache::Missing::File, .. }), "{err:?}");
