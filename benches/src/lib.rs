@@ -5,6 +5,10 @@
 use std::io;
 use std::path::Path;
 
+// The generated caches use Unix symlinks, and the stack below is Unix only.
+#[cfg(not(unix))]
+compile_error!("the benchmarks run on Unix systems only");
+
 use cache_core::{CommitHash, GitSha1, Repo};
 
 /// The commit every generated repo is at.

@@ -140,3 +140,65 @@ fn a_closed_stdout_is_not_an_error() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn hub_booleans_read_like_huggingface_hub_and_ours_stay_strict() {
+    let hub = hub();
+    let mut env = Env::new(&hub);
+    // huggingface_hub reads an unknown value as false: online.
+    env.var("HF_HUB_OFFLINE", "maybe");
+    let run = env.run(&["--json", "config"]).ok().json();
+    let offline = run["settings"].as_array().unwrap().iter().find(|s| s["key"] == "offline").unwrap().clone();
+    assert_eq!((offline["value"].as_str(), offline["source"].as_str()), (Some("false"), Some("env HF_HUB_OFFLINE")));
+    env.run(&["get", "org/other", "vocab.txt"]).ok();
+    assert!(hub.stats().total_requests() > 0, "downloaded: not offline");
+    // Its true values, in any case: offline.
+    env.var("HF_HUB_OFFLINE", "Yes");
+    env.run(&["get", "org/model", "config.json"]).expect(4);
+    // modelcache's own variable: a typo is an error naming the variable.
+    let mut strict = Env::new(&hub);
+    strict.var("MODELCACHE_OFFLINE", "maybe");
+    let run = strict.run(&["get", "org/model", "config.json"]).expect(2);
+    assert!(run.stderr.contains("MODELCACHE_OFFLINE"), "{}", run.stderr);
+    clean_error(&run);
+}
+
+#[test]
+fn a_repo_type_that_contradicts_the_prefix_is_a_usage_error() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    for (flag, target) in [("dataset", "models/org/model"), ("model", "datasets/org/data"), ("space", "datasets/org/data@main")] {
+        let run = env.run(&["get", "--repo-type", flag, target]).expect(2);
+        assert!(run.stderr.contains("contradicts"), "{}", run.stderr);
+        clean_error(&run);
+        env.run(&["pin", "--repo-type", flag, target]).expect(2);
+    }
+    assert_eq!(hub.stats().total_requests(), 0, "nothing was fetched");
+    // Agreeing, or only one of them: fine.
+    env.run(&["get", "--repo-type", "dataset", "datasets/org/data", "train.csv"]).ok();
+    env.run(&["get", "--repo-type", "model", "models/org/other", "vocab.txt"]).ok();
+    env.run(&["get", "datasets/org/data", "train.csv"]).ok();
+    let listed = env.run(&["--json", "ls"]).ok().json();
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["model_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["datasets/org/data", "org/other"]);
+}
+
+#[test]
+fn the_strategy_is_selected_and_shown_by_config() {
+    let hub = hub();
+    let mut env = Env::new(&hub);
+    let run = env.run(&["--json", "--strategy", "hybrid", "config"]).ok().json();
+    assert_eq!(run["strategy"]["name"], "hybrid");
+    assert_eq!(run["strategy"]["available"], true);
+    let reqs = run["strategy"]["requirements"].as_array().unwrap();
+    assert!(reqs.windows(2).all(|w| w[0].as_str() < w[1].as_str()), "sorted and distinct: {reqs:?}");
+    let strategy = run["settings"].as_array().unwrap().iter().find(|s| s["key"] == "strategy").unwrap().clone();
+    assert_eq!((strategy["value"].as_str(), strategy["source"].as_str()), (Some("hybrid"), Some("command line")));
+    env.var("MODELCACHE_STRATEGY", "cache-only");
+    let text = env.run(&["config"]).ok().stdout;
+    assert!(text.contains("strategy:    cache-only (available): serves files already in the cache"), "{text}");
+    let run = env.run(&["get", "org/model", "config.json"]).expect(4);
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    assert_eq!(hub.stats().total_requests(), 0, "cache-only never connects");
+    env.run(&["--strategy", "sometimes", "config"]).expect(2);
+}

@@ -14,6 +14,7 @@ mod hostile;
 mod integrity;
 mod interop;
 mod races;
+mod roundtrip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

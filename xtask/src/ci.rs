@@ -35,7 +35,7 @@ pub(crate) fn run() -> Result<(), String> {
     deny()?;
     println!();
     println!("ci: all steps passed");
-    println!("{} passed, {} failed", tally.passed, tally.failed);
+    println!("{}", tally.closing_line());
     Ok(())
 }
 
@@ -83,9 +83,59 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use crate::cmd::Tally;
+
+    /// `cargo test -p modelcache-tests` output, as it streams: a unit-test binary, an
+    /// integration binary with a failure, doc-tests, and the noise between them.
+    const OUTPUT: &str = "\
+    Finished `test` profile [unoptimized + debuginfo] target(s) in 0.42s
+     Running unittests src/lib.rs (target/debug/deps/modelcache_tests-1c0a)
+
+running 0 tests
+
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+
+     Running it/main.rs (target/debug/deps/it-3309f26b89fb8b84)
+
+running 3 tests
+test exit_codes::code_0_success_and_help ... ok
+test exit_codes::code_4_not_cached_while_offline ... FAILED
+test roundtrip::json_output_reads_back_into_the_facade_types_and_matches_the_library ... ok
+
+failures:
+
+---- exit_codes::code_4_not_cached_while_offline stdout ----
+thread 'exit_codes::code_4_not_cached_while_offline' panicked at tests/it/exit_codes.rs:40:5:
+expected exit 4, got 0: the test output mentions test result: ok. 99 passed; nothing counts here
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+
+test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 33 filtered out; finished in 36.68s
+
+   Doc-tests modelcache
+
+running 4 tests
+test crates/modelcache/src/lib.rs - (line 23) - compile ... ok
+test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+error: test failed, to rerun pass `-p modelcache-tests --test it`
+";
+
+    /// Reads `output` line by line, as `run_tests` does while streaming it.
+    fn read(output: &str) -> Tally {
+        let mut t = Tally::default();
+        output.lines().for_each(|line| t.read_line(line));
+        t
+    }
+
     #[test]
-    fn tally_is_reported_in_the_plain_closing_format() {
-        let t = crate::cmd::Tally { passed: 3, failed: 0 };
-        assert_eq!(format!("{} passed, {} failed", t.passed, t.failed), "3 passed, 0 failed");
+    fn the_test_result_lines_of_real_output_are_summed_and_closed_plainly() {
+        let tally = read(OUTPUT);
+        assert_eq!(tally, Tally { passed: 6, failed: 1 }, "three summaries; a panic message quoting one is not one");
+        assert_eq!(tally.closing_line(), "6 passed, 1 failed");
+        // Totals across runs (the matrix, then the rest) add up.
+        let mut all = read("test result: ok. 10 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out\n");
+        all.add(tally);
+        assert_eq!(all.closing_line(), "16 passed, 1 failed");
+        assert_eq!(read("no tests here\n").closing_line(), "0 passed, 0 failed");
     }
 }

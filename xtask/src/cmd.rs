@@ -61,7 +61,7 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String, String> {
 }
 
 /// Test totals read from `cargo test` output.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tally {
     pub(crate) passed: u64,
     pub(crate) failed: u64,
@@ -71,6 +71,19 @@ impl Tally {
     pub(crate) fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
+    }
+
+    /// Adds what one line of `cargo test` output reports: a `test result:` summary (one
+    /// per test binary and doc-test run) counts; every other line is ignored.
+    pub(crate) fn read_line(&mut self, line: &str) {
+        if let Some(rest) = line.trim().strip_prefix("test result: ") {
+            self.add(parse_result(rest));
+        }
+    }
+
+    /// The closing line `cargo xtask ci` prints: `12 passed, 0 failed`.
+    pub(crate) fn closing_line(self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
     }
 }
 
@@ -85,9 +98,7 @@ pub(crate) fn run_tests(cmd: &mut Command) -> Result<(Duration, Tally), String> 
         for line in BufReader::new(out).lines() {
             let line = line.map_err(|e| format!("reading test output: {e}"))?;
             println!("{line}");
-            if let Some(rest) = line.trim().strip_prefix("test result: ") {
-                tally.add(parse_result(rest));
-            }
+            tally.read_line(&line);
         }
     }
     let status = child.wait().map_err(|e| format!("waiting for `{}`: {e}", describe(cmd)))?;

@@ -157,7 +157,7 @@ pub(crate) fn run() -> Result<Tally, String> {
     for line in &layering {
         println!("{line}");
     }
-    println!("matrix tests: {} passed, {} failed", tally.passed, tally.failed);
+    println!("matrix tests: {}", tally.closing_line());
     Ok(tally)
 }
 

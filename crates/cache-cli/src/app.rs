@@ -7,12 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use modelcache::{
-    CacheError, CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, RepoType, Target,
-};
+use modelcache::{CacheError, CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, Target};
 use serde::Serialize;
 
-use crate::cli::Global;
+use crate::cli::{Global, RepoKind};
 use crate::progress::{Bars, Notes};
 use crate::report::Failure;
 
@@ -110,6 +108,9 @@ impl App {
         if g.offline {
             s.push((ConfigKey::Offline, "true".to_owned()));
         }
+        if let Some(k) = g.strategy {
+            s.push((ConfigKey::Strategy, k.kind().name().to_owned()));
+        }
         s
     }
 
@@ -160,25 +161,43 @@ impl App {
     }
 }
 
-/// Parses `REPO[@REV]` (with a `datasets/`/`spaces/` prefix or `--repo-type`), naming the
-/// argument in the error.
-pub(crate) fn parse_ref(value: &str, repo_type: RepoType) -> Result<ModelRef> {
-    ModelRef::parse(value, repo_type).map_err(|e| {
+/// Parses `REPO[@REV]` (with a `datasets/`/`spaces/`/`models/` prefix or `--repo-type`),
+/// naming the argument in the error. A prefix that contradicts an explicit `--repo-type`
+/// is a usage error, never a silent choice of one of them.
+pub(crate) fn parse_ref(value: &str, repo_type: Option<RepoKind>) -> Result<ModelRef> {
+    let parsed = ModelRef::parse(value, RepoKind::or_default(repo_type)).map_err(|e| {
         anyhow::Error::new(e).context(Failure::usage(
             format!("invalid repository `{}`", shorten(value)),
             "write it as `ORG/NAME`, `ORG/NAME@REVISION`, `datasets/ORG/NAME` or `spaces/ORG/NAME`",
         ))
-    })
+    })?;
+    let prefixed = matches!(value.split_once('/'), Some(("datasets" | "spaces" | "models", _)));
+    if let Some(kind) = repo_type
+        && prefixed
+        && parsed.repo.repo_type != kind.repo_type()
+    {
+        return Err(Failure::usage(
+            format!(
+                "`--repo-type {}` contradicts the `{}` prefix of `{}`",
+                kind.repo_type(),
+                value.split('/').next().unwrap_or_default(),
+                shorten(value)
+            ),
+            "drop `--repo-type`, or the prefix",
+        )
+        .into());
+    }
+    Ok(parsed)
 }
 
 /// What `rm`, `pin`, `unpin` and `verify` name: `REPO[@REV]` (anything with a `/` or an
 /// `@`, parsed as [`parse_ref`] does), else a URL artifact by URL, name or id, or a
 /// legacy repository id such as `gpt2` ([`CacheManager::resolve_target`]).
-pub(crate) fn resolve_target(cache: &CacheManager, value: &str, repo_type: RepoType) -> Result<Target> {
+pub(crate) fn resolve_target(cache: &CacheManager, value: &str, repo_type: Option<RepoKind>) -> Result<Target> {
     if !crate::cmd::get::is_url(value) && value.contains(['/', '@']) {
         return Ok(Target::Repo(parse_ref(value, repo_type)?));
     }
-    cache.resolve_target(value, repo_type).map_err(|e| match e {
+    cache.resolve_target(value, RepoKind::or_default(repo_type)).map_err(|e| match e {
         CacheError::InvalidInput { .. } => anyhow::Error::new(e).context(Failure::usage(
             format!("`{}` is neither a cached URL artifact nor a repository", shorten(value)),
             "give an artifact's name or URL as `modelcache ls` shows it, or a repository as `ORG/NAME[@REV]`",

@@ -39,6 +39,10 @@ pub(crate) struct Global {
     /// The Hub token [env: `HF_TOKEN`, else the token file $`HF_HOME/token`]
     #[arg(long, global = true, value_name = "TOKEN")]
     pub(crate) token: Option<String>,
+    /// How requests are satisfied: network (cache first, then the Hub), cache-only, or
+    /// hybrid (network, then the cache on a remote failure) [env: `MODELCACHE_STRATEGY`]
+    #[arg(long, global = true, value_enum, value_name = "STRATEGY")]
+    pub(crate) strategy: Option<StrategyArg>,
     /// Never touch the network [env: `HF_HUB_OFFLINE=1` or `MODELCACHE_OFFLINE=1`]
     #[arg(long, global = true)]
     pub(crate) offline: bool,
@@ -51,6 +55,27 @@ pub(crate) struct Global {
     /// Log to stderr: -v for info, -vv for debug, -vvv for trace
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+}
+
+/// An acquisition strategy, as `--strategy` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StrategyArg {
+    /// The cache first, the network for what is missing or stale.
+    Network,
+    /// The cache alone.
+    CacheOnly,
+    /// The network when allowed, then the cache.
+    Hybrid,
+}
+
+impl StrategyArg {
+    pub(crate) fn kind(self) -> modelcache::StrategyKind {
+        match self {
+            StrategyArg::Network => modelcache::StrategyKind::Network,
+            StrategyArg::CacheOnly => modelcache::StrategyKind::CacheOnly,
+            StrategyArg::Hybrid => modelcache::StrategyKind::Hybrid,
+        }
+    }
 }
 
 /// The kind of Hub repository a bare `org/name` means.
@@ -66,6 +91,11 @@ pub(crate) enum RepoKind {
 }
 
 impl RepoKind {
+    /// The kind `--repo-type` names (a model when not given).
+    pub(crate) fn or_default(kind: Option<RepoKind>) -> modelcache::RepoType {
+        kind.unwrap_or_default().repo_type()
+    }
+
     pub(crate) fn repo_type(self) -> modelcache::RepoType {
         match self {
             RepoKind::Model => modelcache::RepoType::Model,
@@ -141,9 +171,10 @@ pub(crate) struct GetArgs {
     /// URL: the file name to store it under (`[A-Za-z0-9._-]`)
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -154,9 +185,10 @@ pub(crate) struct WarmArgs {
     /// Lines fetched at once
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) jobs: u16,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -177,9 +209,10 @@ pub(crate) struct VerifyArgs {
     /// Remove corrupted and missing files and, online, download them again
     #[arg(long)]
     pub(crate) repair: bool,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -193,9 +226,10 @@ pub(crate) struct RmArgs {
     /// Report what would be removed without removing it
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[derive(Debug, Args)]
@@ -226,9 +260,10 @@ pub(crate) struct PinArgs {
     /// The repository, or one revision of it, or a URL artifact (its name or URL)
     #[arg(value_name = "REPO[@REV]|NAME|URL")]
     pub(crate) repo: String,
-    /// What a bare ORG/NAME is
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) repo_type: RepoKind,
+    /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
+    /// `models/` prefix
+    #[arg(long, value_enum)]
+    pub(crate) repo_type: Option<RepoKind>,
 }
 
 #[cfg(test)]
@@ -251,7 +286,9 @@ mod tests {
         assert_eq!(v.global.verbose, 2);
         let g = Cli::try_parse_from(["modelcache", "get", "a/b", "x.json", "--repo-type", "dataset"]).unwrap();
         let Command::Get(g) = g.command else { panic!("not get") };
-        assert_eq!((g.files.as_slice(), g.repo_type), (["x.json".to_owned()].as_slice(), RepoKind::Dataset));
+        assert_eq!((g.files.as_slice(), g.repo_type), (["x.json".to_owned()].as_slice(), Some(RepoKind::Dataset)));
+        let strategy = Cli::try_parse_from(["modelcache", "config", "--strategy", "cache-only"]).unwrap();
+        assert_eq!(strategy.global.strategy, Some(StrategyArg::CacheOnly));
         assert!(Cli::try_parse_from(["modelcache", "get", "a/b", "--repo-type", "nope"]).is_err());
     }
 }

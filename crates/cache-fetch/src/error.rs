@@ -143,7 +143,7 @@ impl Error {
                 "check the repo id; if the repository is private, set `HF_TOKEN` (or pass `--token`)"
             }
             Error::Http { status: 403, .. } => {
-                "your token lacks access: request access on the repository page or use another token"
+                "your token lacks access: request access on the repository page, or set `HF_TOKEN` to another token"
             }
             Error::Http { status: 404, code, .. } => match code.as_deref() {
                 Some("RevisionNotFound") => "check the revision (branch, tag or commit)",
@@ -153,11 +153,13 @@ impl Error {
             Error::Http { status: 429, .. } => "the server is rate limiting: wait a minute and retry, or set `HF_TOKEN`",
             Error::Http { status, .. } if *status >= 500 => "the server failed: retry later",
             Error::Http { .. } => return None,
-            Error::Timeout { .. } => "the server is not answering: check the network or `HF_ENDPOINT`, or raise the timeout",
+            Error::Timeout { .. } => {
+                "the server is not answering: check the network or `HF_ENDPOINT`, or raise `read_timeout` (`MODELCACHE_READ_TIMEOUT=2m`)"
+            }
             Error::DownloadTimeout { .. } => {
                 "the transfer is slower than the download timeout allows: raise `download_timeout`, or run the command again (it resumes where it stopped)"
             }
-            Error::Connect { .. } => "check the network or `HF_ENDPOINT`, or use the cache offline",
+            Error::Connect { .. } => "check the network or `HF_ENDPOINT`, or pass `--offline` to use the cache",
             Error::Interrupted { .. } => "run the command again: it resumes where it stopped",
             Error::ChecksumMismatch { .. } | Error::SizeMismatch { .. } => {
                 "the download was corrupted in transit or the file changed on the server: run the command again"

@@ -58,6 +58,10 @@
 //! # Ok(()) }
 //! ```
 
+// Positional file I/O exists for Unix and Windows (`FileExt`); nothing else is supported.
+#[cfg(not(any(unix, windows)))]
+compile_error!("cache-fetch supports Unix and Windows only: it needs positional file I/O");
+
 mod checkpoint;
 mod client;
 mod config;

@@ -147,7 +147,7 @@ impl Error {
                     .to_owned()
             }
             Error::IncompleteSnapshot { .. } => {
-                "go online to download the missing files, or narrow the request with include/exclude patterns".to_owned()
+                "go online (drop `--offline`, unset `HF_HUB_OFFLINE`) to download the missing files, or narrow the request with `--include`/`--exclude`".to_owned()
             }
             Error::Corrupted { .. } => "run the same command again to download a fresh copy".to_owned(),
             Error::GivenDigestMismatch { .. } => {

@@ -66,8 +66,7 @@ impl Store {
     /// since a staging file was opened are reported here.
     fn sync_staged(&self, checked: &[Result<(Staging, CommitRequest, Digests)>]) -> Result<()> {
         // The root's descriptor is an `O_PATH` one, which `syncfs` refuses.
-        let Some((first, ..)) = checked.iter().flatten().next() else { return Ok(()) };
-        let Err(e) = rustix::fs::syncfs(first.file()).map_err(io::Error::from) else { return Ok(()) };
+        let Err(e) = sync_filesystem(checked.iter().flatten().map(|(staging, ..)| staging.file())) else { return Ok(()) };
         if is_disk_full(&e) {
             let mut needed = 0_u64;
             for (staging, req, _) in checked.iter().flatten() {
@@ -108,6 +107,19 @@ fn syncfs_pays(staged: u64, dirty: Option<u64>) -> bool {
 fn dirty_bytes(meminfo: &str) -> Option<u64> {
     let kib = meminfo.lines().find_map(|l| l.strip_prefix("Dirty:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
     Some(kib.saturating_mul(1024))
+}
+
+/// One `syncfs(2)` through the first file: every pending write of its filesystem (Linux).
+#[cfg(target_os = "linux")]
+fn sync_filesystem<'a>(mut files: impl Iterator<Item = &'a std::fs::File>) -> io::Result<()> {
+    files.next().map_or(Ok(()), |first| rustix::fs::syncfs(first).map_err(io::Error::from))
+}
+
+/// Without `syncfs(2)` (other Unix systems): an `fsync` of each file. [`syncfs_pays`] is
+/// never true there (no `/proc/meminfo`), so this is only the fallback.
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem<'a>(mut files: impl Iterator<Item = &'a std::fs::File>) -> io::Result<()> {
+    files.try_for_each(std::fs::File::sync_all)
 }
 
 #[cfg(test)]

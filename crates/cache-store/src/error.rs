@@ -97,7 +97,7 @@ impl Error {
                 format!("free space on the filesystem of `{path}`, or lower `max_size` and run `modelcache gc`")
             }
             Error::LockTimeout { lock_file, .. } => format!(
-                "another process holds `{lock_file}` but its download is stuck: stop that process, or raise the lock timeout"
+                "another process holds `{lock_file}` but its download is stuck: stop that process, or raise `lock_stall_timeout` (`MODELCACHE_LOCK_STALL_TIMEOUT=15m`)"
             ),
             Error::InUse { .. } => "retry when the other process has finished, or close it".to_owned(),
             Error::Index { .. } => {

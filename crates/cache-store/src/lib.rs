@@ -62,6 +62,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Unix only: `flock` locks shared with Python, relative symlinks, `openat`-style access
+// (rustix, `std::os::unix`). Linux-only calls (`syncfs`, `/proc`) have Unix fallbacks.
+#[cfg(not(unix))]
+compile_error!("cache-store supports Unix systems only (Linux; macOS untested): it needs flock, symlinks and POSIX file APIs");
+
 mod artifact_list;
 mod artifacts;
 mod batch;

@@ -163,12 +163,18 @@ pub(crate) fn acquire(
 }
 
 /// How the kernel's lock table names `file`: device as `%02x:%02x` (major, minor), then
-/// the inode in decimal.
+/// the inode in decimal. Linux only: elsewhere there is no such table to read.
+#[cfg(target_os = "linux")]
 fn lock_table_key(file: &std::fs::File) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata().ok()?;
     let dev = rustix::fs::Dev::from(meta.dev());
     Some(format!("{:02x}:{:02x}:{}", rustix::fs::major(dev), rustix::fs::minor(dev), meta.ino()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lock_table_key(_: &std::fs::File) -> Option<String> {
+    None
 }
 
 /// Who holds the `flock` on the file the lock table names `key`, from the kernel's lock

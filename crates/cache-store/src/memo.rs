@@ -44,7 +44,10 @@ impl Identity {
             .ok()
             .zip(u32::try_from(s.st_mtime_nsec).ok())
             .map(|(secs, nanos)| SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, nanos));
-        Identity { dev: s.st_dev, ino: s.st_ino, size: u64::try_from(s.st_size).unwrap_or(0), modified }
+        // `st_dev` is `u64` on Linux and `i32` on macOS; a device number is never negative.
+        #[cfg_attr(target_os = "linux", expect(clippy::unnecessary_cast, reason = "`i32` on other Unix systems"))]
+        let dev = s.st_dev as u64;
+        Identity { dev, ino: s.st_ino, size: u64::try_from(s.st_size).unwrap_or(0), modified }
     }
 
     pub(crate) fn size(&self) -> u64 {

@@ -33,7 +33,7 @@ use crate::types::{CachedModelInfo, IntegrityReport, ItemType, ModelRef, RemoveR
 
 /// A URL artifact as `list()` and `stats()` report it. Its URL is shown without
 /// `user:password@` and without query or fragment ([`cache_core::redact_url`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ArtifactInfo {
     /// 32 hex digits naming it on disk; names it exactly in `rm`, `pin`, `verify`.
     pub id: String,
@@ -47,9 +47,15 @@ pub struct ArtifactInfo {
     pub sha256: String,
     /// The SHA-256 it was required to have (`--sha256`), when one was given.
     pub required_sha256: Option<String>,
-    /// The full key, to fetch it again; never serialized (it may hold credentials).
-    #[serde(skip)]
+    /// The full key, to fetch it again; never serialized (it may hold credentials), so an
+    /// `ArtifactInfo` read back from JSON names the artifact but cannot fetch it again.
+    #[serde(skip, default = "unknown_key")]
     pub(crate) key: ArtifactKey,
+}
+
+/// The key of an artifact read back from JSON, where the key is never written.
+fn unknown_key() -> ArtifactKey {
+    ArtifactKey::new("")
 }
 
 impl ArtifactInfo {

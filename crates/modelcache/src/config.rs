@@ -4,6 +4,9 @@
 //! The Hub's own variables feed the defaults, as `huggingface_hub` reads them:
 //! `HF_HUB_CACHE`/`HF_HOME` for the cache directory, `HF_ENDPOINT` for the endpoint and
 //! `HF_HUB_OFFLINE` for offline mode (offline if either it or `MODELCACHE_OFFLINE` says so).
+//! `HF_*` booleans are read as huggingface_hub reads them (`1`, `ON`, `YES`, `TRUE` in any
+//! case are true, anything else false); `MODELCACHE_*` ones are strict (`true`/`false`,
+//! 1/0, yes/no, on/off, else an error).
 //! Unknown keys and bad values are errors that name the file or variable, the key and the
 //! form it accepts.
 
@@ -15,9 +18,13 @@ use std::time::Duration;
 use cache_core::{ByteSize, EvictionPolicy, format_duration, parse_duration};
 
 use crate::dirs;
+use crate::strategy::StrategyKind;
 
 /// The default Hub endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// How often the opportunistic cleanup runs at most, by default (as cargo's automatic gc).
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_hours(24);
 
 /// Every configuration key, in the order `modelcache config` prints them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,7 +42,8 @@ pub enum Key {
     LowWatermark,
     /// Entries used more recently are never evicted.
     InUseGrace,
-    /// Prune after downloads when a size limit is set.
+    /// Prune after downloads: by size when `max_size` is set, and by every limit once
+    /// per `cleanup_interval`.
     AutoPrune,
     /// Download what is missing (otherwise cache-only).
     AutoDownload,
@@ -53,11 +61,17 @@ pub enum Key {
     Offline,
     /// How long a resolved branch or tag is trusted before asking the Hub again.
     RevalidateAfter,
+    /// The acquisition strategy (`network`, `cache-only`, `hybrid`; `auto` chooses).
+    Strategy,
+    /// Opportunistic cleanup by the size and age limits at most this often.
+    CleanupInterval,
+    /// Give up waiting for a lock whose holder makes no progress for this long.
+    LockStallTimeout,
 }
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 15] = [
+    pub const ALL: [Key; 18] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -73,6 +87,9 @@ impl Key {
         Key::Endpoint,
         Key::Offline,
         Key::RevalidateAfter,
+        Key::Strategy,
+        Key::CleanupInterval,
+        Key::LockStallTimeout,
     ];
 
     /// The key as written in `config.toml`.
@@ -93,6 +110,9 @@ impl Key {
             Key::Endpoint => "endpoint",
             Key::Offline => "offline",
             Key::RevalidateAfter => "revalidate_after",
+            Key::Strategy => "strategy",
+            Key::CleanupInterval => "cleanup_interval",
+            Key::LockStallTimeout => "lock_stall_timeout",
         }
     }
 
@@ -108,7 +128,11 @@ impl Key {
             Key::MaxSize => "a size such as `10GiB` or `500MB`, or `none`",
             Key::MaxAge => "a duration such as `7d` or `12h`, or `none`",
             Key::DownloadTimeout => "a duration such as `30m` or `2h`, or `none`",
-            Key::InUseGrace | Key::ReadTimeout | Key::RevalidateAfter => "a duration such as `30s`, `5m` or `1h`",
+            Key::InUseGrace | Key::ReadTimeout | Key::RevalidateAfter | Key::LockStallTimeout => {
+                "a duration such as `30s`, `5m` or `1h`"
+            }
+            Key::CleanupInterval => "a duration such as `1h` or `1d`, or `never`",
+            Key::Strategy => "`network`, `cache-only`, `hybrid` or `auto`",
             Key::LowWatermark => "a number greater than 0 and at most 1, such as `0.8`",
             Key::AutoPrune | Key::AutoDownload | Key::Offline => "`true` or `false` (or 1/0, yes/no, on/off)",
             Key::Retries => "a whole number from 0 to 100",
@@ -253,6 +277,14 @@ pub struct Config {
     /// Trust a resolved branch or tag for this long before asking the Hub again (0: always
     /// ask, as huggingface_hub does).
     pub revalidate_after: Duration,
+    /// The acquisition strategy; `None` (`auto`): see
+    /// [`select_strategy`](crate::select_strategy).
+    pub strategy: Option<StrategyKind>,
+    /// After a download, prune by `max_size`/`max_age` at most this often (`None`: never;
+    /// never while offline or without `auto_prune`), as cargo's automatic gc does.
+    pub cleanup_interval: Option<Duration>,
+    /// Give up waiting for a lock after its holder made no progress for this long.
+    pub lock_stall_timeout: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -273,6 +305,9 @@ impl fmt::Debug for Config {
             .field("endpoint", &cache_core::redact_url(&self.endpoint))
             .field("offline", &self.offline)
             .field("revalidate_after", &self.revalidate_after)
+            .field("strategy", &self.strategy)
+            .field("cleanup_interval", &self.cleanup_interval)
+            .field("lock_stall_timeout", &self.lock_stall_timeout)
             .finish()
     }
 }
@@ -308,6 +343,9 @@ impl Config {
             Key::Endpoint => cache_core::redact_url(&self.endpoint),
             Key::Offline => self.offline.to_string(),
             Key::RevalidateAfter => format_duration(self.revalidate_after),
+            Key::Strategy => self.strategy.map_or("auto", StrategyKind::name).to_owned(),
+            Key::CleanupInterval => self.cleanup_interval.map_or_else(|| "never".to_owned(), format_duration),
+            Key::LockStallTimeout => format_duration(self.lock_stall_timeout),
         }
     }
 }
@@ -454,12 +492,7 @@ impl Builder {
         }
         let mut offline = false;
         if let Some(v) = env("HF_HUB_OFFLINE") {
-            offline = parse_bool(&v).ok_or_else(|| ConfigError::InvalidValue {
-                origin: "env `HF_HUB_OFFLINE`".to_owned(),
-                key: Key::Offline,
-                value: v.clone(),
-                expected: Key::Offline.expected(),
-            })?;
+            offline = hf_truthy(&v);
             sources.insert(Key::Offline, Source::Env("HF_HUB_OFFLINE".to_owned()));
         }
         let config = Config {
@@ -478,6 +511,9 @@ impl Builder {
             endpoint,
             offline,
             revalidate_after: Duration::ZERO,
+            strategy: None,
+            cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
+            lock_stall_timeout: cache_store::StoreConfig::new("/", "/").lock_stall_timeout,
         };
         Ok(Builder { config, sources })
     }
@@ -527,6 +563,18 @@ impl Builder {
             }
             Key::ReadTimeout => c.read_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
             Key::RevalidateAfter => c.revalidate_after = parse_duration(&s).map_err(|_| bad())?,
+            Key::LockStallTimeout => c.lock_stall_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
+            Key::CleanupInterval => {
+                c.cleanup_interval =
+                    if s.eq_ignore_ascii_case("never") { None } else { Some(parse_duration(&s).map_err(|_| bad())?) };
+            }
+            Key::Strategy => {
+                c.strategy = if s.eq_ignore_ascii_case("auto") {
+                    None
+                } else {
+                    Some(StrategyKind::from_name(&s.to_ascii_lowercase()).ok_or_else(bad)?)
+                };
+            }
             Key::LowWatermark => {
                 let w: f64 = s.parse().map_err(|_| bad())?;
                 if !(w > 0.0 && w <= 1.0) {
@@ -552,6 +600,13 @@ impl Builder {
         self.sources.insert(key, source);
         Ok(())
     }
+}
+
+/// A Hugging Face boolean variable, read as huggingface_hub reads it: `1`, `ON`, `YES`,
+/// `TRUE` (any case) are true, anything else is false. modelcache's own variables stay
+/// strict ([`parse_bool`]): a typo there is an error, not a silent `false`.
+fn hf_truthy(s: &str) -> bool {
+    ["1", "ON", "YES", "TRUE"].iter().any(|t| s.eq_ignore_ascii_case(t))
 }
 
 fn parse_bool(s: &str) -> Option<bool> {

@@ -126,6 +126,18 @@ pub enum CacheError {
         /// The digest it had.
         actual: String,
     },
+    /// A tokenizer's vocabulary does not have the size the model expects.
+    #[error("the tokenizer of `{model_id}` has {actual} entries in `{file}`, expected {expected}")]
+    VocabMismatch {
+        /// The repository.
+        model_id: String,
+        /// The file counted (`tokenizer.json`, `vocab.txt`…).
+        file: String,
+        /// The size asked for.
+        expected: usize,
+        /// The size found.
+        actual: usize,
+    },
     /// Not enough free space.
     #[error("not enough disk space: {needed} bytes needed, {available} available")]
     DiskFull {
@@ -205,15 +217,6 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
-    /// A value could not be serialized or parsed.
-    #[error("failed to (de)serialize {what}")]
-    Serialization {
-        /// What.
-        what: String,
-        /// The error.
-        #[source]
-        source: Source,
-    },
     /// The cache store failed in another way (index, locks).
     #[error(transparent)]
     Store(cache_store::Error),
@@ -237,7 +240,8 @@ impl CacheError {
             CacheError::DownloadFailed { offline: true, .. } => ErrorKind::NotCachedOffline,
             CacheError::ChecksumMismatch { .. }
             | CacheError::GivenDigestMismatch { .. }
-            | CacheError::CorruptedOffline { .. } => ErrorKind::Integrity,
+            | CacheError::CorruptedOffline { .. }
+            | CacheError::VocabMismatch { .. } => ErrorKind::Integrity,
             CacheError::DiskFull { .. } => ErrorKind::DiskFull,
             _ => ErrorKind::Other,
         }
@@ -261,6 +265,9 @@ impl CacheError {
             CacheError::CorruptedOffline { .. } => {
                 "the corrupted copy was removed: run `modelcache verify --repair` to check the rest of the cache, then fetch the file again with downloads on (drop `--offline`)".to_owned()
             }
+            CacheError::VocabMismatch { model_id, .. } => format!(
+                "check that `{model_id}` holds the tokenizer of this model (the expected size is usually the model config's `vocab_size`), and pin a revision with `{model_id}@<commit>`"
+            ),
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
             }
@@ -280,10 +287,9 @@ impl CacheError {
             CacheError::InUse { .. } => "retry when the other process has finished, or stop it".to_owned(),
             CacheError::Config(e) => e.hint(),
             CacheError::StrategyUnavailable { .. } => {
-                "build modelcache with the `downloads` feature, or use the cache-only strategy".to_owned()
+                "build modelcache with the `downloads` feature, or pass `--strategy cache-only` (`MODELCACHE_STRATEGY=cache-only`)".to_owned()
             }
             CacheError::Io { .. } => "check the permissions and free space of the cache directories".to_owned(),
-            CacheError::Serialization { .. } => "the file may be damaged: remove it or run `modelcache verify --repair`".to_owned(),
             CacheError::Store(e) => e.hint().unwrap_or_else(|| "run `modelcache verify` to check the cache".to_owned()),
             CacheError::Hub(e) => e.hint().unwrap_or_else(|| "run the command again with `-v` for details".to_owned()),
         }
@@ -377,40 +383,7 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
         }
         H::GivenDigestMismatch { url, expected, actual } => CacheError::GivenDigestMismatch { url, expected, actual },
         H::Store(e) => e.into(),
-        #[cfg(feature = "downloads")]
-        H::Fetch { what, source } => from_fetch(model_id, &what, source),
-        other => CacheError::Hub(other),
-    }
-}
-
-#[cfg(feature = "downloads")]
-fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheError {
-    match source {
-        cache_fetch::Error::DiskFull { needed, available, .. } => {
-            CacheError::DiskFull { needed, available: available.unwrap_or(0) }
-        }
-        cache_fetch::Error::ChecksumMismatch { expected, actual, .. } => {
-            CacheError::ChecksumMismatch { model_id: model_id.to_owned(), expected, actual }
-        }
-        cache_fetch::Error::SizeMismatch { expected, actual, .. } => CacheError::ChecksumMismatch {
-            model_id: model_id.to_owned(),
-            expected: format!("{expected} bytes"),
-            actual: format!("{actual} bytes"),
-        },
-        source => {
-            let suggestion = if source.is_transient() {
-                "check the network connection or `HF_ENDPOINT`, then run the command again (downloads resume); use `--offline` to work from the cache".to_owned()
-            } else {
-                source.hint().unwrap_or_else(|| "check the network connection or `HF_ENDPOINT`".to_owned())
-            };
-            CacheError::DownloadFailed {
-                model_id: model_id.to_owned(),
-                reason: format!("could not {what}"),
-                offline: false,
-                suggestion,
-                source: Some(Box::new(source)),
-            }
-        }
+        other => crate::network::from_hub_transfer(other, model_id),
     }
 }
 
@@ -444,5 +417,58 @@ mod tests {
         assert!(e.hint().contains("check the digest or the URL") && !e.hint().contains("again"), "{}", e.hint());
         let e = from_hub(cache_hf::Error::InvalidResponse { url: "http://h".into(), reason: "r".into() }, "a/b", place);
         assert_eq!(e.kind().exit_code(), 3, "a server's wrong answer is a remote failure");
+    }
+
+    /// The settings a hint names (`` `snake_key` `` and `` `MODELCACHE_KEY=…` ``), each
+    /// checked against the configuration's keys.
+    fn named_settings(hint: &str) -> Vec<String> {
+        hint.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|quoted| {
+                let name = quoted.split('=').next().unwrap_or(quoted);
+                if let Some(var) = name.strip_prefix("MODELCACHE_") {
+                    Some(var.to_ascii_lowercase())
+                } else if name.contains('_') && name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    Some(name.to_owned())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hints_name_settings_and_options_that_exist() {
+        let keys: Vec<&str> = crate::config::Key::ALL.iter().map(|k| k.name()).collect();
+        let stalled =
+            cache_store::Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: std::time::Duration::from_mins(5) };
+        #[cfg_attr(not(feature = "downloads"), expect(unused_mut, reason = "transfers exist only with downloads"))]
+        let mut hints = vec![
+            CacheError::Store(stalled).hint(),
+            CacheError::StrategyUnavailable { strategy: "network".into(), reason: "r".into() }.hint(),
+            CacheError::offline_miss("a/b".into(), "r".into(), std::path::Path::new("/c")).hint(),
+            CacheError::DiskFull { needed: 2, available: 1 }.hint(),
+        ];
+        #[cfg(feature = "downloads")]
+        hints.push(
+            crate::network::from_hub_transfer(
+                cache_hf::Error::Fetch {
+                    what: "download `x`".into(),
+                    source: cache_fetch::Error::Timeout { url: "http://h/x".into(), retries: 0, source: "slow".into() },
+                },
+                "a/b",
+            )
+            .hint(),
+        );
+        assert!(hints[0].contains("`lock_stall_timeout`") && hints[0].contains("MODELCACHE_LOCK_STALL_TIMEOUT"), "{}", hints[0]);
+        assert!(hints[1].contains("--strategy cache-only"), "{}", hints[1]);
+        for hint in &hints {
+            for name in named_settings(hint) {
+                assert!(keys.contains(&name.as_str()), "`{name}` in {hint:?} is not a setting");
+            }
+        }
+        #[cfg(feature = "downloads")]
+        assert!(hints.last().is_some_and(|h| h.contains("`read_timeout`")), "{hints:?}");
     }
 }

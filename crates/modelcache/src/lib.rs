@@ -10,7 +10,10 @@
 //! # Layering
 //! Depends on every lower crate. With `--no-default-features` (no `downloads`) it is
 //! cache-only with the same API, and its dependency tree holds neither tokio nor reqwest
-//! (`cargo xtask test-matrix` checks this); its async functions then run inline.
+//! (`cargo xtask test-matrix` checks this); its async functions then run inline. The
+//! difference lives in one edge module (`network.rs`, or `network_off.rs` without the
+//! feature): which strategies exist and how a request reaches the Hub. The manager, the
+//! strategies and the errors read the same in both builds.
 //!
 //! # Invariants
 //! - Nothing half-downloaded is ever returned; every download is verified against its
@@ -31,6 +34,11 @@
 //! - Right after [`CacheManager::list`], [`CacheManager::stats`]' `total_size_bytes` is the
 //!   sum of the listed `size_bytes`, a blob shared by several URL artifacts (or a payload
 //!   of huggingface_hub's cross-repo store linked from several repositories) counted once.
+//! - With `max_size` or `max_age` set, the limits apply by themselves: after a download
+//!   the cache is pruned at most once per `cleanup_interval` (default a day), never while
+//!   offline; the last run's time is kept in the home, never in the hub cache.
+//! - `--json` output deserializes back into the result types ([`RepoInfo`],
+//!   [`CacheStats`], [`PruneReport`]…).
 //!
 //! # Example
 //! ```no_run
@@ -53,12 +61,18 @@
 
 mod artifacts;
 mod background;
+mod cleanup;
 mod config;
 mod dirs;
 mod error;
 mod hold;
 mod maintenance;
 mod manager;
+#[cfg(feature = "downloads")]
+mod network;
+#[cfg(not(feature = "downloads"))]
+#[path = "network_off.rs"]
+mod network;
 mod progress;
 mod strategy;
 mod tokenizer;
@@ -71,14 +85,18 @@ pub use cache_core::{
     Timestamp, parse_duration, redact_url,
 };
 pub use config::{
-    Config, ConfigError, ConfigLoader, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue, Source as ConfigSource,
+    Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,
+    Source as ConfigSource,
 };
 pub use error::{CacheError, ErrorKind, Missing};
 pub use hold::Hold;
 pub use manager::{CacheManager, CacheManagerBuilder};
 pub use progress::{NoProgress, Progress, ProgressEvent};
-pub use strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition};
-pub use tokenizer::TOKENIZER_FILES;
+pub use strategy::{
+    AcquireContext, AcquisitionInfo, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition,
+    StrategyKind, available_strategies, select_strategy,
+};
+pub use tokenizer::{TOKENIZER_EXTRAS, TOKENIZER_FILES, TokenizerFiles};
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
     IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,

@@ -10,49 +10,21 @@ use camino::Utf8PathBuf;
 
 use crate::config::{ConfigLoader, EffectiveConfig, Key};
 use crate::error::{CacheError, ErrorKind};
+use crate::network::{Network, TokenChoice};
 use crate::progress::{NoProgress, Progress};
-use crate::strategy::{AcquireContext, AcquisitionStrategy, CacheOnlyAcquisition};
+use crate::strategy::{AcquireContext, AcquisitionInfo, AcquisitionStrategy, select_strategy};
 use crate::types::{AcquireRequest, Acquired, ModelRef};
 
 type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// Where the Hub token comes from.
-#[derive(Clone, Debug)]
-enum TokenChoice {
-    /// As huggingface_hub finds it (`HF_TOKEN`, the token file).
-    Discover,
-    /// Given (or explicitly none).
-    Given(#[cfg_attr(not(feature = "downloads"), expect(dead_code, reason = "only downloads use a token"))] Option<String>),
-}
 
 /// What every clone of a manager shares.
 pub(crate) struct Inner {
     pub(crate) config: EffectiveConfig,
     pub(crate) store: Arc<Store>,
     pub(crate) strategy: Arc<dyn AcquisitionStrategy>,
-    #[cfg_attr(not(feature = "downloads"), expect(dead_code, reason = "only downloads report progress"))]
-    pub(crate) progress: Arc<dyn Progress>,
-    /// The resolver and its HTTP client, built on first use: a cache hit that needs no
-    /// network (offline, a commit, inside `revalidate_after`) never pays for a client
-    /// (TLS roots are read from disk) — it matters for whole-process warm hits.
-    #[cfg(feature = "downloads")]
-    pub(crate) hub: std::sync::OnceLock<cache_hf::HubCache>,
-    #[cfg(feature = "downloads")]
-    pub(crate) hub_config: cache_hf::HubConfig,
-}
-
-#[cfg(feature = "downloads")]
-impl Inner {
-    /// The resolver, built the first time it is needed.
-    pub(crate) fn hub(&self) -> Result<&cache_hf::HubCache, CacheError> {
-        if let Some(hub) = self.hub.get() {
-            return Ok(hub);
-        }
-        let hub = cache_hf::HubCache::new(&self.hub_config, Arc::clone(&self.store))
-            .map_err(|e| crate::error::from_hub(e, "", Path::new("")))?;
-        // Another thread may have won the race: either value is equivalent.
-        Ok(self.hub.get_or_init(|| hub))
-    }
+    /// The resolver (built on first use) and the progress sink; nothing in a cache-only
+    /// build.
+    pub(crate) network: Network,
 }
 
 /// The cache: get models, files and URLs (downloaded once, verified, shared between
@@ -190,7 +162,7 @@ impl CacheManagerBuilder {
             Utf8PathBuf::from_path_buf(p.to_owned())
                 .map_err(|p| CacheError::DirectoryNotAccessible { path: p, source: "the path is not valid UTF-8".into() })
         };
-        let store_config = StoreConfig::new(utf8(&c.cache_dir)?, utf8(&c.home)?);
+        let store_config = StoreConfig::new(utf8(&c.cache_dir)?, utf8(&c.home)?).lock_stall_timeout(c.lock_stall_timeout);
         let store = Store::open(store_config).map_err(|e| match e {
             cache_store::Error::Io { path, source, .. } => {
                 CacheError::DirectoryNotAccessible { path: path.into_std_path_buf(), source: Box::new(source) }
@@ -198,49 +170,10 @@ impl CacheManagerBuilder {
             other => other.into(),
         })?;
         let store = Arc::new(store);
-        let strategy = self.strategy.clone().unwrap_or_else(|| default_strategy(c));
+        let strategy = self.strategy.clone().unwrap_or_else(|| select_strategy(c));
         tracing::debug!(cache_dir = %store.hub_dir(), strategy = strategy.name(), "cache opened");
-        #[cfg(feature = "downloads")]
-        let hub_config = {
-            let token = match &self.token {
-                TokenChoice::Given(t) => t.as_deref().and_then(cache_hf::token_from),
-                TokenChoice::Discover => cache_hf::discover_token(&*self.env),
-            };
-            let mut h = cache_hf::HubConfig::new(c.endpoint.clone());
-            h.token = token;
-            h.offline = c.offline;
-            h.revalidate_after = c.revalidate_after;
-            // One setting bounds both levels: files of a snapshot in flight, and range
-            // requests of one large file.
-            h.parallelism = c.parallelism;
-            h.fetch.parallelism = c.parallelism;
-            h.fetch.read_timeout = c.read_timeout;
-            h.fetch.download_timeout = c.download_timeout;
-            h.fetch.retries = c.retries;
-            h
-        };
-        Ok(CacheManager {
-            inner: Arc::new(Inner {
-                config,
-                store,
-                strategy,
-                progress: self.progress,
-                #[cfg(feature = "downloads")]
-                hub: std::sync::OnceLock::new(),
-                #[cfg(feature = "downloads")]
-                hub_config,
-            }),
-        })
-    }
-}
-
-/// Offline or `auto_download = false` → cache-only; otherwise the network (when built
-/// with `downloads`).
-fn default_strategy(c: &crate::config::Config) -> Arc<dyn AcquisitionStrategy> {
-    if c.offline || !c.auto_download || !cfg!(feature = "downloads") {
-        Arc::new(CacheOnlyAcquisition)
-    } else {
-        Arc::new(crate::strategy::NetworkAcquisition)
+        let network = Network::new(c, self.token, &*self.env, self.progress);
+        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network }) })
     }
 }
 
@@ -284,6 +217,11 @@ impl CacheManager {
     /// The acquisition strategy in use.
     pub fn strategy(&self) -> &Arc<dyn AcquisitionStrategy> {
         &self.inner.strategy
+    }
+
+    /// What the strategy in use does, whether it works in this build and what it needs.
+    pub fn acquisition_info(&self) -> AcquisitionInfo {
+        self.inner.strategy.acquisition_info()
     }
 
     /// Satisfies any request (a file, a filtered snapshot, a URL) with the strategy, and
@@ -341,6 +279,9 @@ impl CacheManager {
     }
 
     async fn auto_prune(&self) {
+        if self.cleanup_when_due().await {
+            return;
+        }
         let c = &self.inner.config.config;
         if !(c.auto_prune && (c.max_size.is_some() || c.max_age.is_some())) {
             return;
@@ -354,21 +295,12 @@ impl CacheManager {
     }
 
     /// Runs blocking cache work off the async threads when a tokio runtime is there.
-    #[cfg_attr(not(feature = "downloads"), expect(clippy::unused_async, reason = "inline without a runtime"))]
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&CacheManager) -> Result<T, CacheError> + Send + 'static,
     ) -> Result<T, CacheError> {
-        #[cfg(feature = "downloads")]
-        {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let m = self.clone();
-                return tokio::task::spawn_blocking(move || f(&m))
-                    .await
-                    .map_err(|e| CacheError::Hub(cache_hf::Error::Task { reason: e.to_string() }))?;
-            }
-        }
-        f(self)
+        let m = self.clone();
+        crate::network::blocking(move || f(&m)).await
     }
 
     /// The snapshot directory of a model (`org/name` or `org/name@revision`), every file
@@ -449,7 +381,7 @@ mod tests {
         for (k, v) in settings {
             b = b.set(*k, *v);
         }
-        b.build().expect("a manager").inner.hub_config.clone()
+        b.build().expect("a manager").inner.network.config.clone()
     }
 
     #[test]

@@ -99,34 +99,3 @@ pub struct NoProgress;
 impl Progress for NoProgress {
     fn event(&self, _: &ProgressEvent<'_>) {}
 }
-
-/// Forwards the resolver's transfer events and lock waits to a [`Progress`].
-#[cfg(feature = "downloads")]
-pub(crate) struct Forward(pub(crate) std::sync::Arc<dyn Progress>);
-
-#[cfg(feature = "downloads")]
-impl cache_hf::Observer for Forward {
-    fn transfer(&self, event: &cache_fetch::Event<'_>) {
-        use cache_fetch::Event as E;
-        let e = match *event {
-            E::Started { label, total, resumed_from } => ProgressEvent::Started { label, total, resumed_from },
-            E::Sized { label, total } => ProgressEvent::Sized { label, total },
-            E::Advanced { label, bytes } => ProgressEvent::Advanced { label, bytes },
-            E::Retrying { label, attempt, delay, reason } => ProgressEvent::Retrying { label, attempt, delay, reason },
-            E::Restarted { label, discarded } => ProgressEvent::Restarted { label, discarded },
-            E::Finished { label, bytes } => ProgressEvent::Finished { label, bytes },
-            _ => return,
-        };
-        self.0.event(&e);
-    }
-
-    fn lock_wait(&self, label: &str, wait: &cache_store::LockWait<'_>) {
-        self.0.event(&ProgressEvent::WaitingForLock {
-            label,
-            lock_file: wait.lock_file.as_std_path(),
-            holder: wait.holder,
-            incomplete_bytes: wait.incomplete_bytes,
-            waited: wait.waited,
-        });
-    }
-}

@@ -4,11 +4,18 @@
 //!   stale, with the Hub's freshness rules. Needs the `downloads` feature.
 //! - [`CacheOnlyAcquisition`]: the cache alone, never the network; a miss says where to
 //!   place files and how to enable downloads.
-//! - [`HybridAcquisition`]: strategies tried in order until one succeeds.
+//! - [`HybridAcquisition`]: strategies tried in order until one succeeds; by default
+//!   ([`HybridAcquisition::assemble`]) the network when built and allowed, then the cache.
 //!
-//! The manager picks one from the configuration (offline or `auto_download = false` →
-//! cache-only; otherwise network when built with `downloads`), or takes one from
+//! The manager picks one with [`select_strategy`] from the configuration (`strategy`;
+//! unset: offline or `auto_download = false` → cache-only, otherwise network when built
+//! with `downloads`), or takes one from
 //! [`CacheManagerBuilder::strategy`](crate::CacheManagerBuilder::strategy).
+//! [`available_strategies`] lists what this build has.
+//!
+//! # Same logic in both builds
+//! Nothing here depends on the `downloads` feature: the network strategy asks the build
+//! edge (`network.rs` or `network_off.rs`) whether it exists and how to reach the Hub.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +23,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cache_hf::FileFilter;
 use cache_hf::offline::{self, FileLookup};
+use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::{CacheError, ErrorKind, from_hub};
 use crate::manager::Inner;
 use crate::types::{AcquireRequest, Acquired};
@@ -72,6 +81,92 @@ pub trait AcquisitionStrategy: Send + Sync + std::fmt::Debug {
     }
     /// Satisfies one request.
     async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError>;
+    /// Name, description, availability and requirements together (what `modelcache
+    /// config` shows).
+    fn acquisition_info(&self) -> AcquisitionInfo {
+        AcquisitionInfo {
+            name: self.name().to_owned(),
+            description: self.description(),
+            available: self.is_available(),
+            requirements: self.requirements(),
+        }
+    }
+}
+
+/// What a strategy is, as [`AcquisitionStrategy::acquisition_info`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcquisitionInfo {
+    /// `network`, `cache-only`, `hybrid`.
+    pub name: String,
+    /// What it does, in one sentence.
+    pub description: String,
+    /// Whether it can work in this build.
+    pub available: bool,
+    /// What it needs to work.
+    pub requirements: Vec<String>,
+}
+
+/// A strategy as the configuration names it (`strategy = "hybrid"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StrategyKind {
+    /// [`NetworkAcquisition`].
+    Network,
+    /// [`CacheOnlyAcquisition`].
+    CacheOnly,
+    /// [`HybridAcquisition::assemble`]: the network when allowed, then the cache.
+    Hybrid,
+}
+
+impl StrategyKind {
+    /// Every kind, in the order `available_strategies` lists them.
+    pub const ALL: [StrategyKind; 3] = [StrategyKind::Network, StrategyKind::CacheOnly, StrategyKind::Hybrid];
+
+    /// The name the configuration and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Network => "network",
+            StrategyKind::CacheOnly => "cache-only",
+            StrategyKind::Hybrid => "hybrid",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn from_name(name: &str) -> Option<StrategyKind> {
+        StrategyKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every strategy this build has, with its info: the network strategy only when built
+/// with `downloads`; the hybrid one as [`HybridAcquisition::default`] assembles itself.
+pub fn available_strategies() -> Vec<AcquisitionInfo> {
+    let mut all: Vec<Arc<dyn AcquisitionStrategy>> = Vec::new();
+    if NetworkAcquisition.is_available() {
+        all.push(Arc::new(NetworkAcquisition));
+    }
+    all.push(Arc::new(CacheOnlyAcquisition));
+    all.push(Arc::new(HybridAcquisition::default()));
+    all.iter().map(|s| s.acquisition_info()).collect()
+}
+
+/// The strategy a configuration selects. `strategy` unset (`auto`): cache-only when
+/// offline, with `auto_download = false` or without `downloads`, the network otherwise.
+/// `hybrid`: [`HybridAcquisition::assemble`] with the network allowed unless offline or
+/// `auto_download = false`. `network`, `cache-only`: that strategy.
+pub fn select_strategy(c: &Config) -> Arc<dyn AcquisitionStrategy> {
+    let network_allowed = !c.offline && c.auto_download;
+    match c.strategy {
+        None if network_allowed && NetworkAcquisition.is_available() => Arc::new(NetworkAcquisition),
+        None | Some(StrategyKind::CacheOnly) => Arc::new(CacheOnlyAcquisition),
+        Some(StrategyKind::Network) => Arc::new(NetworkAcquisition),
+        Some(StrategyKind::Hybrid) => Arc::new(HybridAcquisition::assemble(network_allowed)),
+    }
 }
 
 /// The cache alone: never touches the network.
@@ -212,61 +307,11 @@ impl AcquisitionStrategy for NetworkAcquisition {
     }
 
     fn is_available(&self) -> bool {
-        cfg!(feature = "downloads")
+        crate::network::BUILT
     }
 
-    #[cfg(feature = "downloads")]
     async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
-        network(ctx, request).await
-    }
-
-    #[cfg(not(feature = "downloads"))]
-    async fn acquire(&self, _: &AcquireContext<'_>, _: &AcquireRequest) -> Result<Acquired, CacheError> {
-        Err(CacheError::StrategyUnavailable {
-            strategy: self.name().to_owned(),
-            reason: "modelcache was built without the `downloads` feature".to_owned(),
-        })
-    }
-}
-
-#[cfg(feature = "downloads")]
-async fn network(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
-    let hub = ctx.inner.hub()?;
-    let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
-    let observer: Arc<dyn cache_hf::Observer> = Arc::new(crate::progress::Forward(Arc::clone(&ctx.inner.progress)));
-    match request {
-        AcquireRequest::File { repo, revision, path } => {
-            let o = hub.get_file(repo, revision, path, &observer).await.map_err(hub_err)?;
-            Ok(Acquired {
-                path: o.path.into_std_path_buf(),
-                commit: Some(o.commit.to_string()),
-                from_cache: o.from_cache,
-                files_downloaded: usize::from(!o.from_cache),
-                bytes_downloaded: o.bytes_downloaded,
-            })
-        }
-        AcquireRequest::Snapshot { repo, revision, include, exclude } => {
-            let filter = filter(include, exclude)?;
-            let o = hub.snapshot(repo, revision, &filter, &observer).await.map_err(hub_err)?;
-            Ok(Acquired {
-                path: o.dir.into_std_path_buf(),
-                commit: Some(o.commit.to_string()),
-                from_cache: o.downloaded == 0,
-                files_downloaded: o.downloaded,
-                bytes_downloaded: o.bytes_downloaded,
-            })
-        }
-        AcquireRequest::Url { url, sha256, name } => {
-            let key = artifact_key(url, *sha256, name.as_deref())?;
-            let o = hub.get_artifact(&key, &observer).await.map_err(hub_err)?;
-            Ok(Acquired {
-                path: o.path.into_std_path_buf(),
-                commit: None,
-                from_cache: o.from_cache,
-                files_downloaded: usize::from(!o.from_cache),
-                bytes_downloaded: o.bytes_downloaded,
-            })
-        }
+        ctx.inner.network.acquire(ctx, request).await
     }
 }
 
@@ -278,9 +323,27 @@ pub struct HybridAcquisition {
     strategies: Vec<Arc<dyn AcquisitionStrategy>>,
 }
 
+impl Default for HybridAcquisition {
+    /// [`assemble`](Self::assemble) with the network allowed.
+    fn default() -> Self {
+        HybridAcquisition::assemble(true)
+    }
+}
+
 impl HybridAcquisition {
     /// Tries `strategies` in this order.
     pub fn new(strategies: Vec<Arc<dyn AcquisitionStrategy>>) -> Self {
+        HybridAcquisition { strategies }
+    }
+
+    /// The standard hybrid: the network when this build has it and `network_allowed`
+    /// (not offline, downloads on), then the cache alone.
+    pub fn assemble(network_allowed: bool) -> Self {
+        let mut strategies: Vec<Arc<dyn AcquisitionStrategy>> = Vec::new();
+        if network_allowed && NetworkAcquisition.is_available() {
+            strategies.push(Arc::new(NetworkAcquisition));
+        }
+        strategies.push(Arc::new(CacheOnlyAcquisition));
         HybridAcquisition { strategies }
     }
 
@@ -301,8 +364,12 @@ impl AcquisitionStrategy for HybridAcquisition {
         format!("tries {} in order until one succeeds", names.join(", then "))
     }
 
+    /// The sorted, de-duplicated union of its strategies' requirements.
     fn requirements(&self) -> Vec<String> {
-        vec!["at least one available strategy".to_owned()]
+        let mut all: Vec<String> = self.strategies.iter().flat_map(|s| s.requirements()).collect();
+        all.sort();
+        all.dedup();
+        all
     }
 
     fn is_available(&self) -> bool {

@@ -1,10 +1,10 @@
 //! Requests and results of the facade. Results serialize with stable field names: they
-//! are the `--json` output of the CLI.
+//! are the `--json` output of the CLI, and that output deserializes back into them.
 
 use std::path::PathBuf;
 
 use cache_core::{DownloadFailures, Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::CacheError;
 
@@ -127,7 +127,7 @@ impl AcquireRequest {
 }
 
 /// What an acquisition produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acquired {
     /// The file, or the snapshot directory.
     pub path: PathBuf,
@@ -144,7 +144,7 @@ pub struct Acquired {
 /// What a listed item is: a Hub repository of one of its three types, or a generic
 /// artifact fetched from a URL (stored in the modelcache home). Serialized as `model`,
 /// `dataset`, `space` or `url`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemType {
     /// A model repository.
@@ -196,7 +196,7 @@ impl std::fmt::Display for ItemType {
 }
 
 /// Hit, miss and download counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// Lookups answered from the cache.
     pub hits: u64,
@@ -216,7 +216,7 @@ pub struct Counters {
 }
 
 /// One cached repository or URL artifact, as `stats()` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedModelInfo {
     /// `org/name` (models), `datasets/org/name`, `spaces/org/name`; an artifact's name.
     pub model_id: String,
@@ -239,7 +239,7 @@ pub struct CachedModelInfo {
 }
 
 /// The cache at a glance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CacheStats {
     /// Repositories in the cache.
     pub total_models: usize,
@@ -265,7 +265,7 @@ pub struct CacheStats {
 }
 
 /// One file of a cached revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {
     /// Path in the repository.
     pub path: String,
@@ -274,7 +274,7 @@ pub struct FileInfo {
 }
 
 /// One cached revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionInfo {
     /// The commit.
     pub commit: String,
@@ -287,7 +287,7 @@ pub struct RevisionInfo {
 }
 
 /// An interrupted or in-flight download.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncompleteDownload {
     /// The `.incomplete` file.
     pub path: PathBuf,
@@ -301,7 +301,7 @@ pub struct IncompleteDownload {
 
 /// One repository or URL artifact as `list()` reports it (from the disk, with usage from
 /// the index).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoInfo {
     /// `org/name`, `datasets/org/name`, `spaces/org/name`; an artifact's name.
     pub model_id: String,
@@ -326,7 +326,7 @@ pub struct RepoInfo {
 }
 
 /// A file whose content does not match its digest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorruptedFile {
     /// The repository (or the artifact's URL).
     pub model_id: String,
@@ -339,7 +339,7 @@ pub struct CorruptedFile {
 }
 
 /// The outcome of an integrity check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrityReport {
     /// Repositories whose every file checked out.
     pub valid_models: Vec<String>,
@@ -367,7 +367,7 @@ impl IntegrityReport {
 }
 
 /// What a removal did (or, with `dry_run`, would do).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveReport {
     /// Whether nothing was actually removed.
     pub dry_run: bool,
@@ -380,7 +380,7 @@ pub struct RemoveReport {
 }
 
 /// One entry chosen by a prune.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrunedEntry {
     /// `org/name@<commit>/<path>` or the artifact key.
     pub entry: String,
@@ -391,7 +391,7 @@ pub struct PrunedEntry {
 }
 
 /// What a prune did (or, with `dry_run`, would do).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneReport {
     /// Whether nothing was actually removed.
     pub dry_run: bool,

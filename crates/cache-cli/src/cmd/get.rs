@@ -66,7 +66,7 @@ pub(crate) fn requests(args: &GetArgs) -> Result<Vec<AcquireRequest>> {
     if args.name.is_some() {
         return Err(for_urls("--name").into());
     }
-    let model = parse_ref(&args.target, args.repo_type.repo_type())?;
+    let model = parse_ref(&args.target, args.repo_type)?;
     if !args.files.is_empty() && (!args.include.is_empty() || !args.exclude.is_empty()) {
         return Err(Failure::usage(
             "`--include`/`--exclude` filter a whole snapshot and cannot be combined with FILE arguments",

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modelcache::{ConfigSource, EffectiveConfig, Target};
+use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target};
 use serde::Serialize;
 
 use crate::app::{App, resolve_target};
@@ -21,7 +21,7 @@ struct PinResult {
 
 pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
     let cache = app.manager()?;
-    let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type.repo_type())? {
+    let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type)? {
         Target::Artifact(a) => {
             if on {
                 cache.pin_artifact(&a)?;
@@ -61,6 +61,8 @@ struct Setting {
 struct ConfigReport {
     config_file: Option<PathBuf>,
     settings: Vec<Setting>,
+    /// The strategy the settings select.
+    strategy: AcquisitionInfo,
 }
 
 fn source(s: &ConfigSource) -> String {
@@ -78,6 +80,7 @@ fn config_report(c: &EffectiveConfig) -> ConfigReport {
             .into_iter()
             .map(|(k, value, s)| Setting { key: k.name(), value, source: source(&s), env_var: k.env_var() })
             .collect(),
+        strategy: modelcache::select_strategy(&c.config).acquisition_info(),
     }
 }
 
@@ -87,7 +90,15 @@ fn config_text(r: &ConfigReport) -> String {
         t.row(vec![s.key.to_owned(), s.value.clone(), s.source.clone()]);
     }
     let file = r.config_file.as_ref().map_or_else(|| "none found".to_owned(), |f| f.display().to_string());
-    format!("{}\nconfig file: {file}\n", t.render())
+    let st = &r.strategy;
+    let availability = if st.available { "available" } else { "not available in this build" };
+    let mut out = format!("{}\nconfig file: {file}\nstrategy:    {} ({availability}): {}\n", t.render(), st.name, st.description);
+    for req in &st.requirements {
+        out.push_str("  requires:  ");
+        out.push_str(req);
+        out.push('\n');
+    }
+    out
 }
 
 pub(crate) fn config(app: &App) -> Result<()> {
@@ -120,6 +131,9 @@ mod tests {
             "HOME" => Some("/home/u".to_owned()),
             "HF_HUB_CACHE" => Some("/data/hub".to_owned()),
             "MODELCACHE_RETRIES" => Some("2".to_owned()),
+            "MODELCACHE_STRATEGY" => Some("hybrid".to_owned()),
+            "MODELCACHE_CLEANUP_INTERVAL" => Some("12h".to_owned()),
+            "MODELCACHE_LOCK_STALL_TIMEOUT" => Some("90s".to_owned()),
             _ => None,
         })
         .config_file("/nonexistent/config.toml")
@@ -127,24 +141,32 @@ mod tests {
         let r = config_report(&loader.load().unwrap());
         let text = config_text(&r);
         insta::assert_snapshot!(text, @r"
-        KEY               VALUE                      SOURCE
-        cache_dir         /data/hub                  env HF_HUB_CACHE
-        home              /home/u/.cache/modelcache  default from `$HOME/.cache`
-        max_size          1 GiB                      command line
-        max_age           none                       default
-        low_watermark     0.8                        default
-        in_use_grace      5m                         default
-        auto_prune        true                       default
-        auto_download     true                       default
-        download_timeout  none                       default
-        read_timeout      30s                        default
-        retries           2                          env MODELCACHE_RETRIES
-        parallelism       8                          default
-        endpoint          https://huggingface.co     default
-        offline           false                      default
-        revalidate_after  0s                         default
+        KEY                 VALUE                      SOURCE
+        cache_dir           /data/hub                  env HF_HUB_CACHE
+        home                /home/u/.cache/modelcache  default from `$HOME/.cache`
+        max_size            1 GiB                      command line
+        max_age             none                       default
+        low_watermark       0.8                        default
+        in_use_grace        5m                         default
+        auto_prune          true                       default
+        auto_download       true                       default
+        download_timeout    none                       default
+        read_timeout        30s                        default
+        retries             2                          env MODELCACHE_RETRIES
+        parallelism         8                          default
+        endpoint            https://huggingface.co     default
+        offline             false                      default
+        revalidate_after    0s                         default
+        strategy            hybrid                     env MODELCACHE_STRATEGY
+        cleanup_interval    12h                        env MODELCACHE_CLEANUP_INTERVAL
+        lock_stall_timeout  1m30s                      env MODELCACHE_LOCK_STALL_TIMEOUT
 
         config file: none found
+        strategy:    hybrid (available): tries network, then cache-only in order until one succeeds
+          requires:  a token (`HF_TOKEN`) for private or gated repositories
+          requires:  files already in the hub cache, in huggingface_hub's layout (by modelcache, huggingface_hub or hf-hub)
+          requires:  network access to the Hub endpoint (`HF_ENDPOINT`), or to the URL
+          requires:  the `downloads` feature
         ");
     }
 }

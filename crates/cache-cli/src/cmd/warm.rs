@@ -16,11 +16,11 @@ use std::io::Read;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use modelcache::{AcquireRequest, CacheError, ErrorKind, RepoType, Sha256};
+use modelcache::{AcquireRequest, CacheError, ErrorKind, Sha256};
 use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
-use crate::cli::WarmArgs;
+use crate::cli::{RepoKind, WarmArgs};
 use crate::cmd::get::{fetch_all, is_url, repo_requests};
 use crate::format;
 use crate::report::Failure;
@@ -34,7 +34,7 @@ pub(crate) struct Line {
 }
 
 /// Parses the list; an invalid line fails the whole command naming its number.
-pub(crate) fn parse(text: &str, repo_type: RepoType) -> Result<Vec<Line>> {
+pub(crate) fn parse(text: &str, repo_type: Option<RepoKind>) -> Result<Vec<Line>> {
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let content = raw.split_once(" #").map_or(raw, |(c, _)| c).trim();
@@ -128,7 +128,7 @@ fn read_list(path: &std::path::Path) -> Result<String> {
 }
 
 pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
-    let lines = parse(&read_list(&args.list)?, args.repo_type.repo_type())?;
+    let lines = parse(&read_list(&args.list)?, args.repo_type)?;
     let cache = app.manager()?;
     let start = Instant::now();
     let (owners, requests): (Vec<usize>, Vec<AcquireRequest>) =
@@ -235,9 +235,7 @@ mod tests {
 
     #[test]
     fn lists_parse_into_snapshots_and_files() {
-        let lines =
-            parse("# warm these\n\norg/a\norg/b@v1 config.json x/y.bin  # weights\n  datasets/org/d  \n", RepoType::Model)
-                .unwrap();
+        let lines = parse("# warm these\n\norg/a\norg/b@v1 config.json x/y.bin  # weights\n  datasets/org/d  \n", None).unwrap();
         let specs: Vec<(usize, Vec<String>)> =
             lines.iter().map(|l| (l.number, l.requests.iter().map(AcquireRequest::describe).collect())).collect();
         assert_eq!(
@@ -254,7 +252,7 @@ mod tests {
     fn url_lines_take_a_digest_and_a_name() {
         let sha = "a".repeat(64);
         let text = format!("https://h.test/a/w.bin?x=1 name=w.bin sha256={sha}\nhttp://h.test/b.txt\n");
-        let lines = parse(&text, RepoType::Model).unwrap();
+        let lines = parse(&text, None).unwrap();
         let want = AcquireRequest::Url {
             url: "https://h.test/a/w.bin?x=1".into(),
             sha256: Some(Sha256::from_hex(&sha).unwrap()),
@@ -268,7 +266,7 @@ mod tests {
             "https://h.test/x name=a name=b",
             "https://h.test/x file.bin",
         ] {
-            let err = parse(&format!("org/a\n{bad}\n"), RepoType::Model).unwrap_err();
+            let err = parse(&format!("org/a\n{bad}\n"), None).unwrap_err();
             assert_eq!(crate::report::kind(&err).exit_code(), 2, "{bad}: {err:#}");
             assert!(err.to_string().starts_with("line 2 of the list"), "{err}");
         }
@@ -277,7 +275,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named() {
         for bad in ["org/a\norg/b ../../etc/passwd\n", "org/a\n../x\n", "org/a\norg/b a\u{0}b\n"] {
-            let err = parse(bad, RepoType::Model).unwrap_err();
+            let err = parse(bad, None).unwrap_err();
             assert_eq!(crate::report::kind(&err).exit_code(), 2);
             assert!(err.to_string().starts_with("line 2 of the list"), "{err}");
         }

@@ -126,7 +126,15 @@ fn offline_wins_unless_explicitly_turned_off() {
     assert!(loader(&[("HOME", "/h"), ("MODELCACHE_OFFLINE", "yes")]).load().unwrap().config.offline);
     let forced = loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", "1")]).set(Key::Offline, "false").load().unwrap();
     assert!(!forced.config.offline);
-    assert!(loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", "perhaps")]).load().is_err());
+    // The Hub's variable reads as huggingface_hub reads it; ours stays strict.
+    let offline = |v: &str| loader(&[("HOME", "/h"), ("HF_HUB_OFFLINE", v)]).load().unwrap().config.offline;
+    for v in ["1", "ON", "yes", "True", "TRUE"] {
+        assert!(offline(v), "`HF_HUB_OFFLINE={v}` is true for huggingface_hub");
+    }
+    for v in ["0", "perhaps", "false", "off", "2", " 1"] {
+        assert!(!offline(v), "`HF_HUB_OFFLINE={v}` is false for huggingface_hub");
+    }
+    assert!(loader(&[("HOME", "/h"), ("MODELCACHE_OFFLINE", "perhaps")]).load().is_err());
 }
 
 #[test]

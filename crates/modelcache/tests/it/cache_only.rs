@@ -95,6 +95,21 @@ async fn a_background_prune_runs_and_stops_cleanly() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+#[test]
+fn the_strategies_this_build_has_are_listed_and_selectable() {
+    use modelcache::{ConfigKey, available_strategies};
+    let listed: Vec<String> = available_strategies().into_iter().map(|i| i.name).collect();
+    let expected: &[&str] =
+        if cfg!(feature = "downloads") { &["network", "cache-only", "hybrid"] } else { &["cache-only", "hybrid"] };
+    assert_eq!(listed, expected);
+    let env = seeded();
+    let hybrid = env.builder().set(ConfigKey::Strategy, "hybrid").offline(true).build().unwrap();
+    let info = hybrid.acquisition_info();
+    assert_eq!((info.name.as_str(), info.available), ("hybrid", true));
+    assert_eq!(info.description, "tries cache-only in order until one succeeds", "offline: the cache alone");
+    assert_eq!(hybrid.config().source(ConfigKey::Strategy), &modelcache::ConfigSource::Explicit);
+}
+
 #[cfg(not(feature = "downloads"))]
 #[tokio::test]
 async fn without_downloads_the_network_strategy_is_unavailable() {
@@ -107,4 +122,10 @@ async fn without_downloads_the_network_strategy_is_unavailable() {
     let err = net.get_model("org/a").await.unwrap_err();
     assert!(matches!(err, CacheError::StrategyUnavailable { .. }), "{err}");
     assert!(err.hint().contains("downloads"));
+    let info = net.acquisition_info();
+    assert!(!info.available && info.requirements.iter().any(|r| r.contains("downloads")), "{info:?}");
+    // The hybrid assembles itself from what this build has: the cache alone.
+    let hybrid = env.builder().set(modelcache::ConfigKey::Strategy, "hybrid").build().unwrap();
+    assert_eq!(hybrid.acquisition_info().description, "tries cache-only in order until one succeeds");
+    assert!(hybrid.get_model("org/a").await.unwrap().is_dir());
 }

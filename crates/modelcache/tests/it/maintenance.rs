@@ -108,7 +108,7 @@ async fn download_failures_are_counted_by_cause() {
     assert_eq!(err.kind().exit_code(), 3, "{err}");
     let err = cache.get_file("org/nothing", "main", "config.json").await.unwrap_err();
     assert_eq!(err.kind().exit_code(), 3, "{err}");
-    hub.corrupt_next(1);
+    hub.corrupt_next(2); // a corrupt body is downloaded again once before it is an error
     let err = cache.get_file("org/model", "main", "model.safetensors").await.unwrap_err();
     assert_eq!(err.kind().exit_code(), 5, "{err}");
     cache.get_file("org/other", "main", "config.json").await.unwrap();
@@ -125,4 +125,53 @@ async fn download_failures_are_counted_by_cause() {
     let json = serde_json::to_value(c).unwrap();
     assert_eq!(json["failures"]["remote"], 2, "{json}");
     assert_eq!(json["download_success_rate"], 0.25, "{json}");
+}
+
+/// The contents of the `last-cleanup` file under the home, if there is one.
+fn cleanup_stamp(env: &Env) -> Option<(std::path::PathBuf, u64)> {
+    let rel = files_under(&env.home_dir()).into_iter().find(|f| f.ends_with("last-cleanup"))?;
+    let path = env.home_dir().join(rel);
+    let secs = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+    Some((path, secs))
+}
+
+#[tokio::test]
+async fn the_periodic_cleanup_runs_after_downloads_at_most_once_per_interval() {
+    let hub = hub::start().await;
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+
+    // Without a limit there is nothing to apply: no run, no stamp.
+    let plain = Env::new();
+    plain.manager(hub.url()).get_file("org/model", "main", "config.json").await.unwrap();
+    assert_eq!(cleanup_stamp(&plain), None);
+
+    let env = Env::new();
+    let cache = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::MaxAge, "30d").build().unwrap();
+    let before = now();
+    cache.get_file("org/model", "main", "config.json").await.unwrap();
+    let (stamp, ran_at) = cleanup_stamp(&env).expect("an age limit alone starts the cleanup after a download");
+    assert!(ran_at >= before, "{ran_at} < {before}");
+    assert!(!stamp.starts_with(env.hub_dir()), "the stamp lives in the home, not in huggingface_hub's layout");
+
+    // Ran a minute ago: the next download leaves it alone.
+    let recent = now() - 60;
+    std::fs::write(&stamp, format!("{recent}\n")).unwrap();
+    cache.get_file("org/model", "main", "tokenizer.json").await.unwrap();
+    assert_eq!(cleanup_stamp(&env).unwrap().1, recent, "not due within the interval");
+    // A whole interval ago (the default is a day): it runs again.
+    std::fs::write(&stamp, format!("{}\n", now() - 86_400)).unwrap();
+    cache.get_file("org/other", "main", "config.json").await.unwrap();
+    assert!(cleanup_stamp(&env).unwrap().1 >= recent + 60, "due again after the interval");
+    // A shorter interval.
+    let c = env
+        .builder()
+        .set(ConfigKey::Endpoint, hub.url())
+        .set(ConfigKey::MaxAge, "30d")
+        .set(ConfigKey::CleanupInterval, "1h")
+        .build()
+        .unwrap();
+    assert_eq!(c.config().config.cleanup_interval, Some(Duration::from_secs(3600)));
+    std::fs::write(&stamp, format!("{}\n", now() - 3600)).unwrap();
+    c.get_file("org/other", "main", "vocab.txt").await.unwrap();
+    assert!(cleanup_stamp(&env).unwrap().1 >= recent + 60);
 }

@@ -1,0 +1,203 @@
+//! The `downloads` edge: everything that needs tokio and the HTTP client lives here, so
+//! the manager, the strategies and the errors read the same with and without the feature.
+//! `network_off.rs` has the same items for a cache-only build.
+//!
+//! What differs between the two builds is only which strategies exist
+//! ([`BUILT`]), how a request reaches the Hub, and where blocking work runs.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use crate::config::Config;
+use crate::error::{CacheError, from_hub};
+use crate::progress::{Progress, ProgressEvent};
+use crate::strategy::{AcquireContext, artifact_key, filter};
+use crate::types::{AcquireRequest, Acquired};
+
+/// Whether this build can download (the network strategy exists).
+pub(crate) const BUILT: bool = true;
+
+/// Where the Hub token comes from.
+#[derive(Clone, Debug)]
+pub(crate) enum TokenChoice {
+    /// As huggingface_hub finds it (`HF_TOKEN`, the token file).
+    Discover,
+    /// Given (or explicitly none).
+    Given(Option<String>),
+}
+
+/// The resolver, its settings and the progress sink of one manager.
+pub(crate) struct Network {
+    /// Built on first use: a cache hit that needs no network (offline, a commit, inside
+    /// `revalidate_after`) never pays for a client (TLS roots are read from disk) — it
+    /// matters for whole-process warm hits.
+    hub: OnceLock<cache_hf::HubCache>,
+    pub(crate) config: cache_hf::HubConfig,
+    progress: Arc<dyn Progress>,
+}
+
+impl Network {
+    /// The Hub settings of `c`.
+    pub(crate) fn new(
+        c: &Config,
+        token: TokenChoice,
+        env: &dyn Fn(&str) -> Option<String>,
+        progress: Arc<dyn Progress>,
+    ) -> Network {
+        let token = match token {
+            TokenChoice::Given(t) => t.as_deref().and_then(cache_hf::token_from),
+            TokenChoice::Discover => cache_hf::discover_token(env),
+        };
+        let mut h = cache_hf::HubConfig::new(c.endpoint.clone());
+        h.token = token;
+        h.offline = c.offline;
+        h.revalidate_after = c.revalidate_after;
+        // One setting bounds both levels: files of a snapshot in flight, and range
+        // requests of one large file.
+        h.parallelism = c.parallelism;
+        h.fetch.parallelism = c.parallelism;
+        h.fetch.read_timeout = c.read_timeout;
+        h.fetch.download_timeout = c.download_timeout;
+        h.fetch.retries = c.retries;
+        Network { hub: OnceLock::new(), config: h, progress }
+    }
+
+    /// The resolver, built the first time it is needed.
+    fn hub(&self, store: &Arc<cache_store::Store>) -> Result<&cache_hf::HubCache, CacheError> {
+        if let Some(hub) = self.hub.get() {
+            return Ok(hub);
+        }
+        let hub = cache_hf::HubCache::new(&self.config, Arc::clone(store)).map_err(|e| from_hub(e, "", Path::new("")))?;
+        // Another thread may have won the race: either value is equivalent.
+        Ok(self.hub.get_or_init(|| hub))
+    }
+
+    /// Satisfies a request from the cache, downloading what is missing or stale.
+    pub(crate) async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let hub = self.hub(&ctx.inner.store)?;
+        let observer: Arc<dyn cache_hf::Observer> = Arc::new(Forward(Arc::clone(&self.progress)));
+        acquire(hub, &observer, ctx, request).await
+    }
+}
+
+async fn acquire(
+    hub: &cache_hf::HubCache,
+    observer: &Arc<dyn cache_hf::Observer>,
+    ctx: &AcquireContext<'_>,
+    request: &AcquireRequest,
+) -> Result<Acquired, CacheError> {
+    let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
+    match request {
+        AcquireRequest::File { repo, revision, path } => {
+            let o = hub.get_file(repo, revision, path, observer).await.map_err(hub_err)?;
+            Ok(Acquired {
+                path: o.path.into_std_path_buf(),
+                commit: Some(o.commit.to_string()),
+                from_cache: o.from_cache,
+                files_downloaded: usize::from(!o.from_cache),
+                bytes_downloaded: o.bytes_downloaded,
+            })
+        }
+        AcquireRequest::Snapshot { repo, revision, include, exclude } => {
+            let filter = filter(include, exclude)?;
+            let o = hub.snapshot(repo, revision, &filter, observer).await.map_err(hub_err)?;
+            Ok(Acquired {
+                path: o.dir.into_std_path_buf(),
+                commit: Some(o.commit.to_string()),
+                from_cache: o.downloaded == 0,
+                files_downloaded: o.downloaded,
+                bytes_downloaded: o.bytes_downloaded,
+            })
+        }
+        AcquireRequest::Url { url, sha256, name } => {
+            let key = artifact_key(url, *sha256, name.as_deref())?;
+            let o = hub.get_artifact(&key, observer).await.map_err(hub_err)?;
+            Ok(Acquired {
+                path: o.path.into_std_path_buf(),
+                commit: None,
+                from_cache: o.from_cache,
+                files_downloaded: usize::from(!o.from_cache),
+                bytes_downloaded: o.bytes_downloaded,
+            })
+        }
+    }
+}
+
+/// Runs blocking cache work off the async threads when a tokio runtime is there, inline
+/// otherwise.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, CacheError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| CacheError::Hub(cache_hf::Error::Task { reason: e.to_string() }))?
+}
+
+/// The resolver errors only a downloading build has (transfers), mapped for `model_id`.
+pub(crate) fn from_hub_transfer(e: cache_hf::Error, model_id: &str) -> CacheError {
+    match e {
+        cache_hf::Error::Fetch { what, source } => from_fetch(model_id, &what, source),
+        other => CacheError::Hub(other),
+    }
+}
+
+fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheError {
+    match source {
+        cache_fetch::Error::DiskFull { needed, available, .. } => {
+            CacheError::DiskFull { needed, available: available.unwrap_or(0) }
+        }
+        cache_fetch::Error::ChecksumMismatch { expected, actual, .. } => {
+            CacheError::ChecksumMismatch { model_id: model_id.to_owned(), expected, actual }
+        }
+        cache_fetch::Error::SizeMismatch { expected, actual, .. } => CacheError::ChecksumMismatch {
+            model_id: model_id.to_owned(),
+            expected: format!("{expected} bytes"),
+            actual: format!("{actual} bytes"),
+        },
+        source => {
+            // A timeout's own hint names the setting to raise.
+            let suggestion = if source.is_transient() && !matches!(source, cache_fetch::Error::Timeout { .. }) {
+                "check the network connection or `HF_ENDPOINT`, then run the command again (downloads resume); use `--offline` to work from the cache".to_owned()
+            } else {
+                source.hint().unwrap_or_else(|| "check the network connection or `HF_ENDPOINT`".to_owned())
+            };
+            CacheError::DownloadFailed {
+                model_id: model_id.to_owned(),
+                reason: format!("could not {what}"),
+                offline: false,
+                suggestion,
+                source: Some(Box::new(source)),
+            }
+        }
+    }
+}
+
+/// Forwards the resolver's transfer events and lock waits to a [`Progress`].
+struct Forward(Arc<dyn Progress>);
+
+impl cache_hf::Observer for Forward {
+    fn transfer(&self, event: &cache_fetch::Event<'_>) {
+        use cache_fetch::Event as E;
+        let e = match *event {
+            E::Started { label, total, resumed_from } => ProgressEvent::Started { label, total, resumed_from },
+            E::Sized { label, total } => ProgressEvent::Sized { label, total },
+            E::Advanced { label, bytes } => ProgressEvent::Advanced { label, bytes },
+            E::Retrying { label, attempt, delay, reason } => ProgressEvent::Retrying { label, attempt, delay, reason },
+            E::Restarted { label, discarded } => ProgressEvent::Restarted { label, discarded },
+            E::Finished { label, bytes } => ProgressEvent::Finished { label, bytes },
+            _ => return,
+        };
+        self.0.event(&e);
+    }
+
+    fn lock_wait(&self, label: &str, wait: &cache_store::LockWait<'_>) {
+        self.0.event(&ProgressEvent::WaitingForLock {
+            label,
+            lock_file: wait.lock_file.as_std_path(),
+            holder: wait.holder,
+            incomplete_bytes: wait.incomplete_bytes,
+            waited: wait.waited,
+        });
+    }
+}

@@ -1,0 +1,55 @@
+//! The cache-only edge (built without `downloads`): the same items as `network.rs`, so
+//! the manager, the strategies and the errors read the same in both builds. Nothing here
+//! touches the network; async functions run inline.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::error::CacheError;
+use crate::progress::Progress;
+use crate::strategy::AcquireContext;
+use crate::types::{AcquireRequest, Acquired};
+
+/// Whether this build can download (the network strategy exists).
+pub(crate) const BUILT: bool = false;
+
+/// Where the Hub token would come from (unused: nothing is sent anywhere).
+#[derive(Clone, Debug)]
+pub(crate) enum TokenChoice {
+    /// As huggingface_hub finds it.
+    Discover,
+    /// Given (or explicitly none).
+    Given(#[expect(dead_code, reason = "a cache-only build sends no token")] Option<String>),
+}
+
+/// Nothing to keep: there is no resolver in this build.
+pub(crate) struct Network;
+
+impl Network {
+    /// Takes what a downloading build would use, and drops it.
+    pub(crate) fn new(_: &Config, _: TokenChoice, _: &dyn Fn(&str) -> Option<String>, _: Arc<dyn Progress>) -> Network {
+        Network
+    }
+
+    /// Always fails: this build cannot download.
+    #[expect(clippy::unused_async, reason = "the same signature as the downloading build")]
+    pub(crate) async fn acquire(&self, _: &AcquireContext<'_>, _: &AcquireRequest) -> Result<Acquired, CacheError> {
+        Err(CacheError::StrategyUnavailable {
+            strategy: "network".to_owned(),
+            reason: "modelcache was built without the `downloads` feature".to_owned(),
+        })
+    }
+}
+
+/// Runs `work` inline: there is no runtime to keep free.
+#[expect(clippy::unused_async, reason = "the same signature as the downloading build")]
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, CacheError> {
+    work()
+}
+
+/// Without transfers, every other resolver error is passed on as it is.
+pub(crate) fn from_hub_transfer(e: cache_hf::Error, _: &str) -> CacheError {
+    CacheError::Hub(e)
+}
