@@ -94,15 +94,19 @@ impl Error {
                     .to_owned()
             }
             Error::DiskFull { path, .. } => {
-                format!("free space on the filesystem of `{path}`, or lower `max_size` and run `modelcache gc`")
+                format!("free space on the filesystem of `{path}`, or lower `max_size` and run `modelcache prune`")
             }
             Error::LockTimeout { lock_file, .. } => format!(
                 "another process holds `{lock_file}` but its download is stuck: stop that process, or raise the lock timeout"
             ),
             Error::InUse { .. } => "retry when the other process has finished, or close it".to_owned(),
-            Error::Index { .. } => {
-                "the index only remembers usage and pins; run `modelcache reconcile` to rebuild it from the cache".to_owned()
+            Error::Index { source, .. } if crate::index::is_corrupt(source) => {
+                "the index could not be read and was set aside; it is rebuilt from the cache on the next run: run the command again"
+                    .to_owned()
             }
+            Error::Index { path, .. } => format!(
+                "the index only remembers usage and pins and is rebuilt from the cache when missing: delete `{path}` and run the command again"
+            ),
             Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
                 "check the permissions of the cache directory, or point `HF_HUB_CACHE` elsewhere".to_owned()
             }

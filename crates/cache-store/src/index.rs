@@ -13,6 +13,16 @@
 //! a warm `modelcache get`, touches the disk for reads only. Commits checkpoint
 //! automatically as the WAL grows.
 //!
+//! # Recovery
+//! The index is derived state: everything in it but usage history and pins can be read
+//! back from the disk. A file that cannot be opened or read as a database (random bytes,
+//! a truncated copy: `SQLITE_NOTADB`, `SQLITE_CORRUPT`; never a transient "database is
+//! locked") is moved aside as `<name>.corrupt-<unix-millis>` (with its `-wal` and `-shm`)
+//! and a fresh one takes its place, which the store then rebuilds from the disk
+//! (`reconcile`). At open this happens at once; a corruption found later by a query fails
+//! that query and sets the file aside, so the next run starts fresh. Processes recovering
+//! together take turns on `<name>.recover.lock`, and only the file found corrupt is moved.
+//!
 //! # Schema
 //! Migrations are append-only (`PRAGMA user_version` counts the applied ones). Entries
 //! are keyed by `(repo, revision, path)`: the repo folder name, commit and in-repo path
@@ -172,6 +182,9 @@ pub(crate) type Pin = (String, String, String);
 pub(crate) struct Index {
     conn: Mutex<Connection>,
     path: Utf8PathBuf,
+    /// The database file's inode when opened: a corrupt file is set aside only while it
+    /// is still the one this connection reads.
+    ino: Option<u64>,
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -183,8 +196,27 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl Index {
-    /// Opens (creating and migrating) the database; `true` when it was just created.
+    /// Opens (creating and migrating) the database; `true` when it was just created. A
+    /// file that is not a readable database is set aside first (see "Recovery"), so it
+    /// counts as just created.
     pub(crate) fn open(path: &Utf8Path) -> Result<(Index, bool)> {
+        match Index::open_db(path) {
+            Err(Error::Index { source, .. }) if is_corrupt(&source) => {
+                let _turn = recovery_turn(path)?;
+                // Another process may have replaced it meanwhile: look again under the lock.
+                match Index::open_db(path) {
+                    Err(Error::Index { source, .. }) if is_corrupt(&source) => {
+                        set_aside(path, &source)?;
+                        Index::open_db(path)
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn open_db(path: &Utf8Path) -> Result<(Index, bool)> {
         let err = |op| {
             let path = path.to_owned();
             move |source| Error::Index { op, path, source }
@@ -205,8 +237,9 @@ impl Index {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err("configure"))?;
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(err("configure"))?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("open"))?;
+        let ino = inode(path);
         if usize::try_from(current).is_ok_and(|v| v == MIGRATIONS.len()) {
-            return Ok((Index { conn: Mutex::new(conn), path: path.to_owned() }, false));
+            return Ok((Index { conn: Mutex::new(conn), path: path.to_owned(), ino }, false));
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("migrate"))?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("migrate"))?;
@@ -221,7 +254,7 @@ impl Index {
         }
         tx.pragma_update(None, "user_version", i64::try_from(MIGRATIONS.len()).unwrap_or(0)).map_err(err("migrate"))?;
         tx.commit().map_err(err("migrate"))?;
-        Ok((Index { conn: Mutex::new(conn), path: path.to_owned() }, applied == 0))
+        Ok((Index { conn: Mutex::new(conn), path: path.to_owned(), ino }, applied == 0))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -229,7 +262,21 @@ impl Index {
     }
 
     fn err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        move |source| Error::Index { op, path: self.path.clone(), source }
+        move |source| {
+            if is_corrupt(&source) {
+                self.set_aside_if_current(&source);
+            }
+            Error::Index { op, path: self.path.clone(), source }
+        }
+    }
+
+    /// A query found the database corrupt: moves it aside (when it is still the file this
+    /// connection opened) so that the next open starts a fresh one.
+    fn set_aside_if_current(&self, cause: &rusqlite::Error) {
+        let Ok(_turn) = recovery_turn(&self.path) else { return };
+        if self.ino.is_some() && inode(&self.path) == self.ino {
+            let _ = set_aside(&self.path, cause);
+        }
     }
 
     pub(crate) fn write<T>(
@@ -430,7 +477,7 @@ impl Index {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        Ok(Index { conn: Mutex::new(conn), path: self.path.clone() })
+        Ok(Index { conn: Mutex::new(conn), path: self.path.clone(), ino: self.ino })
     }
 
     /// Runs the queries `f` (for tables another module owns, such as `stamp`'s).
@@ -444,6 +491,48 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Whether the file is not (or no longer) a readable database, as opposed to a busy or
+/// unreachable one.
+pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt))
+}
+
+fn inode(path: &Utf8Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// Waits for this process's turn to recover the database at `path` (an exclusive lock on
+/// `<path>.recover.lock`, released on drop).
+fn recovery_turn(path: &Utf8Path) -> Result<std::fs::File> {
+    let lock = Utf8PathBuf::from(format!("{path}.recover.lock"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .map_err(Error::io("open", &lock))?;
+    file.lock().map_err(Error::io("lock", &lock))?;
+    Ok(file)
+}
+
+/// Moves a corrupt database (and its `-wal`, `-shm`) to `<path>.corrupt-<unix-millis>`.
+fn set_aside(path: &Utf8Path, cause: &rusqlite::Error) -> Result<()> {
+    let stamp = cache_core::Timestamp::now().as_unix_millis();
+    let aside = Utf8PathBuf::from(format!("{path}.corrupt-{stamp}"));
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("move aside", path)(e)),
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::rename(format!("{path}{suffix}"), format!("{aside}{suffix}"));
+    }
+    tracing::warn!(index = %path, kept = %aside, "the index could not be read ({cause}): set it aside, rebuilding it from the cache");
+    Ok(())
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {

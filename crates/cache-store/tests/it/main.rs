@@ -11,6 +11,7 @@ mod basics;
 mod batch;
 mod diskfull;
 mod escape;
+mod faults;
 mod maintenance;
 mod model;
 mod processes;

@@ -1,0 +1,78 @@
+//! Damage done from outside: a corrupt index, truncated blobs, garbage refs. The cache
+//! keeps answering from the disk and says what is wrong.
+
+use cache_store::{ArtifactKey, Store};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::support::*;
+
+/// The `*.corrupt-*` files set aside next to `index`.
+fn set_aside(index: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let prefix = format!("{}.corrupt-", index.file_name().unwrap());
+    let mut out: Vec<Utf8PathBuf> = std::fs::read_dir(index.parent().unwrap())
+        .unwrap()
+        .map(|e| Utf8PathBuf::from_path_buf(e.unwrap().path()).unwrap())
+        .filter(|p| p.file_name().is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
+    out.sort();
+    out
+}
+
+fn scribble(file: &Utf8Path, from: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let len = std::fs::metadata(file).unwrap().len().max(from + 8192);
+    let garbage: Vec<u8> = (0..len - from).map(|_| fastrand::u8(..)).collect();
+    let mut f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+    f.seek(SeekFrom::Start(from)).unwrap();
+    f.write_all(&garbage).unwrap();
+}
+
+#[test]
+fn a_corrupt_index_is_set_aside_and_rebuilt_from_the_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(root(&tmp));
+    let store = Store::open(cfg.clone()).unwrap();
+    let (a, b) = (repo("org/a"), repo("org/b"));
+    put(&store, &a, commit(1), "config.json", b"{\"a\": 1}");
+    put(&store, &a, commit(1), "w/model.bin", b"weights!");
+    put(&store, &b, commit(2), "x.txt", b"xyz");
+    let key = ArtifactKey::new("https://example.com/data.bin");
+    store.put_artifact(&key, &mut &b"artifact bytes"[..]).unwrap();
+    let listed = |s: &Store| -> Vec<(String, usize, u64)> {
+        s.list().unwrap().iter().map(|r| (r.repo.to_string(), r.revisions.len(), r.size_bytes)).collect()
+    };
+    let before = store.stats().unwrap();
+    let list_before = listed(&store);
+    let index = store.index_path();
+    let artifacts = store.home_dir().join("artifacts/index.sqlite3");
+    drop(store);
+
+    // Random bytes over the whole file, then over everything but its header.
+    for damage_from in [0, 100] {
+        for f in [&index, &artifacts] {
+            let _ = std::fs::remove_file(format!("{f}-wal"));
+            let _ = std::fs::remove_file(format!("{f}-shm"));
+            scribble(f, damage_from);
+        }
+        let asides = set_aside(&index).len();
+        let mut opened = Store::open(cfg.clone());
+        if damage_from > 0
+            && let Ok(s) = &opened
+            && let Err(e) = s.stats()
+        {
+            // The header survived: the first query finds the damage, fails saying what to
+            // do, and sets the file aside, so the next run starts afresh.
+            assert!(e.hint().unwrap().contains("run the command again"), "{e}: {:?}", e.hint());
+            drop(opened);
+            opened = Store::open(cfg.clone());
+        }
+        let s = opened.unwrap();
+        assert_eq!(set_aside(&index).len(), asides + 1, "the broken file is kept aside");
+        assert!(!set_aside(&artifacts).is_empty(), "the broken artifacts index is kept aside too");
+        assert!(s.find(&a, &rev(commit(1).as_str()), &path("w/model.bin")).unwrap().is_some());
+        assert!(s.find_artifact(&key).unwrap().is_some());
+        assert_eq!(listed(&s), list_before);
+        let after = s.stats().unwrap();
+        assert_eq!((after.repos, after.files, after.total_bytes), (before.repos, before.files, before.total_bytes));
+    }
+}
