@@ -351,6 +351,18 @@ impl Index {
         rows.map_err(self.err("read entries"))
     }
 
+    /// The size recorded for one entry (what it was committed with), if it is known.
+    pub(crate) fn size_of(&self, repo: &str, revision: &str, path: &str) -> Result<Option<u64>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT size FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3")
+            .map_err(self.err("read a size"))?;
+        st.query_row([repo, revision, path], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|s| s.map(to_u64))
+            .map_err(self.err("read a size"))
+    }
+
     /// The recorded BLAKE3 of a blob, if any entry has one.
     pub(crate) fn blake3_of(&self, blob: &str) -> Result<Option<String>> {
         self.conn()

@@ -16,8 +16,14 @@
 //! - Every file access goes through a cap-std `Dir` on one of the two roots, and every
 //!   name joined to a path is a validated `cache-core` type or a hash: no input reaches
 //!   outside the roots.
-//! - Lookups never write, lock or open the index; hits are recorded in memory and flushed
-//!   in batches ([`Store::flush`], on drop, or when enough are pending).
+//! - Lookups never write or open the index (the first check of a file in a process reads
+//!   its recorded size through the open connection); hits are recorded in memory and
+//!   flushed in batches ([`Store::flush`], on drop, or when enough are pending).
+//! - A hit never depends on the index: one that cannot be read is set aside and rebuilt
+//!   from the disk.
+//! - A hit whose blob is not the size it was committed with, or was modified after its
+//!   link, is reported suspect ([`Hit::is_suspect`]); [`Store::verify`] reports it
+//!   corrupted.
 //! - Nothing of modelcache's own goes into the hub cache: range records live in the home
 //!   and go with their staging file (commit, discard, mismatch, `clean_stale`, remove,
 //!   clear).

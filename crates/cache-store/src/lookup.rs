@@ -5,6 +5,20 @@
 //! A lookup reads at most one ref file and stats one path, both through the cap-std
 //! root (`openat2` with `RESOLVE_BENEATH` on Linux). It takes no file lock, opens no
 //! database and writes nothing: a hit is recorded in memory (see `usage`).
+//!
+//! The first check of a file in a process (not a `memo` hit) also compares the blob's
+//! size, from the `stat` it already made, with the size the file was committed with: one
+//! primary-key query on the index connection the store already holds (in WAL mode a
+//! read transaction is a shared lock on the mapped `-shm` file, two `fcntl`s, plus a
+//! `pread` per page not cached yet). A truncated blob whose modification time is older
+//! than its link (a restore with `cp -p` or `rsync -a`) is then suspect like a blob
+//! modified after its link. A memo hit costs what it did, one `stat`: the memo holds only
+//! files whose size matched, and a changed size is a changed identity. A size the index
+//! cannot give (an unknown file, an unreadable index) leaves the hit unjudged by size:
+//! a hit never depends on the index.
+//!
+//! `trees/<commit>.json` also has sizes, but only for snapshots, and reading it means
+//! opening and parsing a file per commit; the index has every committed file.
 
 use std::io;
 
@@ -27,6 +41,18 @@ pub struct Hit {
     pub size: u64,
     /// The blob was modified after its snapshot link was made: possibly corrupted.
     pub modified_after_link: bool,
+    /// The size the file was committed with, when this lookup read it (the first check
+    /// of the file in this process): a different [`Hit::size`] means a truncated or
+    /// replaced blob.
+    pub recorded_size: Option<u64>,
+}
+
+impl Hit {
+    /// Whether the hit deserves a full check before use (e.g. [`Store::verify`] of the
+    /// file): its blob was modified after its link, or its size is not the recorded one.
+    pub fn is_suspect(&self) -> bool {
+        self.modified_after_link || self.recorded_size.is_some_and(|s| s != self.size)
+    }
 }
 
 impl Store {
@@ -81,8 +107,8 @@ impl Store {
         let rel = layout.snapshot_file(&commit, path);
         let abs = self.hub_path.join(&rel);
         let hit = match self.memo.check(&self.hub, &rel) {
-            Some(size) => Some(Hit { path: abs, size, modified_after_link: false }),
-            None => self.check_link(&rel, abs)?,
+            Some(size) => Some(Hit { path: abs, size, modified_after_link: false, recorded_size: None }),
+            None => self.check_link(&rel, abs, (&layout.folder, commit.as_str(), path.as_str()))?,
         };
         match &hit {
             Some(_) => {
@@ -95,19 +121,26 @@ impl Store {
         Ok(hit)
     }
 
-    /// The contained check of a snapshot entry: a regular file (a copy) or a link whose
-    /// blob is a regular file inside the root; remembered when the blob is not newer than
-    /// its link.
-    fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf) -> Result<Option<Hit>> {
+    /// The contained check of a snapshot entry (`key`: its index key): a regular file (a
+    /// copy) or a link whose blob is a regular file inside the root; remembered when the
+    /// blob is not newer than its link and has the recorded size.
+    fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf, key: (&str, &str, &str)) -> Result<Option<Hit>> {
         let Some(blob) = self.file_metadata(rel)? else { return Ok(None) };
         let link = self.hub.symlink_metadata(rel).map_err(Error::io("stat", abs.clone()))?;
         let modified_after_link =
             link.file_type().is_symlink() && matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l);
         let id = Identity::of_cap(&blob);
-        if !modified_after_link {
+        let recorded_size = self.index.size_of(key.0, key.1, key.2).unwrap_or_else(|e| {
+            tracing::debug!(path = %abs, "cannot read the recorded size: {e}");
+            None
+        });
+        let hit = Hit { path: abs, size: id.size(), modified_after_link, recorded_size };
+        if hit.is_suspect() {
+            tracing::debug!(path = %hit.path, size = hit.size, ?recorded_size, modified_after_link, "suspect hit");
+        } else {
             self.memo.remember(rel, id);
         }
-        Ok(Some(Hit { path: abs, size: id.size(), modified_after_link }))
+        Ok(Some(hit))
     }
 
     /// Whether the file is committed, without counting a use.

@@ -99,6 +99,7 @@ impl Store {
         let rows = self.index.rows(Some(&layout.folder))?;
         let etags: HashMap<(&str, &str), &str> =
             rows.iter().filter_map(|r| Some(((r.revision.as_str(), r.path.as_str()), r.etag.as_deref()?))).collect();
+        let sizes: HashMap<(&str, &str), u64> = rows.iter().map(|r| ((r.revision.as_str(), r.path.as_str()), r.size)).collect();
         let key = |c: &str, p: &str| -> Option<EntryKey> {
             Some(EntryKey::Hub { repo: repo.clone(), commit: CommitHash::new(c).ok()?, path: RepoPath::new(p).ok()? })
         };
@@ -123,8 +124,12 @@ impl Store {
                 },
             };
             let rel = first.blob_rel.as_deref().unwrap_or(&first.rel);
+            // A blob of another size than it was committed with (truncated, say) needs no hashing.
+            let on_disk = first.size.unwrap_or(0);
+            let recorded = files.iter().find_map(|f| sizes.get(&(f.commit.as_str(), f.path.as_str())).filter(|s| **s != on_disk));
             let file = self.hub.open(rel).map_err(Error::io("open", self.hub_path.join(rel)))?.into_std();
             let (expected, actual) = match check {
+                _ if recorded.is_some() => (format!("{} bytes", recorded.copied().unwrap_or(0)), format!("{on_disk} bytes")),
                 Check::Blake3(want) => {
                     (want.to_string(), hash::blake3(&file).map_err(Error::io("read", self.hub_path.join(rel)))?.to_string())
                 }

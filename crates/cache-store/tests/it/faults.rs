@@ -1,7 +1,7 @@
 //! Damage done from outside: a corrupt index, truncated blobs, garbage refs. The cache
 //! keeps answering from the disk and says what is wrong.
 
-use cache_store::{ArtifactKey, Store};
+use cache_store::{ArtifactKey, Scope, Store};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::support::*;
@@ -75,4 +75,40 @@ fn a_corrupt_index_is_set_aside_and_rebuilt_from_the_disk() {
         let after = s.stats().unwrap();
         assert_eq!((after.repos, after.files, after.total_bytes), (before.repos, before.files, before.total_bytes));
     }
+}
+
+#[test]
+fn a_truncated_blob_is_suspect_and_verify_reports_it_even_when_older_than_its_link() {
+    let mut t = TestCache::new();
+    let r = repo("org/model");
+    let body = vec![7u8; 4096];
+    let snap = put(&t.store, &r, commit(1), "model.safetensors", &body);
+    let at = rev(commit(1).as_str());
+    let p = path("model.safetensors");
+    assert!(!t.store.lookup(&r, &at, &p).unwrap().unwrap().is_suspect());
+    let blob = std::fs::canonicalize(&snap).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&blob).unwrap();
+    f.set_len(100).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+    drop(f);
+
+    // This process remembered the intact file: a changed size is a changed identity.
+    let hit = t.store.lookup(&r, &at, &p).unwrap().unwrap();
+    assert!(!hit.modified_after_link, "the blob is older than its link");
+    assert_eq!((hit.size, hit.recorded_size), (100, Some(4096)));
+    assert!(hit.is_suspect());
+    // A new process too.
+    t.reopen();
+    let hit = t.store.lookup(&r, &at, &p).unwrap().unwrap();
+    assert_eq!((hit.size, hit.recorded_size), (100, Some(4096)));
+    assert!(hit.is_suspect());
+    assert!(t.store.lookup(&r, &at, &p).unwrap().unwrap().is_suspect(), "a suspect hit is not remembered");
+
+    let report = t.store.verify(&Scope::All, false).unwrap();
+    assert!(!report.is_clean());
+    let c = &report.corrupted[0];
+    assert_eq!((c.expected.as_str(), c.actual.as_str()), ("4096 bytes", "100 bytes"));
+    let report = t.store.verify(&Scope::All, true).unwrap();
+    assert_eq!(report.corrupted.len(), 1);
+    assert!(t.store.lookup(&r, &at, &p).unwrap().is_none(), "repair removed it");
 }
