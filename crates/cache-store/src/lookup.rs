@@ -57,7 +57,10 @@ impl Hit {
 
 impl Store {
     /// The commit a revision names: a commit hash as is, a branch or tag (`main`,
-    /// `refs/pr/1`) through `refs/<name>`. `None` when the ref is not cached.
+    /// `refs/pr/1`) through `refs/<name>`. `None` when the ref is not cached, or is not a
+    /// ref (not UTF-8, not a commit hash, a directory): such garbage counts as absent, so
+    /// a download writes the ref again ([`Store::write_ref`] replaces it) and
+    /// [`Store::verify`] reports it.
     pub fn resolve(&self, repo: &Repo, revision: &Revision) -> Result<Option<CommitHash>> {
         if let Some(c) = revision.commit() {
             return Ok(Some(c));
@@ -66,6 +69,10 @@ impl Store {
         match self.hub.read_to_string(&rel) {
             Ok(s) => Ok(CommitHash::new(s.trim()).ok()),
             Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(path = %self.hub_path.join(&rel), "ignoring a ref that is not UTF-8");
+                Ok(None)
+            }
             Err(e) if fsx::is_escape(&e) => {
                 tracing::warn!(path = %self.hub_path.join(&rel), "ignoring a ref that leads outside the cache");
                 Ok(None)
@@ -186,7 +193,8 @@ impl Store {
     }
 
     /// Points `refs/<name>` at `commit`, atomically (nothing is written when it already
-    /// does, or when `name` is itself a commit hash).
+    /// does, or when `name` is itself a commit hash). A garbage file or an empty directory
+    /// in its place is replaced.
     pub fn write_ref(&self, repo: &Repo, name: &Revision, commit: &CommitHash) -> Result<()> {
         if name.commit().is_some() {
             return Ok(());
@@ -196,8 +204,18 @@ impl Store {
         }
         let layout = RepoLayout::new(repo);
         let rel = layout.ref_file(name);
-        fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes())
-            .map_err(Error::io("write", self.hub_path.join(rel)))
+        let write = || fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes());
+        write()
+            .or_else(|e| {
+                let dir = self.hub.symlink_metadata(&rel).is_ok_and(|m| m.is_dir());
+                if dir && self.hub.remove_dir(&rel).is_ok() {
+                    tracing::warn!(path = %self.hub_path.join(&rel), "replaced an empty directory standing in for a ref");
+                    write()
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(Error::io("write", self.hub_path.join(&rel)))
     }
 
     /// Marks `refs/<name>` as resolved just now (its modification time becomes the

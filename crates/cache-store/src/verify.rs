@@ -36,14 +36,17 @@ pub struct IntegrityReport {
     pub corrupted: Vec<Corrupted>,
     /// Snapshot links or index entries whose blob is gone.
     pub missing: Vec<EntryKey>,
-    /// Whether corrupted and missing entries were removed.
+    /// Refs that are not refs (not UTF-8, not a commit hash, an empty directory), as
+    /// paths relative to the hub cache. Lookups treat them as absent; a repair removes them.
+    pub bad_refs: Vec<String>,
+    /// Whether corrupted and missing entries (and bad refs) were removed.
     pub repaired: bool,
 }
 
 impl IntegrityReport {
-    /// No corruption and nothing missing.
+    /// No corruption, nothing missing, no bad ref.
     pub fn is_clean(&self) -> bool {
-        self.corrupted.is_empty() && self.missing.is_empty()
+        self.corrupted.is_empty() && self.missing.is_empty() && self.bad_refs.is_empty()
     }
 }
 
@@ -94,6 +97,9 @@ impl Store {
         report: &mut IntegrityReport,
     ) -> Result<()> {
         let layout = RepoLayout::new(repo);
+        if commit.is_none() {
+            self.check_refs(&layout.refs(), repair, report)?;
+        }
         let s = scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
         let in_scope = |c: &str, p: &str| commit.is_none_or(|x| x.as_str() == c) && path.is_none_or(|x| x.as_str() == p);
         let rows = self.index.rows(Some(&layout.folder))?;
@@ -180,6 +186,32 @@ impl Store {
                 self.index.delete(&layout.folder, Some(&f.commit), Some(&f.path))?;
             }
             self.tidy_repo(repo, &emptied)?;
+        }
+        Ok(())
+    }
+
+    /// Reports (and with `repair` removes) what under `dir` is not a ref: a file that is
+    /// not a commit hash in UTF-8, an empty directory.
+    fn check_refs(&self, dir: &Utf8Path, repair: bool, report: &mut IntegrityReport) -> Result<()> {
+        let entries = crate::fsx::list_dir(&self.hub, dir).map_err(Error::io("list", self.hub_path.join(dir)))?;
+        for (name, t) in entries {
+            let rel = dir.join(&name);
+            let bad = if t.is_dir() {
+                self.check_refs(&rel, repair, report)?;
+                crate::fsx::list_dir(&self.hub, &rel).is_ok_and(|e| e.is_empty())
+            } else if name.starts_with(crate::fsx::TEMP_PREFIX) {
+                false
+            } else {
+                let text = self.hub.read(&rel).ok().and_then(|b| String::from_utf8(b).ok());
+                text.is_none_or(|s| CommitHash::new(s.trim()).is_err())
+            };
+            if bad {
+                tracing::warn!(path = %self.hub_path.join(&rel), "not a ref");
+                report.bad_refs.push(rel.to_string());
+                if repair {
+                    let _ = if t.is_dir() { self.hub.remove_dir(&rel) } else { self.hub.remove_file(&rel) };
+                }
+            }
         }
         Ok(())
     }

@@ -112,3 +112,44 @@ fn a_truncated_blob_is_suspect_and_verify_reports_it_even_when_older_than_its_li
     assert_eq!(report.corrupted.len(), 1);
     assert!(t.store.lookup(&r, &at, &p).unwrap().is_none(), "repair removed it");
 }
+
+/// Puts something that is not a ref at a ref's path.
+type Plant = dyn Fn(&Utf8Path);
+
+#[test]
+fn a_garbage_ref_counts_as_absent_is_rewritten_and_verify_reports_it() {
+    let t = TestCache::new();
+    let r = repo("org/model");
+    put(&t.store, &r, commit(1), "config.json", b"{}");
+    let refs = t.hub().join("models--org--model/refs");
+    std::fs::create_dir_all(&refs).unwrap();
+    let p = path("config.json");
+    let kinds: [(&str, &Plant); 3] = [
+        ("not UTF-8", &|f| std::fs::write(f, [0xff, 0xfe, 0x00, 0x80]).unwrap()),
+        ("not a commit hash", &|f| std::fs::write(f, "garbage\n").unwrap()),
+        ("an empty directory", &|f| std::fs::create_dir(f).unwrap()),
+    ];
+    for (what, plant) in kinds {
+        let main = refs.join("main");
+        plant(&main);
+        assert_eq!(t.store.resolve(&r, &rev("main")).unwrap(), None, "{what}");
+        assert_eq!(t.store.find(&r, &rev("main"), &p).unwrap(), None, "{what}");
+        assert_eq!(t.store.list().unwrap().len(), 1, "{what}");
+        let report = t.store.verify(&Scope::All, false).unwrap();
+        assert_eq!(report.bad_refs, ["models--org--model/refs/main"], "{what}");
+        assert!(!report.is_clean(), "{what}");
+        // An online get points it again.
+        t.store.write_ref(&r, &rev("main"), &commit(1)).unwrap();
+        assert_eq!(t.store.resolve(&r, &rev("main")).unwrap(), Some(commit(1)), "{what}");
+        assert!(t.store.find(&r, &rev("main"), &p).unwrap().is_some(), "{what}");
+        assert!(t.store.verify(&Scope::All, false).unwrap().is_clean(), "{what}");
+        std::fs::remove_file(&main).unwrap();
+    }
+
+    // A repair removes one.
+    std::fs::write(refs.join("v1"), "nope").unwrap();
+    let report = t.store.verify(&Scope::Repo(r.clone()), true).unwrap();
+    assert_eq!(report.bad_refs, ["models--org--model/refs/v1"]);
+    assert!(!refs.join("v1").exists());
+    assert!(t.store.verify(&Scope::All, false).unwrap().is_clean());
+}
