@@ -12,7 +12,8 @@
 //!
 //! # Invariants
 //! - A blob is visible only after fsync and a digest check.
-//! - Removal never deletes what another process holds a lock on.
+//! - Removal never deletes what another process holds a lock on, nor a file written after
+//!   its scan (folders go with `rmdir` only).
 //! - Every file access goes through a cap-std `Dir` on one of the two roots, and every
 //!   name joined to a path is a validated `cache-core` type or a hash: no input reaches
 //!   outside the roots.
