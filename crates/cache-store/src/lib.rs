@@ -25,6 +25,9 @@
 //! - A hit whose blob is not the size it was committed with, or was modified after its
 //!   link, is reported suspect ([`Hit::is_suspect`]); [`Store::verify`] reports it
 //!   corrupted.
+//! - The hub cache is valid for `huggingface_hub`'s `scan_cache_dir` at every instant: a
+//!   repo folder gets its `snapshots/` before anything else, and a ref is written only
+//!   once `snapshots/<commit>/` exists, so a download killed at any step hides nothing.
 //! - Nothing of modelcache's own goes into the hub cache: range records live in the home
 //!   and go with their staging file (commit, discard, mismatch, `clean_stale`, remove,
 //!   clear).

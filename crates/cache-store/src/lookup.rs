@@ -204,6 +204,11 @@ impl Store {
         }
         let layout = RepoLayout::new(repo);
         let rel = layout.ref_file(name);
+        // A ref names a revision that exists: `huggingface_hub`'s `scan_cache_dir` hides a
+        // repo whose ref points at no `snapshots/<commit>/` (as `hf_hub_download` does,
+        // the folder is made before the download).
+        let snapshot = layout.snapshot(commit);
+        fsx::create_dirs(&self.hub, &snapshot).map_err(Error::io("create", self.hub_path.join(&snapshot)))?;
         let write = || fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes());
         write()
             .or_else(|e| {
@@ -238,7 +243,9 @@ impl Store {
 
     /// Records that `path` does not exist at `commit` (`.no_exist/<commit>/<path>`).
     pub fn mark_no_exist(&self, repo: &Repo, commit: &CommitHash, path: &RepoPath) -> Result<()> {
-        let rel = RepoLayout::new(repo).no_exist(commit, path);
+        let layout = RepoLayout::new(repo);
+        self.ensure_repo_dir(&layout)?;
+        let rel = layout.no_exist(commit, path);
         let abs = self.hub_path.join(&rel);
         if let Some(parent) = rel.parent() {
             fsx::create_dirs(&self.hub, parent).map_err(Error::io("create", abs.parent().unwrap_or(&abs)))?;
@@ -259,6 +266,7 @@ impl Store {
     /// Writes `trees/<commit>.json` atomically, in `huggingface_hub`'s format.
     pub fn write_tree(&self, repo: &Repo, commit: &CommitHash, tree: &Tree) -> Result<()> {
         let layout = RepoLayout::new(repo);
+        self.ensure_repo_dir(&layout)?;
         let rel = layout.tree(commit);
         fsx::write_atomic(&self.hub, &layout.root(), &rel, tree.to_json().as_bytes())
             .map_err(Error::io("write", self.hub_path.join(rel)))
@@ -272,6 +280,13 @@ impl Store {
             Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::InvalidData => Ok(None),
             Err(e) => Err(Error::io("read", self.hub_path.join(rel))(e)),
         }
+    }
+
+    /// Makes the repo folder with its `snapshots/` (without which `huggingface_hub`'s
+    /// `scan_cache_dir` rejects the repo) before anything else is written into it.
+    pub(crate) fn ensure_repo_dir(&self, layout: &RepoLayout) -> Result<()> {
+        let snapshots = layout.snapshots();
+        fsx::create_dirs(&self.hub, &snapshots).map_err(Error::io("create", self.hub_path.join(&snapshots)))
     }
 
     /// Whether `blobs/<etag>` of the repo holds a committed blob.
