@@ -33,7 +33,9 @@ pub enum Error {
         actual: String,
     },
     /// The filesystem holding the cache has not enough free space.
-    #[error("not enough disk space under `{path}`: `{needed}` bytes needed, `{available}` available")]
+    #[error(
+        "not enough disk space under `{path}`: `{needed}` bytes needed (with the free-space margin kept on the filesystem), `{available}` available"
+    )]
     DiskFull {
         /// The directory whose filesystem is full.
         path: Utf8PathBuf,
@@ -94,7 +96,9 @@ impl Error {
                     .to_owned()
             }
             Error::DiskFull { path, .. } => {
-                format!("free space on the filesystem of `{path}`, or lower `max_size` and run `modelcache prune`")
+                format!(
+                    "free space on the filesystem of `{path}`, lower `free_space_margin` (`MODELCACHE_FREE_SPACE_MARGIN`), or lower `max_size` and run `modelcache prune`"
+                )
             }
             Error::LockTimeout { lock_file, .. } => format!(
                 "another process holds `{lock_file}` but its download is stuck: stop that process, or raise the lock timeout"
@@ -139,7 +143,8 @@ mod tests {
         assert_eq!(e.to_string(), "content of `models--a--b/blobs/x` does not match: expected `aa`, got `bb`");
         assert!(e.hint().unwrap().contains("modelcache verify --repair"));
         let e = Error::DiskFull { path: "/c".into(), needed: 10, available: 3 };
-        assert!(e.to_string().contains("`10` bytes needed, `3` available"));
+        assert!(e.to_string().contains("`10` bytes needed (with the free-space margin kept on the filesystem), `3` available"));
+        assert!(e.hint().unwrap().contains("`free_space_margin`") && e.hint().unwrap().contains("modelcache prune"));
         let e = Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: Duration::from_secs(30) };
         assert!(e.to_string().contains("/c/.locks/x.lock") && e.to_string().contains("30s"));
         let e = Error::io("open", "/x")(io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()));

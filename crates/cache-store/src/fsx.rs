@@ -105,8 +105,13 @@ pub(crate) fn prune_empty_dirs(dir: &Dir, rel: &Utf8Path, stop: &Utf8Path) {
 
 /// Bytes available to unprivileged users on `dir`'s filesystem.
 pub(crate) fn free_space(dir: &Dir) -> io::Result<u64> {
+    Ok(space(dir)?.0)
+}
+
+/// Bytes available to unprivileged users on `dir`'s filesystem, and its size.
+pub(crate) fn space(dir: &Dir) -> io::Result<(u64, u64)> {
     let s = rustix::fs::fstatvfs(dir)?;
-    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+    Ok((s.f_bavail.saturating_mul(s.f_frsize), s.f_blocks.saturating_mul(s.f_frsize)))
 }
 
 /// The target of a snapshot symlink to `blobs/<name>` for a file `depth` folders deep

@@ -217,8 +217,8 @@ pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, ex
         Err(_) => 0,
     };
     if let Some(size) = expected_size {
-        let needed = size.saturating_sub(existing).saturating_add(store.config.free_space_margin);
-        let available = fsx::free_space(&dir).map_err(Error::io("check free space", &blobs_abs))?;
+        let (available, total) = fsx::space(&dir).map_err(Error::io("check free space", &blobs_abs))?;
+        let needed = size.saturating_sub(existing).saturating_add(store.config.margin_for(total));
         if available < needed {
             return Err(Error::DiskFull { path: blobs_abs, needed, available });
         }

@@ -51,11 +51,13 @@ pub enum Key {
     Offline,
     /// How long a resolved branch or tag is trusted before asking the Hub again.
     RevalidateAfter,
+    /// Free space kept on the cache's filesystem beyond a download.
+    FreeSpaceMargin,
 }
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 14] = [
+    pub const ALL: [Key; 15] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -70,6 +72,7 @@ impl Key {
         Key::Endpoint,
         Key::Offline,
         Key::RevalidateAfter,
+        Key::FreeSpaceMargin,
     ];
 
     /// The key as written in `config.toml`.
@@ -89,6 +92,7 @@ impl Key {
             Key::Endpoint => "endpoint",
             Key::Offline => "offline",
             Key::RevalidateAfter => "revalidate_after",
+            Key::FreeSpaceMargin => "free_space_margin",
         }
     }
 
@@ -109,6 +113,7 @@ impl Key {
             Key::Retries => "a whole number from 0 to 100",
             Key::Parallelism => "a whole number from 1 to 256",
             Key::Endpoint => "an `http://` or `https://` URL",
+            Key::FreeSpaceMargin => "a size such as `64MiB` or `0`, or `auto` (1 % of the filesystem, at most 64 MiB)",
         }
     }
 
@@ -242,6 +247,9 @@ pub struct Config {
     /// Trust a resolved branch or tag for this long before asking the Hub again (0: always
     /// ask, as huggingface_hub does).
     pub revalidate_after: Duration,
+    /// Free space to keep on the cache's filesystem beyond a download; `None`: 1 % of
+    /// the filesystem, at most 64 MiB.
+    pub free_space_margin: Option<ByteSize>,
 }
 
 impl Config {
@@ -273,6 +281,7 @@ impl Config {
             Key::Endpoint => self.endpoint.clone(),
             Key::Offline => self.offline.to_string(),
             Key::RevalidateAfter => format_duration(self.revalidate_after),
+            Key::FreeSpaceMargin => self.free_space_margin.map_or_else(|| "auto".to_owned(), |s| s.to_string()),
         }
     }
 }
@@ -442,6 +451,7 @@ impl Builder {
             endpoint,
             offline,
             revalidate_after: Duration::ZERO,
+            free_space_margin: None,
         };
         Ok(Builder { config, sources })
     }
@@ -507,6 +517,10 @@ impl Builder {
             Key::Retries => c.retries = s.parse().ok().filter(|n| *n <= 100).ok_or_else(bad)?,
             Key::Parallelism => c.parallelism = s.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(bad)?,
             Key::Endpoint => c.endpoint = parse_endpoint(&s).ok_or_else(bad)?,
+            Key::FreeSpaceMargin => {
+                c.free_space_margin =
+                    if s.eq_ignore_ascii_case("auto") { None } else { Some(ByteSize::parse(&s).map_err(|_| bad())?) };
+            }
         }
         self.sources.insert(key, source);
         Ok(())

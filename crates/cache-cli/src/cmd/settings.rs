@@ -115,21 +115,22 @@ mod tests {
         let r = config_report(&loader.load().unwrap());
         let text = config_text(&r);
         insta::assert_snapshot!(text, @r"
-        KEY               VALUE                      SOURCE
-        cache_dir         /data/hub                  env HF_HUB_CACHE
-        home              /home/u/.cache/modelcache  default from `$HOME/.cache`
-        max_size          1 GiB                      command line
-        max_age           none                       default
-        low_watermark     0.8                        default
-        in_use_grace      5m                         default
-        auto_prune        true                       default
-        auto_download     true                       default
-        download_timeout  30s                        default
-        retries           2                          env MODELCACHE_RETRIES
-        parallelism       8                          default
-        endpoint          https://huggingface.co     default
-        offline           false                      default
-        revalidate_after  0s                         default
+        KEY                VALUE                      SOURCE
+        cache_dir          /data/hub                  env HF_HUB_CACHE
+        home               /home/u/.cache/modelcache  default from `$HOME/.cache`
+        max_size           1 GiB                      command line
+        max_age            none                       default
+        low_watermark      0.8                        default
+        in_use_grace       5m                         default
+        auto_prune         true                       default
+        auto_download      true                       default
+        download_timeout   30s                        default
+        retries            2                          env MODELCACHE_RETRIES
+        parallelism        8                          default
+        endpoint           https://huggingface.co     default
+        offline            false                      default
+        revalidate_after   0s                         default
+        free_space_margin  auto                       default
 
         config file: none found
         ");
