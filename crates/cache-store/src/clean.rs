@@ -43,7 +43,7 @@ impl Store {
         let mut report = CleanReport::default();
         for repo in scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))? {
             let layout = RepoLayout::new(&repo);
-            let s = scan::repo(&self.hub, &repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
+            let Some(s) = self.scan_repo_or_skip(&repo)? else { continue };
             for inc in &s.incomplete {
                 let Ok(etag) = Etag::new(&inc.etag) else { continue };
                 if inc.modified > cutoff {

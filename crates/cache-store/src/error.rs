@@ -69,6 +69,14 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A repo folder (or its `blobs/`, `snapshots/`, `refs/`) is a symlink leading outside
+    /// the cache, such as a model moved to another disk. The store never follows links out
+    /// of its roots: whole-cache operations skip such a repo (and log why).
+    #[error("repo folder `{path}` leads outside the cache through a symlink")]
+    OutsideCache {
+        /// The repo folder.
+        path: Utf8PathBuf,
+    },
     /// A configured directory is not valid UTF-8.
     #[error("path `{}` is not valid UTF-8", path.display())]
     NonUtf8Path {
@@ -115,6 +123,9 @@ impl Error {
                 "check the permissions of the cache directory, or point `HF_HUB_CACHE` elsewhere".to_owned()
             }
             Error::NonUtf8Path { .. } => "use a cache directory whose path is valid UTF-8".to_owned(),
+            Error::OutsideCache { path } => format!(
+                "modelcache does not follow links out of the cache: move `{path}` back into the cache (or point `HF_HUB_CACHE` at the other disk), or remove the link"
+            ),
             _ => return None,
         })
     }

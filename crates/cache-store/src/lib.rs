@@ -16,7 +16,10 @@
 //!   its scan (folders go with `rmdir` only).
 //! - Every file access goes through a cap-std `Dir` on one of the two roots, and every
 //!   name joined to a path is a validated `cache-core` type or a hash: no input reaches
-//!   outside the roots.
+//!   outside the roots. A repo folder moved to another disk and symlinked back (the
+//!   folder, or its `blobs/`, `snapshots/`, `refs/`) is not followed: whole-cache
+//!   operations (list, verify, reconcile, evict, clean, clear) skip it with a warning
+//!   ([`IntegrityReport::skipped`]), and naming it fails with [`Error::OutsideCache`].
 //! - Lookups never write or open the index (the first check of a file in a process reads
 //!   its recorded size through the open connection); hits are recorded in memory and
 //!   flushed in batches ([`Store::flush`], on drop, or when enough are pending).

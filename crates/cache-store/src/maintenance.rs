@@ -191,6 +191,9 @@ impl Store {
             match self.remove_hub(&repo, None, None) {
                 Ok(r) => add(&mut total, r),
                 Err(Error::InUse { what }) => total.skipped_in_use.push(what),
+                Err(Error::OutsideCache { path }) => {
+                    tracing::warn!(%repo, folder = %path, "not clearing a repo whose folder leads outside the cache through a symlink");
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -230,7 +233,7 @@ impl Store {
         let Some(_guard) = self.try_exclusive_repo(&layout.folder)? else {
             return Err(Error::InUse { what: repo.to_string() });
         };
-        let scan = || scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)));
+        let scan = || self.scan_repo(repo);
         let mut removed = Removed::default();
         let io_err = |p: &Utf8Path| Error::io("remove", self.hub_path.join(p));
         let mut emptied = Vec::new();
@@ -292,7 +295,7 @@ impl Store {
                 fsx::prune_empty_dirs(&self.hub, &rel, &layout.refs());
             }
         }
-        let s = scan::repo(&self.hub, repo).map_err(io_err("scan"))?;
+        let s = self.scan_repo(repo)?;
         let linked: HashSet<&str> = s.files.iter().filter_map(|f| f.etag.as_deref()).collect();
         let mut freed = 0;
         let mut kept_blobs = 0;

@@ -39,6 +39,9 @@ pub struct IntegrityReport {
     /// Refs that are not refs (not UTF-8, not a commit hash, an empty directory), as
     /// paths relative to the hub cache. Lookups treat them as absent; a repair removes them.
     pub bad_refs: Vec<String>,
+    /// Repos not checked because their folder (or a folder in it) is a symlink leading
+    /// outside the cache ([`Error::OutsideCache`]).
+    pub skipped: Vec<String>,
     /// Whether corrupted and missing entries (and bad refs) were removed.
     pub repaired: bool,
 }
@@ -86,7 +89,13 @@ impl Store {
             Scope::Artifacts | Scope::Artifact(_) => (Vec::new(), None, None),
         };
         for repo in &repos {
-            self.verify_repo(repo, (commit.as_ref(), path.as_ref()), repair, &mut report, after_step)?;
+            match self.verify_repo(repo, (commit.as_ref(), path.as_ref()), repair, &mut report, after_step) {
+                Err(Error::OutsideCache { path }) if *scope == Scope::All => {
+                    tracing::warn!(%repo, folder = %path, "not verifying a repo whose folder leads outside the cache through a symlink");
+                    report.skipped.push(repo.to_string());
+                }
+                done => done?,
+            }
         }
         if matches!(scope, Scope::All | Scope::Artifacts | Scope::Artifact(_)) {
             let only = match scope {
@@ -107,10 +116,10 @@ impl Store {
         after_step: &mut dyn FnMut(),
     ) -> Result<()> {
         let layout = RepoLayout::new(repo);
+        let s = self.scan_repo(repo)?;
         if commit.is_none() {
             self.check_refs(&layout.refs(), repair, report)?;
         }
-        let s = scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
         let in_scope = |c: &str, p: &str| commit.is_none_or(|x| x.as_str() == c) && path.is_none_or(|x| x.as_str() == p);
         let rows = self.index.rows(Some(&layout.folder))?;
         let etags: HashMap<(&str, &str), &str> =

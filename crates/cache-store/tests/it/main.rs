@@ -14,6 +14,7 @@ mod escape;
 mod faults;
 mod maintenance;
 mod model;
+mod moved;
 mod processes;
 mod python;
 mod records;
