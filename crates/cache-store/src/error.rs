@@ -77,6 +77,13 @@ pub enum Error {
         /// The repo folder.
         path: Utf8PathBuf,
     },
+    /// Something other than a regular file (a directory, a fifo) stands where the cache
+    /// keeps a file, such as a staging file (`blobs/<etag>.incomplete`).
+    #[error("`{path}` is in the cache's way: it should be a regular file")]
+    NotAFile {
+        /// What is in the way.
+        path: Utf8PathBuf,
+    },
     /// A configured directory is not valid UTF-8.
     #[error("path `{}` is not valid UTF-8", path.display())]
     NonUtf8Path {
@@ -123,6 +130,7 @@ impl Error {
                 "check the permissions of the cache directory, or point `HF_HUB_CACHE` elsewhere".to_owned()
             }
             Error::NonUtf8Path { .. } => "use a cache directory whose path is valid UTF-8".to_owned(),
+            Error::NotAFile { path } => format!("remove `{path}` (nothing of value is in it) and run the command again"),
             Error::OutsideCache { path } => format!(
                 "modelcache does not follow links out of the cache: move `{path}` back into the cache (or point `HF_HUB_CACHE` at the other disk), or remove the link"
             ),

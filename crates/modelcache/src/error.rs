@@ -304,7 +304,10 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
         }
         e @ H::IncompleteSnapshot { .. } => CacheError::offline_miss(model_id.to_owned(), e.to_string(), place),
         H::Corrupted { path, expected, actual, .. } => {
-            CacheError::ChecksumMismatch { model_id: format!("{model_id}/{path}"), expected, actual }
+            // A file request already names its path (`org/model@main/config.json`).
+            let model_id =
+                if model_id.ends_with(&format!("/{path}")) { model_id.to_owned() } else { format!("{model_id}/{path}") };
+            CacheError::ChecksumMismatch { model_id, expected, actual }
         }
         H::Store(e) => e.into(),
         #[cfg(feature = "downloads")]
@@ -368,5 +371,20 @@ mod tests {
         assert!(e.hint().contains("HF_TOKEN"));
         let e: CacheError = cache_store::Error::DiskFull { path: "/c".into(), needed: 5, available: 1 }.into();
         assert!(matches!(e, CacheError::DiskFull { needed: 5, available: 1 }));
+    }
+
+    #[test]
+    fn a_corrupted_file_is_named_once() {
+        let place = std::path::Path::new("/c");
+        let corrupted = || cache_hf::Error::Corrupted {
+            repo: cache_core::Repo::model("org/model".parse().unwrap()),
+            path: "model.safetensors".into(),
+            expected: "aa".into(),
+            actual: "bb".into(),
+        };
+        let e = from_hub(corrupted(), "org/model@main/model.safetensors", place);
+        assert_eq!(e.to_string(), "checksum mismatch for `org/model@main/model.safetensors`: expected `aa`, got `bb`");
+        let e = from_hub(corrupted(), "org/model@main", place);
+        assert_eq!(e.to_string(), "checksum mismatch for `org/model@main/model.safetensors`: expected `aa`, got `bb`");
     }
 }

@@ -153,3 +153,35 @@ fn a_garbage_ref_counts_as_absent_is_rewritten_and_verify_reports_it() {
     assert!(!refs.join("v1").exists());
     assert!(t.store.verify(&Scope::All, false).unwrap().is_clean());
 }
+
+#[test]
+fn something_other_than_a_file_in_place_of_a_staging_file_is_a_cache_problem_with_a_hint() {
+    let t = TestCache::new();
+    let r = repo("org/model");
+    let body = b"some bytes";
+    let etag = etag_of(body, true);
+    let incomplete = t.hub().join(format!("models--org--model/blobs/{etag}.incomplete"));
+    std::fs::create_dir_all(&incomplete).unwrap();
+    std::fs::write(incomplete.join("inside"), b"x").unwrap();
+    let lock = t.store.lock_blob(&r, &etag, &mut |_| {}).unwrap();
+    let err = t.store.stage(&lock, Some(body.len() as u64)).unwrap_err();
+    assert!(matches!(err, cache_store::Error::NotAFile { .. }), "{err}");
+    assert!(err.to_string().contains(incomplete.as_str()), "{err}");
+    assert!(err.hint().unwrap().contains(&format!("remove `{incomplete}`")), "{:?}", err.hint());
+
+    // A fifo is refused the same way (and never opened: that would block).
+    std::fs::remove_dir_all(&incomplete).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(incomplete.as_str()).status().unwrap();
+    assert!(made.success());
+    let err = t.store.stage(&lock, Some(body.len() as u64)).unwrap_err();
+    assert!(matches!(err, cache_store::Error::NotAFile { .. }), "{err}");
+
+    // An empty directory holds nothing: it is removed and the download goes on.
+    std::fs::remove_file(&incomplete).unwrap();
+    std::fs::create_dir(&incomplete).unwrap();
+    let staging = t.store.stage(&lock, Some(body.len() as u64)).unwrap();
+    staging.write_at(body, 0).unwrap();
+    let req = cache_store::CommitRequest::new(r.clone(), commit(1), path("f.bin"), etag, body.len() as u64);
+    let snap = t.store.commit(staging, &req).unwrap();
+    assert_eq!(std::fs::read(snap).unwrap(), body);
+}
