@@ -126,11 +126,14 @@ impl Error {
             Error::Index { path, .. } => format!(
                 "the index only remembers usage and pins and is rebuilt from the cache when missing: delete `{path}` and run the command again"
             ),
-            Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
-                "check the permissions of the cache directory, or point `HF_HUB_CACHE` elsewhere".to_owned()
-            }
+            Error::Io { source, path, .. } if source.kind() == io::ErrorKind::PermissionDenied => format!(
+                "check the permissions of `{path}` and its parents, or point `HF_HUB_CACHE` (the cache) or `MODELCACHE_HOME` (the index) elsewhere"
+            ),
+            Error::Io { source, path, .. } if source.kind() == io::ErrorKind::NotADirectory => format!(
+                "a file stands where a folder of `{path}` should be: move it away, or point `HF_HUB_CACHE` or `MODELCACHE_HOME` elsewhere"
+            ),
             Error::NonUtf8Path { .. } => "use a cache directory whose path is valid UTF-8".to_owned(),
-            Error::NotAFile { path } => format!("remove `{path}` (nothing of value is in it) and run the command again"),
+            Error::NotAFile { path } => format!("remove `{path}` (the cache never keeps anything there but a regular file) and run the command again"),
             Error::OutsideCache { path } => format!(
                 "modelcache does not follow links out of the cache: move `{path}` back into the cache (or point `HF_HUB_CACHE` at the other disk), or remove the link"
             ),

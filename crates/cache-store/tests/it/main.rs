@@ -15,6 +15,7 @@ mod faults;
 mod maintenance;
 mod model;
 mod moved;
+mod permissions;
 mod processes;
 mod python;
 mod records;
