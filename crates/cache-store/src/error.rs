@@ -119,7 +119,7 @@ impl Error {
                 "another process holds `{lock_file}` but its download is stuck: stop that process, or raise the lock timeout"
             ),
             Error::InUse { .. } => "retry when the other process has finished, or close it".to_owned(),
-            Error::Index { source, .. } if crate::index::is_corrupt(source) => {
+            Error::Index { source, .. } if crate::recover::is_corrupt(source) => {
                 "the index could not be read and was set aside; it is rebuilt from the cache on the next run: run the command again"
                     .to_owned()
             }

@@ -14,14 +14,7 @@
 //! automatically as the WAL grows.
 //!
 //! # Recovery
-//! The index is derived state: everything in it but usage history and pins can be read
-//! back from the disk. A file that cannot be opened or read as a database (random bytes,
-//! a truncated copy: `SQLITE_NOTADB`, `SQLITE_CORRUPT`; never a transient "database is
-//! locked") is moved aside as `<name>.corrupt-<unix-millis>` (with its `-wal` and `-shm`)
-//! and a fresh one takes its place, which the store then rebuilds from the disk
-//! (`reconcile`). At open this happens at once; a corruption found later by a query fails
-//! that query and sets the file aside, so the next run starts fresh. Processes recovering
-//! together take turns on `<name>.recover.lock`, and only the file found corrupt is moved.
+//! A file that cannot be read as a database is set aside and replaced (see `recover`).
 //!
 //! # Schema
 //! Migrations are append-only (`PRAGMA user_version` counts the applied ones). Entries
@@ -38,6 +31,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
+use crate::recover::{inode, is_corrupt, recovery_turn, set_aside};
 
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE entries (
@@ -503,48 +497,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-}
-
-/// Whether the file is not (or no longer) a readable database, as opposed to a busy or
-/// unreachable one.
-pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt))
-}
-
-fn inode(path: &Utf8Path) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.ino())
-}
-
-/// Waits for this process's turn to recover the database at `path` (an exclusive lock on
-/// `<path>.recover.lock`, released on drop).
-fn recovery_turn(path: &Utf8Path) -> Result<std::fs::File> {
-    let lock = Utf8PathBuf::from(format!("{path}.recover.lock"));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock)
-        .map_err(Error::io("open", &lock))?;
-    file.lock().map_err(Error::io("lock", &lock))?;
-    Ok(file)
-}
-
-/// Moves a corrupt database (and its `-wal`, `-shm`) to `<path>.corrupt-<unix-millis>`.
-fn set_aside(path: &Utf8Path, cause: &rusqlite::Error) -> Result<()> {
-    let stamp = cache_core::Timestamp::now().as_unix_millis();
-    let aside = Utf8PathBuf::from(format!("{path}.corrupt-{stamp}"));
-    match std::fs::rename(path, &aside) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("move aside", path)(e)),
-    }
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::rename(format!("{path}{suffix}"), format!("{aside}{suffix}"));
-    }
-    tracing::warn!(index = %path, kept = %aside, "the index could not be read ({cause}): set it aside, rebuilding it from the cache");
-    Ok(())
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {

@@ -89,6 +89,7 @@ mod maintenance;
 mod memo;
 mod reconcile;
 mod record;
+mod recover;
 mod scan;
 mod staging;
 mod stamp;
