@@ -123,6 +123,9 @@ impl Error {
                 "the index could not be read and was set aside; it is rebuilt from the cache on the next run: run the command again"
                     .to_owned()
             }
+            Error::Index { source, .. } if crate::index::is_busy(source) => {
+                "another modelcache process kept the index busy: run the command again when it has finished".to_owned()
+            }
             Error::Index { path, .. } => format!(
                 "the index only remembers usage and pins and is rebuilt from the cache when missing: delete `{path}` and run the command again"
             ),
@@ -173,5 +176,20 @@ mod tests {
         let Error::Io { source, .. } = &e else { panic!() };
         assert!(is_disk_full(source));
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn index_hints_depend_on_what_failed() {
+        let index = |code| Error::Index {
+            op: "read entries",
+            path: "/h/index.sqlite3".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        };
+        let hint = |code| index(code).hint().unwrap();
+        assert!(hint(rusqlite::ffi::SQLITE_BUSY).contains("when it has finished"));
+        assert!(hint(rusqlite::ffi::SQLITE_CORRUPT).contains("set aside"));
+        assert!(hint(rusqlite::ffi::SQLITE_NOTADB).contains("rebuilt from the cache on the next run"));
+        assert!(hint(rusqlite::ffi::SQLITE_IOERR).contains("delete `/h/index.sqlite3`"));
+        assert_eq!(index(rusqlite::ffi::SQLITE_BUSY).to_string(), "index `/h/index.sqlite3` failed to read entries");
     }
 }

@@ -207,6 +207,7 @@ impl Store {
         // A ref names a revision that exists: `huggingface_hub`'s `scan_cache_dir` hides a
         // repo whose ref points at no `snapshots/<commit>/` (as `hf_hub_download` does,
         // the folder is made before the download).
+        self.ensure_repo_dir(&layout)?;
         let snapshot = layout.snapshot(commit);
         fsx::create_dirs(&self.hub, &snapshot).map_err(Error::io("create", self.hub_path.join(&snapshot)))?;
         let write = || fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes());
@@ -286,7 +287,13 @@ impl Store {
     /// `scan_cache_dir` rejects the repo) before anything else is written into it.
     pub(crate) fn ensure_repo_dir(&self, layout: &RepoLayout) -> Result<()> {
         let snapshots = layout.snapshots();
-        fsx::create_dirs(&self.hub, &snapshots).map_err(Error::io("create", self.hub_path.join(&snapshots)))
+        fsx::create_dirs(&self.hub, &snapshots).map_err(|e| {
+            if fsx::is_escape(&e) {
+                Error::OutsideCache { path: self.hub_path.join(layout.root()) }
+            } else {
+                Error::io("create", self.hub_path.join(&snapshots))(e)
+            }
+        })
     }
 
     /// Whether `blobs/<etag>` of the repo holds a committed blob.

@@ -35,6 +35,12 @@ fn a_symlinked_repo_folder_or_blobs_dir_is_skipped_and_the_rest_of_the_cache_wor
     assert!(err.hint().unwrap().contains("move"), "{err}");
     assert!(matches!(s.verify(&Scope::Repo(split.clone()), false), Err(Error::OutsideCache { .. })));
     assert_eq!(s.find(&moved, &rev("main"), &path("w.bin")).unwrap(), None, "never followed out of the cache");
+    // A download into it says why it cannot be done.
+    let err = s.write_ref(&moved, &rev("main"), &commit(2)).unwrap_err();
+    assert!(matches!(err, Error::OutsideCache { .. }), "{err}");
+    let lock = s.lock_blob(&moved, &etag_of(b"new", true), &mut |_| {}).unwrap();
+    assert!(matches!(s.stage(&lock, Some(3)), Err(Error::OutsideCache { .. })));
+    drop(lock);
     // The index still has their entries: eviction skips them too.
     let report = s
         .evict(
