@@ -185,3 +185,36 @@ fn something_other_than_a_file_in_place_of_a_staging_file_is_a_cache_problem_wit
     let snap = t.store.commit(staging, &req).unwrap();
     assert_eq!(std::fs::read(snap).unwrap(), body);
 }
+
+#[test]
+fn stores_opening_a_corrupt_index_together_set_it_aside_once_and_all_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(root(&tmp));
+    let store = Store::open(cfg.clone()).unwrap();
+    let r = repo("org/a");
+    put(&store, &r, commit(1), "w.bin", b"weights");
+    let index = store.index_path();
+    drop(store);
+    for round in 0..8 {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{index}{suffix}"));
+        }
+        scribble(&index, 0);
+        let asides = set_aside(&index).len();
+        std::thread::scope(|s| {
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let store = Store::open(cfg.clone()).unwrap();
+                        assert_eq!(store.list().unwrap().len(), 1);
+                        assert_eq!(store.stats().unwrap().files, 1);
+                    })
+                })
+                .collect();
+            for o in openers {
+                o.join().unwrap();
+            }
+        });
+        assert_eq!(set_aside(&index).len(), asides + 1, "round {round}: only the corrupt file is set aside");
+    }
+}
