@@ -345,16 +345,20 @@ impl Index {
         rows.map_err(self.err("read entries"))
     }
 
-    /// The size recorded for one entry (what it was committed with), if it is known.
-    pub(crate) fn size_of(&self, repo: &str, revision: &str, path: &str) -> Result<Option<u64>> {
-        let conn = self.conn();
-        let mut st = conn
+    /// The size recorded for one entry (what it was committed with), if it is known;
+    /// `None` without waiting when another thread is using the connection.
+    pub(crate) fn try_size_of(&self, repo: &str, revision: &str, path: &str) -> Option<Result<Option<u64>>> {
+        let conn = match self.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let size = conn
             .prepare_cached("SELECT size FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3")
-            .map_err(self.err("read a size"))?;
-        st.query_row([repo, revision, path], |r| r.get::<_, i64>(0))
-            .optional()
+            .and_then(|mut st| st.query_row([repo, revision, path], |r| r.get::<_, i64>(0)).optional())
             .map(|s| s.map(to_u64))
-            .map_err(self.err("read a size"))
+            .map_err(self.err("read a size"));
+        Some(size)
     }
 
     /// The recorded BLAKE3 of a blob, if any entry has one.

@@ -14,8 +14,9 @@
 //! than its link (a restore with `cp -p` or `rsync -a`) is then suspect like a blob
 //! modified after its link. A memo hit costs what it did, one `stat`: the memo holds only
 //! files whose size matched, and a changed size is a changed identity. A size the index
-//! cannot give (an unknown file, an unreadable index) leaves the hit unjudged by size:
-//! a hit never depends on the index.
+//! cannot give (an unknown file, an unreadable index, a connection another thread is
+//! using: the lookup does not wait) leaves the hit unjudged by size: a hit never depends
+//! on the index.
 //!
 //! `trees/<commit>.json` also has sizes, but only for snapshots, and reading it means
 //! opening and parsing a file per commit; the index has every committed file.
@@ -137,14 +138,20 @@ impl Store {
         let modified_after_link =
             link.file_type().is_symlink() && matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l);
         let id = Identity::of_cap(&blob);
-        let recorded_size = self.index.size_of(key.0, key.1, key.2).unwrap_or_else(|e| {
-            tracing::debug!(path = %abs, "cannot read the recorded size: {e}");
-            None
-        });
+        // A lookup never waits for the index: while another thread uses the connection,
+        // the size goes unjudged this time (and the hit is not remembered).
+        let (recorded_size, judged) = match self.index.try_size_of(key.0, key.1, key.2) {
+            Some(Ok(size)) => (size, true),
+            Some(Err(e)) => {
+                tracing::debug!(path = %abs, "cannot read the recorded size: {e}");
+                (None, true)
+            }
+            None => (None, false),
+        };
         let hit = Hit { path: abs, size: id.size(), modified_after_link, recorded_size };
         if hit.is_suspect() {
             tracing::debug!(path = %hit.path, size = hit.size, ?recorded_size, modified_after_link, "suspect hit");
-        } else {
+        } else if judged {
             self.memo.remember(rel, id);
         }
         Ok(Some(hit))
