@@ -149,10 +149,10 @@ pub fn cached_file(store: &Store, repo: &Repo, revision: &Revision, path: &RepoP
     }
 }
 
-/// Whether a hit is suspect: its size is not the expected one, or its blob was modified
-/// after the link to it was made.
+/// Whether a hit is suspect: its size is not the expected one (the caller's or the
+/// recorded one), or its blob was modified after the link to it was made.
 fn suspect(hit: &Hit, expected_size: Option<u64>) -> bool {
-    hit.modified_after_link || expected_size.is_some_and(|s| s != hit.size)
+    hit.is_suspect() || expected_size.is_some_and(|s| s != hit.size)
 }
 
 /// The cheap integrity check of a hit; a suspect hit is re-hashed and, when corrupted,

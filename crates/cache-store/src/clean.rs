@@ -46,7 +46,7 @@ impl Store {
             // A repo in use is left alone: a get that wrote its ref and listing but has not
             // staged a file yet looks like an empty repo folder.
             let Some(_lease) = self.try_exclusive_repo(&layout.folder)? else { continue };
-            let s = scan::repo(&self.hub, &repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)))?;
+            let Some(s) = self.scan_repo_or_skip(&repo)? else { continue };
             for inc in &s.incomplete {
                 let Ok(etag) = Etag::new(&inc.etag) else { continue };
                 if inc.modified > cutoff {

@@ -83,6 +83,7 @@ impl Store {
             return Err(Error::InvalidRequest { reason: "this lock is for an artifact: use `stage_artifact`".into() });
         };
         let repo_layout = RepoLayout::new(repo);
+        self.ensure_repo_dir(&repo_layout)?;
         let at = StagingAt {
             root: &self.hub,
             root_abs: &self.hub_path,

@@ -19,8 +19,10 @@ pub struct StoreConfig {
     /// does where symlinks are unsupported). Default `false`; the store also falls back to
     /// copying on its own when creating a symlink fails.
     pub force_copy: bool,
-    /// Free space to keep on the cache's filesystem beyond a staged file. Default 64 MiB.
-    pub free_space_margin: u64,
+    /// Free space to keep on the cache's filesystem beyond a staged file: `Some(bytes)`,
+    /// or `None` (the default) for [`StoreConfig::auto_margin`] of the filesystem, so a
+    /// small volume is not refused a small file.
+    pub free_space_margin: Option<u64>,
     /// How many pending last-use records trigger a flush to the index. Default 1024.
     pub flush_threshold: usize,
 }
@@ -33,7 +35,7 @@ impl StoreConfig {
             home_dir: home_dir.as_ref().to_owned(),
             lock_stall_timeout: Duration::from_mins(5),
             force_copy: false,
-            free_space_margin: 64 << 20,
+            free_space_margin: None,
             flush_threshold: 1024,
         }
     }
@@ -52,11 +54,23 @@ impl StoreConfig {
         self
     }
 
-    /// Sets [`free_space_margin`](Self::free_space_margin).
+    /// Sets [`free_space_margin`](Self::free_space_margin) to a fixed number of bytes.
     #[must_use]
     pub fn free_space_margin(mut self, bytes: u64) -> Self {
-        self.free_space_margin = bytes;
+        self.free_space_margin = Some(bytes);
         self
+    }
+
+    /// The margin kept by default on a filesystem of `total` bytes: 1 % of it, at most
+    /// 64 MiB (reached from 6.4 GiB up). Enough for the index, lock and temporary files
+    /// written around a download, without refusing a 33-byte file on a 100 MiB volume.
+    pub fn auto_margin(total: u64) -> u64 {
+        (total / 100).min(64 << 20)
+    }
+
+    /// The margin to keep on a filesystem of `total` bytes with this configuration.
+    pub fn margin_for(&self, total: u64) -> u64 {
+        self.free_space_margin.unwrap_or_else(|| Self::auto_margin(total))
     }
 
     /// Sets [`flush_threshold`](Self::flush_threshold).

@@ -33,7 +33,9 @@ pub enum Error {
         actual: String,
     },
     /// The filesystem holding the cache has not enough free space.
-    #[error("not enough disk space under `{path}`: `{needed}` bytes needed, `{available}` available")]
+    #[error(
+        "not enough disk space under `{path}`: `{needed}` bytes needed (with the free-space margin kept on the filesystem), `{available}` available"
+    )]
     DiskFull {
         /// The directory whose filesystem is full.
         path: Utf8PathBuf,
@@ -67,6 +69,21 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A repo folder (or its `blobs/`, `snapshots/`, `refs/`) is a symlink leading outside
+    /// the cache, such as a model moved to another disk. The store never follows links out
+    /// of its roots: whole-cache operations skip such a repo (and log why).
+    #[error("repo folder `{path}` leads outside the cache through a symlink")]
+    OutsideCache {
+        /// The repo folder.
+        path: Utf8PathBuf,
+    },
+    /// Something other than a regular file (a directory, a fifo) stands where the cache
+    /// keeps a file, such as a staging file (`blobs/<etag>.incomplete`).
+    #[error("`{path}` is in the cache's way: it should be a regular file")]
+    NotAFile {
+        /// What is in the way.
+        path: Utf8PathBuf,
+    },
     /// A configured directory is not valid UTF-8.
     #[error("path `{}` is not valid UTF-8", path.display())]
     NonUtf8Path {
@@ -94,19 +111,35 @@ impl Error {
                     .to_owned()
             }
             Error::DiskFull { path, .. } => {
-                format!("free space on the filesystem of `{path}`, or lower `max_size` and run `modelcache gc`")
+                format!(
+                    "free space on the filesystem of `{path}`, lower `free_space_margin` (`MODELCACHE_FREE_SPACE_MARGIN`), or lower `max_size` and run `modelcache prune`"
+                )
             }
             Error::LockTimeout { lock_file, .. } => format!(
                 "another process holds `{lock_file}` but its download is stuck: stop that process, or raise `lock_stall_timeout` (`MODELCACHE_LOCK_STALL_TIMEOUT=15m`)"
             ),
             Error::InUse { .. } => "retry when the other process has finished, or close it".to_owned(),
-            Error::Index { .. } => {
-                "the index only remembers usage and pins; run `modelcache reconcile` to rebuild it from the cache".to_owned()
+            Error::Index { source, .. } if crate::recover::is_corrupt(source) => {
+                "the index could not be read and was set aside; it is rebuilt from the cache on the next run: run the command again"
+                    .to_owned()
             }
-            Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
-                "check the permissions of the cache directory, or point `HF_HUB_CACHE` elsewhere".to_owned()
+            Error::Index { source, .. } if crate::index::is_busy(source) => {
+                "another modelcache process kept the index busy: run the command again when it has finished".to_owned()
             }
+            Error::Index { path, .. } => format!(
+                "the index only remembers usage and pins and is rebuilt from the cache when missing: delete `{path}` and run the command again"
+            ),
+            Error::Io { source, path, .. } if source.kind() == io::ErrorKind::PermissionDenied => format!(
+                "check the permissions of `{path}` and its parents, or point `HF_HUB_CACHE` (the cache) or `MODELCACHE_HOME` (the index) elsewhere"
+            ),
+            Error::Io { source, path, .. } if source.kind() == io::ErrorKind::NotADirectory => format!(
+                "a file stands where a folder of `{path}` should be: move it away, or point `HF_HUB_CACHE` or `MODELCACHE_HOME` elsewhere"
+            ),
             Error::NonUtf8Path { .. } => "use a cache directory whose path is valid UTF-8".to_owned(),
+            Error::NotAFile { path } => format!("remove `{path}` (the cache never keeps anything there but a regular file) and run the command again"),
+            Error::OutsideCache { path } => format!(
+                "modelcache does not follow links out of the cache: move `{path}` back into the cache (or point `HF_HUB_CACHE` at the other disk), or remove the link"
+            ),
             _ => return None,
         })
     }
@@ -135,12 +168,28 @@ mod tests {
         assert_eq!(e.to_string(), "content of `models--a--b/blobs/x` does not match: expected `aa`, got `bb`");
         assert!(e.hint().unwrap().contains("modelcache verify --repair"));
         let e = Error::DiskFull { path: "/c".into(), needed: 10, available: 3 };
-        assert!(e.to_string().contains("`10` bytes needed, `3` available"));
+        assert!(e.to_string().contains("`10` bytes needed (with the free-space margin kept on the filesystem), `3` available"));
+        assert!(e.hint().unwrap().contains("`free_space_margin`") && e.hint().unwrap().contains("modelcache prune"));
         let e = Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: Duration::from_secs(30) };
         assert!(e.to_string().contains("/c/.locks/x.lock") && e.to_string().contains("30s"));
         let e = Error::io("open", "/x")(io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()));
         let Error::Io { source, .. } = &e else { panic!() };
         assert!(is_disk_full(source));
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn index_hints_depend_on_what_failed() {
+        let index = |code| Error::Index {
+            op: "read entries",
+            path: "/h/index.sqlite3".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        };
+        let hint = |code| index(code).hint().unwrap();
+        assert!(hint(rusqlite::ffi::SQLITE_BUSY).contains("when it has finished"));
+        assert!(hint(rusqlite::ffi::SQLITE_CORRUPT).contains("set aside"));
+        assert!(hint(rusqlite::ffi::SQLITE_NOTADB).contains("rebuilt from the cache on the next run"));
+        assert!(hint(rusqlite::ffi::SQLITE_IOERR).contains("delete `/h/index.sqlite3`"));
+        assert_eq!(index(rusqlite::ffi::SQLITE_BUSY).to_string(), "index `/h/index.sqlite3` failed to read entries");
     }
 }

@@ -49,6 +49,10 @@ impl Store {
                 report.skipped_in_use.extend(files.iter().map(|(c, p, _)| key(c, p)));
                 continue;
             };
+            if !self.is_contained(&layout) {
+                tracing::warn!(%repo, "not evicting from a repo whose folder leads outside the cache through a symlink");
+                continue;
+            }
             let mut emptied = Vec::new();
             for (commit, path, blob) in files {
                 let etag = blob.as_str().rsplit('/').next().and_then(|n| Etag::new(n).ok());

@@ -105,8 +105,13 @@ pub(crate) fn prune_empty_dirs(dir: &Dir, rel: &Utf8Path, stop: &Utf8Path) {
 
 /// Bytes available to unprivileged users on `dir`'s filesystem.
 pub(crate) fn free_space(dir: &Dir) -> io::Result<u64> {
+    Ok(space(dir)?.0)
+}
+
+/// Bytes available to unprivileged users on `dir`'s filesystem, and its size.
+pub(crate) fn space(dir: &Dir) -> io::Result<(u64, u64)> {
     let s = rustix::fs::fstatvfs(dir)?;
-    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+    Ok((s.f_bavail.saturating_mul(s.f_frsize), s.f_blocks.saturating_mul(s.f_frsize)))
 }
 
 /// The size in bytes of `dir`'s whole filesystem (used and free).
@@ -198,12 +203,55 @@ pub(crate) fn remove_file_if_exists(dir: &Dir, rel: &Utf8Path) -> io::Result<boo
     }
 }
 
-/// Removes a directory tree, treating "already gone" as success.
+/// Removes a directory tree, treating "already gone" as success. Only for the home's
+/// own folders: in the hub cache another program may be writing, so removal there goes
+/// by [`remove_listed_tree`] and [`remove_empty_dirs`].
 pub(crate) fn remove_dir_all_if_exists(dir: &Dir, rel: &Utf8Path) -> io::Result<()> {
     match dir.remove_dir_all(rel) {
         Err(e) if !is_not_found(&e) => Err(e),
         _ => Ok(()),
     }
+}
+
+/// Removes the empty directories of the tree at `rel` (`rel` included), bottom-up, and
+/// never a file: whatever another process put there meanwhile stays, with its folders.
+/// Returns whether `rel` is gone.
+pub(crate) fn remove_empty_dirs(dir: &Dir, rel: &Utf8Path) -> bool {
+    if rel.as_str().is_empty() {
+        return false;
+    }
+    for (name, t) in list_dir(dir, rel).unwrap_or_default() {
+        if t.is_dir() {
+            remove_empty_dirs(dir, &rel.join(name));
+        }
+    }
+    match dir.remove_dir(rel) {
+        Ok(()) => true,
+        Err(e) => is_not_found(&e),
+    }
+}
+
+/// The files (anything but directories) under `rel`, recursively, as paths under `dir`.
+pub(crate) fn list_files(dir: &Dir, rel: &Utf8Path) -> io::Result<Vec<Utf8PathBuf>> {
+    let mut out = Vec::new();
+    for (name, t) in list_dir(dir, rel)? {
+        let p = rel.join(&name);
+        if t.is_dir() {
+            out.extend(list_files(dir, &p)?);
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the files a listing of `rel` finds, then its empty directories: a file created
+/// after the listing stays. Returns whether `rel` is gone.
+pub(crate) fn remove_listed_tree(dir: &Dir, rel: &Utf8Path) -> io::Result<bool> {
+    for f in list_files(dir, rel)? {
+        remove_file_if_exists(dir, &f)?;
+    }
+    Ok(remove_empty_dirs(dir, rel))
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@
 //! a warm `modelcache get`, touches the disk for reads only. Commits checkpoint
 //! automatically as the WAL grows.
 //!
+//! # Recovery
+//! A file that cannot be read as a database is set aside and replaced (see `recover`).
+//!
 //! # Schema
 //! Migrations are append-only (`PRAGMA user_version` counts the applied ones). Entries
 //! are keyed by `(repo, revision, path)`: the repo folder name, commit and in-repo path
@@ -28,6 +31,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
+use crate::recover::{inode, is_corrupt, recovery_turn, set_aside};
 
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE entries (
@@ -172,6 +176,9 @@ pub(crate) type Pin = (String, String, String);
 pub(crate) struct Index {
     conn: Mutex<Connection>,
     path: Utf8PathBuf,
+    /// The database file's inode when opened: a corrupt file is set aside only while it
+    /// is still the one this connection reads.
+    ino: Option<u64>,
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -183,8 +190,27 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl Index {
-    /// Opens (creating and migrating) the database; `true` when it was just created.
+    /// Opens (creating and migrating) the database; `true` when it was just created. A
+    /// file that is not a readable database is set aside first (see "Recovery"), so it
+    /// counts as just created.
     pub(crate) fn open(path: &Utf8Path) -> Result<(Index, bool)> {
+        match Index::open_db(path) {
+            Err(Error::Index { source, .. }) if is_corrupt(&source) => {
+                let _turn = recovery_turn(path)?;
+                // Another process may have replaced it meanwhile: look again under the lock.
+                match Index::open_db(path) {
+                    Err(Error::Index { source, .. }) if is_corrupt(&source) => {
+                        set_aside(path, &source)?;
+                        Index::open_db(path)
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn open_db(path: &Utf8Path) -> Result<(Index, bool)> {
         let err = |op| {
             let path = path.to_owned();
             move |source| Error::Index { op, path, source }
@@ -205,8 +231,9 @@ impl Index {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err("configure"))?;
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(err("configure"))?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("open"))?;
+        let ino = inode(path);
         if usize::try_from(current).is_ok_and(|v| v == MIGRATIONS.len()) {
-            return Ok((Index { conn: Mutex::new(conn), path: path.to_owned() }, false));
+            return Ok((Index { conn: Mutex::new(conn), path: path.to_owned(), ino }, false));
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("migrate"))?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("migrate"))?;
@@ -221,7 +248,7 @@ impl Index {
         }
         tx.pragma_update(None, "user_version", i64::try_from(MIGRATIONS.len()).unwrap_or(0)).map_err(err("migrate"))?;
         tx.commit().map_err(err("migrate"))?;
-        Ok((Index { conn: Mutex::new(conn), path: path.to_owned() }, applied == 0))
+        Ok((Index { conn: Mutex::new(conn), path: path.to_owned(), ino }, applied == 0))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -229,7 +256,21 @@ impl Index {
     }
 
     fn err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        move |source| Error::Index { op, path: self.path.clone(), source }
+        move |source| {
+            if is_corrupt(&source) {
+                self.set_aside_if_current(&source);
+            }
+            Error::Index { op, path: self.path.clone(), source }
+        }
+    }
+
+    /// A query found the database corrupt: moves it aside (when it is still the file this
+    /// connection opened) so that the next open starts a fresh one.
+    fn set_aside_if_current(&self, cause: &rusqlite::Error) {
+        let Ok(_turn) = recovery_turn(&self.path) else { return };
+        if self.ino.is_some() && inode(&self.path) == self.ino {
+            let _ = set_aside(&self.path, cause);
+        }
     }
 
     pub(crate) fn write<T>(
@@ -302,6 +343,22 @@ impl Index {
             st.query_map([], map).and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
         };
         rows.map_err(self.err("read entries"))
+    }
+
+    /// The size recorded for one entry (what it was committed with), if it is known;
+    /// `None` without waiting when another thread is using the connection.
+    pub(crate) fn try_size_of(&self, repo: &str, revision: &str, path: &str) -> Option<Result<Option<u64>>> {
+        let conn = match self.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let size = conn
+            .prepare_cached("SELECT size FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3")
+            .and_then(|mut st| st.query_row([repo, revision, path], |r| r.get::<_, i64>(0)).optional())
+            .map(|s| s.map(to_u64))
+            .map_err(self.err("read a size"));
+        Some(size)
     }
 
     /// The recorded BLAKE3 of a blob, if any entry has one.
@@ -447,7 +504,7 @@ impl Index {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        Ok(Index { conn: Mutex::new(conn), path: self.path.clone() })
+        Ok(Index { conn: Mutex::new(conn), path: self.path.clone(), ino: self.ino })
     }
 
     /// Runs the queries `f` (for tables another module owns, such as `stamp`'s).
@@ -459,7 +516,7 @@ impl Index {
 /// How long a writer waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 

@@ -12,12 +12,25 @@
 //!
 //! # Invariants
 //! - A blob is visible only after fsync and a digest check.
-//! - Removal never deletes what another process holds a lock on.
+//! - Removal never deletes what another process holds a lock on, nor a file written after
+//!   its scan (folders go with `rmdir` only).
 //! - Every file access goes through a cap-std `Dir` on one of the two roots, and every
 //!   name joined to a path is a validated `cache-core` type or a hash: no input reaches
-//!   outside the roots.
-//! - Lookups never write, lock or open the index; hits are recorded in memory and flushed
-//!   in batches ([`Store::flush`], on drop, or when enough are pending).
+//!   outside the roots. A repo folder moved to another disk and symlinked back (the
+//!   folder, or its `blobs/`, `snapshots/`, `refs/`) is not followed: whole-cache
+//!   operations (list, verify, reconcile, evict, clean, clear) skip it with a warning
+//!   ([`IntegrityReport::skipped`]), and naming it fails with [`Error::OutsideCache`].
+//! - Lookups never write or open the index (the first check of a file in a process reads
+//!   its recorded size through the open connection); hits are recorded in memory and
+//!   flushed in batches ([`Store::flush`], on drop, or when enough are pending).
+//! - A hit never depends on the index: one that cannot be read is set aside and rebuilt
+//!   from the disk.
+//! - A hit whose blob is not the size it was committed with, or was modified after its
+//!   link, is reported suspect ([`Hit::is_suspect`]); [`Store::verify`] reports it
+//!   corrupted.
+//! - The hub cache is valid for `huggingface_hub`'s `scan_cache_dir` at every instant: a
+//!   repo folder gets its `snapshots/` before anything else, and a ref is written only
+//!   once `snapshots/<commit>/` exists, so a download killed at any step hides nothing.
 //! - Listings ([`Store::list`], [`Store::artifacts`]) show what is on disk and record it
 //!   in the index, so [`Store::stats`] right after a listing counts what was listed, each
 //!   blob once (a payload of huggingface_hub's cross-repo store is in the listing of each
@@ -86,6 +99,7 @@ mod maintenance;
 mod memo;
 mod reconcile;
 mod record;
+mod recover;
 mod scan;
 mod staging;
 mod stamp;

@@ -172,7 +172,10 @@ impl Store {
                 listing
             } else {
                 tally.scanned += 1;
-                self.listed_from_scan(f.repo, &f.name)?
+                match self.listed_from_scan(f.repo, &f.name)? {
+                    Some(listing) => listing,
+                    None => continue,
+                }
             });
             on_disk.insert(f.name);
         }
@@ -262,9 +265,10 @@ impl Store {
         Ok(Some(self.build(repo.clone(), &recorded.stamp.commits(folder), by_commit, &refs, &incomplete)))
     }
 
-    /// A folder's listing from a scan, which then goes into the index.
-    fn listed_from_scan(&self, repo: Repo, folder: &str) -> Result<RepoListing> {
-        let s = scan::repo(&self.hub, &repo).map_err(Error::io("scan", self.hub_path.join(folder)))?;
+    /// A folder's listing from a scan, which then goes into the index; `None` for a folder
+    /// leading outside the cache (skipped).
+    fn listed_from_scan(&self, repo: Repo, folder: &str) -> Result<Option<RepoListing>> {
+        let Some(s) = self.scan_repo_or_skip(&repo)? else { return Ok(None) };
         let mut parts = Parts::new();
         for f in &s.files {
             if let Some(size) = f.size {
@@ -274,7 +278,7 @@ impl Store {
         }
         let listing = self.build(repo, &s.commits, parts, &s.refs, &s.incomplete);
         self.remember(folder, s);
-        Ok(listing)
+        Ok(Some(listing))
     }
 
     /// Reconciles a scanned folder's index rows and records its stamp, unless the folder

@@ -5,6 +5,21 @@
 //! A lookup reads at most one ref file and stats one path, both through the cap-std
 //! root (`openat2` with `RESOLVE_BENEATH` on Linux). It takes no file lock, opens no
 //! database and writes nothing: a hit is recorded in memory (see `usage`).
+//!
+//! The first check of a file in a process (not a `memo` hit) also compares the blob's
+//! size, from the `stat` it already made, with the size the file was committed with: one
+//! primary-key query on the index connection the store already holds (in WAL mode a
+//! read transaction is a shared lock on the mapped `-shm` file, two `fcntl`s, plus a
+//! `pread` per page not cached yet). A truncated blob whose modification time is older
+//! than its link (a restore with `cp -p` or `rsync -a`) is then suspect like a blob
+//! modified after its link. A memo hit costs what it did, one `stat`: the memo holds only
+//! files whose size matched, and a changed size is a changed identity. A size the index
+//! cannot give (an unknown file, an unreadable index, a connection another thread is
+//! using: the lookup does not wait) leaves the hit unjudged by size: a hit never depends
+//! on the index.
+//!
+//! `trees/<commit>.json` also has sizes, but only for snapshots, and reading it means
+//! opening and parsing a file per commit; the index has every committed file.
 
 use std::io;
 
@@ -27,11 +42,26 @@ pub struct Hit {
     pub size: u64,
     /// The blob was modified after its snapshot link was made: possibly corrupted.
     pub modified_after_link: bool,
+    /// The size the file was committed with, when this lookup read it (the first check
+    /// of the file in this process): a different [`Hit::size`] means a truncated or
+    /// replaced blob.
+    pub recorded_size: Option<u64>,
+}
+
+impl Hit {
+    /// Whether the hit deserves a full check before use (e.g. [`Store::verify`] of the
+    /// file): its blob was modified after its link, or its size is not the recorded one.
+    pub fn is_suspect(&self) -> bool {
+        self.modified_after_link || self.recorded_size.is_some_and(|s| s != self.size)
+    }
 }
 
 impl Store {
     /// The commit a revision names: a commit hash as is, a branch or tag (`main`,
-    /// `refs/pr/1`) through `refs/<name>`. `None` when the ref is not cached.
+    /// `refs/pr/1`) through `refs/<name>`. `None` when the ref is not cached, or is not a
+    /// ref (not UTF-8, not a commit hash, a directory): such garbage counts as absent, so
+    /// a download writes the ref again ([`Store::write_ref`] replaces it) and
+    /// [`Store::verify`] reports it.
     pub fn resolve(&self, repo: &Repo, revision: &Revision) -> Result<Option<CommitHash>> {
         if let Some(c) = revision.commit() {
             return Ok(Some(c));
@@ -40,6 +70,10 @@ impl Store {
         match self.hub.read_to_string(&rel) {
             Ok(s) => Ok(CommitHash::new(s.trim()).ok()),
             Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(path = %self.hub_path.join(&rel), "ignoring a ref that is not UTF-8");
+                Ok(None)
+            }
             Err(e) if fsx::is_escape(&e) => {
                 tracing::warn!(path = %self.hub_path.join(&rel), "ignoring a ref that leads outside the cache");
                 Ok(None)
@@ -81,8 +115,8 @@ impl Store {
         let rel = layout.snapshot_file(&commit, path);
         let abs = self.hub_path.join(&rel);
         let hit = match self.memo.check(&self.hub, &rel) {
-            Some(size) => Some(Hit { path: abs, size, modified_after_link: false }),
-            None => self.check_link(&rel, abs)?,
+            Some(size) => Some(Hit { path: abs, size, modified_after_link: false, recorded_size: None }),
+            None => self.check_link(&rel, abs, (&layout.folder, commit.as_str(), path.as_str()))?,
         };
         match &hit {
             Some(_) => {
@@ -95,19 +129,32 @@ impl Store {
         Ok(hit)
     }
 
-    /// The contained check of a snapshot entry: a regular file (a copy) or a link whose
-    /// blob is a regular file inside the root; remembered when the blob is not newer than
-    /// its link.
-    fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf) -> Result<Option<Hit>> {
+    /// The contained check of a snapshot entry (`key`: its index key): a regular file (a
+    /// copy) or a link whose blob is a regular file inside the root; remembered when the
+    /// blob is not newer than its link and has the recorded size.
+    fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf, key: (&str, &str, &str)) -> Result<Option<Hit>> {
         let Some(blob) = self.file_metadata(rel)? else { return Ok(None) };
         let link = self.hub.symlink_metadata(rel).map_err(Error::io("stat", abs.clone()))?;
         let modified_after_link =
             link.file_type().is_symlink() && matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l);
         let id = Identity::of_cap(&blob);
-        if !modified_after_link {
+        // A lookup never waits for the index: while another thread uses the connection,
+        // the size goes unjudged this time (and the hit is not remembered).
+        let (recorded_size, judged) = match self.index.try_size_of(key.0, key.1, key.2) {
+            Some(Ok(size)) => (size, true),
+            Some(Err(e)) => {
+                tracing::debug!(path = %abs, "cannot read the recorded size: {e}");
+                (None, true)
+            }
+            None => (None, false),
+        };
+        let hit = Hit { path: abs, size: id.size(), modified_after_link, recorded_size };
+        if hit.is_suspect() {
+            tracing::debug!(path = %hit.path, size = hit.size, ?recorded_size, modified_after_link, "suspect hit");
+        } else if judged {
             self.memo.remember(rel, id);
         }
-        Ok(Some(Hit { path: abs, size: id.size(), modified_after_link }))
+        Ok(Some(hit))
     }
 
     /// Whether the file is committed, without counting a use.
@@ -153,7 +200,8 @@ impl Store {
     }
 
     /// Points `refs/<name>` at `commit`, atomically (nothing is written when it already
-    /// does, or when `name` is itself a commit hash).
+    /// does, or when `name` is itself a commit hash). A garbage file or an empty directory
+    /// in its place is replaced.
     pub fn write_ref(&self, repo: &Repo, name: &Revision, commit: &CommitHash) -> Result<()> {
         if name.commit().is_some() {
             return Ok(());
@@ -163,8 +211,24 @@ impl Store {
         }
         let layout = RepoLayout::new(repo);
         let rel = layout.ref_file(name);
-        fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes())
-            .map_err(Error::io("write", self.hub_path.join(rel)))
+        // A ref names a revision that exists: `huggingface_hub`'s `scan_cache_dir` hides a
+        // repo whose ref points at no `snapshots/<commit>/` (as `hf_hub_download` does,
+        // the folder is made before the download).
+        self.ensure_repo_dir(&layout)?;
+        let snapshot = layout.snapshot(commit);
+        fsx::create_dirs(&self.hub, &snapshot).map_err(Error::io("create", self.hub_path.join(&snapshot)))?;
+        let write = || fsx::write_atomic(&self.hub, &layout.root(), &rel, commit.as_str().as_bytes());
+        write()
+            .or_else(|e| {
+                let dir = self.hub.symlink_metadata(&rel).is_ok_and(|m| m.is_dir());
+                if dir && self.hub.remove_dir(&rel).is_ok() {
+                    tracing::warn!(path = %self.hub_path.join(&rel), "replaced an empty directory standing in for a ref");
+                    write()
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(Error::io("write", self.hub_path.join(&rel)))
     }
 
     /// Marks `refs/<name>` as resolved just now (its modification time becomes the
@@ -187,7 +251,9 @@ impl Store {
 
     /// Records that `path` does not exist at `commit` (`.no_exist/<commit>/<path>`).
     pub fn mark_no_exist(&self, repo: &Repo, commit: &CommitHash, path: &RepoPath) -> Result<()> {
-        let rel = RepoLayout::new(repo).no_exist(commit, path);
+        let layout = RepoLayout::new(repo);
+        self.ensure_repo_dir(&layout)?;
+        let rel = layout.no_exist(commit, path);
         let abs = self.hub_path.join(&rel);
         if let Some(parent) = rel.parent() {
             fsx::create_dirs(&self.hub, parent).map_err(Error::io("create", abs.parent().unwrap_or(&abs)))?;
@@ -208,6 +274,7 @@ impl Store {
     /// Writes `trees/<commit>.json` atomically, in `huggingface_hub`'s format.
     pub fn write_tree(&self, repo: &Repo, commit: &CommitHash, tree: &Tree) -> Result<()> {
         let layout = RepoLayout::new(repo);
+        self.ensure_repo_dir(&layout)?;
         let rel = layout.tree(commit);
         fsx::write_atomic(&self.hub, &layout.root(), &rel, tree.to_json().as_bytes())
             .map_err(Error::io("write", self.hub_path.join(rel)))
@@ -221,6 +288,19 @@ impl Store {
             Err(e) if fsx::is_not_found(&e) || e.kind() == io::ErrorKind::InvalidData => Ok(None),
             Err(e) => Err(Error::io("read", self.hub_path.join(rel))(e)),
         }
+    }
+
+    /// Makes the repo folder with its `snapshots/` (without which `huggingface_hub`'s
+    /// `scan_cache_dir` rejects the repo) before anything else is written into it.
+    pub(crate) fn ensure_repo_dir(&self, layout: &RepoLayout) -> Result<()> {
+        let snapshots = layout.snapshots();
+        fsx::create_dirs(&self.hub, &snapshots).map_err(|e| {
+            if fsx::is_escape(&e) {
+                Error::OutsideCache { path: self.hub_path.join(layout.root()) }
+            } else {
+                Error::io("create", self.hub_path.join(&snapshots))(e)
+            }
+        })
     }
 
     /// Whether `blobs/<etag>` of the repo holds a committed blob.

@@ -4,6 +4,10 @@
 //! Removal never deletes what is in use: a repo whose lease a reader holds is refused
 //! (or skipped by eviction), and a blob whose lock is held (a transfer or commit in
 //! flight, by any process, Python included) is left for later.
+//!
+//! Removal deletes exactly the snapshot entries its scan found, then folders with `rmdir`
+//! only, bottom-up, never a whole tree: a file another program (`huggingface_hub`, say)
+//! writes into the repo meanwhile stays, and so do its folders.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -17,7 +21,7 @@ use crate::fsx;
 use crate::index::Row;
 use crate::layout::RepoLayout;
 use crate::lock;
-use crate::scan;
+use crate::scan::{self, SnapFile};
 use crate::store::Store;
 
 /// What an operation applies to.
@@ -191,6 +195,9 @@ impl Store {
             match self.remove_hub(&repo, None, None) {
                 Ok(r) => add(&mut total, r),
                 Err(Error::InUse { what }) => total.skipped_in_use.push(what),
+                Err(Error::OutsideCache { path }) => {
+                    tracing::warn!(%repo, folder = %path, "not clearing a repo whose folder leads outside the cache through a symlink");
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -205,12 +212,32 @@ impl Store {
         Ok(total)
     }
 
+    /// Removes the snapshot entries a scan found (exactly those: a file created since
+    /// stays); returns how many there were.
+    fn remove_scanned(&self, files: &[&SnapFile]) -> Result<u64> {
+        for f in files {
+            fsx::remove_file_if_exists(&self.hub, &f.rel).map_err(Error::io("remove", self.hub_path.join(&f.rel)))?;
+        }
+        Ok(files.len() as u64)
+    }
+
     fn remove_hub(&self, repo: &Repo, commit: Option<&CommitHash>, path: Option<&RepoPath>) -> Result<Removed> {
+        self.remove_hub_observed(repo, commit, path, &mut || {})
+    }
+
+    /// [`Store::remove_hub`], calling `after_scan` once the repo was scanned.
+    pub(crate) fn remove_hub_observed(
+        &self,
+        repo: &Repo,
+        commit: Option<&CommitHash>,
+        path: Option<&RepoPath>,
+        after_scan: &mut dyn FnMut(),
+    ) -> Result<Removed> {
         let layout = RepoLayout::new(repo);
         let Some(_guard) = self.try_exclusive_repo(&layout.folder)? else {
             return Err(Error::InUse { what: repo.to_string() });
         };
-        let scan = || scan::repo(&self.hub, repo).map_err(Error::io("scan", self.hub_path.join(&layout.folder)));
+        let scan = || self.scan_repo(repo);
         let mut removed = Removed::default();
         let io_err = |p: &Utf8Path| Error::io("remove", self.hub_path.join(p));
         let mut emptied = Vec::new();
@@ -227,13 +254,17 @@ impl Store {
                 self.index.delete(&layout.folder, Some(c.as_str()), Some(p.as_str()))?;
             }
             (Some(c), None) => {
-                removed.entries = scan()?.files.iter().filter(|f| f.commit == c.as_str()).count() as u64;
+                let before = scan()?;
+                after_scan();
+                let files: Vec<&SnapFile> = before.files.iter().filter(|f| f.commit == c.as_str()).collect();
+                removed.entries = self.remove_scanned(&files)?;
                 emptied.push(c.to_string());
                 self.index.delete(&layout.folder, Some(c.as_str()), None)?;
             }
             (None, _) => {
                 let before = scan()?;
-                removed.entries = before.files.len() as u64;
+                after_scan();
+                removed.entries = self.remove_scanned(&before.files.iter().collect::<Vec<_>>())?;
                 emptied = before.commits;
                 self.index.delete(&layout.folder, None, None)?;
             }
@@ -244,10 +275,12 @@ impl Store {
         Ok(removed)
     }
 
-    /// After snapshot entries went: removes the `emptied` revisions (their folders,
-    /// `.no_exist/`, `trees/` and the refs pointing at them), then every blob no snapshot
-    /// links any more and whose lock is free, and the repo folder when nothing is left.
-    /// Returns the blob bytes freed.
+    /// After snapshot entries went: removes the `emptied` revisions whose folders are
+    /// empty now (the folders, `.no_exist/`, `trees/` and the refs pointing at them),
+    /// then every blob no snapshot links any more and whose lock is free, and the repo
+    /// folder when nothing is left. Folders go with `rmdir`, bottom-up: a file another
+    /// process wrote meanwhile stays, with its folders (and a revision it is in, with its
+    /// refs). Returns the blob bytes freed.
     pub(crate) fn tidy_repo(&self, repo: &Repo, emptied: &[String]) -> Result<u64> {
         let layout = RepoLayout::new(repo);
         let root = self.hub_path.join(&layout.folder);
@@ -255,8 +288,10 @@ impl Store {
         let refs = if emptied.is_empty() { Vec::new() } else { scan::refs(&self.hub, &layout).map_err(io_err("scan"))? };
         for c in emptied {
             let Ok(commit) = CommitHash::new(c) else { continue };
-            fsx::remove_dir_all_if_exists(&self.hub, &layout.snapshot(&commit)).map_err(io_err("remove"))?;
-            fsx::remove_dir_all_if_exists(&self.hub, &layout.no_exist_dir(&commit)).map_err(io_err("remove"))?;
+            if !fsx::remove_empty_dirs(&self.hub, &layout.snapshot(&commit)) {
+                continue;
+            }
+            fsx::remove_listed_tree(&self.hub, &layout.no_exist_dir(&commit)).map_err(io_err("remove"))?;
             fsx::remove_file_if_exists(&self.hub, &layout.tree(&commit)).map_err(io_err("remove"))?;
             for (name, _) in refs.iter().filter(|(_, target)| target == c) {
                 let rel = layout.refs().join(name);
@@ -264,7 +299,7 @@ impl Store {
                 fsx::prune_empty_dirs(&self.hub, &rel, &layout.refs());
             }
         }
-        let s = scan::repo(&self.hub, repo).map_err(io_err("scan"))?;
+        let s = self.scan_repo(repo)?;
         let linked: HashSet<&str> = s.files.iter().filter_map(|f| f.etag.as_deref()).collect();
         let mut freed = 0;
         let mut kept_blobs = 0;
@@ -287,7 +322,11 @@ impl Store {
             let _ = self.hub.remove_file(&lock_rel);
         }
         if s.commits.is_empty() && s.files.is_empty() && kept_blobs == 0 && s.incomplete.is_empty() {
-            fsx::remove_dir_all_if_exists(&self.hub, &layout.root()).map_err(io_err("remove"))?;
+            // What is left describes revisions that are gone: refs, `.no_exist/`, `trees/`.
+            for leftover in [layout.refs(), layout.root().join(".no_exist"), layout.root().join("trees")] {
+                fsx::remove_listed_tree(&self.hub, &leftover).map_err(io_err("remove"))?;
+            }
+            fsx::remove_empty_dirs(&self.hub, &layout.root());
             let _ = self.hub.remove_dir(layout.lock_dir());
         }
         Ok(freed)
@@ -310,5 +349,66 @@ fn meta(r: &Row, key: EntryKey, pending: Option<i64>, pinned: bool) -> EntryMeta
         downloaded_at: Timestamp::from_unix_millis(r.downloaded_at),
         last_used: Timestamp::from_unix_millis(pending.map_or(r.last_used, |p| p.max(r.last_used))),
         pinned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+    use cache_core::{Etag, Sha256};
+    use camino::Utf8PathBuf;
+
+    use crate::{CommitRequest, Store, StoreConfig};
+
+    #[test]
+    fn removal_never_deletes_a_file_written_after_its_scan() {
+        for round in 0..24 {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = Utf8PathBuf::from_path_buf(tmp.path().canonicalize().unwrap()).unwrap();
+            let store = Store::open(StoreConfig::new(root.join("hub"), root.join("home")).free_space_margin(0)).unwrap();
+            let repo = cache_core::Repo::model("org/model".parse().unwrap());
+            let commit: cache_core::CommitHash = format!("{:040x}", 1).parse().unwrap();
+            let body = b"weights";
+            let etag = Etag::Sha256(Sha256::of(body));
+            let lock = store.lock_blob(&repo, &etag, &mut |_| {}).unwrap();
+            let staging = store.stage(&lock, Some(body.len() as u64)).unwrap();
+            staging.write_at(body, 0).unwrap();
+            let req = CommitRequest::new(repo.clone(), commit, "a.bin".parse().unwrap(), etag, body.len() as u64);
+            store.commit(staging, &req).unwrap();
+            drop(lock);
+            let dir = root.join(format!("hub/models--org--model/snapshots/{commit}"));
+            let (stop, next) = (AtomicBool::new(false), AtomicUsize::new(0));
+            std::thread::scope(|s| {
+                // Another program adding files to the revision while it is removed.
+                let writer = s.spawn(|| {
+                    let mut made = Vec::new();
+                    while !stop.load(SeqCst) && made.len() < 5_000 {
+                        let i = next.fetch_add(1, SeqCst);
+                        if std::fs::write(dir.join(format!("new-{i}")), b"x").is_ok() {
+                            made.push(i);
+                        }
+                    }
+                    made
+                });
+                for _ in 0..10_000 {
+                    if next.load(SeqCst) >= 3 {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+                let mut scanned_before = 0;
+                let one_revision = (round % 2 == 1).then_some(&commit);
+                store.remove_hub_observed(&repo, one_revision, None, &mut || scanned_before = next.load(SeqCst)).unwrap();
+                stop.store(true, SeqCst);
+                let made = writer.join().unwrap();
+                for i in made.iter().filter(|i| **i >= scanned_before) {
+                    assert!(
+                        dir.join(format!("new-{i}")).exists(),
+                        "round {round}: `new-{i}`, written after the scan, was deleted"
+                    );
+                }
+            });
+        }
     }
 }

@@ -63,7 +63,7 @@ pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
     let mut stamps = Vec::new();
     for repo in scan::repos(&store.hub).map_err(Error::io("list", store.hub_path.clone()))? {
         let folder = RepoLayout::new(&repo).folder;
-        let s = scan::repo(&store.hub, &repo).map_err(Error::io("scan", store.hub_path.join(&folder)))?;
+        let Some(s) = store.scan_repo_or_skip(&repo)? else { continue };
         let rows = rows(&folder, s.files);
         stamps.push((folder, s.stamp, rows.len() as u64));
         truth.extend(rows);

@@ -9,9 +9,11 @@ use cache_core::{Repo, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 use cap_std::fs::{Dir, FileType};
 
+use crate::error::{Error, Result};
 use crate::fsx;
 use crate::layout::{self, RepoLayout, SHARED_BLOBS};
 use crate::stamp::Stamp;
+use crate::store::Store;
 
 /// One file in a snapshot.
 #[derive(Clone, Debug)]
@@ -78,13 +80,46 @@ fn mtime(m: &cap_std::fs::Metadata) -> Timestamp {
     m.modified().map(|t| Timestamp::from_system_time(t.into_std())).unwrap_or_default()
 }
 
-/// The repo folders at the hub root (`models--…`, `datasets--…`, `spaces--…`).
+/// The repo folders at the hub root (`models--…`, `datasets--…`, `spaces--…`), symlinks
+/// to folders included: one leading outside the cache fails its [`repo`] scan with an
+/// escape error (see [`Store::scan_repo`]), which whole-cache operations skip.
 pub(crate) fn repos(hub: &Dir) -> io::Result<Vec<Repo>> {
     Ok(fsx::list_dir(hub, Utf8Path::new(""))?
         .into_iter()
-        .filter(|(_, t)| t.is_dir())
+        .filter(|(_, t)| t.is_dir() || t.is_symlink())
         .filter_map(|(name, _)| Repo::from_folder_name(&name).ok())
         .collect())
+}
+
+impl Store {
+    /// Scans a repo folder: [`Error::OutsideCache`] when it, or a folder in it, is a
+    /// symlink leading outside the cache.
+    pub(crate) fn scan_repo(&self, r: &Repo) -> Result<RepoScan> {
+        let folder = self.hub_path.join(r.folder_name());
+        repo(&self.hub, r).map_err(|e| {
+            if fsx::is_escape(&e) { Error::OutsideCache { path: folder.clone() } } else { Error::io("scan", folder.clone())(e) }
+        })
+    }
+
+    /// Whether a repo folder and the folders in it can be opened without leaving the
+    /// cache (a missing one is fine): a few `openat`s, no scan.
+    pub(crate) fn is_contained(&self, layout: &RepoLayout) -> bool {
+        let Ok(root) = fsx::open_dir(&self.hub, &layout.root()) else { return false };
+        let Some(root) = root else { return true };
+        ["blobs", "snapshots", "refs"].iter().all(|d| fsx::open_dir(&root, Utf8Path::new(d)).is_ok())
+    }
+
+    /// [`Store::scan_repo`] for an operation over the whole cache: a repo leading outside
+    /// the cache is `None`, with a warning, so it does not fail the rest.
+    pub(crate) fn scan_repo_or_skip(&self, r: &Repo) -> Result<Option<RepoScan>> {
+        match self.scan_repo(r) {
+            Err(Error::OutsideCache { path }) => {
+                tracing::warn!(repo = %r, folder = %path, "skipping a repo whose folder leads outside the cache through a symlink");
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
 }
 
 /// Scans one repo folder (an absent folder scans as empty), stamping its directories.

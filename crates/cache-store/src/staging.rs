@@ -211,14 +211,16 @@ pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, ex
     let abs = blobs_abs.join(&name);
     let existing = match dir.symlink_metadata(&name) {
         Ok(m) if m.is_file() => m.len(),
-        Ok(_) => {
-            return Err(Error::InvalidRequest { reason: format!("`{abs}` exists and is not a regular file") });
+        Ok(m) if m.is_dir() && dir.remove_dir(&name).is_ok() => {
+            tracing::warn!(path = %abs, "removed an empty directory standing in for a staging file");
+            0
         }
+        Ok(_) => return Err(Error::NotAFile { path: abs }),
         Err(_) => 0,
     };
     if let Some(size) = expected_size {
-        let needed = size.saturating_sub(existing).saturating_add(store.config.free_space_margin);
-        let available = fsx::free_space(&dir).map_err(Error::io("check free space", &blobs_abs))?;
+        let (available, total) = fsx::space(&dir).map_err(Error::io("check free space", &blobs_abs))?;
+        let needed = size.saturating_sub(existing).saturating_add(store.config.margin_for(total));
         if available < needed {
             return Err(Error::DiskFull { path: blobs_abs, needed, available });
         }

@@ -67,11 +67,13 @@ pub enum Key {
     CleanupInterval,
     /// Give up waiting for a lock whose holder makes no progress for this long.
     LockStallTimeout,
+    /// Free space kept on the cache's filesystem beyond a download.
+    FreeSpaceMargin,
 }
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 18] = [
+    pub const ALL: [Key; 19] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -90,6 +92,7 @@ impl Key {
         Key::Strategy,
         Key::CleanupInterval,
         Key::LockStallTimeout,
+        Key::FreeSpaceMargin,
     ];
 
     /// The key as written in `config.toml`.
@@ -113,6 +116,7 @@ impl Key {
             Key::Strategy => "strategy",
             Key::CleanupInterval => "cleanup_interval",
             Key::LockStallTimeout => "lock_stall_timeout",
+            Key::FreeSpaceMargin => "free_space_margin",
         }
     }
 
@@ -138,6 +142,7 @@ impl Key {
             Key::Retries => "a whole number from 0 to 100",
             Key::Parallelism => "a whole number from 1 to 256",
             Key::Endpoint => "an `http://` or `https://` URL",
+            Key::FreeSpaceMargin => "a size such as `64MiB` or `0`, or `auto` (1 % of the filesystem, at most 64 MiB)",
         }
     }
 
@@ -285,6 +290,9 @@ pub struct Config {
     pub cleanup_interval: Option<Duration>,
     /// Give up waiting for a lock after its holder made no progress for this long.
     pub lock_stall_timeout: Duration,
+    /// Free space to keep on the cache's filesystem beyond a download; `None`: 1 % of
+    /// the filesystem, at most 64 MiB.
+    pub free_space_margin: Option<ByteSize>,
 }
 
 impl fmt::Debug for Config {
@@ -308,6 +316,7 @@ impl fmt::Debug for Config {
             .field("strategy", &self.strategy)
             .field("cleanup_interval", &self.cleanup_interval)
             .field("lock_stall_timeout", &self.lock_stall_timeout)
+            .field("free_space_margin", &self.free_space_margin)
             .finish()
     }
 }
@@ -346,6 +355,7 @@ impl Config {
             Key::Strategy => self.strategy.map_or("auto", StrategyKind::name).to_owned(),
             Key::CleanupInterval => self.cleanup_interval.map_or_else(|| "never".to_owned(), format_duration),
             Key::LockStallTimeout => format_duration(self.lock_stall_timeout),
+            Key::FreeSpaceMargin => self.free_space_margin.map_or_else(|| "auto".to_owned(), |s| s.to_string()),
         }
     }
 }
@@ -514,6 +524,7 @@ impl Builder {
             strategy: None,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             lock_stall_timeout: cache_store::StoreConfig::new("/", "/").lock_stall_timeout,
+            free_space_margin: None,
         };
         Ok(Builder { config, sources })
     }
@@ -596,6 +607,10 @@ impl Builder {
             Key::Retries => c.retries = s.parse().ok().filter(|n| *n <= 100).ok_or_else(bad)?,
             Key::Parallelism => c.parallelism = s.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(bad)?,
             Key::Endpoint => c.endpoint = parse_endpoint(&s).ok_or_else(bad)?,
+            Key::FreeSpaceMargin => {
+                c.free_space_margin =
+                    if s.eq_ignore_ascii_case("auto") { None } else { Some(ByteSize::parse(&s).map_err(|_| bad())?) };
+            }
         }
         self.sources.insert(key, source);
         Ok(())

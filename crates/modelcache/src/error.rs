@@ -379,7 +379,10 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
         }
         e @ H::IncompleteSnapshot { .. } => CacheError::offline_miss(model_id.to_owned(), e.to_string(), place),
         H::Corrupted { path, expected, actual, .. } => {
-            CacheError::ChecksumMismatch { model_id: format!("{model_id}/{path}"), expected, actual }
+            // A file request already names its path (`org/model@main/config.json`).
+            let model_id =
+                if model_id.ends_with(&format!("/{path}")) { model_id.to_owned() } else { format!("{model_id}/{path}") };
+            CacheError::ChecksumMismatch { model_id, expected, actual }
         }
         H::GivenDigestMismatch { url, expected, actual } => CacheError::GivenDigestMismatch { url, expected, actual },
         H::Store(e) => e.into(),
@@ -470,5 +473,20 @@ mod tests {
         }
         #[cfg(feature = "downloads")]
         assert!(hints.last().is_some_and(|h| h.contains("`read_timeout`")), "{hints:?}");
+    }
+
+    #[test]
+    fn a_corrupted_file_is_named_once() {
+        let place = std::path::Path::new("/c");
+        let corrupted = || cache_hf::Error::Corrupted {
+            repo: cache_core::Repo::model("org/model".parse().unwrap()),
+            path: "model.safetensors".into(),
+            expected: "aa".into(),
+            actual: "bb".into(),
+        };
+        let e = from_hub(corrupted(), "org/model@main/model.safetensors", place);
+        assert_eq!(e.to_string(), "checksum mismatch for `org/model@main/model.safetensors`: expected `aa`, got `bb`");
+        let e = from_hub(corrupted(), "org/model@main", place);
+        assert_eq!(e.to_string(), "checksum mismatch for `org/model@main/model.safetensors`: expected `aa`, got `bb`");
     }
 }

@@ -162,7 +162,8 @@ impl CacheManagerBuilder {
             Utf8PathBuf::from_path_buf(p.to_owned())
                 .map_err(|p| CacheError::DirectoryNotAccessible { path: p, source: "the path is not valid UTF-8".into() })
         };
-        let store_config = StoreConfig::new(utf8(&c.cache_dir)?, utf8(&c.home)?).lock_stall_timeout(c.lock_stall_timeout);
+        let mut store_config = StoreConfig::new(utf8(&c.cache_dir)?, utf8(&c.home)?).lock_stall_timeout(c.lock_stall_timeout);
+        store_config.free_space_margin = c.free_space_margin.map(cache_core::ByteSize::bytes);
         let store = Store::open(store_config).map_err(|e| match e {
             cache_store::Error::Io { path, source, .. } => {
                 CacheError::DirectoryNotAccessible { path: path.into_std_path_buf(), source: Box::new(source) }

@@ -160,6 +160,7 @@ mod tests {
         strategy            hybrid                     env MODELCACHE_STRATEGY
         cleanup_interval    12h                        env MODELCACHE_CLEANUP_INTERVAL
         lock_stall_timeout  1m30s                      env MODELCACHE_LOCK_STALL_TIMEOUT
+        free_space_margin   auto                       default
 
         config file: none found
         strategy:    hybrid (available): tries network, then cache-only in order until one succeeds

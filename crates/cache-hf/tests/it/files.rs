@@ -111,6 +111,32 @@ async fn a_corrupted_hit_is_removed_reported_and_fetched_again_next_time() {
 }
 
 #[tokio::test]
+async fn a_truncated_blob_older_than_its_link_is_reported_corrupted_not_served() {
+    let hub = hub().await;
+    let env = Env::new();
+    let repo = model("org/model");
+    let got = env.cache(hub.url(), |_| {}).get_file(&repo, &rev("main"), &path("tokenizer.json"), &observer()).await.unwrap();
+    let full = std::fs::metadata(&got.path).unwrap().len();
+    // What a restore with `cp -p` of a half-copied file leaves: shorter, and older than its link.
+    let blob = std::fs::canonicalize(&got.path).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&blob).unwrap();
+    f.set_len(3).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+    drop(f);
+
+    // Another process: nothing remembered from the first check.
+    let store = std::sync::Arc::new(cache_store::Store::open(env.store.config().clone()).unwrap());
+    let cache = cache_hf::HubCache::new(&cache_hf::HubConfig::new(hub.url()), store).unwrap();
+    let commit = Revision::from(got.commit);
+    let err = cache.get_file(&repo, &commit, &path("tokenizer.json"), &observer()).await.unwrap_err();
+    let Error::Corrupted { expected, actual, .. } = &err else { panic!("{err}") };
+    assert_eq!((expected.as_str(), actual.as_str()), (format!("{full} bytes").as_str(), "3 bytes"));
+    assert!(!got.path.exists(), "the truncated file is gone");
+    let again = cache.get_file(&repo, &commit, &path("tokenizer.json"), &observer()).await.unwrap();
+    assert_eq!(std::fs::metadata(&again.path).unwrap().len(), full);
+}
+
+#[tokio::test]
 async fn artifacts_are_verified_cached_and_keyed_by_digest() {
     let hub = hub().await;
     let env = Env::new();

@@ -22,7 +22,8 @@ fn commit_publishes_exactly_the_hub_layout_and_lookups_find_it() {
     staging.write_at(body, 0).unwrap();
     // Nothing is visible before the commit.
     assert!(!s.is_cached(&r, &rev(commit(1).as_str()), &path("onnx/sub/model.onnx")).unwrap());
-    assert!(!t.hub().join("models--org--model/snapshots").exists());
+    assert!(!t.hub().join(format!("models--org--model/snapshots/{}", commit(1))).exists());
+    assert!(t.hub().join("models--org--model/snapshots").is_dir(), "the repo folder has its snapshots/ from the start");
     let snap = s.commit(staging, &req).unwrap();
     drop(lock);
 

@@ -195,6 +195,36 @@ fn scan_cache_dir_has_no_warnings_after_every_kind_of_operation() {
 }
 
 #[test]
+fn a_repo_is_valid_for_huggingface_hub_at_every_step_of_a_download_that_never_finishes() {
+    let t = TestCache::new();
+    let s = &t.store;
+    // What a download leaves when it is killed or fails (exit 3, 5, 6) at each step, each
+    // in a repo of its own: nothing of them was ever committed.
+    let (resolved, staged, absent, listed) = (repo("org/resolved"), repo("org/staged"), repo("org/absent"), repo("org/listed"));
+    // The Hub named the commit: the ref is written first (as `hf_hub_download` does).
+    s.write_ref(&resolved, &rev("main"), &commit(1)).unwrap();
+    // The transfer started (a staging file, no ref).
+    let etag = etag_of(b"never finished", true);
+    let lock = s.lock_blob(&staged, &etag, &mut |_| {}).unwrap();
+    s.stage(&lock, Some(14)).unwrap().write_at(b"never", 0).unwrap();
+    drop(lock);
+    // And after the ref, in the same repo.
+    let lock = s.lock_blob(&resolved, &etag, &mut |_| {}).unwrap();
+    s.stage(&lock, Some(14)).unwrap().write_at(b"never", 0).unwrap();
+    drop(lock);
+    // The Hub said the file does not exist (`.no_exist/` and the ref).
+    s.mark_no_exist(&absent, &commit(2), &path("missing.txt")).unwrap();
+    s.write_ref(&absent, &rev("main"), &commit(2)).unwrap();
+    // A snapshot's listing was saved before its files.
+    s.write_tree(&listed, &commit(3), &Tree::default()).unwrap();
+
+    let v = scan_clean(&t.hub());
+    let ids: Vec<&str> = v["repos"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["model:org/absent", "model:org/listed", "model:org/resolved", "model:org/staged"], "no repo hidden: {v}");
+    assert_eq!(v["repos"][2]["refs"], json!(["main"]));
+}
+
+#[test]
 fn tree_files_are_byte_identical_to_huggingface_hubs() {
     let t = TestCache::new();
     let r = repo("org/t");

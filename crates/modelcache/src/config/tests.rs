@@ -177,3 +177,25 @@ fn download_timeout_is_overall_or_none_and_read_timeout_is_separate() {
     let e = loader(&[("HOME", "/h"), ("MODELCACHE_READ_TIMEOUT", "none")]).load().unwrap_err();
     assert!(e.to_string().contains("read_timeout"), "{e}");
 }
+
+#[test]
+fn the_free_space_margin_is_automatic_unless_set() {
+    let eff = loader(&[("HOME", "/h")]).load().unwrap();
+    assert_eq!(eff.config.free_space_margin, None);
+    assert_eq!(eff.config.display_value(Key::FreeSpaceMargin), "auto");
+    let eff = loader(&[("HOME", "/h"), ("MODELCACHE_FREE_SPACE_MARGIN", "1MiB")]).load().unwrap();
+    assert_eq!(eff.config.free_space_margin, Some(ByteSize::new(1 << 20)));
+    assert_eq!(eff.source(Key::FreeSpaceMargin), &Source::Env("MODELCACHE_FREE_SPACE_MARGIN".into()));
+    assert!(eff.explain().contains(&(
+        Key::FreeSpaceMargin,
+        "1 MiB".to_owned(),
+        Source::Env("MODELCACHE_FREE_SPACE_MARGIN".into())
+    )));
+    let eff = loader(&[("HOME", "/h")]).set(Key::FreeSpaceMargin, "0").load().unwrap();
+    assert_eq!(eff.config.free_space_margin, Some(ByteSize::new(0)));
+    let eff =
+        loader(&[("HOME", "/h"), ("MODELCACHE_FREE_SPACE_MARGIN", "1MiB")]).set(Key::FreeSpaceMargin, "auto").load().unwrap();
+    assert_eq!(eff.config.free_space_margin, None);
+    let err = loader(&[("HOME", "/h"), ("MODELCACHE_FREE_SPACE_MARGIN", "lots")]).load().unwrap_err();
+    assert!(err.to_string().contains("free_space_margin") && err.hint().contains("auto"), "{err}");
+}
