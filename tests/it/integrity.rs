@@ -150,3 +150,28 @@ fn prune_max_size_brings_the_cache_under_the_limit_and_keeps_pinned_repos() {
     let left = env.run(&["--json", "ls"]).ok().json();
     assert_eq!(left.as_array().unwrap().len(), 1, "only the pinned repo is left: {left}");
 }
+
+#[test]
+fn verify_reports_a_garbage_ref_and_repair_removes_it_then_a_get_writes_it_again() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let path = env.run(&["get", "org/other", "vocab.txt"]).ok().stdout.trim().to_owned();
+    let main = env.hub_dir().join("models--org--other/refs/main");
+    std::fs::write(&main, b"\xff\xfe not a commit").unwrap();
+
+    let bad = env.run(&["verify"]).expect(5);
+    assert!(bad.stdout.contains("bad ref    models--org--other/refs/main"), "{}", bad.stdout);
+    assert!(bad.stderr.contains("(bad ref)") && bad.stderr.contains("hint: run `modelcache verify --repair`"), "{}", bad.stderr);
+    assert_eq!(env.run(&["--json", "verify"]).expect(5).json()["bad_refs"], serde_json::json!(["models--org--other/refs/main"]));
+    // A commit-addressed file still answers offline: the ref is treated as absent, not as an error.
+    let commit = hub.file("org/other", "main", "vocab.txt").unwrap().commit.to_string();
+    let at_commit = env.run(&["--offline", "get", &format!("org/other@{commit}"), "vocab.txt"]).ok();
+    assert_eq!(at_commit.stdout.trim(), path);
+
+    let repaired = env.run(&["verify", "--repair"]).ok();
+    assert!(repaired.stdout.contains("repaired: removed 1 damaged entry"), "{}", repaired.stdout);
+    assert!(!main.exists(), "the repair removed the garbage ref");
+    env.run(&["verify"]).ok();
+    assert_eq!(env.run(&["get", "org/other", "vocab.txt"]).ok().stdout.trim(), path);
+    assert_eq!(std::fs::read_to_string(&main).unwrap(), commit, "an online get wrote the ref again");
+}

@@ -3,7 +3,8 @@
 //! without anyone running `modelcache prune`.
 //!
 //! # When it runs
-//! After a download (the one caller is the manager's after-download prune), when all of
+//! After a download (the one caller is the manager's after-download prune) when only an
+//! age limit is set — a size limit is enforced after every download anyway — and all of
 //! these hold: not offline (a cache that cannot download again is not thinned), automatic
 //! pruning on (`auto_prune`), an interval set (`cleanup_interval` other than `never`), a
 //! limit to apply (`max_size` or `max_age`), and the last run is at least one interval

@@ -285,8 +285,9 @@ pub struct Config {
     /// The acquisition strategy; `None` (`auto`): see
     /// [`select_strategy`](crate::select_strategy).
     pub strategy: Option<StrategyKind>,
-    /// After a download, prune by `max_size`/`max_age` at most this often (`None`: never;
-    /// never while offline or without `auto_prune`), as cargo's automatic gc does.
+    /// With only `max_age` set, prune expired files after a download at most this often
+    /// (`None`: never; never while offline or without `auto_prune`), as cargo's automatic
+    /// gc does. A `max_size` is enforced after every download.
     pub cleanup_interval: Option<Duration>,
     /// Give up waiting for a lock after its holder made no progress for this long.
     pub lock_stall_timeout: Duration,

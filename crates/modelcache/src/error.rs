@@ -139,7 +139,9 @@ pub enum CacheError {
         actual: usize,
     },
     /// Not enough free space.
-    #[error("not enough disk space: {needed} bytes needed, {available} available")]
+    #[error(
+        "not enough disk space: {needed} bytes needed (with the free-space margin kept on the filesystem), {available} available"
+    )]
     DiskFull {
         /// Bytes needed.
         needed: u64,
@@ -269,7 +271,7 @@ impl CacheError {
                 "check that `{model_id}` holds the tokenizer of this model (the expected size is usually the model config's `vocab_size`), and pin a revision with `{model_id}@<commit>`"
             ),
             CacheError::DiskFull { .. } => {
-                "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, or move the cache with `HF_HUB_CACHE`".to_owned()
+                "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, lower `free_space_margin` (`MODELCACHE_FREE_SPACE_MARGIN`), or move the cache with `HF_HUB_CACHE`".to_owned()
             }
             CacheError::Unauthorized { gated: true, .. } => {
                 "request access on the repository's page, then set `HF_TOKEN` (or pass `--token`)".to_owned()

@@ -34,9 +34,10 @@
 //! - Right after [`CacheManager::list`], [`CacheManager::stats`]' `total_size_bytes` is the
 //!   sum of the listed `size_bytes`, a blob shared by several URL artifacts (or a payload
 //!   of huggingface_hub's cross-repo store linked from several repositories) counted once.
-//! - With `max_size` or `max_age` set, the limits apply by themselves: after a download
-//!   the cache is pruned at most once per `cleanup_interval` (default a day), never while
-//!   offline; the last run's time is kept in the home, never in the hub cache.
+//! - With `max_size` or `max_age` set, the limits apply by themselves (`auto_prune`): a
+//!   size limit after every download, an age limit alone at most once per
+//!   `cleanup_interval` (default a day) after a download, never while offline; the last
+//!   run's time is kept in the home, never in the hub cache.
 //! - `--json` output deserializes back into the result types ([`RepoInfo`],
 //!   [`CacheStats`], [`PruneReport`]…).
 //!

@@ -173,7 +173,13 @@ impl CacheManager {
             }
         }
         let raw = self.blocking(move |m| Ok(m.inner.store.verify(&scope, repair)?)).await?;
-        let mut report = IntegrityReport { valid_files: raw.valid, repaired: raw.repaired, ..IntegrityReport::default() };
+        let mut report = IntegrityReport {
+            valid_files: raw.valid,
+            repaired: raw.repaired,
+            bad_refs: raw.bad_refs.clone(),
+            skipped: raw.skipped.clone(),
+            ..IntegrityReport::default()
+        };
         let mut corrupted = BTreeSet::new();
         let mut missing = BTreeSet::new();
         for c in &raw.corrupted {

@@ -279,12 +279,16 @@ impl CacheManager {
         Ok(acquired)
     }
 
+    /// After a download: a size limit is enforced at once (with the age limit, when set);
+    /// an age limit alone is applied by the periodic cleanup, at most once per
+    /// `cleanup_interval` (see `cleanup.rs`).
     async fn auto_prune(&self) {
-        if self.cleanup_when_due().await {
+        let c = &self.inner.config.config;
+        if !c.auto_prune {
             return;
         }
-        let c = &self.inner.config.config;
-        if !(c.auto_prune && (c.max_size.is_some() || c.max_age.is_some())) {
+        if c.max_size.is_none() {
+            self.cleanup_when_due().await;
             return;
         }
         let policy = c.eviction_policy();

@@ -353,16 +353,24 @@ pub struct IntegrityReport {
     pub corrupted: Vec<CorruptedFile>,
     /// Each missing entry.
     pub missing: Vec<String>,
-    /// Whether corrupted and missing entries were removed.
+    /// Refs that are not refs (not UTF-8, not a commit hash, a directory), relative to
+    /// the hub cache: lookups treat them as absent, a repair removes them.
+    #[serde(default)]
+    pub bad_refs: Vec<String>,
+    /// Repositories not checked because their folder (or one in it) is a symlink leading
+    /// outside the cache.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// Whether corrupted and missing entries (and bad refs) were removed.
     pub repaired: bool,
     /// Entries downloaded again after the repair.
     pub refetched: Vec<String>,
 }
 
 impl IntegrityReport {
-    /// No corruption and nothing missing.
+    /// No corruption, nothing missing, no bad ref.
     pub fn is_clean(&self) -> bool {
-        self.corrupted.is_empty() && self.missing.is_empty()
+        self.corrupted.is_empty() && self.missing.is_empty() && self.bad_refs.is_empty()
     }
 }
 

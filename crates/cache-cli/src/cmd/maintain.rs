@@ -23,17 +23,23 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
     for m in &r.missing {
         let _ = writeln!(out, "missing    {m}");
     }
+    for b in &r.bad_refs {
+        let _ = writeln!(out, "bad ref    {b}  (not a commit hash: treated as absent)");
+    }
+    for s in &r.skipped {
+        let _ = writeln!(out, "skipped    {s}  (its folder links outside the cache: not checked)");
+    }
     if r.repaired && !r.is_clean() {
         let _ = writeln!(
             out,
             "repaired: removed {}",
-            format::count((r.corrupted.len() + r.missing.len()) as u64, "damaged entry", "damaged entries")
+            format::count((r.corrupted.len() + r.missing.len() + r.bad_refs.len()) as u64, "damaged entry", "damaged entries")
         );
         for f in &r.refetched {
             let _ = writeln!(out, "downloaded again  {f}");
         }
     }
-    let problems = r.corrupted.len() + r.missing.len();
+    let problems = r.corrupted.len() + r.missing.len() + r.bad_refs.len();
     let _ = writeln!(
         out,
         "{} valid, {} corrupted, {} missing in {}",
@@ -46,8 +52,10 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
             "repositories"
         ),
     );
-    if problems == 0 {
+    if problems == 0 && r.skipped.is_empty() {
         out.push_str("the cache is intact\n");
+    } else if problems == 0 {
+        out.push_str("the repositories checked are intact\n");
     }
     out
 }
@@ -71,6 +79,7 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
     }
     let mut names: Vec<String> = report.corrupted.iter().map(|c| format!("`{}`", c.entry)).collect();
     names.extend(report.missing.iter().map(|m| format!("`{m}` (missing)")));
+    names.extend(report.bad_refs.iter().map(|b| format!("`{b}` (bad ref)")));
     Err(Failure::new(
         ErrorKind::Integrity,
         format!("the cache is damaged: {}", names.join(", ")),

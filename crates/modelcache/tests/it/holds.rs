@@ -216,6 +216,8 @@ async fn auto_prune_applies_max_age_without_max_size() {
         .set(ConfigKey::Endpoint, hub.url())
         .set(ConfigKey::MaxAge, "1s")
         .set(ConfigKey::InUseGrace, "0s")
+        // An age limit alone applies at most once per cleanup interval (default a day).
+        .set(ConfigKey::CleanupInterval, "1s")
         .build()
         .unwrap();
     let old = aging.get_model("org/other").await.unwrap();
