@@ -149,6 +149,8 @@ Examples:
     Config,
     /// Show the hub cache directory and the modelcache home
     Dir,
+    /// Check the setup: filesystems and locks, the home, the index, stale downloads, moved repositories
+    Doctor,
 }
 
 #[derive(Debug, Args)]

@@ -65,6 +65,7 @@ mod background;
 mod cleanup;
 mod config;
 mod dirs;
+mod doctor;
 mod error;
 mod hold;
 mod maintenance;
@@ -89,6 +90,7 @@ pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,
     Source as ConfigSource,
 };
+pub use doctor::{Check, CheckStatus, DoctorReport};
 pub use error::{CacheError, ErrorKind, Missing};
 pub use hold::Hold;
 pub use manager::{CacheManager, CacheManagerBuilder};

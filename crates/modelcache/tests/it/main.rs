@@ -8,6 +8,7 @@ mod cache_only;
 mod config;
 #[cfg(feature = "downloads")]
 mod contracts;
+mod doctor;
 #[cfg(feature = "downloads")]
 mod holds;
 #[cfg(feature = "downloads")]
