@@ -6,37 +6,13 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use cache_testkit::inspect::{dangling_links, downloading};
+
 use crate::{Env, Run, WEIGHTS, files_under, hub};
 
 const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 /// Iterations per kind of removal.
 const ROUNDS: usize = 8;
-
-/// Whether a transfer of `org/model` is under way (a staging file exists).
-fn downloading(hub_dir: &Path) -> bool {
-    std::fs::read_dir(hub_dir.join("models--org--model/blobs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().ends_with(".incomplete"))
-}
-
-/// Every symlink under `dir` whose target is missing.
-fn dangling_links(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let t = e.file_type().unwrap();
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_symlink() && std::fs::metadata(e.path()).is_err() {
-                out.push(e.path().display().to_string());
-            }
-        }
-    }
-    out
-}
 
 fn spawn_get(env: &Env) -> Child {
     env.command(&["get", "org/model"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
@@ -58,7 +34,10 @@ fn get_racing_rm_clean_and_prune_prints_only_complete_snapshots() {
             let what = format!("`{}` round {round}", removal[1..].join(" "));
             let mut get = spawn_get(&env);
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !downloading(&env.hub_dir()) && get.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            while !downloading(&env.hub_dir(), "models--org--model")
+                && get.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+            {
                 std::thread::sleep(Duration::from_millis(2));
             }
             let removed = env.run(removal).ok().json();
@@ -67,7 +46,7 @@ fn get_racing_rm_clean_and_prune_prints_only_complete_snapshots() {
             assert_eq!(got.code, 0, "{what}: the get failed\n{}", got.stderr);
             let printed = got.lines();
             assert_eq!(printed.len(), 1, "{what}: {printed:?}");
-            assert_eq!(dangling_links(&env.hub_dir()), Vec::<String>::new(), "{what}");
+            assert_eq!(dangling_links(&env.hub_dir()), Vec::<std::path::PathBuf>::new(), "{what}");
             // A removal that ended after the get may have removed it, as it may.
             if during {
                 overlapped += 1;
@@ -101,7 +80,7 @@ fn rm_of_a_repo_being_fetched_warns_and_keeps_it() {
     let env = Env::new(&hub);
     let mut get = spawn_get(&env);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !downloading(&env.hub_dir()) && Instant::now() < deadline {
+    while !downloading(&env.hub_dir(), "models--org--model") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
     let rm = env.run(&["rm", "org/model"]).ok();

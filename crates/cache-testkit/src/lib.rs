@@ -50,6 +50,7 @@ mod cli;
 mod content;
 pub mod control;
 mod faults;
+pub mod inspect;
 pub mod python;
 mod repo;
 mod routes;

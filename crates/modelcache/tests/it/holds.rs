@@ -2,13 +2,14 @@
 //! `prune` (checked on every iteration), [`Hold`](modelcache::Hold), the in-use checks,
 //! and auto-prune never evicting what the call returns.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use modelcache::{
     AcquireContext, AcquireRequest, Acquired, AcquisitionStrategy, CacheError, CacheManager, CacheOnlyAcquisition, ConfigKey,
     EvictionPolicy, ModelRef, RepoType,
 };
+
+use cache_testkit::inspect::{dangling_links, downloading};
 
 use crate::hub::{self, WEIGHTS};
 use crate::{Env, files_under};
@@ -46,32 +47,6 @@ async fn remove(cache: &CacheManager, how: Removal) -> (Vec<String>, Vec<String>
     }
 }
 
-/// Whether a transfer of `org/model` is under way (a staging file exists).
-fn downloading(hub_dir: &Path) -> bool {
-    std::fs::read_dir(hub_dir.join("models--org--model/blobs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().ends_with(".incomplete"))
-}
-
-/// Every symlink under `dir` whose target is missing.
-fn dangling_links(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let t = e.file_type().unwrap();
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_symlink() && std::fs::metadata(e.path()).is_err() {
-                out.push(e.path().display().to_string());
-            }
-        }
-    }
-    out
-}
-
 /// A get of a three-file snapshot, throttled so that the removal lands mid-download,
 /// races `remove`, `clear` and `prune --max-size 0`. On every iteration: the get succeeds
 /// and no dangling link is left; when the removal ran while the get was running, every
@@ -89,13 +64,13 @@ async fn gets_racing_removal_return_complete_snapshots() {
             let g = getter.clone();
             let get = tokio::spawn(async move { g.get_model("org/model").await });
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !downloading(&env.hub_dir()) && !get.is_finished() && Instant::now() < deadline {
+            while !downloading(&env.hub_dir(), "models--org--model") && !get.is_finished() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             let (skipped, evicted) = remove(&remover, how).await;
             let during = !get.is_finished();
             let dir = get.await.unwrap().unwrap_or_else(|e| panic!("{how:?} round {round}: the get failed: {e}"));
-            assert_eq!(dangling_links(&env.hub_dir()), Vec::<String>::new(), "{how:?} round {round}");
+            assert_eq!(dangling_links(&env.hub_dir()), Vec::<std::path::PathBuf>::new(), "{how:?} round {round}");
             // A removal that ended after the get may have removed it, as it may.
             if during {
                 overlapped += 1;
