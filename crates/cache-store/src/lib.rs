@@ -86,6 +86,7 @@ mod batch;
 mod clean;
 mod commit;
 mod config;
+mod counters;
 mod error;
 mod evict;
 mod fsx;
