@@ -134,4 +134,33 @@ mod tests {
         assert_eq!(h.download_seconds.buckets[HistogramKind::DownloadSeconds.bucket_of(250_000)], 1);
         assert_eq!((h.download_bytes_per_second.count(), h.download_bytes_per_second.sum), (1, 4_000_000));
     }
+
+    #[test]
+    fn a_busy_blob_lock_counts_one_wait_and_a_free_one_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+        let store = crate::Store::open(crate::StoreConfig::new(root.join("hub"), root.join("home"))).unwrap();
+        let repo = cache_core::Repo::model("org/busy".parse().unwrap());
+        let etag = cache_core::Etag::Sha256(cache_core::Sha256::of(b"x"));
+        let first = store.lock_blob(&repo, &etag, &mut |_| panic!("a free lock is not waited for")).unwrap();
+        assert_eq!(store.stats().unwrap().counters.lock_waits, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let tx = tx.clone();
+                store
+                    .lock_blob(&repo, &etag, &mut move |_| {
+                        let _ = tx.send(());
+                    })
+                    .map(drop)
+            });
+            // Release only once the second locker has seen the lock busy.
+            rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            drop(first);
+            waiter.join().unwrap().unwrap();
+        });
+        let c = store.stats().unwrap().counters;
+        assert_eq!(c.lock_waits, 1);
+        assert!(c.lock_wait_micros > 0);
+    }
 }

@@ -82,8 +82,8 @@ mod types;
 pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
-    ByteSize, CommitHash, DownloadFailures, EvictionPolicy, FailureCause, Repo, RepoId, RepoPath, RepoType, Revision, Sha256,
-    Timestamp, parse_duration, redact_url,
+    ByteSize, CommitHash, DownloadFailures, EvictReason, EvictionPolicy, Evictions, FailureCause, Histogram, HistogramKind,
+    Histograms, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration, redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,
