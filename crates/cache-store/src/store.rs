@@ -168,7 +168,7 @@ impl Store {
     /// as a `lock_wait` event.
     pub(crate) fn record_lock_wait(&self, lock: &lock::BlobLock) {
         let Some(waited) = lock.held.waited else { return };
-        tracing::info!(lock = %lock.held.lock_file, waited_ms = waited.as_millis(), "lock_wait");
+        tracing::info!(lock = %lock.held.lock_file, waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX), "lock_wait");
         if let Err(e) = self.index.add_lock_wait(waited) {
             tracing::warn!("could not count a lock wait: {e}");
         }

@@ -277,7 +277,7 @@ impl CacheManager {
                 repo = %request.repo().map_or_else(String::new, ToString::to_string),
                 file = %label,
                 bytes = 0_u64,
-                duration_ms = started.elapsed().as_millis(),
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 source = "cache",
                 retries = 0_u32,
                 "download"

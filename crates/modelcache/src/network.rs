@@ -208,7 +208,7 @@ impl Forward {
                     repo = %self.repo,
                     file = %label,
                     bytes,
-                    duration_ms = started.elapsed().as_millis(),
+                    duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     source = "hub",
                     retries,
                     "download"
