@@ -39,6 +39,9 @@ fn openmetrics_output_parses_and_counts_exactly_a_scripted_workload() {
         env.run(&["get", "org/model", "config.json"]).ok();
         env.run(&["get", "org/other", "vocab.txt"]).ok();
     }
+    // One failed download (the Hub answers 503): a remote failure, and a miss.
+    hub.fail_next(503, 1, None);
+    env.run(&["get", "org/model", "model.safetensors"]).expect(3);
     // K = 3 evictions: everything, by size.
     let pruned = env.run(&["--json", "prune", "--max-size", "0"]).ok().json();
     assert_eq!(pruned["evicted"].as_array().unwrap().len(), 3, "{pruned}");
@@ -60,13 +63,13 @@ fn openmetrics_output_parses_and_counts_exactly_a_scripted_workload() {
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no sample `{k}` in {m:#?}"));
     let bytes: u32 = files.iter().map(|f| f.2).sum();
     let expected = [
-        ("modelcache_misses_total", 3.0),
+        ("modelcache_misses_total", 4.0),
         ("modelcache_downloads_total", 3.0),
         ("modelcache_hits_total", 4.0),
         ("modelcache_downloaded_bytes_total", f64::from(bytes)),
         ("modelcache_evictions_total{reason=over_size}", 3.0),
         ("modelcache_evictions_total{reason=expired}", 0.0),
-        ("modelcache_download_failures_total{cause=remote}", 0.0),
+        ("modelcache_download_failures_total{cause=remote}", 1.0),
         ("modelcache_download_failures_total{cause=integrity}", 0.0),
         ("modelcache_download_failures_total{cause=disk_full}", 0.0),
         ("modelcache_download_failures_total{cause=other}", 0.0),
@@ -138,6 +141,14 @@ fn json_logs_make_every_stderr_line_an_event_with_download_fields() {
     let error = events.iter().find(|e| e["message"] == "error").unwrap_or_else(|| panic!("no error event: {events:#?}"));
     assert_eq!((error["level"].as_str(), error["exit_code"].as_i64()), (Some("ERROR"), Some(i64::from(failed.code))));
     assert!(error["error"].as_str().unwrap().contains("missing.bin") && error["hint"].is_string(), "{error}");
+
+    // Evictions are events with their reason.
+    env.var("MODELCACHE_IN_USE_GRACE", "0s");
+    let pruned = env.run(&["prune", "--max-size", "0"]).ok();
+    let events = json_lines(&pruned.stderr);
+    let evictions: Vec<_> = events.iter().filter(|e| e["message"] == "eviction").collect();
+    assert_eq!(evictions.len(), 2, "{events:#?}");
+    assert!(evictions.iter().all(|e| e["reason"] == "over_size" && e["repo"] == "org/model"), "{evictions:#?}");
 
     // A usage error as well; a bad variable value is a usage error.
     let usage = env.run(&["get", "--no-such-option"]).expect(2);
