@@ -5,7 +5,9 @@
 //! Results go to stdout (text, or JSON with `--json`; the shapes are documented in the
 //! README); progress bars, notes and errors to stderr. Bars are drawn only when stderr is
 //! a terminal and neither `-q` nor `--json` is given. `NO_COLOR` turns colour off. A
-//! closed stdout (`modelcache ls | head`) ends the command quietly with success.
+//! closed stdout (`modelcache ls | head`) ends the command quietly with success. With
+//! `--log-format json` (or `MODELCACHE_LOG_FORMAT=json`) every stderr line is one JSON
+//! event (info level without `-v`), the error report included, and no bars are drawn.
 //!
 //! # Errors and exit codes
 //! Errors are one `error:` line, `Caused by:` lines and a `hint:` (or, with `--json`, one

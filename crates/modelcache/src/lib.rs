@@ -27,6 +27,13 @@
 //!   what is in use, in every process, and report it as `skipped_in_use`.
 //! - A snapshot is returned only when every file of its filtered listing is present.
 //! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
+//!   Every successful request reports how it was served: `Finished` per downloaded file,
+//!   or one [`ProgressEvent::FromCache`] when nothing was downloaded; `tracing` gets a
+//!   `download` event either way (fields `repo`, `file`, `bytes`, `duration_ms`,
+//!   `source` = `hub` or `cache`, `retries`).
+//! - [`CacheManager::stats`]' counters (hits, misses, downloads, failures by cause,
+//!   evictions by reason, lock waits, histograms) are those of every process that used
+//!   the cache; a hit adds to them in memory only (written in batches).
 //! - URL artifacts appear wherever Hub repositories do ([`CacheManager::list`],
 //!   [`CacheManager::stats`], verify, prune reports), their URLs without `user:password@`
 //!   or query ([`redact_url`]); remove, pin and verify name them by name, URL or id
