@@ -157,3 +157,33 @@ fn json_logs_make_every_stderr_line_an_event_with_download_fields() {
     let bad = env.run(&["stats"]).expect(2);
     assert!(bad.stderr.contains("MODELCACHE_LOG_FORMAT"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_process_waiting_for_another_ones_download_counts_one_lock_wait() {
+    const SIZE: u64 = 3 << 20;
+    let hub = cache_testkit::TestHub::start_blocking([
+        cache_testkit::RepoSpec::model("org/big").lfs_file("w.bin", cache_testkit::Content::generated(SIZE, 5))
+    ]);
+    hub.throttle(Some(2 << 20)); // ~1.5 s: the second process arrives while the first holds the lock
+    let env = Env::new(&hub);
+    let spawn = || {
+        env.command(&["--log-format", "json", "get", "org/big", "w.bin"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let runs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()].map(|o| crate::Run::from(&o).ok());
+    let events: Vec<serde_json::Value> = runs.iter().flat_map(|r| json_lines(&r.stderr)).collect();
+    let named = |m: &str| events.iter().filter(|e| e["message"] == m).count();
+    assert_eq!((named("download"), named("lock_wait")), (2, 1), "one transfer, one wait: {events:#?}");
+    let sources: Vec<_> = events.iter().filter(|e| e["message"] == "download").map(|e| e["source"].clone()).collect();
+    assert!(sources.contains(&"hub".into()) && sources.contains(&"cache".into()), "{sources:?}");
+
+    let file = env.tmp.path().join("modelcache.prom");
+    env.run(&["stats", "--format", "openmetrics", "--output", file.to_str().unwrap()]).ok();
+    let m = parse_openmetrics(&env, &file);
+    assert_eq!((m["modelcache_lock_waits_total"], m["modelcache_downloads_total"]), (1.0, 1.0));
+    assert!(m["modelcache_lock_wait_seconds_total"] > 0.0);
+}

@@ -28,7 +28,7 @@
 //! - A snapshot is returned only when every file of its filtered listing is present.
 //! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
 //!   Every successful request reports how it was served: `Finished` per downloaded file,
-//!   or one [`ProgressEvent::FromCache`] when nothing was downloaded; `tracing` gets a
+//!   or one [`ProgressEvent::FromCache`] when this process transferred nothing; `tracing` gets a
 //!   `download` event either way (fields `repo`, `file`, `bytes`, `duration_ms`,
 //!   `source` = `hub` or `cache`, `retries`).
 //! - [`CacheManager::stats`]' counters (hits, misses, downloads, failures by cause,

@@ -271,7 +271,9 @@ impl CacheManager {
             Some(answer) => answer?,
             None => self.inner.strategy.acquire(&ctx, request).await?,
         };
-        if acquired.from_cache {
+        // Nothing transferred by this process: from the cache, or from another process's
+        // download it waited for.
+        if acquired.from_cache || acquired.bytes_downloaded == 0 {
             let label = request.label();
             tracing::info!(
                 repo = %request.repo().map_or_else(String::new, ToString::to_string),
@@ -283,7 +285,8 @@ impl CacheManager {
                 "download"
             );
             self.inner.progress.event(&ProgressEvent::FromCache { label: &label, path: &acquired.path });
-        } else {
+        }
+        if !acquired.from_cache {
             tracing::info!(request = %request.describe(), files = acquired.files_downloaded, bytes = acquired.bytes_downloaded, "downloaded");
             // Still under the lease: this request's own repo is skipped.
             self.auto_prune().await;

@@ -71,9 +71,11 @@ pub enum ProgressEvent<'a> {
         /// How long this one has waited.
         waited: Duration,
     },
-    /// A request was answered from the cache with nothing downloaded ("loaded from
-    /// cache"); a request that downloaded anything reports `Finished` per file instead.
-    /// Sent once per request, after the files are held, so `path` is ready to use.
+    /// A request was answered from the cache with nothing transferred by this process
+    /// ("loaded from cache"; also when another process downloaded the file while this one
+    /// waited for its lock); a request that transferred anything reports `Finished` per
+    /// file instead. Sent once per request, while its files are held, so `path` is ready
+    /// to use.
     FromCache {
         /// What was asked for: the file's path in the repository, the repository
         /// (`org/name`) for a snapshot, or the artifact's file name for a URL.
