@@ -59,6 +59,9 @@ fn openmetrics_output_parses_and_counts_exactly_a_scripted_workload() {
     let stdout = env.run(&["stats", "--format", "openmetrics"]).ok().stdout;
     assert_eq!(without_free_disk(&stdout), without_free_disk(&text), "stdout and the file agree");
 
+    let table = env.run(&["stats"]).ok().stdout;
+    assert!(table.contains("evictions            3 (expired 0, over size 3)\n"), "{table}");
+    assert!(table.contains("lock waits           0 (0.0 s)\n"), "{table}");
     let m = parse_openmetrics(&env, &file);
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no sample `{k}` in {m:#?}"));
     let bytes: u32 = files.iter().map(|f| f.2).sum();
