@@ -1,5 +1,6 @@
 //! The Python virtualenv (under `target/py-env`) with the real `huggingface_hub` package,
-//! for the interop tests. Tests find its interpreter in `MODELCACHE_TEST_PYTHON`.
+//! for the interop tests, and `prometheus_client`, whose `OpenMetrics` parser reads
+//! `stats --format openmetrics` in the end-to-end tests. Tests find its interpreter in `MODELCACHE_TEST_PYTHON`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,15 +11,21 @@ use crate::cmd;
 pub(crate) const PYTHON_ENV: &str = "MODELCACHE_TEST_PYTHON";
 /// The package the interop tests drive: the 2.x line, whose cache layout modelcache writes.
 const REQUIREMENT: &str = "huggingface_hub>=2.4,<3";
+/// The `OpenMetrics` parser (`prometheus_client.openmetrics.parser`).
+const METRICS_REQUIREMENT: &str = "prometheus_client>=0.20,<1";
 
-/// Creates the venv and installs `huggingface_hub` unless already there; returns the
-/// interpreter's path.
+/// Creates the venv and installs `huggingface_hub` and `prometheus_client` unless already
+/// there; returns the interpreter's path.
 pub(crate) fn ensure() -> Result<PathBuf, String> {
     let venv = cmd::root().join("target/py-env");
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import huggingface_hub, sys; sys.exit(0 if huggingface_hub.__version__.startswith('2.') else 1)"])
+            .args([
+                "-c",
+                "import huggingface_hub, prometheus_client.openmetrics.parser, sys; \
+                 sys.exit(0 if huggingface_hub.__version__.startswith('2.') else 1)",
+            ])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -29,7 +36,14 @@ pub(crate) fn ensure() -> Result<PathBuf, String> {
         .into_iter()
         .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
         .ok_or("no `python3` on PATH: install Python 3.9+ to run the interop tests")?;
-    cmd::run(Command::new(system).args(["-m", "venv"]).arg(&venv))?;
-    cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT]))?;
-    if ready() { Ok(python) } else { Err(format!("`{REQUIREMENT}` did not import after installation")) }
+    if !python.exists() {
+        cmd::run(Command::new(system).args(["-m", "venv"]).arg(&venv))?;
+    }
+    let pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT, METRICS_REQUIREMENT];
+    cmd::run(Command::new(&python).args(pip))?;
+    if ready() {
+        Ok(python)
+    } else {
+        Err(format!("`{REQUIREMENT}` or `{METRICS_REQUIREMENT}` did not import after installation"))
+    }
 }

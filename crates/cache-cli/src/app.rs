@@ -24,9 +24,13 @@ pub(crate) struct App {
 
 /// Where results go: stdout, as text or JSON; notes on stderr unless quiet.
 #[derive(Clone, Copy, Debug)]
+#[expect(clippy::struct_excessive_bools, reason = "independent output switches, each from its own option")]
 pub(crate) struct Output {
     pub(crate) json: bool,
     pub(crate) quiet: bool,
+    /// `--log-format json`: notes and warnings are log events, nothing else is written
+    /// to stderr.
+    pub(crate) log_json: bool,
     /// Whether stderr gets ANSI colour (a terminal, and `NO_COLOR` unset).
     pub(crate) color: bool,
 }
@@ -34,7 +38,7 @@ pub(crate) struct Output {
 impl Output {
     pub(crate) fn new(json: bool, quiet: bool) -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Output { json, quiet, color }
+        Output { json, quiet, log_json: false, color }
     }
 
     /// Writes text to stdout (a closed pipe surfaces as a `BrokenPipe` error).
@@ -62,14 +66,18 @@ impl Output {
 
     /// A message for the user on stderr (not with `-q` or `--json`).
     pub(crate) fn note(self, line: &str) {
-        if !self.quiet && !self.json {
+        if self.log_json {
+            tracing::info!(note = line, "note");
+        } else if !self.quiet && !self.json {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     }
 
     /// A warning on stderr (not with `--json`, where it is part of the result).
     pub(crate) fn warn(self, line: &str) {
-        if !self.json {
+        if self.log_json {
+            tracing::warn!(warning = line, "warning");
+        } else if !self.json {
             let prefix = if self.color { "\x1b[1;33mwarning:\x1b[0m" } else { "warning:" };
             let _ = writeln!(std::io::stderr().lock(), "{prefix} {line}");
         }
@@ -77,10 +85,11 @@ impl Output {
 }
 
 impl App {
-    pub(crate) fn new(global: Global) -> Self {
-        let out = Output::new(global.json, global.quiet);
-        let progress: Option<Arc<dyn modelcache::Progress>> = match (global.quiet || global.json, std::io::stderr().is_terminal())
-        {
+    /// With `log_json`, stderr carries JSON log lines only: no bars or notes.
+    pub(crate) fn new(global: Global, log_json: bool) -> Self {
+        let out = Output { log_json, ..Output::new(global.json, global.quiet) };
+        let silent = global.quiet || global.json || log_json;
+        let progress: Option<Arc<dyn modelcache::Progress>> = match (silent, std::io::stderr().is_terminal()) {
             (true, _) => None,
             (false, true) => Some(Arc::new(Bars::new())),
             (false, false) => Some(Arc::new(Notes::default())),

@@ -55,6 +55,32 @@ pub(crate) struct Global {
     /// Log to stderr: -v for info, -vv for debug, -vvv for trace
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Log format on stderr: text, or json (one JSON event per line, info level without
+    /// -v; errors too; no progress bars) [env: `MODELCACHE_LOG_FORMAT`]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// How stderr logs are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Lines for people (only with -v).
+    #[default]
+    Text,
+    /// One JSON object per line: every event, notes and errors.
+    Json,
+}
+
+impl LogFormat {
+    /// `--log-format`, else `MODELCACHE_LOG_FORMAT` (`text` or `json`, any case).
+    pub(crate) fn resolve(given: Option<LogFormat>, env: Option<&str>) -> Result<LogFormat, String> {
+        match (given, env) {
+            (Some(f), _) => Ok(f),
+            (None, None) => Ok(LogFormat::Text),
+            (None, Some(v)) => LogFormat::from_str(v.trim(), true)
+                .map_err(|_| format!("`MODELCACHE_LOG_FORMAT` must be `text` or `json`, not `{v}`")),
+        }
+    }
 }
 
 /// An acquisition strategy, as `--strategy` names it.
@@ -132,7 +158,11 @@ Examples:
     /// List cached repositories (or revisions), URL artifacts and incomplete downloads
     Ls(LsArgs),
     /// Totals, hit/miss/download counters, bytes downloaded, free disk
-    Stats,
+    #[command(after_help = "\
+Examples:
+  modelcache stats --format openmetrics
+  modelcache stats --format openmetrics --output /var/lib/node_exporter/textfile/modelcache.prom")]
+    Stats(StatsArgs),
     /// Re-hash cached files; exit 5 if any is corrupted or missing
     Verify(VerifyArgs),
     /// Remove a repository, a revision or files of it, or a URL artifact
@@ -177,6 +207,28 @@ pub(crate) struct GetArgs {
     /// `models/` prefix
     #[arg(long, value_enum)]
     pub(crate) repo_type: Option<RepoKind>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// Output format: text, json (as `--json`), or openmetrics (`OpenMetrics` text)
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: StatsFormat,
+    /// Write the output to FILE atomically (a temporary file renamed over it) instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// What `stats` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatsFormat {
+    /// A table for people.
+    #[default]
+    Text,
+    /// The JSON object `--json` prints.
+    Json,
+    /// `OpenMetrics` text, for Prometheus (`node_exporter`'s textfile collector).
+    Openmetrics,
 }
 
 #[derive(Debug, Args)]

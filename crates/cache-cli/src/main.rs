@@ -5,7 +5,9 @@
 //! Results go to stdout (text, or JSON with `--json`; the shapes are documented in the
 //! README); progress bars, notes and errors to stderr. Bars are drawn only when stderr is
 //! a terminal and neither `-q` nor `--json` is given. `NO_COLOR` turns colour off. A
-//! closed stdout (`modelcache ls | head`) ends the command quietly with success.
+//! closed stdout (`modelcache ls | head`) ends the command quietly with success. With
+//! `--log-format json` (or `MODELCACHE_LOG_FORMAT=json`) every stderr line is one JSON
+//! event (info level without `-v`), the error report included, and no bars are drawn.
 //!
 //! # Errors and exit codes
 //! Errors are one `error:` line, `Caused by:` lines and a `hint:` (or, with `--json`, one
@@ -22,6 +24,7 @@ mod app;
 mod cli;
 mod cmd;
 mod format;
+mod metrics;
 mod progress;
 mod report;
 
@@ -32,29 +35,58 @@ use clap::Parser;
 use crate::app::App;
 use crate::report::Failure;
 
-fn init_tracing(verbose: u8, color: bool) {
+fn init_tracing(verbose: u8, color: bool, json: bool) {
     use tracing_subscriber::filter::LevelFilter;
     let level = match verbose {
+        0 if json => LevelFilter::INFO,
         0 => return,
         1 => LevelFilter::INFO,
         2 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(color).with_target(verbose > 1).init();
+    let fmt = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr);
+    if json {
+        fmt.json().flatten_event(true).with_current_span(false).with_span_list(false).init();
+    } else {
+        fmt.with_ansi(color).with_target(verbose > 1).init();
+    }
+}
+
+/// Whether JSON logs were asked for, before the command line is parsed (so even a usage
+/// error or a panic is a JSON line): `--log-format json`, `--log-format=json`, else the
+/// variable.
+fn log_json_requested() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args.iter().enumerate().find_map(|(i, a)| match a.strip_prefix("--log-format") {
+        Some("") => args.get(i + 1).cloned(),
+        Some(v) => v.strip_prefix('=').map(str::to_owned),
+        None => None,
+    });
+    flag.or_else(|| std::env::var("MODELCACHE_LOG_FORMAT").ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
 }
 
 fn main() -> ExitCode {
-    let json_requested = std::env::args_os().any(|a| a == "--json");
+    let json_requested = std::env::args_os().any(|a| a == "--json") || log_json_requested();
     report::install_panic_hook(json_requested);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return parse_error(&e, json_requested),
     };
-    let app = App::new(cli.global);
-    init_tracing(app.global.verbose, app.out.color);
+    let env_format = std::env::var("MODELCACHE_LOG_FORMAT").ok();
+    let log_format = match cli::LogFormat::resolve(cli.global.log_format, env_format.as_deref()) {
+        Ok(f) => f,
+        Err(message) => {
+            let err = anyhow::Error::new(Failure::usage(message, "set `MODELCACHE_LOG_FORMAT` to `text` or `json`, or unset it"));
+            return exit(report::report(&err, cli.global.json, false));
+        }
+    };
+    let log_json = log_format == cli::LogFormat::Json;
+    let app = App::new(cli.global, log_json);
+    init_tracing(app.global.verbose, app.out.color, log_json);
     match cmd::run(&app, &cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if report::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if log_json => exit(report::log(&e)),
         Err(e) => exit(report::report(&e, app.out.json, app.out.color)),
     }
 }

@@ -133,6 +133,22 @@ pub(crate) fn report(err: &anyhow::Error, json: bool, color: bool) -> i32 {
     kind(err).exit_code()
 }
 
+/// With `--log-format json`: `err` as one `error` event (fields `error`, `kind`,
+/// `exit_code`, `causes`, `hint`) through the log subscriber; returns its exit code.
+pub(crate) fn log(err: &anyhow::Error) -> i32 {
+    let kind = kind(err);
+    let causes = serde_json::to_string(&causes(err)).unwrap_or_default();
+    tracing::error!(
+        error = %err,
+        kind = %kind_name(kind),
+        exit_code = kind.exit_code(),
+        causes = %causes,
+        hint = hint(err).unwrap_or_default(),
+        "error"
+    );
+    kind.exit_code()
+}
+
 /// A panic prints one message (no backtrace, no debug dump) and exits 1.
 pub(crate) fn install_panic_hook(json: bool) {
     std::panic::set_hook(Box::new(move |info| {

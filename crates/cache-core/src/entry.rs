@@ -219,6 +219,18 @@ pub struct Counters {
     /// Failed requests that needed a download, by cause.
     #[serde(default)]
     pub failures: DownloadFailures,
+    /// Entries evicted, by reason.
+    #[serde(default)]
+    pub evictions: crate::Evictions,
+    /// Times a blob lock was busy and this cache waited for it.
+    #[serde(default)]
+    pub lock_waits: u64,
+    /// Total time spent in those waits, in microseconds.
+    #[serde(default)]
+    pub lock_wait_micros: u64,
+    /// Download duration and throughput, hit latency.
+    #[serde(default)]
+    pub histograms: crate::Histograms,
 }
 
 impl Counters {

@@ -32,6 +32,7 @@ mod digest;
 mod entry;
 mod error;
 mod evict;
+mod metrics;
 mod path;
 mod repo;
 mod revision;
@@ -46,6 +47,9 @@ pub use entry::{BlobId, CacheSummary, Counters, DownloadFailures, EntryKey, Entr
 pub use error::{Error, Result, Shown};
 pub use evict::{
     DEFAULT_IN_USE_GRACE, DEFAULT_LOW_WATERMARK, EvictReason, Eviction, EvictionPlan, EvictionPolicy, Protection, plan_eviction,
+};
+pub use metrics::{
+    BOUNDS, BUCKETS, Evictions, Histogram, HistogramKind, Histograms, download_observations, eviction_counter_name,
 };
 pub use path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, RepoPath};
 pub use repo::{MAX_REPO_NAME_LEN, Repo, RepoId, RepoType};

@@ -145,11 +145,12 @@ fn entry_dir(id: &str) -> Utf8PathBuf {
 impl Store {
     /// The stored file of an artifact, or `None`. Records the hit in memory.
     pub fn find_artifact(&self, key: &ArtifactKey) -> Result<Option<Utf8PathBuf>> {
+        let started = std::time::Instant::now();
         let id = key.id();
         let rel = entry_dir(&id).join(key.file_name());
         let found = matches!(self.home.metadata(&rel), Ok(m) if m.is_file());
         if found {
-            let n = self.usage.hit("", &id, &key.to_key_string(), Timestamp::now().as_unix_millis());
+            let n = self.usage.hit("", &id, &key.to_key_string(), Timestamp::now().as_unix_millis(), started.elapsed());
             self.maybe_flush(n);
             Ok(Some(self.home_path.join(rel)))
         } else {
@@ -189,7 +190,17 @@ impl Store {
         let staging = Utf8PathBuf::from(format!("{ROOT}/blobs/{id}.incomplete"));
         let mut progress = || self.home.symlink_metadata(&staging).ok().map(|m| m.len());
         let abs = self.home_path.join(&rel);
-        lock::acquire(&self.home, &rel, abs, Target::Artifact { id }, self.config.lock_stall_timeout, &mut progress, observer)
+        let lock = lock::acquire(
+            &self.home,
+            &rel,
+            abs,
+            Target::Artifact { id },
+            self.config.lock_stall_timeout,
+            &mut progress,
+            observer,
+        )?;
+        self.record_lock_wait(&lock);
+        Ok(lock)
     }
 
     /// Opens the artifact's resumable staging file (see [`Store::stage`]).
@@ -242,6 +253,7 @@ impl Store {
             let _ = staging.dir.open(".").and_then(|d| d.sync_all());
         }
         let bytes = size.saturating_sub(record::covered(&staging.completed));
+        let took = staging.started.elapsed();
         drop(staging);
         let dir = entry_dir(&id);
         let link = dir.join(key.file_name());
@@ -268,7 +280,7 @@ impl Store {
             downloaded_at: now,
             last_used: now,
         };
-        self.artifacts.upsert(&row, Some(bytes))?;
+        self.artifacts.upsert(&row, Some((bytes, took)))?;
         Ok(abs)
     }
 

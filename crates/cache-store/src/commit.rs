@@ -4,6 +4,7 @@
 //! The staging file itself is `staging`'s; many commits at once are `batch`'s.
 
 use std::io;
+use std::time::Duration;
 
 use cache_core::{BlobId, CommitHash, Digests, Etag, Repo, RepoPath, Revision, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -73,7 +74,9 @@ impl Store {
         let mut progress = || incomplete_progress(&self.hub, &blobs, &etag_s);
         let target = Target::Hub { repo: repo.clone(), etag: *etag };
         let abs = self.hub_path.join(&rel);
-        lock::acquire(&self.hub, &rel, abs, target, self.config.lock_stall_timeout, &mut progress, observer)
+        let lock = lock::acquire(&self.hub, &rel, abs, target, self.config.lock_stall_timeout, &mut progress, observer)?;
+        self.record_lock_wait(&lock);
+        Ok(lock)
     }
 
     /// Opens `blobs/<etag>.incomplete` for the locked blob (see [`Staging`]). With a known
@@ -109,13 +112,13 @@ impl Store {
 
     /// The second half of a commit, once the staging file is checked and durable: rename
     /// it to its blob, link the snapshot, update the ref. Returns the snapshot path, the
-    /// index row to record and the bytes this download transferred.
+    /// index row to record and the bytes this download transferred with its duration.
     pub(crate) fn place_staged(
         &self,
         staging: Staging,
         req: &CommitRequest,
         digests: Digests,
-    ) -> Result<(Utf8PathBuf, Row, u64)> {
+    ) -> Result<(Utf8PathBuf, Row, (u64, Duration))> {
         let layout = RepoLayout::new(&req.repo);
         let blob_rel = layout.blob(&req.etag);
         staging.remove_record();
@@ -132,10 +135,11 @@ impl Store {
             })?;
         }
         let bytes = req.size.saturating_sub(record::covered(&staging.completed));
+        let took = staging.started.elapsed();
         drop(staging);
         let blake3 = digests.blake3.map(|b| b.to_string());
         let (path, row) = self.link_entry(req, &layout, BlobId::hub(&req.repo, &req.etag), req.size, blake3, true)?;
-        Ok((path, row, bytes))
+        Ok((path, row, (bytes, took)))
     }
 
     /// Links a blob that is already committed (`has_blob` said so) into a snapshot,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cache_core::{BlobId, CommitHash, EntryKey, Etag, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction};
+use cache_core::{BlobId, CommitHash, EntryKey, Etag, EvictReason, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction};
 
 use crate::artifacts::ArtifactKey;
 use crate::error::{Error, Result};
@@ -25,28 +25,35 @@ pub struct EvictReport {
 
 impl Store {
     /// Executes a `cache-core` eviction plan over every entry, skipping entries whose
-    /// repo is leased or whose blob lock is held at that moment.
+    /// repo is leased or whose blob lock is held at that moment. Evicted entries are
+    /// counted by reason (`evicted_expired`, `evicted_over_size`) and each is reported as
+    /// an `eviction` event.
     pub fn evict(&self, policy: &EvictionPolicy, now: Timestamp) -> Result<EvictReport> {
         policy.validate()?;
         self.flush()?;
         let entries = self.entries()?;
         let plan = plan_eviction(&entries, &BTreeSet::new(), policy, now);
-        let mut by_repo: BTreeMap<Repo, Vec<(&CommitHash, &RepoPath, &BlobId)>> = BTreeMap::new();
+        let mut by_repo: BTreeMap<Repo, Vec<(&CommitHash, &RepoPath, &BlobId, EvictReason)>> = BTreeMap::new();
         let mut artifacts = Vec::new();
         for e in &plan.evict {
             match &e.entry.key {
                 EntryKey::Hub { repo, commit, path } => {
-                    by_repo.entry(repo.clone()).or_default().push((commit, path, &e.entry.blob));
+                    by_repo.entry(repo.clone()).or_default().push((commit, path, &e.entry.blob, e.reason));
                 }
-                EntryKey::Artifact { key } => artifacts.push(key.clone()),
+                EntryKey::Artifact { key } => artifacts.push((key.clone(), e.reason)),
             }
         }
         let mut report = EvictReport::default();
+        let (mut expired, mut over_size) = (0_u64, 0_u64);
+        let mut count = |reason: EvictReason| match reason {
+            EvictReason::Expired => expired += 1,
+            EvictReason::OverSize => over_size += 1,
+        };
         for (repo, files) in by_repo {
             let layout = RepoLayout::new(&repo);
             let key = |c: &CommitHash, p: &RepoPath| EntryKey::Hub { repo: repo.clone(), commit: *c, path: p.clone() };
             let Some(_lease) = self.try_exclusive_repo(&layout.folder)? else {
-                report.skipped_in_use.extend(files.iter().map(|(c, p, _)| key(c, p)));
+                report.skipped_in_use.extend(files.iter().map(|(c, p, ..)| key(c, p)));
                 continue;
             };
             if !self.is_contained(&layout) {
@@ -54,7 +61,7 @@ impl Store {
                 continue;
             }
             let mut emptied = Vec::new();
-            for (commit, path, blob) in files {
+            for (commit, path, blob, reason) in files {
                 let etag = blob.as_str().rsplit('/').next().and_then(|n| Etag::new(n).ok());
                 let busy = match etag {
                     Some(etag) => {
@@ -74,21 +81,37 @@ impl Store {
                     emptied.push(commit.to_string());
                 }
                 self.index.delete(&layout.folder, Some(commit.as_str()), Some(path.as_str()))?;
+                tracing::info!(%repo, %commit, %path, reason = reason_name(reason), "eviction");
+                count(reason);
                 report.evicted.push(key(commit, path));
             }
             report.bytes_freed += self.tidy_repo(&repo, &emptied)?;
         }
-        for key in artifacts {
+        for (key, reason) in artifacts {
             match self.remove_artifacts(&Scope::Artifact(ArtifactKey::from_key_string(&key))) {
                 Ok(r) if r.skipped_in_use.is_empty() => {
                     report.bytes_freed += r.bytes_freed;
+                    tracing::info!(artifact = %cache_core::redact_url(&key), reason = reason_name(reason), "eviction");
+                    count(reason);
                     report.evicted.push(EntryKey::Artifact { key });
                 }
                 Ok(_) => report.skipped_in_use.push(EntryKey::Artifact { key }),
                 Err(e) => return Err(e),
             }
         }
+        let counted = self.index.add_evictions(&[(EvictReason::Expired, expired), (EvictReason::OverSize, over_size)]);
+        if let Err(e) = counted {
+            tracing::warn!("could not count evictions: {e}");
+        }
         tracing::info!(evicted = report.evicted.len(), bytes = report.bytes_freed, "evicted");
         Ok(report)
+    }
+}
+
+/// The reason's name in events and metric labels.
+fn reason_name(reason: EvictReason) -> &'static str {
+    match reason {
+        EvictReason::Expired => "expired",
+        EvictReason::OverSize => "over_size",
     }
 }

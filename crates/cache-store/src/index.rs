@@ -26,10 +26,14 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use cache_core::{Counters, DownloadFailures, FailureCause};
+use cache_core::{
+    Counters, DownloadFailures, EvictReason, Evictions, FailureCause, Histogram, Histograms, download_observations,
+    eviction_counter_name,
+};
 use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::counters::{LOCK_WAIT_MICROS, LOCK_WAITS, add_histograms, read_histograms};
 use crate::error::{Error, Result};
 use crate::recover::{inode, is_corrupt, recovery_turn, set_aside};
 
@@ -181,11 +185,11 @@ pub(crate) struct Index {
     ino: Option<u64>,
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
@@ -285,22 +289,28 @@ impl Index {
         Ok(out)
     }
 
-    /// Inserts or replaces an entry; with `download = Some(bytes)` also counts a download.
-    pub(crate) fn upsert(&self, row: &Row, download: Option<u64>) -> Result<()> {
+    /// Inserts or replaces an entry; with `download = Some((bytes, duration))` also counts
+    /// a download (and observes its duration and throughput).
+    pub(crate) fn upsert(&self, row: &Row, download: Option<(u64, Duration)>) -> Result<()> {
         self.upsert_many(std::iter::once((row, download)))
     }
 
     /// [`Index::upsert`] for several entries in one transaction (one WAL commit).
-    pub(crate) fn upsert_many<'a>(&self, rows: impl IntoIterator<Item = (&'a Row, Option<u64>)>) -> Result<()> {
+    pub(crate) fn upsert_many<'a>(&self, rows: impl IntoIterator<Item = (&'a Row, Option<(u64, Duration)>)>) -> Result<()> {
         self.write("record entries", |tx| {
             let (mut downloads, mut bytes) = (0_u64, 0_u64);
+            let mut histograms = Histograms::default();
             for (row, download) in rows {
                 upsert(tx, row)?;
-                if let Some(b) = download {
+                if let Some((b, took)) = download {
                     downloads += 1;
                     bytes = bytes.saturating_add(b);
+                    for (kind, value) in download_observations(b, took) {
+                        histograms.get_mut(kind).observe(kind, value);
+                    }
                 }
             }
+            add_histograms(tx, &histograms)?;
             if downloads > 0 {
                 tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'downloads'", [to_i64(downloads)])?;
                 tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'bytes_downloaded'", [to_i64(bytes)])?;
@@ -382,12 +392,12 @@ impl Index {
         })
     }
 
-    /// Adds to the hit and miss counters.
-    pub(crate) fn add_lookups(&self, hits: u64, misses: u64) -> Result<()> {
+    /// Adds to the hit and miss counters and the hit latency histogram.
+    pub(crate) fn add_lookups(&self, hits: u64, misses: u64, hit_latency: &Histogram) -> Result<()> {
         self.write("update counters", |tx| {
             tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'hits'", [to_i64(hits)])?;
             tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'misses'", [to_i64(misses)])?;
-            Ok(())
+            add_histograms(tx, &Histograms { hit_seconds: *hit_latency, ..Histograms::default() })
         })
     }
 
@@ -420,6 +430,13 @@ impl Index {
                 disk_full: get(FailureCause::DiskFull.counter_name()),
                 other: get(FailureCause::Other.counter_name()),
             },
+            evictions: Evictions {
+                expired: get(eviction_counter_name(EvictReason::Expired)),
+                over_size: get(eviction_counter_name(EvictReason::OverSize)),
+            },
+            lock_waits: get(LOCK_WAITS),
+            lock_wait_micros: get(LOCK_WAIT_MICROS),
+            histograms: read_histograms(&get),
         })
     }
 
@@ -602,10 +619,10 @@ mod tests {
         let path = Utf8PathBuf::from_path_buf(tmp.path().join("i.sqlite3")).unwrap();
         let (idx, fresh) = Index::open(&path).unwrap();
         assert!(fresh);
-        idx.upsert(&row("x", "bx", 10), Some(10)).unwrap();
+        idx.upsert(&row("x", "bx", 10), Some((10, Duration::from_millis(2)))).unwrap();
         idx.upsert(&row("y", "by", 5), None).unwrap();
         idx.touch(&[("models--a".into(), "c".into(), "x".into(), 50)]).unwrap();
-        idx.add_lookups(3, 1).unwrap();
+        idx.add_lookups(3, 1, &Histogram::default()).unwrap();
         let c = idx.counters().unwrap();
         assert_eq!((c.hits, c.misses, c.downloads, c.bytes_downloaded), (3, 1, 1, 10));
         assert_eq!(c.failures, DownloadFailures::default(), "no failure rows before the first failure");

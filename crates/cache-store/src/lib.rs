@@ -21,8 +21,8 @@
 //!   operations (list, verify, reconcile, evict, clean, clear) skip it with a warning
 //!   ([`IntegrityReport::skipped`]), and naming it fails with [`Error::OutsideCache`].
 //! - Lookups never write or open the index (the first check of a file in a process reads
-//!   its recorded size through the open connection); hits are recorded in memory and
-//!   flushed in batches ([`Store::flush`], on drop, or when enough are pending).
+//!   its recorded size through the open connection); hits (with their latency, for the
+//!   `hit_seconds` histogram) are recorded in memory and flushed in batches ([`Store::flush`], on drop, or when enough are pending).
 //! - A hit never depends on the index: one that cannot be read is set aside and rebuilt
 //!   from the disk.
 //! - A hit whose blob is not the size it was committed with, or was modified after its
@@ -86,6 +86,7 @@ mod batch;
 mod clean;
 mod commit;
 mod config;
+mod counters;
 mod error;
 mod evict;
 mod filesystem;

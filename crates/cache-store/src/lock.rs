@@ -59,6 +59,8 @@ pub(crate) struct Held {
     pub(crate) lock_file: Utf8PathBuf,
     pub(crate) target: Target,
     locked: bool,
+    /// How long taking it waited, when it was busy.
+    pub(crate) waited: Option<Duration>,
 }
 
 impl Drop for Held {
@@ -127,6 +129,7 @@ pub(crate) fn acquire(
     let mut last_seen: Option<(Option<u64>, Option<String>)> = None;
     let mut last_report: Option<Instant> = None;
     let mut delay = Duration::from_millis(5);
+    let mut busy = false;
     let locked = loop {
         match file.try_lock() {
             Ok(()) => break true,
@@ -135,7 +138,7 @@ pub(crate) fn acquire(
                 break false;
             }
             Err(TryLockError::Error(e)) => return Err(Error::io("lock", abs)(e)),
-            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::WouldBlock) => busy = true,
         }
         let bytes = progress();
         let holder = key.as_deref().and_then(holder_of);
@@ -159,7 +162,8 @@ pub(crate) fn acquire(
         // not +100 ms per waiter as a 200 ms cap gave).
         delay = (delay * 2).min(POLL_CAP);
     };
-    Ok(BlobLock { held: Arc::new(Held { file, lock_file: abs, target, locked }) })
+    let waited = busy.then(|| start.elapsed());
+    Ok(BlobLock { held: Arc::new(Held { file, lock_file: abs, target, locked, waited }) })
 }
 
 /// How the kernel's lock table names `file`: device as `%02x:%02x` (major, minor), then

@@ -105,6 +105,7 @@ impl Store {
     }
 
     fn lookup_counting(&self, repo: &Repo, revision: &Revision, path: &RepoPath, count_miss: bool) -> Result<Option<Hit>> {
+        let started = std::time::Instant::now();
         let Some(commit) = self.resolve(repo, revision)? else {
             if count_miss {
                 self.usage.miss();
@@ -120,7 +121,8 @@ impl Store {
         };
         match &hit {
             Some(_) => {
-                let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), Timestamp::now().as_unix_millis());
+                let now = Timestamp::now().as_unix_millis();
+                let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), now, started.elapsed());
                 self.maybe_flush(n);
             }
             None if count_miss => self.usage.miss(),

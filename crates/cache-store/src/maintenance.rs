@@ -119,6 +119,9 @@ impl Store {
         let artifact_counters = self.artifacts.counters()?;
         counters.downloads += artifact_counters.downloads;
         counters.bytes_downloaded += artifact_counters.bytes_downloaded;
+        counters.histograms.download_seconds.add(&artifact_counters.histograms.download_seconds);
+        counters.histograms.download_bytes_per_second.add(&artifact_counters.histograms.download_bytes_per_second);
+        counters.histograms.hit_seconds.add(&self.usage.unflushed_latency());
         let (hits, misses) = self.usage.unflushed();
         counters.hits += hits;
         counters.misses += misses;

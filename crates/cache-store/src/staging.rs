@@ -33,6 +33,8 @@ pub struct Staging {
     pub(crate) expected_size: Option<u64>,
     pub(crate) completed: Vec<Range<u64>>,
     pub(crate) record: Box<RecordAt>,
+    /// When this run opened it: a commit observes the download's duration from here.
+    pub(crate) started: std::time::Instant,
 }
 
 /// Where a staging file's range record lives (in the home) and what ties it to the file.
@@ -242,5 +244,5 @@ pub(crate) fn open_staging(store: &Store, held: Arc<Held>, at: StagingAt<'_>, ex
         completed
     };
     let resumed_from = completed.first().filter(|r| r.start == 0).map_or(0, |r| r.end);
-    Ok(Staging { held, dir, name, abs, file, resumed_from, expected_size, completed, record })
+    Ok(Staging { held, dir, name, abs, file, resumed_from, expected_size, completed, record, started: std::time::Instant::now() })
 }

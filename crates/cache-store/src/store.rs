@@ -135,7 +135,8 @@ impl Store {
         if batch.touched.is_empty() && batch.hits == 0 && batch.misses == 0 {
             return Ok(());
         }
-        let result = self.index.touch(&batch.touched).and_then(|()| self.index.add_lookups(batch.hits, batch.misses));
+        let result =
+            self.index.touch(&batch.touched).and_then(|()| self.index.add_lookups(batch.hits, batch.misses, &batch.hit_latency));
         if result.is_err() {
             self.usage.restore(batch);
         }
@@ -161,6 +162,16 @@ impl Store {
     /// failures are rare, and a process that failed may exit right after).
     pub fn record_failure(&self, cause: FailureCause) -> Result<()> {
         self.index.add_failure(cause)
+    }
+
+    /// Counts a wait for a busy blob lock (the slow path: written at once) and reports it
+    /// as a `lock_wait` event.
+    pub(crate) fn record_lock_wait(&self, lock: &lock::BlobLock) {
+        let Some(waited) = lock.held.waited else { return };
+        tracing::info!(lock = %lock.held.lock_file, waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX), "lock_wait");
+        if let Err(e) = self.index.add_lock_wait(waited) {
+            tracing::warn!("could not count a lock wait: {e}");
+        }
     }
 
     /// Whether any process (this one included) holds a lease on `repo` right now.

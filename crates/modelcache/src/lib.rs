@@ -27,6 +27,13 @@
 //!   what is in use, in every process, and report it as `skipped_in_use`.
 //! - A snapshot is returned only when every file of its filtered listing is present.
 //! - Library code never prints: progress is [`Progress`] events, diagnostics `tracing`.
+//!   Every successful request reports how it was served: `Finished` per downloaded file,
+//!   or one [`ProgressEvent::FromCache`] when this process transferred nothing; `tracing` gets a
+//!   `download` event either way (fields `repo`, `file`, `bytes`, `duration_ms`,
+//!   `source` = `hub` or `cache`, `retries`).
+//! - [`CacheManager::stats`]' counters (hits, misses, downloads, failures by cause,
+//!   evictions by reason, lock waits, histograms) are those of every process that used
+//!   the cache; a hit adds to them in memory only (written in batches).
 //! - URL artifacts appear wherever Hub repositories do ([`CacheManager::list`],
 //!   [`CacheManager::stats`], verify, prune reports), their URLs without `user:password@`
 //!   or query ([`redact_url`]); remove, pin and verify name them by name, URL or id
@@ -83,8 +90,8 @@ mod types;
 pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
-    ByteSize, CommitHash, DownloadFailures, EvictionPolicy, FailureCause, Repo, RepoId, RepoPath, RepoType, Revision, Sha256,
-    Timestamp, parse_duration, redact_url,
+    ByteSize, CommitHash, DownloadFailures, EvictReason, EvictionPolicy, Evictions, FailureCause, Histogram, HistogramKind,
+    Histograms, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration, redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,

@@ -132,6 +132,11 @@ impl CacheManager {
                 hit_ratio: c.hit_ratio(),
                 failures: c.failures,
                 download_success_rate: c.download_success_rate(),
+                evictions: c.evictions,
+                lock_waits: c.lock_waits,
+                #[expect(clippy::cast_precision_loss, reason = "seconds for display and export")]
+                lock_wait_seconds: c.lock_wait_micros as f64 / 1e6,
+                histograms: c.histograms,
             },
             free_disk_bytes: store.free_space().ok(),
         })

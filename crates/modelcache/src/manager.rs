@@ -11,7 +11,7 @@ use camino::Utf8PathBuf;
 use crate::config::{ConfigLoader, EffectiveConfig, Key};
 use crate::error::{CacheError, ErrorKind};
 use crate::network::{Network, TokenChoice};
-use crate::progress::{NoProgress, Progress};
+use crate::progress::{NoProgress, Progress, ProgressEvent};
 use crate::strategy::{AcquireContext, AcquisitionInfo, AcquisitionStrategy, select_strategy};
 use crate::types::{AcquireRequest, Acquired, ModelRef};
 
@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     /// The resolver (built on first use) and the progress sink; nothing in a cache-only
     /// build.
     pub(crate) network: Network,
+    /// Where hits are reported (`ProgressEvent::FromCache`), in both builds.
+    pub(crate) progress: Arc<dyn Progress>,
 }
 
 /// The cache: get models, files and URLs (downloaded once, verified, shared between
@@ -140,7 +142,7 @@ impl CacheManagerBuilder {
         self
     }
 
-    /// Receives download progress and lock waits.
+    /// Receives download progress, lock waits and hits (`ProgressEvent::FromCache`).
     pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
         self.progress = progress;
         self
@@ -173,8 +175,8 @@ impl CacheManagerBuilder {
         let store = Arc::new(store);
         let strategy = self.strategy.clone().unwrap_or_else(|| select_strategy(c));
         tracing::debug!(cache_dir = %store.hub_dir(), strategy = strategy.name(), "cache opened");
-        let network = Network::new(c, self.token, &*self.env, self.progress);
-        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network }) })
+        let network = Network::new(c, self.token, &*self.env, Arc::clone(&self.progress));
+        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network, progress: self.progress }) })
     }
 }
 
@@ -263,14 +265,28 @@ impl CacheManager {
     }
 
     async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let started = std::time::Instant::now();
         let ctx = AcquireContext { inner: &self.inner };
         let acquired = match crate::strategy::cached_commit_file(&ctx, request) {
             Some(answer) => answer?,
             None => self.inner.strategy.acquire(&ctx, request).await?,
         };
-        if acquired.from_cache {
-            tracing::debug!(request = %request.describe(), "served from the cache");
-        } else {
+        // Nothing transferred by this process: from the cache, or from another process's
+        // download it waited for.
+        if acquired.from_cache || acquired.bytes_downloaded == 0 {
+            let label = request.label();
+            tracing::info!(
+                repo = %request.repo().map_or_else(String::new, ToString::to_string),
+                file = %label,
+                bytes = 0_u64,
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                source = "cache",
+                retries = 0_u32,
+                "download"
+            );
+            self.inner.progress.event(&ProgressEvent::FromCache { label: &label, path: &acquired.path });
+        }
+        if !acquired.from_cache {
             tracing::info!(request = %request.describe(), files = acquired.files_downloaded, bytes = acquired.bytes_downloaded, "downloaded");
             // Still under the lease: this request's own repo is skipped.
             self.auto_prune().await;

@@ -5,8 +5,10 @@
 //! What differs between the two builds is only which strategies exist
 //! ([`BUILT`]), how a request reaches the Hub, and where blocking work runs.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::error::{CacheError, from_hub};
@@ -75,7 +77,9 @@ impl Network {
     /// Satisfies a request from the cache, downloading what is missing or stale.
     pub(crate) async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let hub = self.hub(&ctx.inner.store)?;
-        let observer: Arc<dyn cache_hf::Observer> = Arc::new(Forward(Arc::clone(&self.progress)));
+        let repo = request.repo().map_or_else(String::new, ToString::to_string);
+        let observer: Arc<dyn cache_hf::Observer> =
+            Arc::new(Forward { progress: Arc::clone(&self.progress), repo, files: Mutex::default() });
         acquire(hub, &observer, ctx, request).await
     }
 }
@@ -173,12 +177,52 @@ fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheEr
     }
 }
 
-/// Forwards the resolver's transfer events and lock waits to a [`Progress`].
-struct Forward(Arc<dyn Progress>);
+/// Forwards the resolver's transfer events and lock waits of one request to a
+/// [`Progress`], and reports each finished transfer as a `download` event (its duration
+/// from its first `Started`, and its retries).
+struct Forward {
+    progress: Arc<dyn Progress>,
+    /// The request's repository (`org/name`; empty for a URL).
+    repo: String,
+    /// Per file in flight: when it started and how often it was retried.
+    files: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl Forward {
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn track(&self, event: &cache_fetch::Event<'_>) {
+        use cache_fetch::Event as E;
+        match *event {
+            E::Started { label, .. } => {
+                self.files().entry(label.to_owned()).or_insert((Instant::now(), 0));
+            }
+            E::Retrying { label, .. } => {
+                self.files().entry(label.to_owned()).or_insert((Instant::now(), 0)).1 += 1;
+            }
+            E::Finished { label, bytes } => {
+                let (started, retries) = self.files().remove(label).unwrap_or((Instant::now(), 0));
+                tracing::info!(
+                    repo = %self.repo,
+                    file = %label,
+                    bytes,
+                    duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    source = "hub",
+                    retries,
+                    "download"
+                );
+            }
+            _ => {}
+        }
+    }
+}
 
 impl cache_hf::Observer for Forward {
     fn transfer(&self, event: &cache_fetch::Event<'_>) {
         use cache_fetch::Event as E;
+        self.track(event);
         let e = match *event {
             E::Started { label, total, resumed_from } => ProgressEvent::Started { label, total, resumed_from },
             E::Sized { label, total } => ProgressEvent::Sized { label, total },
@@ -188,11 +232,11 @@ impl cache_hf::Observer for Forward {
             E::Finished { label, bytes } => ProgressEvent::Finished { label, bytes },
             _ => return,
         };
-        self.0.event(&e);
+        self.progress.event(&e);
     }
 
     fn lock_wait(&self, label: &str, wait: &cache_store::LockWait<'_>) {
-        self.0.event(&ProgressEvent::WaitingForLock {
+        self.progress.event(&ProgressEvent::WaitingForLock {
             label,
             lock_file: wait.lock_file.as_std_path(),
             holder: wait.holder,

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-/// Something that happened to one download. `label` names the file (its path in the
-/// repository, or an artifact's file name).
+/// Something that happened to one download, or a request answered from the cache.
+/// `label` names the file (its path in the repository, or an artifact's file name).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProgressEvent<'a> {
@@ -70,6 +70,18 @@ pub enum ProgressEvent<'a> {
         incomplete_bytes: Option<u64>,
         /// How long this one has waited.
         waited: Duration,
+    },
+    /// A request was answered from the cache with nothing transferred by this process
+    /// ("loaded from cache"; also when another process downloaded the file while this one
+    /// waited for its lock); a request that transferred anything reports `Finished` per
+    /// file instead. Sent once per request, while its files are held, so `path` is ready
+    /// to use.
+    FromCache {
+        /// What was asked for: the file's path in the repository, the repository
+        /// (`org/name`) for a snapshot, or the artifact's file name for a URL.
+        label: &'a str,
+        /// The file, or the snapshot directory.
+        path: &'a Path,
     },
 }
 

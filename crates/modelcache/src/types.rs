@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cache_core::{DownloadFailures, Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
+use cache_core::{DownloadFailures, Evictions, Histograms, Repo, RepoPath, RepoType, Revision, Sha256, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CacheError;
@@ -117,6 +117,16 @@ impl AcquireRequest {
         }
     }
 
+    /// What progress events call the request: the file's path in the repository, the
+    /// repository for a snapshot, the artifact's file name (else its redacted URL).
+    pub fn label(&self) -> String {
+        match self {
+            AcquireRequest::File { path, .. } => path.to_string(),
+            AcquireRequest::Snapshot { repo, .. } => repo.to_string(),
+            AcquireRequest::Url { url, name, .. } => name.clone().unwrap_or_else(|| cache_core::redact_url(url)),
+        }
+    }
+
     /// The Hub repository asked for (`None` for a URL).
     pub fn repo(&self) -> Option<&Repo> {
         match self {
@@ -213,6 +223,20 @@ pub struct Counters {
     pub failures: DownloadFailures,
     /// `downloads / (downloads + failures)`, when there was either.
     pub download_success_rate: Option<f64>,
+    /// Entries evicted (by `prune` or auto-prune), by reason.
+    #[serde(default)]
+    pub evictions: Evictions,
+    /// Times a blob lock was busy (another thread or process downloading it) and this
+    /// cache waited.
+    #[serde(default)]
+    pub lock_waits: u64,
+    /// Seconds spent in those waits.
+    #[serde(default)]
+    pub lock_wait_seconds: f64,
+    /// Download duration and throughput, hit latency ([`Histogram::cumulative`](crate::Histogram::cumulative) gives the
+    /// buckets in seconds or bytes per second).
+    #[serde(default)]
+    pub histograms: Histograms,
 }
 
 /// One cached repository or URL artifact, as `stats()` reports it.

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use modelcache::{CacheStats, RepoInfo, Timestamp};
 
-use crate::app::App;
-use crate::cli::{LsArgs, SortKey};
+use crate::app::{App, Output};
+use crate::cli::{LsArgs, SortKey, StatsArgs, StatsFormat};
 use crate::format::{self, Align, Table};
 
 pub(crate) fn sort(repos: &mut [RepoInfo], key: SortKey) {
@@ -145,6 +145,8 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
         ("downloaded", format::size(c.bytes_downloaded)),
         ("failed downloads", failed),
         ("download success", percent(c.download_success_rate)),
+        ("evictions", format!("{} (expired {}, over size {})", c.evictions.total(), c.evictions.expired, c.evictions.over_size)),
+        ("lock waits", format!("{} ({:.1} s)", c.lock_waits, c.lock_wait_seconds)),
         ("pinned repositories", s.models.iter().filter(|m| m.pinned && m.artifact.is_none()).count().to_string()),
         ("pinned artifacts", s.models.iter().filter(|m| m.pinned && m.artifact.is_some()).count().to_string()),
         ("free disk", s.free_disk_bytes.map_or_else(|| "unknown".to_owned(), format::size)),
@@ -155,9 +157,20 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
     })
 }
 
-pub(crate) fn stats(app: &App) -> Result<()> {
+pub(crate) fn stats(app: &App, args: &StatsArgs) -> Result<()> {
     let s = app.manager()?.stats()?;
-    app.out.emit(&s, || stats_text(&s))
+    // `--json` means JSON unless another format is asked for by name.
+    let format = if args.format == StatsFormat::Text && app.out.json { StatsFormat::Json } else { args.format };
+    let text = match (format, &args.output) {
+        (StatsFormat::Openmetrics, _) => crate::metrics::render(s)?,
+        (StatsFormat::Json, None) => return Output::json(&s),
+        (StatsFormat::Json, Some(_)) => format!("{}\n", serde_json::to_string_pretty(&s)?),
+        (StatsFormat::Text, _) => stats_text(&s),
+    };
+    match &args.output {
+        Some(path) => crate::metrics::write_atomically(path, &text),
+        None => Output::text(&text),
+    }
 }
 
 #[cfg(test)]

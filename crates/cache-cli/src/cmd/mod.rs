@@ -18,7 +18,7 @@ pub(crate) fn run(app: &App, command: &Command) -> Result<()> {
         Command::Get(a) => get::run(app, a),
         Command::Warm(a) => warm::run(app, a),
         Command::Ls(a) => list::ls(app, a),
-        Command::Stats => list::stats(app),
+        Command::Stats(a) => list::stats(app, a),
         Command::Verify(a) => maintain::verify(app, a),
         Command::Rm(a) => maintain::rm(app, a),
         Command::Prune(a) => maintain::prune(app, a),

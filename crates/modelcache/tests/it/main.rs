@@ -14,6 +14,8 @@ mod holds;
 #[cfg(feature = "downloads")]
 mod maintenance;
 #[cfg(feature = "downloads")]
+mod observed;
+#[cfg(feature = "downloads")]
 mod processes;
 #[cfg(feature = "downloads")]
 mod properties;
