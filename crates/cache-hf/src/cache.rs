@@ -242,6 +242,7 @@ impl HubCache {
             url: meta.url,
             ref_name: None,
         };
+        observer.planned(path.as_str(), 1, 0, Some(meta.size));
         let fetched = fetch_blob(&self.client, &self.store, job, observer).await?;
         Ok(FileOutcome { path: fetched.path, commit: meta.commit, from_cache: false, bytes_downloaded: fetched.bytes })
     }
@@ -301,6 +302,8 @@ impl HubCache {
         let downloaded = jobs.len();
         if downloaded > 0 {
             tracing::info!(%repo, %commit, files, missing = downloaded, "downloading snapshot files");
+            let bytes = jobs.iter().map(|j| j.size).sum();
+            observer.planned(&format!("{repo}@{revision}"), downloaded, files - downloaded, Some(bytes));
         } else {
             tracing::debug!(%repo, %commit, files, "snapshot cached");
         }

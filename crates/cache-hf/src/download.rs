@@ -28,6 +28,14 @@ pub trait Observer: Send + Sync {
     fn lock_wait(&self, label: &str, wait: &LockWait<'_>) {
         let _ = (label, wait);
     }
+
+    /// Before any transfer of a request: `files` files of `label` (a file, a snapshot such
+    /// as `org/name@<commit>`, or an artifact's file name) are missing and will be
+    /// downloaded, `bytes` in all when the sizes are known (a URL's size is not), while
+    /// `cached` more were found in the cache. Sent once per request that downloads.
+    fn planned(&self, label: &str, files: usize, cached: usize, bytes: Option<u64>) {
+        let _ = (label, files, cached, bytes);
+    }
 }
 
 /// Ignores everything.
@@ -238,6 +246,7 @@ pub(crate) async fn fetch_artifact(
     observer: &Arc<dyn Observer>,
 ) -> Result<Fetched> {
     let label = key.file_name();
+    observer.planned(&label, 1, 0, None);
     let locked = {
         let (store, observer, key, label) = (Arc::clone(store), Arc::clone(observer), key.clone(), label.clone());
         blocking(move || {

@@ -75,7 +75,9 @@ impl Network {
     /// Satisfies a request from the cache, downloading what is missing or stale.
     pub(crate) async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let hub = self.hub(&ctx.inner.store)?;
-        let observer: Arc<dyn cache_hf::Observer> = Arc::new(Forward(Arc::clone(&self.progress)));
+        let source = if matches!(request, AcquireRequest::Url { .. }) { "the server" } else { "the Hub" };
+        let observer: Arc<dyn cache_hf::Observer> =
+            Arc::new(Forward { progress: Arc::clone(&self.progress), retries: self.config.fetch.retries, source });
         acquire(hub, &observer, ctx, request).await
     }
 }
@@ -94,6 +96,7 @@ async fn acquire(
                 path: o.path.into_std_path_buf(),
                 commit: Some(o.commit.to_string()),
                 from_cache: o.from_cache,
+                files: 1,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
             })
@@ -105,6 +108,7 @@ async fn acquire(
                 path: o.dir.into_std_path_buf(),
                 commit: Some(o.commit.to_string()),
                 from_cache: o.downloaded == 0,
+                files: o.files,
                 files_downloaded: o.downloaded,
                 bytes_downloaded: o.bytes_downloaded,
             })
@@ -116,6 +120,7 @@ async fn acquire(
                 path: o.path.into_std_path_buf(),
                 commit: None,
                 from_cache: o.from_cache,
+                files: 1,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
             })
@@ -155,6 +160,17 @@ fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheEr
             expected: format!("{expected} bytes"),
             actual: format!("{actual} bytes"),
         },
+        cache_fetch::Error::Http { status: 429, message, url, .. } => {
+            let quoted =
+                message.as_deref().map(|m| format!(": \"{}\"", m.chars().take(200).collect::<String>())).unwrap_or_default();
+            CacheError::DownloadFailed {
+                model_id: model_id.to_owned(),
+                reason: format!("could not {what}: rate limited by `{url}` (HTTP 429) after every retry{quoted}"),
+                offline: false,
+                suggestion: "the server limits how fast this client may ask: wait a few minutes and run the command again (downloads resume); set `HF_TOKEN` for a higher limit, or lower `parallelism` (`MODELCACHE_PARALLELISM=2`)".to_owned(),
+                source: None,
+            }
+        }
         source => {
             // A timeout's own hint names the setting to raise.
             let suggestion = if source.is_transient() && !matches!(source, cache_fetch::Error::Timeout { .. }) {
@@ -173,8 +189,28 @@ fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheEr
     }
 }
 
-/// Forwards the resolver's transfer events and lock waits to a [`Progress`].
-struct Forward(Arc<dyn Progress>);
+/// Forwards the resolver's transfer events and lock waits to a [`Progress`], retry
+/// reasons said for a person (and logged at `info`, so `-v` shows them).
+struct Forward {
+    progress: Arc<dyn Progress>,
+    /// The `retries` setting, for "attempt 1 of 5".
+    retries: u32,
+    /// Who answers: `the Hub`, or `the server` of a URL.
+    source: &'static str,
+}
+
+/// `HTTP 429` → `rate limited by the Hub (429)`; other reasons as they are.
+pub(crate) fn retry_reason(reason: &str, source: &str) -> String {
+    let Some(status) = reason.strip_prefix("HTTP ").and_then(|s| s.trim().parse::<u16>().ok()) else {
+        return reason.to_owned();
+    };
+    match status {
+        429 => format!("rate limited by {source} ({status})"),
+        408 | 504 => format!("{source} timed out ({status})"),
+        _ if status >= 500 => format!("{source} failed ({status})"),
+        _ => format!("{source} answered {status}"),
+    }
+}
 
 impl cache_hf::Observer for Forward {
     fn transfer(&self, event: &cache_fetch::Event<'_>) {
@@ -183,16 +219,31 @@ impl cache_hf::Observer for Forward {
             E::Started { label, total, resumed_from } => ProgressEvent::Started { label, total, resumed_from },
             E::Sized { label, total } => ProgressEvent::Sized { label, total },
             E::Advanced { label, bytes } => ProgressEvent::Advanced { label, bytes },
-            E::Retrying { label, attempt, delay, reason } => ProgressEvent::Retrying { label, attempt, delay, reason },
+            E::Retrying { label, attempt, delay, reason } => {
+                let reason = retry_reason(reason, self.source);
+                let retries = self.retries.max(attempt);
+                let delay_text = if delay < std::time::Duration::from_secs(1) {
+                    format!("{} ms", delay.as_millis())
+                } else {
+                    format!("{:.1} s", delay.as_secs_f64())
+                };
+                tracing::info!("{label}: {reason}, retrying in {delay_text} [{attempt}/{retries}]");
+                self.progress.event(&ProgressEvent::Retrying { label, attempt, retries, delay, reason: &reason });
+                return;
+            }
             E::Restarted { label, discarded } => ProgressEvent::Restarted { label, discarded },
             E::Finished { label, bytes } => ProgressEvent::Finished { label, bytes },
             _ => return,
         };
-        self.0.event(&e);
+        self.progress.event(&e);
+    }
+
+    fn planned(&self, label: &str, files: usize, cached: usize, bytes: Option<u64>) {
+        self.progress.event(&ProgressEvent::Planned { label, files, cached, bytes });
     }
 
     fn lock_wait(&self, label: &str, wait: &cache_store::LockWait<'_>) {
-        self.0.event(&ProgressEvent::WaitingForLock {
+        self.progress.event(&ProgressEvent::WaitingForLock {
             label,
             lock_file: wait.lock_file.as_std_path(),
             holder: wait.holder,

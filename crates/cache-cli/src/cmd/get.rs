@@ -151,11 +151,21 @@ pub(crate) async fn fetch_all(
     marked
 }
 
+/// Files in all, cache hits among them, bytes downloaded.
+pub(crate) fn tally<'a>(acquired: impl Iterator<Item = &'a Acquired>) -> (usize, usize, u64) {
+    acquired.fold((0, 0, 0), |(files, hits, bytes), a| {
+        (files + a.files, hits + a.files.saturating_sub(a.files_downloaded), bytes + a.bytes_downloaded)
+    })
+}
+
 pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
     let requests = requests(args)?;
     let cache = app.manager()?;
     let jobs = cache.config().config.parallelism;
+    let start = std::time::Instant::now();
     let results = App::runtime()?.block_on(fetch_all(&cache, requests, jobs));
+    let (files, hits, bytes) = tally(results.iter().filter_map(|(_, got)| got.as_ref().ok()));
+    app.finish_progress(files, hits, bytes, start.elapsed());
     let mut done = Vec::with_capacity(results.len());
     for (request, got) in results {
         done.push(GetResult { request: request.describe(), acquired: got? });
