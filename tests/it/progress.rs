@@ -159,7 +159,8 @@ fn off_a_terminal_a_retry_is_one_note_line_and_in_verbose_logs() {
         f.fail = Some(cache_testkit::FailFault { status: 429, count: 1, retry_after: Some(1) });
         f.path_contains = Some("model.safetensors".to_owned());
     });
-    let got = env.run(&["get", "org/model", "-v"]).ok();
+    // The file's metadata request (`HEAD`) is the one rate limited here.
+    let got = env.run(&["get", "org/model", "model.safetensors", "-v"]).ok();
     let note = "note: model.safetensors: rate limited by the Hub (429), retrying in 1.0 s [1/2]";
     assert!(got.stderr.lines().any(|l| l == note), "{}", got.stderr);
     assert!(

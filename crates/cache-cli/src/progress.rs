@@ -209,6 +209,8 @@ impl Progress for Bars {
     fn event(&self, event: &ProgressEvent<'_>) {
         match *event {
             ProgressEvent::Planned { label, files, cached, bytes } => self.update(|s, _| {
+                // A retry of the request's own metadata requests has served.
+                s.moved(label);
                 // Files already cached count as done: `12/202 files` from the start.
                 s.files_total += files + cached;
                 s.files_done += cached;

@@ -75,7 +75,7 @@ mod retry;
 mod sink;
 mod stream;
 
-pub use client::{Fetcher, Headers, Redirects, RequestOptions, Response, Token};
+pub use client::{Fetcher, Headers, Redirects, RequestOptions, Response, RetryReport, Token};
 pub use config::FetchConfig;
 pub use download::{DownloadRequest, Transfer};
 pub use error::Error;

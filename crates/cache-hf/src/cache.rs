@@ -27,7 +27,7 @@ use camino::Utf8PathBuf;
 
 use crate::client::{HubClient, HubConfig, to_tree, tree_entry_etag};
 use crate::download::{
-    BlobJob, Fetched, Observer, Staged, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob,
+    BlobJob, Fetched, Observer, ObserverProgress, Staged, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob,
 };
 use crate::error::{Error, Result};
 use crate::offline::{self, FileLookup};
@@ -210,7 +210,8 @@ impl HubCache {
                 FileLookup::Miss { .. } => Err(Error::NotCached { what: format!("{path} of {repo}@{revision}") }),
             };
         }
-        let meta = match self.client.file_metadata(repo, revision, path).await {
+        let client = self.client.reporting(path.as_str(), Arc::new(ObserverProgress(Arc::clone(observer))));
+        let meta = match client.file_metadata(repo, revision, path).await {
             Ok(m) => m,
             Err(Error::EntryNotFound { revision: at, .. }) => {
                 if let Ok(commit) = CommitHash::new(&at) {
@@ -261,9 +262,10 @@ impl HubCache {
         if self.offline {
             return self.cached_snapshot(repo, revision, filter);
         }
+        let client = self.client.reporting(&format!("{repo}@{revision}"), Arc::new(ObserverProgress(Arc::clone(observer))));
         let commit = match self.trusted_commit(repo, revision)? {
             Some(c) => c,
-            None => match self.client.resolve_revision(repo, revision).await {
+            None => match client.resolve_revision(repo, revision).await {
                 Ok(c) => {
                     self.remember_ref(repo, revision, &c)?;
                     c
@@ -276,7 +278,7 @@ impl HubCache {
         let tree = if let Some(t) = self.store.read_tree(repo, &commit)? {
             t
         } else {
-            let files = match self.client.list_files(repo, &at).await {
+            let files = match client.list_files(repo, &at).await {
                 Ok(f) => f,
                 Err(e) if e.is_unreachable() => return self.fallback_snapshot(repo, &at, filter, e),
                 Err(e) => return Err(e),

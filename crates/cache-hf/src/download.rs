@@ -46,6 +46,15 @@ impl Observer for NoObserver {}
 
 struct AsProgress<'a>(&'a dyn Observer);
 
+/// An [`Observer`] as a fetcher's [`Progress`], owned (for a client's small requests).
+pub(crate) struct ObserverProgress(pub(crate) Arc<dyn Observer>);
+
+impl Progress for ObserverProgress {
+    fn event(&self, event: &Event<'_>) {
+        AsProgress(&*self.0).event(event);
+    }
+}
+
 impl Progress for AsProgress<'_> {
     fn event(&self, event: &Event<'_>) {
         if let Event::Retrying { label, attempt, reason, .. } = event {

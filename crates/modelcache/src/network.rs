@@ -252,3 +252,31 @@ impl cache_hf::Observer for Forward {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_reasons_are_said_for_a_person() {
+        assert_eq!(retry_reason("HTTP 429", "the Hub"), "rate limited by the Hub (429)");
+        assert_eq!(retry_reason("HTTP 503", "the server"), "the server failed (503)");
+        assert_eq!(retry_reason("HTTP 408", "the Hub"), "the Hub timed out (408)");
+        assert_eq!(retry_reason("connection reset", "the Hub"), "connection reset");
+    }
+
+    #[test]
+    fn a_rate_limit_that_outlasts_the_retries_is_named_and_quoted() {
+        let source = cache_fetch::Error::Http {
+            status: 429,
+            code: None,
+            message: Some("You have exceeded our hourly quota".into()),
+            url: "http://h/api/models/a/b".into(),
+        };
+        let e = from_fetch("a/b", "list the files", source);
+        assert_eq!(e.kind().exit_code(), 3);
+        let text = e.to_string();
+        assert!(text.contains("rate limited") && text.contains("\"You have exceeded our hourly quota\""), "{text}");
+        assert!(!e.hint().contains("network"), "{}", e.hint());
+    }
+}
