@@ -206,3 +206,18 @@ fn strip_escapes(raw: &str) -> String {
     }
     out
 }
+
+#[test]
+fn warm_draws_one_overall_bar_for_all_its_lines_and_ends_with_one_summary() {
+    let hub = TestHub::start_blocking([big_repo(), RepoSpec::model("org/small").file("a.txt", "a").file("b.txt", "b")]);
+    let env = Env::new(&hub);
+    let list = env.tmp.path().join("list.txt");
+    std::fs::write(&list, "org/big\norg/small a.txt\n").unwrap();
+    let got = on_terminal(&env, &["warm", list.to_str().unwrap()], 80, 30);
+    assert_eq!(got.run.code, 0, "{}\n{}", got.text(), got.run.stdout);
+    assert!(got.run.stdout.contains("warmed 2 of 2 entries"), "{}", got.run.stdout);
+    assert!(!got.wrapped(), "a line was wider than 80 columns:\n{}", got.text());
+    let used = got.used_rows();
+    assert!(used.len() <= 3, "finished bars were left on the screen:\n{}", got.text());
+    assert!(used.iter().any(|r| r.starts_with(&format!("fetched {} files, ", FILES + 1))), "{}", got.text());
+}

@@ -69,12 +69,20 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task { reason: e.to_string() })?
 }
 
+/// Logs a lock wait (who holds it, how far it got) when it starts and every 30 s, and
+/// passes every report on to the observer.
 fn lock_observer<'a>(observer: &'a dyn Observer, label: &'a str) -> impl FnMut(&LockWait<'_>) + 'a {
-    let mut reported = false;
+    let mut logged: Option<std::time::Duration> = None;
     move |wait: &LockWait<'_>| {
-        if !reported {
-            reported = true;
-            tracing::info!(lock = %wait.lock_file, holder = wait.holder.unwrap_or("unknown"), "waiting for lock on `{label}`");
+        if logged.is_none_or(|at| wait.waited.saturating_sub(at) >= std::time::Duration::from_secs(30)) {
+            logged = Some(wait.waited);
+            tracing::info!(
+                lock = %wait.lock_file,
+                holder = wait.holder.unwrap_or("unknown"),
+                so_far_bytes = wait.incomplete_bytes,
+                waited_s = wait.waited.as_secs(),
+                "waiting for lock on `{label}`"
+            );
         }
         observer.lock_wait(label, wait);
     }
