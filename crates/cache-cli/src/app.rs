@@ -20,6 +20,8 @@ pub(crate) struct App {
     pub(crate) out: Output,
     /// Bars on a terminal, notes otherwise; none with `-q` or `--json`.
     progress: Option<Arc<dyn modelcache::Progress>>,
+    /// The bars, when `progress` is them.
+    bars: Option<Arc<Bars>>,
 }
 
 /// Where results go: stdout, as text or JSON; notes on stderr unless quiet.
@@ -89,12 +91,24 @@ impl App {
     pub(crate) fn new(global: Global, log_json: bool) -> Self {
         let out = Output { log_json, ..Output::new(global.json, global.quiet) };
         let silent = global.quiet || global.json || log_json;
-        let progress: Option<Arc<dyn modelcache::Progress>> = match (silent, std::io::stderr().is_terminal()) {
-            (true, _) => None,
-            (false, true) => Some(Arc::new(Bars::new())),
-            (false, false) => Some(Arc::new(Notes::default())),
+        let bars = (!silent && std::io::stderr().is_terminal()).then(|| Arc::new(Bars::new()));
+        let progress: Option<Arc<dyn modelcache::Progress>> = match (&bars, silent) {
+            (Some(bars), _) => Some(Arc::clone(bars) as Arc<dyn modelcache::Progress>),
+            (None, true) => None,
+            (None, false) => Some(Arc::new(Notes::default())),
         };
-        App { global, out, progress }
+        App { global, out, progress, bars }
+    }
+
+    /// Clears the progress bars and, on a terminal, ends with one summary line of what
+    /// was fetched (`files` in all, `hits` of them from the cache, `bytes` downloaded);
+    /// a single file that was a hit needs none.
+    pub(crate) fn finish_progress(&self, files: usize, hits: usize, bytes: u64, elapsed: std::time::Duration) {
+        let Some(bars) = &self.bars else { return };
+        bars.finish();
+        if files > 1 || hits < files {
+            self.out.note(&crate::progress::summary(files, hits, bytes, elapsed));
+        }
     }
 
     fn absolute(p: &PathBuf) -> PathBuf {

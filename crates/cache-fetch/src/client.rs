@@ -69,11 +69,36 @@ pub struct RequestOptions {
     pub headers: Vec<(String, String)>,
     /// Retry connection errors, timeouts and 408/429/5xx answers.
     pub retry: bool,
+    /// Who hears of each retry (as [`Event::Retrying`]), so that a person waiting sees
+    /// why; none by default (retries are logged either way).
+    pub report: Option<RetryReport>,
 }
 
 impl Default for RequestOptions {
     fn default() -> Self {
-        RequestOptions { token: None, redirects: Redirects::Relative, max_body: 16 << 20, headers: Vec::new(), retry: true }
+        RequestOptions {
+            token: None,
+            redirects: Redirects::Relative,
+            max_body: 16 << 20,
+            headers: Vec::new(),
+            retry: true,
+            report: None,
+        }
+    }
+}
+
+/// Where the retries of a small request are reported: [`Event::Retrying`] with `label`.
+#[derive(Clone)]
+pub struct RetryReport {
+    /// The label of the events (what the request is for, e.g. the file it resolves).
+    pub label: String,
+    /// The receiver.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for RetryReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryReport").field("label", &self.label).finish_non_exhaustive()
     }
 }
 
@@ -290,7 +315,9 @@ impl Fetcher {
             timeout: Some(self.config.request_timeout),
             retry: options.retry,
         };
-        let (mut resp, final_url, retries) = self.send(&req, "", &NoProgress).await?;
+        let (label, progress): (&str, &dyn Progress) =
+            options.report.as_ref().map_or(("", &NoProgress), |r| (r.label.as_str(), &*r.progress));
+        let (mut resp, final_url, retries) = self.send(&req, label, progress).await?;
         let headers = Headers::from_map(resp.headers());
         let mut body = BytesMut::new();
         if method != Method::HEAD {

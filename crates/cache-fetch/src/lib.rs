@@ -21,6 +21,8 @@
 //! - `Authorization` is only ever sent to the origin of the URL the caller gave.
 //! - 400, 401, 403, 404 and 416 are never retried; connection errors, timeouts, 408, 429
 //!   and 5xx are, with exponential backoff, full jitter and `Retry-After`.
+//!   Every retry of a download is an [`Event::Retrying`]; a small request's too when its
+//!   [`RequestOptions::report`] names a receiver (someone is waiting for it).
 //! - The library never prints: progress is [`Event`]s, diagnostics are `tracing` events.
 //! - URLs in errors and logs are shown without user info, query or fragment
 //!   ([`cache_core::redact_url`]): a password or a signed query is never printed.
@@ -75,7 +77,7 @@ mod retry;
 mod sink;
 mod stream;
 
-pub use client::{Fetcher, Headers, Redirects, RequestOptions, Response, Token};
+pub use client::{Fetcher, Headers, Redirects, RequestOptions, Response, RetryReport, Token};
 pub use config::FetchConfig;
 pub use download::{DownloadRequest, Transfer};
 pub use error::Error;

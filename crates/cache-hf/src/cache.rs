@@ -27,7 +27,7 @@ use camino::Utf8PathBuf;
 
 use crate::client::{HubClient, HubConfig, to_tree, tree_entry_etag};
 use crate::download::{
-    BlobJob, Fetched, Observer, Staged, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob,
+    BlobJob, Fetched, Observer, ObserverProgress, Staged, Transferred, commit_staged, fetch_artifact, fetch_blob, transfer_blob,
 };
 use crate::error::{Error, Result};
 use crate::offline::{self, FileLookup};
@@ -210,7 +210,8 @@ impl HubCache {
                 FileLookup::Miss { .. } => Err(Error::NotCached { what: format!("{path} of {repo}@{revision}") }),
             };
         }
-        let meta = match self.client.file_metadata(repo, revision, path).await {
+        let client = self.client.reporting(path.as_str(), Arc::new(ObserverProgress(Arc::clone(observer))));
+        let meta = match client.file_metadata(repo, revision, path).await {
             Ok(m) => m,
             Err(Error::EntryNotFound { revision: at, .. }) => {
                 if let Ok(commit) = CommitHash::new(&at) {
@@ -242,6 +243,7 @@ impl HubCache {
             url: meta.url,
             ref_name: None,
         };
+        observer.planned(path.as_str(), 1, 0, Some(meta.size));
         let fetched = fetch_blob(&self.client, &self.store, job, observer).await?;
         Ok(FileOutcome { path: fetched.path, commit: meta.commit, from_cache: false, bytes_downloaded: fetched.bytes })
     }
@@ -260,9 +262,10 @@ impl HubCache {
         if self.offline {
             return self.cached_snapshot(repo, revision, filter);
         }
+        let client = self.client.reporting(&format!("{repo}@{revision}"), Arc::new(ObserverProgress(Arc::clone(observer))));
         let commit = match self.trusted_commit(repo, revision)? {
             Some(c) => c,
-            None => match self.client.resolve_revision(repo, revision).await {
+            None => match client.resolve_revision(repo, revision).await {
                 Ok(c) => {
                     self.remember_ref(repo, revision, &c)?;
                     c
@@ -275,7 +278,7 @@ impl HubCache {
         let tree = if let Some(t) = self.store.read_tree(repo, &commit)? {
             t
         } else {
-            let files = match self.client.list_files(repo, &at).await {
+            let files = match client.list_files(repo, &at).await {
                 Ok(f) => f,
                 Err(e) if e.is_unreachable() => return self.fallback_snapshot(repo, &at, filter, e),
                 Err(e) => return Err(e),
@@ -301,6 +304,8 @@ impl HubCache {
         let downloaded = jobs.len();
         if downloaded > 0 {
             tracing::info!(%repo, %commit, files, missing = downloaded, "downloading snapshot files");
+            let bytes = jobs.iter().map(|j| j.size).sum();
+            observer.planned(&format!("{repo}@{revision}"), downloaded, files - downloaded, Some(bytes));
         } else {
             tracing::debug!(%repo, %commit, files, "snapshot cached");
         }

@@ -108,6 +108,8 @@ pub struct HubClient {
     pub(crate) fetcher: Fetcher,
     pub(crate) endpoint: String,
     pub(crate) token: Option<Token>,
+    /// Where the retries of its requests are reported, when someone waits for them.
+    pub(crate) report: Option<cache_fetch::RetryReport>,
 }
 
 impl std::fmt::Debug for HubClient {
@@ -124,7 +126,12 @@ impl HubClient {
     pub fn new(config: &HubConfig) -> Result<Self> {
         let fetcher = Fetcher::new(config.fetch.clone())
             .map_err(|source| Error::Fetch { what: "set up the HTTP client".to_owned(), source })?;
-        Ok(HubClient { fetcher, endpoint: config.endpoint.clone(), token: config.token.clone() })
+        Ok(HubClient { fetcher, endpoint: config.endpoint.clone(), token: config.token.clone(), report: None })
+    }
+
+    /// This client, its requests' retries reported to `progress` as `label`'s.
+    pub(crate) fn reporting(&self, label: &str, progress: std::sync::Arc<dyn cache_fetch::Progress>) -> HubClient {
+        HubClient { report: Some(cache_fetch::RetryReport { label: label.to_owned(), progress }), ..self.clone() }
     }
 
     /// The endpoint.
@@ -138,7 +145,7 @@ impl HubClient {
     }
 
     fn options(&self, redirects: Redirects) -> RequestOptions {
-        RequestOptions { token: self.token.clone(), redirects, ..RequestOptions::default() }
+        RequestOptions { token: self.token.clone(), redirects, report: self.report.clone(), ..RequestOptions::default() }
     }
 
     /// The commit a branch, tag or commit names (a commit hash is returned as is).
@@ -416,6 +423,7 @@ mod tests {
             fetcher: Fetcher::new(FetchConfig::default()).unwrap(),
             endpoint: "http://h".into(),
             token: Some(Token::new("t")),
+            report: None,
         };
         assert!(client.token_for("http://h/a/resolve/main/x").is_some());
         assert!(client.token_for("http://cdn.h/x").is_none());

@@ -28,6 +28,14 @@ pub trait Observer: Send + Sync {
     fn lock_wait(&self, label: &str, wait: &LockWait<'_>) {
         let _ = (label, wait);
     }
+
+    /// Before any transfer of a request: `files` files of `label` (a file, a snapshot such
+    /// as `org/name@<commit>`, or an artifact's file name) are missing and will be
+    /// downloaded, `bytes` in all when the sizes are known (a URL's size is not), while
+    /// `cached` more were found in the cache. Sent once per request that downloads.
+    fn planned(&self, label: &str, files: usize, cached: usize, bytes: Option<u64>) {
+        let _ = (label, files, cached, bytes);
+    }
 }
 
 /// Ignores everything.
@@ -37,6 +45,15 @@ pub struct NoObserver;
 impl Observer for NoObserver {}
 
 struct AsProgress<'a>(&'a dyn Observer);
+
+/// An [`Observer`] as a fetcher's [`Progress`], owned (for a client's small requests).
+pub(crate) struct ObserverProgress(pub(crate) Arc<dyn Observer>);
+
+impl Progress for ObserverProgress {
+    fn event(&self, event: &Event<'_>) {
+        AsProgress(&*self.0).event(event);
+    }
+}
 
 impl Progress for AsProgress<'_> {
     fn event(&self, event: &Event<'_>) {
@@ -52,12 +69,20 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task { reason: e.to_string() })?
 }
 
+/// Logs a lock wait (who holds it, how far it got) when it starts and every 30 s, and
+/// passes every report on to the observer.
 fn lock_observer<'a>(observer: &'a dyn Observer, label: &'a str) -> impl FnMut(&LockWait<'_>) + 'a {
-    let mut reported = false;
+    let mut logged: Option<std::time::Duration> = None;
     move |wait: &LockWait<'_>| {
-        if !reported {
-            reported = true;
-            tracing::info!(lock = %wait.lock_file, holder = wait.holder.unwrap_or("unknown"), "waiting for lock on `{label}`");
+        if logged.is_none_or(|at| wait.waited.saturating_sub(at) >= std::time::Duration::from_secs(30)) {
+            logged = Some(wait.waited);
+            tracing::info!(
+                lock = %wait.lock_file,
+                holder = wait.holder.unwrap_or("unknown"),
+                so_far_bytes = wait.incomplete_bytes,
+                waited_s = wait.waited.as_secs(),
+                "waiting for lock on `{label}`"
+            );
         }
         observer.lock_wait(label, wait);
     }
@@ -238,6 +263,7 @@ pub(crate) async fn fetch_artifact(
     observer: &Arc<dyn Observer>,
 ) -> Result<Fetched> {
     let label = key.file_name();
+    observer.planned(&label, 1, 0, None);
     let locked = {
         let (store, observer, key, label) = (Arc::clone(store), Arc::clone(observer), key.clone(), label.clone());
         blocking(move || {

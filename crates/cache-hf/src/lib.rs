@@ -21,6 +21,8 @@
 //!   suspect; a corrupted file is removed and reported, never served.
 //! - Blocking store calls run on tokio's blocking pool; a wait for another process's lock
 //!   is reported to the [`Observer`], never cut short by a timeout while it progresses.
+//! - A request that downloads tells the [`Observer`] its plan (files, cached files, bytes)
+//!   before its first transfer, and every retry of its requests, metadata ones included.
 //!
 //! # Resume
 //! Downloads write into the store's staging file through a sink that also checkpoints the

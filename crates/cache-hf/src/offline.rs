@@ -237,7 +237,7 @@ pub fn cached_snapshot(
 }
 
 /// Like [`cached_snapshot`], with the number of files taken (0 when unlisted).
-pub(crate) fn cached_snapshot_files(
+pub fn cached_snapshot_files(
     store: &Store,
     repo: &Repo,
     revision: &Revision,

@@ -78,8 +78,14 @@ impl Network {
     pub(crate) async fn acquire(&self, ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let hub = self.hub(&ctx.inner.store)?;
         let repo = request.repo().map_or_else(String::new, ToString::to_string);
-        let observer: Arc<dyn cache_hf::Observer> =
-            Arc::new(Forward { progress: Arc::clone(&self.progress), repo, files: Mutex::default() });
+        let source = if matches!(request, AcquireRequest::Url { .. }) { "the server" } else { "the Hub" };
+        let observer: Arc<dyn cache_hf::Observer> = Arc::new(Forward {
+            progress: Arc::clone(&self.progress),
+            repo,
+            files: Mutex::default(),
+            retries: self.config.fetch.retries,
+            source,
+        });
         acquire(hub, &observer, ctx, request).await
     }
 }
@@ -98,6 +104,7 @@ async fn acquire(
                 path: o.path.into_std_path_buf(),
                 commit: Some(o.commit.to_string()),
                 from_cache: o.from_cache,
+                files: 1,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
             })
@@ -109,6 +116,7 @@ async fn acquire(
                 path: o.dir.into_std_path_buf(),
                 commit: Some(o.commit.to_string()),
                 from_cache: o.downloaded == 0,
+                files: o.files,
                 files_downloaded: o.downloaded,
                 bytes_downloaded: o.bytes_downloaded,
             })
@@ -120,6 +128,7 @@ async fn acquire(
                 path: o.path.into_std_path_buf(),
                 commit: None,
                 from_cache: o.from_cache,
+                files: 1,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
             })
@@ -159,6 +168,17 @@ fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheEr
             expected: format!("{expected} bytes"),
             actual: format!("{actual} bytes"),
         },
+        cache_fetch::Error::Http { status: 429, message, url, .. } => {
+            let quoted =
+                message.as_deref().map(|m| format!(": \"{}\"", m.chars().take(200).collect::<String>())).unwrap_or_default();
+            CacheError::DownloadFailed {
+                model_id: model_id.to_owned(),
+                reason: format!("could not {what}: rate limited by `{url}` (HTTP 429) after every retry{quoted}"),
+                offline: false,
+                suggestion: "the server limits how fast this client may ask: wait a few minutes and run the command again (downloads resume); set `HF_TOKEN` for a higher limit, or lower `parallelism` (`MODELCACHE_PARALLELISM=2`)".to_owned(),
+                source: None,
+            }
+        }
         source => {
             // A timeout's own hint names the setting to raise.
             let suggestion = if source.is_transient() && !matches!(source, cache_fetch::Error::Timeout { .. }) {
@@ -179,13 +199,18 @@ fn from_fetch(model_id: &str, what: &str, source: cache_fetch::Error) -> CacheEr
 
 /// Forwards the resolver's transfer events and lock waits of one request to a
 /// [`Progress`], and reports each finished transfer as a `download` event (its duration
-/// from its first `Started`, and its retries).
+/// from its first `Started`, and its retries), retry reasons said for a person (and
+/// logged at `info`, so `-v` shows them).
 struct Forward {
     progress: Arc<dyn Progress>,
     /// The request's repository (`org/name`; empty for a URL).
     repo: String,
     /// Per file in flight: when it started and how often it was retried.
     files: Mutex<HashMap<String, (Instant, u32)>>,
+    /// The `retries` setting, for "attempt 1 of 5".
+    retries: u32,
+    /// Who answers: `the Hub`, or `the server` of a URL.
+    source: &'static str,
 }
 
 impl Forward {
@@ -219,6 +244,19 @@ impl Forward {
     }
 }
 
+/// `HTTP 429` → `rate limited by the Hub (429)`; other reasons as they are.
+pub(crate) fn retry_reason(reason: &str, source: &str) -> String {
+    let Some(status) = reason.strip_prefix("HTTP ").and_then(|s| s.trim().parse::<u16>().ok()) else {
+        return reason.to_owned();
+    };
+    match status {
+        429 => format!("rate limited by {source} ({status})"),
+        408 | 504 => format!("{source} timed out ({status})"),
+        _ if status >= 500 => format!("{source} failed ({status})"),
+        _ => format!("{source} answered {status}"),
+    }
+}
+
 impl cache_hf::Observer for Forward {
     fn transfer(&self, event: &cache_fetch::Event<'_>) {
         use cache_fetch::Event as E;
@@ -227,12 +265,27 @@ impl cache_hf::Observer for Forward {
             E::Started { label, total, resumed_from } => ProgressEvent::Started { label, total, resumed_from },
             E::Sized { label, total } => ProgressEvent::Sized { label, total },
             E::Advanced { label, bytes } => ProgressEvent::Advanced { label, bytes },
-            E::Retrying { label, attempt, delay, reason } => ProgressEvent::Retrying { label, attempt, delay, reason },
+            E::Retrying { label, attempt, delay, reason } => {
+                let reason = retry_reason(reason, self.source);
+                let retries = self.retries.max(attempt);
+                let delay_text = if delay < std::time::Duration::from_secs(1) {
+                    format!("{} ms", delay.as_millis())
+                } else {
+                    format!("{:.1} s", delay.as_secs_f64())
+                };
+                tracing::info!("{label}: {reason}, retrying in {delay_text} [{attempt}/{retries}]");
+                self.progress.event(&ProgressEvent::Retrying { label, attempt, retries, delay, reason: &reason });
+                return;
+            }
             E::Restarted { label, discarded } => ProgressEvent::Restarted { label, discarded },
             E::Finished { label, bytes } => ProgressEvent::Finished { label, bytes },
             _ => return,
         };
         self.progress.event(&e);
+    }
+
+    fn planned(&self, label: &str, files: usize, cached: usize, bytes: Option<u64>) {
+        self.progress.event(&ProgressEvent::Planned { label, files, cached, bytes });
     }
 
     fn lock_wait(&self, label: &str, wait: &cache_store::LockWait<'_>) {
@@ -243,5 +296,33 @@ impl cache_hf::Observer for Forward {
             incomplete_bytes: wait.incomplete_bytes,
             waited: wait.waited,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_reasons_are_said_for_a_person() {
+        assert_eq!(retry_reason("HTTP 429", "the Hub"), "rate limited by the Hub (429)");
+        assert_eq!(retry_reason("HTTP 503", "the server"), "the server failed (503)");
+        assert_eq!(retry_reason("HTTP 408", "the Hub"), "the Hub timed out (408)");
+        assert_eq!(retry_reason("connection reset", "the Hub"), "connection reset");
+    }
+
+    #[test]
+    fn a_rate_limit_that_outlasts_the_retries_is_named_and_quoted() {
+        let source = cache_fetch::Error::Http {
+            status: 429,
+            code: None,
+            message: Some("You have exceeded our hourly quota".into()),
+            url: "http://h/api/models/a/b".into(),
+        };
+        let e = from_fetch("a/b", "list the files", source);
+        assert_eq!(e.kind().exit_code(), 3);
+        let text = e.to_string();
+        assert!(text.contains("rate limited") && text.contains("\"You have exceeded our hourly quota\""), "{text}");
+        assert!(!e.hint().contains("network"), "{}", e.hint());
     }
 }

@@ -6,9 +6,30 @@ use std::time::Duration;
 
 /// Something that happened to one download, or a request answered from the cache.
 /// `label` names the file (its path in the repository, or an artifact's file name).
+///
+/// # Order
+/// A request that downloads sends [`Planned`](ProgressEvent::Planned) once, before its
+/// first transfer; then each file sends `Started`, any number of `Sized`, `Advanced`,
+/// `Retrying`, `Restarted`, and `Finished` when it is in the cache. A request that
+/// transferred nothing sends [`FromCache`](ProgressEvent::FromCache). A file another
+/// process brought in while this one waited for its lock sends `WaitingForLock` events
+/// and no `Finished`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProgressEvent<'a> {
+    /// What a request will download, before it starts: front ends size an overall bar
+    /// with it.
+    Planned {
+        /// The request: a file's path, `org/name@revision` for a snapshot, or an
+        /// artifact's file name.
+        label: &'a str,
+        /// Files to download.
+        files: usize,
+        /// Files of the request already in the cache.
+        cached: usize,
+        /// Bytes to download, when the sizes are known beforehand (a URL's is not).
+        bytes: Option<u64>,
+    },
     /// A transfer began; `resumed_from` bytes were kept from an interrupted attempt.
     Started {
         /// Which file.
@@ -38,9 +59,12 @@ pub enum ProgressEvent<'a> {
         label: &'a str,
         /// 1 for the first retry.
         attempt: u32,
+        /// How many retries are allowed (the `retries` setting): `attempt` of `retries`.
+        retries: u32,
         /// The wait.
         delay: Duration,
-        /// Why.
+        /// Why, for a person: `rate limited by the Hub (429)`, `the Hub failed (503)`,
+        /// `connection reset`.
         reason: &'a str,
     },
     /// Bytes were thrown away and the transfer starts over.

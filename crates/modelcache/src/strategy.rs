@@ -201,7 +201,7 @@ impl AcquisitionStrategy for CacheOnlyAcquisition {
 }
 
 fn hit(path: PathBuf, commit: Option<String>) -> Acquired {
-    Acquired { path, commit, from_cache: true, files_downloaded: 0, bytes_downloaded: 0 }
+    Acquired { path, commit, from_cache: true, files: 1, files_downloaded: 0, bytes_downloaded: 0 }
 }
 
 pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilter, CacheError> {
@@ -271,8 +271,8 @@ fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acqu
         },
         AcquireRequest::Snapshot { repo, revision, include, exclude } => {
             let filter = filter(include, exclude)?;
-            let (dir, commit) = offline::cached_snapshot(store, repo, revision, &filter).map_err(hub_err)?;
-            Ok(hit(dir.into_std_path_buf(), Some(commit.to_string())))
+            let (dir, commit, files) = offline::cached_snapshot_files(store, repo, revision, &filter).map_err(hub_err)?;
+            Ok(Acquired { files, ..hit(dir.into_std_path_buf(), Some(commit.to_string())) })
         }
         AcquireRequest::Url { url, sha256, name } => {
             let key = artifact_key(url, *sha256, name.as_deref())?;

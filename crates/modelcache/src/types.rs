@@ -145,6 +145,10 @@ pub struct Acquired {
     pub commit: Option<String>,
     /// Whether nothing had to be downloaded.
     pub from_cache: bool,
+    /// Files the request covers: 1 for a file or a URL, the selected files of a snapshot
+    /// (`files - files_downloaded` were cache hits).
+    #[serde(default)]
+    pub files: usize,
     /// Files downloaded now.
     pub files_downloaded: usize,
     /// Body bytes downloaded now.

@@ -151,11 +151,26 @@ pub(crate) async fn fetch_all(
     marked
 }
 
+/// Files in all, cache hits among them, bytes downloaded; all zero when a request failed
+/// (the error is the last word then, not a summary).
+pub(crate) fn tally(results: &[(AcquireRequest, Result<Acquired, CacheError>)]) -> (usize, usize, u64) {
+    results
+        .iter()
+        .try_fold((0, 0, 0), |(files, hits, bytes), (_, got)| {
+            let a = got.as_ref().ok()?;
+            Some((files + a.files, hits + a.files.saturating_sub(a.files_downloaded), bytes + a.bytes_downloaded))
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
     let requests = requests(args)?;
     let cache = app.manager()?;
     let jobs = cache.config().config.parallelism;
+    let start = std::time::Instant::now();
     let results = App::runtime()?.block_on(fetch_all(&cache, requests, jobs));
+    let (files, hits, bytes) = tally(&results);
+    app.finish_progress(files, hits, bytes, start.elapsed());
     let mut done = Vec::with_capacity(results.len());
     for (request, got) in results {
         done.push(GetResult { request: request.describe(), acquired: got? });
@@ -198,6 +213,23 @@ mod tests {
         assert_eq!(snap[0].describe(), "datasets/org/d@main");
         let url = get(&["https://x.test/a.bin", "--name", "b.bin", "--sha256", &"ab".repeat(32)]).unwrap();
         assert!(matches!(&url[..], [AcquireRequest::Url { name: Some(n), sha256: Some(_), .. }] if n == "b.bin"));
+    }
+
+    #[test]
+    fn the_tally_counts_files_hits_and_bytes_unless_a_request_failed() {
+        let got = |files, downloaded, bytes| Acquired {
+            path: "/c/x".into(),
+            commit: None,
+            from_cache: downloaded == 0,
+            files,
+            files_downloaded: downloaded,
+            bytes_downloaded: bytes,
+        };
+        let url = || AcquireRequest::Url { url: "https://h.test/a".into(), sha256: None, name: None };
+        let mut results = vec![(url(), Ok(got(202, 190, 1000))), (url(), Ok(got(1, 0, 0)))];
+        assert_eq!(tally(&results), (203, 13, 1000));
+        results.push((url(), Err(CacheError::DiskFull { needed: 1, available: 0 })));
+        assert_eq!(tally(&results), (0, 0, 0), "no summary after a failure");
     }
 
     #[test]

@@ -132,3 +132,46 @@ async fn an_absurd_size_is_an_invalid_response_and_a_plausible_one_too_big_a_ful
     let ok = cache.get_file(&model("org/huge"), &rev("main"), &path("w.bin"), &observer()).await.unwrap();
     assert_eq!(std::fs::read(&ok.path).unwrap().len(), 100, "an honest size still downloads");
 }
+
+/// A plan as the observer hears it: label, files to download, cached files, bytes.
+type Plan = (String, usize, usize, Option<u64>);
+
+/// What an observer heard: retried labels with their reasons, and plans.
+#[derive(Default)]
+struct Heard {
+    retries: std::sync::Mutex<Vec<(String, String)>>,
+    plans: std::sync::Mutex<Vec<Plan>>,
+}
+
+impl cache_hf::Observer for Heard {
+    fn transfer(&self, event: &cache_fetch::Event<'_>) {
+        if let cache_fetch::Event::Retrying { label, reason, .. } = event {
+            self.retries.lock().unwrap().push(((*label).to_owned(), (*reason).to_owned()));
+        }
+    }
+
+    fn planned(&self, label: &str, files: usize, cached: usize, bytes: Option<u64>) {
+        self.plans.lock().unwrap().push((label.to_owned(), files, cached, bytes));
+    }
+}
+
+#[tokio::test]
+async fn retries_of_metadata_requests_and_plans_reach_the_observer() {
+    let hub = crate::hub().await;
+    let env = Env::new();
+    let cache = env.cache(hub.url(), |c| c.fetch.retries = 2);
+    let heard = std::sync::Arc::new(Heard::default());
+    let observer: std::sync::Arc<dyn cache_hf::Observer> = heard.clone();
+    // The file's `HEAD` is rate limited once, then answered.
+    hub.fail_next(429, 1, Some(0));
+    cache.get_file(&model("org/model"), &rev("main"), &path("config.json"), &observer).await.unwrap();
+    assert_eq!(heard.retries.lock().unwrap().as_slice(), [("config.json".to_owned(), "HTTP 429".to_owned())]);
+    // A snapshot's listing is retried under the snapshot's name; its plan counts the
+    // cached file.
+    hub.fail_next(503, 1, Some(0));
+    cache.snapshot(&model("org/model"), &rev("main"), &cache_hf::FileFilter::all(), &observer).await.unwrap();
+    assert_eq!(heard.retries.lock().unwrap()[1], ("org/model@main".to_owned(), "HTTP 503".to_owned()));
+    let plans = heard.plans.lock().unwrap();
+    assert_eq!(plans[0], ("config.json".to_owned(), 1, 0, Some(18)));
+    assert_eq!(plans[1], ("org/model@main".to_owned(), 2, 1, Some(3000 + crate::LFS_SIZE)));
+}
