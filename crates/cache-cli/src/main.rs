@@ -24,6 +24,7 @@ mod cmd;
 mod format;
 mod progress;
 mod report;
+mod version;
 
 use std::process::ExitCode;
 

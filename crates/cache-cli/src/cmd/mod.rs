@@ -1,5 +1,6 @@
 //! One module per group of commands; [`run`] dispatches.
 
+pub(crate) mod generate;
 pub(crate) mod get;
 pub(crate) mod list;
 pub(crate) mod maintain;
@@ -26,5 +27,7 @@ pub(crate) fn run(app: &App, command: &Command) -> Result<()> {
         Command::Unpin(a) => settings::pin(app, a, false),
         Command::Config => settings::config(app),
         Command::Dir => settings::dir(app),
+        Command::Completions(a) => generate::completions(a),
+        Command::GenerateMan(a) => generate::man(a),
     }
 }
