@@ -19,7 +19,8 @@ fn stdout(args: &[&str]) -> String {
 fn commands() -> Vec<String> {
     let help = stdout(&["--help"]);
     let listed = help.split("Commands:\n").nth(1).unwrap().split("\n\n").next().unwrap();
-    let names: Vec<String> = listed.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    let names: Vec<String> =
+        listed.lines().filter(|l| !l.starts_with("   ")).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
     names.into_iter().filter(|n| n != "help").collect()
 }
 
