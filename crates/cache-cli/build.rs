@@ -1,6 +1,7 @@
 //! Records the commit the binary is built from for `modelcache --version`: the short hash
-//! from `git rev-parse --short HEAD`, or `unknown` outside a git checkout (a source
-//! tarball, a packaged crate) or without git. Never fails the build.
+//! from `git rev-parse --short HEAD`, or `unknown` outside a git checkout of this project
+//! (a source tarball, a packaged crate) or without git; `MODELCACHE_BUILD_COMMIT`
+//! overrides it (for packagers). Never fails the build.
 
 use std::process::Command;
 
@@ -15,6 +16,9 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=MODELCACHE_BUILD_COMMIT");
     let commit = std::env::var("MODELCACHE_BUILD_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
+        // Only this project's own checkout: a packaged crate unpacked inside some other
+        // repository (or under an ignored `target/`) is not tracked there.
+        git(&["ls-files", "--full-name", "build.rs"])?;
         let commit = git(&["rev-parse", "--short", "HEAD"])?;
         // Rebuild when HEAD moves: a commit, a checkout (its reflog is appended either way).
         if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {

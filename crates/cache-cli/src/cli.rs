@@ -22,7 +22,7 @@ Exit codes: 0 success, 1 unexpected failure, 2 invalid input or usage, 3 remote 
 /// The heading the options every command takes are listed under, after its own.
 const GLOBAL: &str = "Global options";
 
-/// Keep Hugging Face Hub files and any URL in a verified local cache shared with huggingface_hub
+/// Keep Hub models and URLs in a verified local cache shared with huggingface_hub
 #[derive(Debug, Parser)]
 #[command(name = "modelcache", version = crate::version::version(), after_help = AFTER_HELP, max_term_width = 100)]
 pub(crate) struct Cli {

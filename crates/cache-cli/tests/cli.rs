@@ -38,6 +38,7 @@ fn help_says_what_the_tool_is_for_and_shows_typical_commands() {
     let h = stdout(&["--help"]);
     let first = h.lines().next().unwrap();
     assert!(first.contains("cache") && first.contains("huggingface_hub"), "{first}");
+    assert!(first.chars().count() <= 80, "one line on an 80-column terminal: {first}");
     let examples = h.split("Examples:\n").nth(1).unwrap().split("\n\n").next().unwrap();
     let count = examples.lines().filter(|l| l.trim_start().starts_with("modelcache ")).count();
     assert!((3..=4).contains(&count), "{examples}");
