@@ -51,7 +51,7 @@ impl Steps {
             println!("  [{n}/{}] {:<66} {outcome:>6} {:>7}", STEPS.len(), STEPS[n - 1], seconds(*elapsed));
         }
         let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
-        println!("  total {:>82}", seconds(total));
+        println!("  total {:>81}", seconds(total));
     }
 }
 
