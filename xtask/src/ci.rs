@@ -32,15 +32,14 @@ struct Steps {
 
 impl Steps {
     fn run<T>(&mut self, index: usize, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-        let (n, name) = (index + 1, STEPS[index]);
         println!();
-        println!("==> [{n}/{}] {name}", STEPS.len());
+        println!("{}", header(index));
         let start = Instant::now();
         let result = f();
         let elapsed = start.elapsed();
         let outcome = if result.is_ok() { "ok" } else { "FAILED" };
-        println!("<== [{n}/{}] {name}: {outcome} in {}", STEPS.len(), seconds(elapsed));
-        self.done.push((n, elapsed, outcome.to_owned()));
+        println!("{}", footer(index, outcome, elapsed));
+        self.done.push((index + 1, elapsed, outcome.to_owned()));
         result
     }
 
@@ -53,6 +52,16 @@ impl Steps {
         let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
         println!("  total {:>81}", seconds(total));
     }
+}
+
+/// `==> [3/8] name`, printed as a step starts.
+fn header(index: usize) -> String {
+    format!("==> [{}/{}] {}", index + 1, STEPS.len(), STEPS[index])
+}
+
+/// `<== [3/8] name: ok in 12.3s`, printed as a step ends.
+fn footer(index: usize, outcome: &str, elapsed: Duration) -> String {
+    format!("<== [{}/{}] {}: {outcome} in {}", index + 1, STEPS.len(), STEPS[index], seconds(elapsed))
 }
 
 fn seconds(d: Duration) -> String {
@@ -200,6 +209,21 @@ error: test failed, to rerun pass `-p modelcache-tests --test it`
         all.add(tally);
         assert_eq!(all.closing_line(), "16 passed, 1 failed");
         assert_eq!(read("no tests here\n").closing_line(), "0 passed, 0 failed");
+    }
+
+    #[test]
+    fn steps_are_numbered_and_closed_with_their_duration() {
+        use std::time::Duration;
+        assert_eq!(super::header(0), "==> [1/8] formatting (cargo fmt --check)");
+        assert_eq!(
+            super::footer(6, "FAILED", Duration::from_millis(12_340)),
+            "<== [7/8] packages (cargo xtask package): FAILED in 12.3s"
+        );
+        let mut steps = super::Steps { done: Vec::new() };
+        assert_eq!(steps.run(0, || Ok(3)), Ok(3));
+        assert!(steps.run(1, || Err::<(), _>("lint".to_owned())).is_err());
+        let outcomes: Vec<(usize, &str)> = steps.done.iter().map(|(n, _, o)| (*n, o.as_str())).collect();
+        assert_eq!(outcomes, [(1, "ok"), (2, "FAILED")]);
     }
 
     #[test]
