@@ -33,11 +33,23 @@ pub(crate) fn cargo() -> Command {
     c
 }
 
+/// The command line as a person would type it: `cargo`, not the toolchain's absolute path
+/// in `$CARGO`, and paths inside the workspace relative to it.
 fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
+    let cargo = std::env::var_os("CARGO");
+    let program = if cargo.as_deref() == Some(cmd.get_program()) { "cargo".into() } else { cmd.get_program().to_string_lossy() };
+    shorten(&program, cmd.get_args().map(|a| a.to_string_lossy()), &root().to_string_lossy())
+}
+
+fn shorten<'a>(program: &str, args: impl Iterator<Item = std::borrow::Cow<'a, str>>, root: &str) -> String {
+    let relative = |s: &str| {
+        let root = format!("{}/", root.trim_end_matches('/'));
+        s.strip_prefix(root.as_str()).map_or_else(|| s.to_owned(), str::to_owned)
+    };
+    let mut s = relative(program);
+    for a in args {
         s.push(' ');
-        s.push_str(&a.to_string_lossy());
+        s.push_str(&relative(&a));
     }
     s
 }
@@ -68,6 +80,9 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// What the count means, printed before the closing line.
+    pub(crate) const DESCRIPTION: &str = "tests: the sum of the `test result:` lines of every `cargo test` run above (unit, integration and doc-tests; a library crate's tests once per feature set the matrix ran them under; ignored tests not counted)";
+
     pub(crate) fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
@@ -125,6 +140,18 @@ fn parse_result(s: &str) -> Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_are_echoed_without_absolute_paths_into_the_workspace() {
+        let args = ["-m", "venv", "/w/modelcache/target/py-env", "/elsewhere/x"].map(std::borrow::Cow::from);
+        assert_eq!(
+            shorten("/w/modelcache/target/py-env/bin/python", args.into_iter(), "/w/modelcache"),
+            "target/py-env/bin/python -m venv target/py-env /elsewhere/x"
+        );
+        let mut c = cargo();
+        c.args(["test", "-p", "cache-core"]);
+        assert_eq!(describe(&c), "cargo test -p cache-core", "never the toolchain's path");
+    }
 
     #[test]
     fn parses_cargo_test_summaries() {

@@ -1,12 +1,16 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: everything CI checks — formatting, clippy, the feature/layering matrix, the
-//!   remaining tests, and `cargo deny` (installed when absent). The project's test command.
+//! - `ci`: everything CI checks, in numbered, timed steps — formatting, clippy, the
+//!   feature/layering matrix, the remaining tests, man pages, packages, and `cargo deny`
+//!   (installed when absent). The project's test command.
 //! - `test-matrix`: each library crate's tests with no, default and all features, each
 //!   crate built alone, and the layering rules of ARCHITECTURE.md.
 //! - `demo`: the main job, shown end to end.
 //! - `bench`: whole-process benchmarks against peers and floors, written to
 //!   `BENCHMARKS.md`.
+//! - `man`: a man page per command of `modelcache` in `target/man/`, checked against the
+//!   commands its `--help` lists.
+//! - `package`: `cargo package` (offline, verified) of every crate under `crates/`.
 //! - `py-env`: the Python virtualenv with `huggingface_hub` that interop tests use.
 //! - `proptest [--cases N]`: every property test of the workspace (found in the sources'
 //!   `proptest!` blocks) with `PROPTEST_CASES=N` (default 256); CI runs their own small
@@ -20,7 +24,9 @@ mod bench;
 mod ci;
 mod cmd;
 mod demo;
+mod man;
 mod matrix;
+mod package;
 mod proptest;
 mod py;
 
@@ -34,10 +40,12 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("proptest") => proptest::run(&args[1..]),
+        Some("man") => man::run().map(|_| ()),
+        Some("package") => package::run().map(|_| ()),
         Some("py-env") => py::ensure().map(|python| println!("{}", python.display())),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <ci | test-matrix | demo | bench [--quick] [--only NAME,...] | proptest [--cases N] | py-env>"
+                "usage: cargo xtask <ci | test-matrix | man | package | demo | bench [--quick] [--only NAME,...] | proptest [--cases N] | py-env>"
             );
             return ExitCode::SUCCESS;
         }

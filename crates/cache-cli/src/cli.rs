@@ -10,13 +10,21 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
+Examples:
+  modelcache get openai/whisper-tiny config.json     # download once, print the cached path
+  modelcache --offline get openai/whisper-tiny config.json
+  modelcache ls --sort size
+  modelcache prune --max-size 20GiB
+
 Exit codes: 0 success, 1 unexpected failure, 2 invalid input or usage, 3 remote failure,
 4 not cached while offline, 5 integrity failure, 6 disk full.";
 
-/// Keep Hugging Face Hub repos, files and any URL in a local, verified, bounded cache
-/// shared with Python's huggingface_hub.
+/// The heading the options every command takes are listed under, after its own.
+const GLOBAL: &str = "Global options";
+
+/// Keep Hub models and URLs in a verified local cache shared with huggingface_hub
 #[derive(Debug, Parser)]
-#[command(name = "modelcache", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "modelcache", version = crate::version::version(), after_help = AFTER_HELP, max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -28,32 +36,32 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The hub cache directory [env: `HF_HUB_CACHE`, else $`HF_HOME/hub`]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
     /// The modelcache home: index and URL artifacts [env: `MODELCACHE_HOME`]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
     /// The Hub endpoint [env: `HF_ENDPOINT`]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// The Hub token [env: `HF_TOKEN`, else the token file $`HF_HOME/token`]
-    #[arg(long, global = true, value_name = "TOKEN")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "TOKEN")]
     pub(crate) token: Option<String>,
     /// How requests are satisfied: network (cache first, then the Hub), cache-only, or
     /// hybrid (network, then the cache on a remote failure) [env: `MODELCACHE_STRATEGY`]
-    #[arg(long, global = true, value_enum, value_name = "STRATEGY")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, value_name = "STRATEGY")]
     pub(crate) strategy: Option<StrategyArg>,
     /// Never touch the network [env: `HF_HUB_OFFLINE=1` or `MODELCACHE_OFFLINE=1`]
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) offline: bool,
     /// Machine-readable JSON on stdout (and errors as JSON on stderr)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) json: bool,
     /// No progress bars or messages on stderr (errors still show)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub(crate) quiet: bool,
     /// Log to stderr: -v for info, -vv for debug, -vvv for trace
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
     /// Log format on stderr: text, or json (one JSON event per line, info level without
     /// -v; errors too; no progress bars) [env: `MODELCACHE_LOG_FORMAT`]
@@ -154,33 +162,103 @@ Examples:
   modelcache get https://example.com/model.onnx --sha256 <HEX> --name model.onnx")]
     Get(GetArgs),
     /// Prefetch every line `REPO[@REV] [FILE...]` or `URL [sha256=HEX] [name=NAME]` of LISTFILE concurrently ('-': stdin)
+    #[command(after_help = "\
+Examples:
+  modelcache warm models.txt -j 8
+  modelcache warm - < models.txt")]
     Warm(WarmArgs),
     /// List cached repositories (or revisions), URL artifacts and incomplete downloads
+    #[command(after_help = "\
+Examples:
+  modelcache ls --sort size
+  modelcache ls --revisions --json")]
     Ls(LsArgs),
     /// Totals, hit/miss/download counters, bytes downloaded, free disk
     #[command(after_help = "\
 Examples:
+  modelcache stats
+  modelcache stats --json
   modelcache stats --format openmetrics
   modelcache stats --format openmetrics --output /var/lib/node_exporter/textfile/modelcache.prom")]
     Stats(StatsArgs),
     /// Re-hash cached files; exit 5 if any is corrupted or missing
+    #[command(after_help = "\
+Examples:
+  modelcache verify
+  modelcache verify openai/whisper-tiny --repair")]
     Verify(VerifyArgs),
     /// Remove a repository, a revision or files of it, or a URL artifact
+    #[command(after_help = "\
+Examples:
+  modelcache rm openai/whisper-tiny --dry-run
+  modelcache rm openai/whisper-tiny@main config.json
+  modelcache rm model.onnx")]
     Rm(RmArgs),
     /// Evict by policy (size, age; pins kept) and clear stale downloads and locks
+    #[command(after_help = "\
+Examples:
+  modelcache prune --max-size 20GiB --dry-run
+  modelcache prune --max-age 30d")]
     Prune(PruneArgs),
     /// Remove everything in the cache, keeping its directories
+    #[command(after_help = "\
+Examples:
+  modelcache clean --dry-run
+  modelcache clean --yes")]
     Clean(CleanArgs),
     /// Protect a repository (or one revision), or a URL artifact, from eviction
+    #[command(after_help = "\
+Examples:
+  modelcache pin openai/whisper-tiny
+  modelcache pin openai/whisper-tiny@main")]
     Pin(PinArgs),
     /// Remove the protection `pin` gave
+    #[command(after_help = "\
+Examples:
+  modelcache unpin openai/whisper-tiny")]
     Unpin(PinArgs),
     /// Show the effective configuration and where each value came from
+    #[command(after_help = "\
+Examples:
+  modelcache config
+  modelcache --offline --strategy hybrid config --json")]
     Config,
     /// Show the hub cache directory and the modelcache home
+    #[command(after_help = "\
+Examples:
+  modelcache dir
+  modelcache --cache-dir /data/hub dir")]
     Dir,
     /// Check the setup: filesystems and locks, the home, the index, stale downloads, moved repositories
+    #[command(after_help = "\
+Examples:
+  modelcache doctor
+  modelcache doctor --json")]
     Doctor,
+    /// Print a shell's completion script for modelcache
+    #[command(after_help = "\
+Examples:
+  modelcache completions bash > ~/.local/share/bash-completion/completions/modelcache
+  modelcache completions zsh > ~/.zfunc/_modelcache
+  modelcache completions fish > ~/.config/fish/completions/modelcache.fish")]
+    Completions(CompletionsArgs),
+    /// Write a man page per command into DIR (`cargo xtask man` runs it)
+    #[command(hide = true, name = "generate-man")]
+    GenerateMan(GenerateManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateManArgs {
+    /// The directory the pages are written to (created when missing)
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,7 @@ mod format;
 mod metrics;
 mod progress;
 mod report;
+mod version;
 
 use std::process::ExitCode;
 

@@ -101,6 +101,7 @@ pub use doctor::{Check, CheckStatus, DoctorReport};
 pub use error::{CacheError, ErrorKind, Missing};
 pub use hold::Hold;
 pub use manager::{CacheManager, CacheManagerBuilder};
+pub use network::FEATURES;
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use strategy::{
     AcquireContext, AcquisitionInfo, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition,

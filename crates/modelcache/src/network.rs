@@ -19,6 +19,9 @@ use crate::types::{AcquireRequest, Acquired};
 /// Whether this build can download (the network strategy exists).
 pub(crate) const BUILT: bool = true;
 
+/// The cargo features this build of the crate has (what `modelcache --version` reports).
+pub const FEATURES: &[&str] = &["downloads"];
+
 /// Where the Hub token comes from.
 #[derive(Clone, Debug)]
 pub(crate) enum TokenChoice {

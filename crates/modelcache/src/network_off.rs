@@ -13,6 +13,9 @@ use crate::types::{AcquireRequest, Acquired};
 /// Whether this build can download (the network strategy exists).
 pub(crate) const BUILT: bool = false;
 
+/// The cargo features this build of the crate has (what `modelcache --version` reports).
+pub const FEATURES: &[&str] = &[];
+
 /// Where the Hub token would come from (unused: nothing is sent anywhere).
 #[derive(Clone, Debug)]
 pub(crate) enum TokenChoice {

@@ -1,6 +1,7 @@
 //! One module per group of commands; [`run`] dispatches.
 
 pub(crate) mod doctor;
+pub(crate) mod generate;
 pub(crate) mod get;
 pub(crate) mod list;
 pub(crate) mod maintain;
@@ -28,5 +29,7 @@ pub(crate) fn run(app: &App, command: &Command) -> Result<()> {
         Command::Config => settings::config(app),
         Command::Dir => settings::dir(app),
         Command::Doctor => doctor::run(app),
+        Command::Completions(a) => generate::completions(a),
+        Command::GenerateMan(a) => generate::man(a),
     }
 }
