@@ -15,6 +15,7 @@ mod integrity;
 mod interop;
 mod races;
 mod roundtrip;
+mod typed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -173,8 +173,11 @@ pub(crate) struct GetArgs {
     pub(crate) name: Option<String>,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -187,7 +190,7 @@ pub(crate) struct WarmArgs {
     pub(crate) jobs: u16,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
 }
 
@@ -211,8 +214,11 @@ pub(crate) struct VerifyArgs {
     pub(crate) repair: bool,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -228,8 +234,11 @@ pub(crate) struct RmArgs {
     pub(crate) dry_run: bool,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -262,8 +271,11 @@ pub(crate) struct PinArgs {
     pub(crate) repo: String,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[cfg(test)]

@@ -75,6 +75,7 @@ mod network;
 #[path = "network_off.rs"]
 mod network;
 mod progress;
+mod refs;
 mod strategy;
 mod tokenizer;
 mod types;
