@@ -27,6 +27,11 @@ fn a_short_commit_as_ls_prints_it_names_the_cached_commit_offline() {
     assert_eq!(got.stdout.trim(), path);
     let got = env.run(&["--offline", "get", "org/model", "config.json", "--revision", &commit[..7]]).ok();
     assert_eq!(got.stdout.trim(), path);
+    env.run_with_stdin(
+        &["--offline", "warm", "-"],
+        &format!("org/model@{short} config.json\nmodel/org/model@{short} config.json\n"),
+    )
+    .ok();
     assert_eq!(hub.stats().total_requests(), before, "a cached commit never touches the network");
 
     // `rm`, `pin` and `verify` take it too, even bare (a prefix unique in the cache).
