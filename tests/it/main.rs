@@ -13,6 +13,7 @@ mod exit_codes;
 mod hostile;
 mod integrity;
 mod interop;
+mod ls;
 mod races;
 mod roundtrip;
 mod typed;

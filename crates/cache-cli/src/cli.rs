@@ -202,6 +202,18 @@ pub(crate) struct LsArgs {
     /// One row per cached revision
     #[arg(long)]
     pub(crate) revisions: bool,
+    /// Keep rows matching `KEY OP VALUE` (repeatable, all must match): `size>1GB`,
+    /// `age>30d` (since last use), `type=dataset`, `pinned=no`, `name=org/*`
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub(crate) filter: Vec<String>,
+    /// Only the first N repositories or artifacts (after sorting and filtering)
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only ids, one a line, as every command takes them back: `model/org/name`
+    /// (`…@<commit>` with `--revisions`), a URL artifact's name (its id when the name is
+    /// not unique)
+    #[arg(long)]
+    pub(crate) ids: bool,
 }
 
 #[derive(Debug, Args)]

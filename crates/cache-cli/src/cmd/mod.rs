@@ -2,6 +2,7 @@
 
 pub(crate) mod get;
 pub(crate) mod list;
+pub(crate) mod ls_filter;
 pub(crate) mod maintain;
 pub(crate) mod settings;
 pub(crate) mod warm;
