@@ -66,9 +66,6 @@ pub(crate) fn requests(args: &GetArgs) -> Result<Vec<AcquireRequest>> {
     if args.name.is_some() {
         return Err(for_urls("--name").into());
     }
-    if args.revision.is_some() && args.target.starts_with("hf://") {
-        return Err(Failure::usage("an `hf://` URI gives its revision as `@REV`", "drop `--revision`").into());
-    }
     let (model, path) = parse_location(&args.target, args.repo_type)?;
     let model = with_revision(model, args.revision.as_deref())?;
     let mut files: Vec<String> = path.map(|p| p.as_str().to_owned()).into_iter().collect();
