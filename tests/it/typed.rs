@@ -55,6 +55,7 @@ fn a_short_commit_matching_several_cached_commits_is_an_error_listing_them() {
     std::fs::create_dir_all(env.hub_dir().join("models--org--model/snapshots").join(&twin)).unwrap();
     let run = env.run(&["--offline", "get", &format!("org/model@{}", &commit[..6]), "config.json"]).expect(2);
     assert!(run.stderr.contains(&commit) && run.stderr.contains(&twin), "both candidates are named: {}", run.stderr);
+    assert!(run.stderr.contains("a commit by more of its digits"), "{}", run.stderr);
     let run = env.run(&["verify", &commit[..6]]).expect(2);
     assert!(run.stderr.contains(&commit) && run.stderr.contains(&twin), "{}", run.stderr);
     // One digit more is unique again.

@@ -50,6 +50,15 @@ fn style(code: &str, text: &str) -> String {
     }
 }
 
+/// `arg` as a shell reads it back: single-quoted when it holds anything but plain characters.
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./@:=,%+".contains(c)) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
 struct Session {
     bin: PathBuf,
     python: PathBuf,
@@ -110,7 +119,8 @@ impl Session {
     /// fails unless it exits with `expected`.
     fn run(&self, args: &[&str], expected: i32, extra_env: &[(&str, &str)]) -> Result<(), String> {
         let shown: Vec<String> = extra_env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-        println!("\n{}", style("1", &format!("$ {}modelcache {}", shown.concat(), args.join(" "))));
+        let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        println!("\n{}", style("1", &format!("$ {}modelcache {}", shown.concat(), quoted.join(" "))));
         let _ = std::io::stdout().flush();
         let mut c = Command::new(&self.bin);
         c.args(args);
@@ -272,7 +282,7 @@ pub(crate) fn run() -> Result<(), String> {
     let short = format!("demo/tiny-model@{}", main.trim().get(..12).unwrap_or_default());
     s.run(&["--offline", "get", &short, "config.json"], 0, &[])?;
     s.run(&["get", "hf://demo/tiny-model@v1.0/config.json"], 0, &[])?;
-    s.run(&["ls", "--filter", "size>1MiB", "--sort", "size", "--ids"], 0, &[])?;
+    s.run(&["ls", "--filter", "size>2MiB", "--sort", "size", "--ids"], 0, &[])?;
     s.run(&["stats"], 0, &[])?;
 
     let blob = corrupt_weights(&s.tmp.join("hub"))?;
