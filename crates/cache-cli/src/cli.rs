@@ -153,7 +153,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
-    /// `[datasets/|spaces/]ORG/NAME[@REV]`, or an `http(s)://` URL
+    /// `[datasets/|spaces/]ORG/NAME[@REV]` (also `dataset/ORG/NAME` as `hf cache ls` prints
+    /// it, and `hf://[datasets/]ORG/NAME[@REV][/FILE]`), or an `http(s)://` URL
     #[arg(value_name = "REPO[@REV]|URL")]
     pub(crate) target: String,
     /// Files of the repository; none means the whole snapshot
