@@ -148,3 +148,25 @@ fn python_and_modelcache_downloading_one_blob_at_once_make_one_transfer() {
     assert_eq!(s.bytes_for("/cdn/"), SIZE);
     env.run(&["verify"]).ok();
 }
+
+#[test]
+fn ids_and_revisions_as_huggingface_hub_lists_them_name_the_same_repositories() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    env.run(&["get", "org/model", "config.json"]).ok();
+    env.run(&["get", "datasets/org/data", "train.csv"]).ok();
+    env.run(&["get", "spaces/org/app"]).ok();
+    let script = "from huggingface_hub import scan_cache_dir\n\
+                  for r in sorted(scan_cache_dir().repos, key=lambda r: r.cache_id):\n    \
+                  print(r.cache_id, *[rev.commit_hash for rev in r.revisions])";
+    let run = run_python(&env, script, &[("HF_HUB_OFFLINE", "1")]);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for line in lines {
+        let (id, commit) = line.split_once(' ').unwrap();
+        let verified = env.run(&["--json", "verify", id]).ok().json();
+        assert_eq!(verified["valid_models"].as_array().unwrap().len(), 1, "{id}: {verified}");
+        let pinned = env.run(&["--json", "pin", commit]).ok();
+        assert!(pinned.stdout.contains(commit), "{id}@{commit}: {}", pinned.stdout);
+    }
+}

@@ -13,10 +13,12 @@ mod exit_codes;
 mod hostile;
 mod integrity;
 mod interop;
+mod ls;
 mod observability;
 mod progress;
 mod races;
 mod roundtrip;
+mod typed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

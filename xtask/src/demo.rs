@@ -1,20 +1,25 @@
-//! `cargo xtask demo`: the main job, shown end to end with the real binaries.
+//! `cargo xtask demo`: what makes modelcache worth it, shown end to end with the real
+//! binaries in well under a minute once built.
 //!
 //! Builds `modelcache` and `cache-testkit` in release mode, starts the testkit hub on
-//! 127.0.0.1 serving a small model (a config, a tokenizer, an 8 MiB LFS weights file) and
-//! a second repo, and runs a session — each command printed before it runs: a cold `get`
-//! with progress bars (on a terminal), a hit, `ls`, `stats`, a corrupted blob caught by
-//! `verify` and repaired, and `prune` under a size limit keeping a pinned model. Every
-//! directory is temporary (never the user's cache, config or token); only the server
-//! started here is stopped, by its PID. Any step with an unexpected exit code fails the
-//! demo.
+//! 127.0.0.1 serving a small model (a config, a tokenizer, an 8 MiB LFS weights file), a
+//! second model and a repo for Python, and runs a session — each command printed before it
+//! runs, with every setting it changes: a cold `get` with progress bars (on a terminal), a
+//! hit, Python's `huggingface_hub` (the venv of `cargo xtask py-env`) reading offline what
+//! modelcache downloaded and modelcache reading offline what Python downloaded, a download
+//! cut mid-transfer and resumed, what people type (a short commit, an `hf://` URI, `ls`
+//! filters), a corrupted blob caught by `verify` and repaired (and Python reading the
+//! repaired file), and `prune` under a size limit keeping a pinned model; then a recap and
+//! next steps. Every directory is temporary (never the user's cache, config or token); only
+//! the server started here is stopped, by its PID. Any step with an unexpected exit code
+//! fails the demo.
 
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use crate::cmd;
+use crate::{cmd, py};
 
 /// The temporary directory, removed when the demo ends however it ends.
 struct TempDir(PathBuf);
@@ -45,22 +50,26 @@ fn style(code: &str, text: &str) -> String {
     }
 }
 
+/// `arg` as a shell reads it back: single-quoted when it holds anything but plain characters.
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./@:=,%+".contains(c)) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
 struct Session {
     bin: PathBuf,
+    python: PathBuf,
     tmp: PathBuf,
     endpoint: String,
 }
 
 impl Session {
-    /// Runs `modelcache args` with the demo's environment, printing the command first;
-    /// fails unless it exits with `expected`.
-    fn run(&self, args: &[&str], expected: i32, extra_env: &[(&str, &str)]) -> Result<(), String> {
-        let shown: Vec<String> = extra_env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-        println!("\n{}", style("1", &format!("$ {}modelcache {}", shown.concat(), args.join(" "))));
-        let _ = std::io::stdout().flush();
-        let mut c = Command::new(&self.bin);
-        c.args(args)
-            .env("HF_ENDPOINT", &self.endpoint)
+    /// The demo's environment: temporary directories, the testkit hub, no token.
+    fn env(&self, c: &mut Command) {
+        c.env("HF_ENDPOINT", &self.endpoint)
             .env("HF_HUB_CACHE", self.tmp.join("hub"))
             .env("HF_HOME", self.tmp.join("hf-home"))
             .env("MODELCACHE_HOME", self.tmp.join("modelcache-home"))
@@ -68,6 +77,54 @@ impl Session {
             .env_remove("HF_TOKEN")
             .env_remove("HF_HUB_OFFLINE")
             .env_remove("MODELCACHE_OFFLINE");
+    }
+
+    /// Runs a Python script with huggingface_hub on the same cache, printing it first.
+    fn python(&self, script: &str, offline: bool) -> Result<(), String> {
+        let prefix = if offline { "HF_HUB_OFFLINE=1 " } else { "" };
+        println!("\n{}", style("1", &format!("$ {prefix}python - <<'EOF'")));
+        for line in script.trim().lines() {
+            println!("{}", style("1", line));
+        }
+        println!("{}", style("1", "EOF"));
+        let _ = std::io::stdout().flush();
+        let mut c = Command::new(&self.python);
+        self.env(&mut c);
+        c.args(["-c", script]).env("HF_HUB_DISABLE_TELEMETRY", "1").env("HF_HUB_DISABLE_PROGRESS_BARS", "1");
+        if offline {
+            c.env("HF_HUB_OFFLINE", "1");
+        }
+        let status = c.status().map_err(|e| format!("could not run {}: {e}", self.python.display()))?;
+        if status.success() { Ok(()) } else { Err(format!("the Python step failed ({status})")) }
+    }
+
+    /// Replaces the hub's faults (`POST /_testkit/faults`, a JSON body), saying so.
+    fn faults(&self, json: &str) -> Result<(), String> {
+        println!("{}", style("2", &format!("(testkit hub faults now: {json})")));
+        let addr = self.endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(addr).map_err(|e| format!("connecting to the hub: {e}"))?;
+        let request = format!(
+            "POST /_testkit/faults HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        );
+        let mut answer = String::new();
+        stream
+            .write_all(request.as_bytes())
+            .and_then(|()| stream.read_to_string(&mut answer))
+            .map_err(|e| format!("setting the hub's faults: {e}"))?;
+        if answer.starts_with("HTTP/1.1 2") { Ok(()) } else { Err(format!("the hub refused the faults: {answer}")) }
+    }
+
+    /// Runs `modelcache args` with the demo's environment, printing the command first;
+    /// fails unless it exits with `expected`.
+    fn run(&self, args: &[&str], expected: i32, extra_env: &[(&str, &str)]) -> Result<(), String> {
+        let shown: Vec<String> = extra_env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        println!("\n{}", style("1", &format!("$ {}modelcache {}", shown.concat(), quoted.join(" "))));
+        let _ = std::io::stdout().flush();
+        let mut c = Command::new(&self.bin);
+        c.args(args);
+        self.env(&mut c);
         for (k, v) in extra_env {
             c.env(k, v);
         }
@@ -106,6 +163,12 @@ fn start_server(bin: &Path) -> Result<(Server, String), String> {
         "config.json=text:{}",
         "--file",
         "weights.bin=4MiB:lfs",
+        "--repo",
+        "demo/from-python",
+        "--file",
+        "config.json=text:{\"fetched_by\": \"huggingface_hub\"}",
+        "--file",
+        "data.bin=1MiB:lfs",
     ];
     println!("$ {} {}", bin.display(), args.join(" "));
     let mut child = Command::new(bin)
@@ -140,13 +203,55 @@ fn corrupt_weights(hub: &Path) -> Result<String, String> {
     Ok(biggest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
+/// Python reading, offline, what modelcache downloaded: same paths, no warning.
+const PY_READS: &str = r#"
+import warnings
+from huggingface_hub import hf_hub_download, scan_cache_dir
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    print(hf_hub_download("demo/tiny-model", "model.safetensors"))
+    info = scan_cache_dir()
+print([r.cache_id for r in info.repos], "warnings:", len(caught) + len(info.warnings))
+"#;
+
+/// Python downloading a repo modelcache then reads offline.
+const PY_DOWNLOADS: &str = r#"
+from huggingface_hub import snapshot_download
+print(snapshot_download("demo/from-python"))
+"#;
+
+/// Python checking the repaired weights against their etag.
+const PY_CHECKS: &str = r#"
+import hashlib
+from huggingface_hub import hf_hub_download, get_hf_file_metadata, hf_hub_url
+path = hf_hub_download("demo/tiny-model", "model.safetensors")
+print("sha256", hashlib.sha256(open(path, "rb").read()).hexdigest(), "==", get_hf_file_metadata(hf_hub_url("demo/tiny-model", "model.safetensors")).etag)
+"#;
+
+const RECAP: &str = "
+demo: every step behaved as expected. What you saw:
+  - one download per file; hits and `--offline` answered from disk
+  - Python's huggingface_hub and modelcache read each other's downloads (one cache, one layout)
+  - a cut transfer resumed from where it stopped, not from zero
+  - short commits, `hf://` URIs, `hf cache ls` ids and `ls --filter/--ids` accepted
+  - bit rot caught by `verify`, repaired by `verify --repair`
+  - `prune` under a size limit kept the pinned model
+
+Next steps:
+  cargo build --release -p cache-cli          # then put target/release/modelcache on PATH
+  modelcache get openai/whisper-tiny config.json
+  modelcache ls --revisions && modelcache stats
+  modelcache config                           # every setting and where it came from
+  README.md lists every command, setting, exit code and JSON shape.";
+
 pub(crate) fn run() -> Result<(), String> {
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "cache-cli", "-p", "cache-testkit"]))?;
     let release = cmd::root().join("target/release");
     let tmp = TempDir(std::env::temp_dir().join(format!("modelcache-demo-{}", std::process::id())));
     std::fs::create_dir_all(&tmp.0).map_err(|e| format!("creating {}: {e}", tmp.0.display()))?;
     let (_server, endpoint) = start_server(&release.join("cache-testkit"))?;
-    let s = Session { bin: release.join("modelcache"), tmp: tmp.0.clone(), endpoint };
+    let python = py::ensure()?;
+    let s = Session { bin: release.join("modelcache"), python, tmp: tmp.0.clone(), endpoint };
     println!("temporary cache under {} (removed at the end)", tmp.0.display());
 
     println!("\n# A cold download: progress bars on stderr when it is a terminal; the paths on stdout.");
@@ -155,8 +260,29 @@ pub(crate) fn run() -> Result<(), String> {
     s.run(&["get", "demo/tiny-model", "config.json", "model.safetensors"], 0, &[])?;
     s.run(&["--offline", "get", "demo/tiny-model", "config.json"], 0, &[])?;
     s.run(&["get", "demo/tiny-model@v1.0", "config.json"], 0, &[])?;
-    s.run(&["get", "demo/other-model"], 0, &[])?;
+
+    println!("\n# Python's huggingface_hub reads what modelcache downloaded, offline, with no warning...");
+    s.python(PY_READS, true)?;
+    println!("\n# ...and modelcache reads, offline, what huggingface_hub downloaded.");
+    s.python(PY_DOWNLOADS, false)?;
+    s.run(&["--offline", "get", "demo/from-python", "config.json", "data.bin"], 0, &[])?;
+
+    println!("\n# A transfer cut after 1.5 MiB (the hub drops the connection once; retries off for this step).");
+    s.faults(r#"{"throttle_bps": 6291456, "drop": {"after_bytes": 1572864, "count": 1}, "path_contains": "/cdn/"}"#)?;
+    s.run(&["get", "demo/other-model"], 3, &[("MODELCACHE_RETRIES", "0")])?;
+    s.faults(r#"{"throttle_bps": 6291456}"#)?;
     s.run(&["ls"], 0, &[])?;
+    println!("\n# The next `get` resumes it: `bytes_downloaded` is only what was missing.");
+    s.run(&["--json", "get", "demo/other-model"], 0, &[])?;
+
+    println!("\n# What people type: a short commit as `ls --revisions` prints it, an hf:// URI, ls filters.");
+    s.run(&["ls", "--revisions"], 0, &[])?;
+    let main = std::fs::read_to_string(s.tmp.join("hub/models--demo--tiny-model/refs/main"))
+        .map_err(|e| format!("reading the model's ref: {e}"))?;
+    let short = format!("demo/tiny-model@{}", main.trim().get(..12).unwrap_or_default());
+    s.run(&["--offline", "get", &short, "config.json"], 0, &[])?;
+    s.run(&["get", "hf://demo/tiny-model@v1.0/config.json"], 0, &[])?;
+    s.run(&["ls", "--filter", "size>2MiB", "--sort", "size", "--ids"], 0, &[])?;
     s.run(&["stats"], 0, &[])?;
 
     let blob = corrupt_weights(&s.tmp.join("hub"))?;
@@ -164,13 +290,18 @@ pub(crate) fn run() -> Result<(), String> {
     s.run(&["verify"], 5, &[])?;
     s.run(&["verify", "--repair"], 0, &[])?;
     s.run(&["verify"], 0, &[])?;
+    println!("\n# The repaired weights, as Python sees them: their sha256 is their etag again.");
+    s.python(PY_CHECKS, false)?;
 
-    println!("\n# A size limit: the pinned model stays, the least recently used other one goes.");
+    println!("\n# A size limit: the pinned model stays, the least recently used others go.");
+    println!(
+        "# Everything here was used seconds ago, and files used within `in_use_grace` (default 5 min)\n\
+         # are never evicted: this step sets MODELCACHE_IN_USE_GRACE=0s, shown before each command."
+    );
     s.run(&["pin", "demo/tiny-model"], 0, &[])?;
     s.run(&["prune", "--max-size", "10MiB", "--dry-run"], 0, &[("MODELCACHE_IN_USE_GRACE", "0s")])?;
     s.run(&["prune", "--max-size", "10MiB"], 0, &[("MODELCACHE_IN_USE_GRACE", "0s")])?;
     s.run(&["ls"], 0, &[])?;
-    s.run(&["--json", "stats"], 0, &[])?;
-    println!("\ndemo: every step behaved as expected");
+    println!("{RECAP}");
     Ok(())
 }

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use modelcache::{CacheError, CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, Target};
+use modelcache::{
+    CacheError, CacheManager, CacheManagerBuilder, ConfigKey, ConfigLoader, EffectiveConfig, ModelRef, RepoPath, RepoType,
+    Revision, Target,
+};
 use serde::Serialize;
 
 use crate::cli::{Global, RepoKind};
@@ -184,26 +187,41 @@ impl App {
     }
 }
 
-/// Parses `REPO[@REV]` (with a `datasets/`/`spaces/`/`models/` prefix or `--repo-type`),
-/// naming the argument in the error. A prefix that contradicts an explicit `--repo-type`
-/// is a usage error, never a silent choice of one of them.
+/// Parses `REPO[@REV]` (with a type prefix — `datasets/`, `dataset/`, `hf://datasets/`… —
+/// or `--repo-type`), naming the argument in the error. A prefix that contradicts an
+/// explicit `--repo-type` is a usage error, never a silent choice of one of them.
 pub(crate) fn parse_ref(value: &str, repo_type: Option<RepoKind>) -> Result<ModelRef> {
-    let parsed = ModelRef::parse(value, RepoKind::or_default(repo_type)).map_err(|e| {
+    match parse_location(value, repo_type)? {
+        (model, None) => Ok(model),
+        (_, Some(path)) => Err(Failure::usage(
+            format!("`{}` names the file `{path}` where a repository is expected", shorten(value)),
+            "give the repository alone, and the file as a separate argument where the command takes one",
+        )
+        .into()),
+    }
+}
+
+/// [`parse_ref`] for a value that may also name a file (`hf://org/name@v1/config.json`).
+pub(crate) fn parse_location(value: &str, repo_type: Option<RepoKind>) -> Result<(ModelRef, Option<RepoPath>)> {
+    let parse = |t| ModelRef::parse_location(value, t);
+    let parsed = parse(RepoKind::or_default(repo_type)).map_err(|e| {
         anyhow::Error::new(e).context(Failure::usage(
             format!("invalid repository `{}`", shorten(value)),
-            "write it as `ORG/NAME`, `ORG/NAME@REVISION`, `datasets/ORG/NAME` or `spaces/ORG/NAME`",
+            "write it as `ORG/NAME`, `ORG/NAME@REVISION`, `datasets/ORG/NAME`, `dataset/ORG/NAME` (as `hf cache ls` prints it) or `hf://datasets/ORG/NAME`",
         ))
     })?;
-    let prefixed = matches!(value.split_once('/'), Some(("datasets" | "spaces" | "models", _)));
+    // The value names its type when parsing it as another default changes nothing.
+    let other = if parsed.0.repo.repo_type == RepoType::Model { RepoType::Dataset } else { RepoType::Model };
+    let prefixed = parse(other).is_ok_and(|(m, _)| m.repo.repo_type == parsed.0.repo.repo_type);
     if let Some(kind) = repo_type
         && prefixed
-        && parsed.repo.repo_type != kind.repo_type()
+        && parsed.0.repo.repo_type != kind.repo_type()
     {
         return Err(Failure::usage(
             format!(
                 "`--repo-type {}` contradicts the `{}` prefix of `{}`",
                 kind.repo_type(),
-                value.split('/').next().unwrap_or_default(),
+                value.trim_start_matches("hf://").split('/').next().unwrap_or_default(),
                 shorten(value)
             ),
             "drop `--repo-type`, or the prefix",
@@ -213,20 +231,74 @@ pub(crate) fn parse_ref(value: &str, repo_type: Option<RepoKind>) -> Result<Mode
     Ok(parsed)
 }
 
-/// What `rm`, `pin`, `unpin` and `verify` name: `REPO[@REV]` (anything with a `/` or an
-/// `@`, parsed as [`parse_ref`] does), else a URL artifact by URL, name or id, or a
-/// legacy repository id such as `gpt2` ([`CacheManager::resolve_target`]).
-pub(crate) fn resolve_target(cache: &CacheManager, value: &str, repo_type: Option<RepoKind>) -> Result<Target> {
-    if !crate::cmd::get::is_url(value) && value.contains(['/', '@']) {
-        return Ok(Target::Repo(parse_ref(value, repo_type)?));
+/// `model` at `--revision REV`: the same as `@REV`, so giving both is a usage error unless
+/// they agree.
+pub(crate) fn with_revision(mut model: ModelRef, revision: Option<&str>) -> Result<ModelRef> {
+    let Some(rev) = revision else { return Ok(model) };
+    let parsed: Revision = rev.parse().map_err(|e| {
+        anyhow::Error::new(CacheError::from(e))
+            .context(Failure::usage(format!("invalid `--revision` `{}`", shorten(rev)), "give a branch, a tag or a commit"))
+    })?;
+    match &model.revision {
+        Some(r) if *r != parsed => Err(Failure::usage(
+            format!("`@{r}` and `--revision {}` name different revisions", shorten(rev)),
+            "give the revision once, as `REPO@REV` or with `--revision`",
+        )
+        .into()),
+        _ => {
+            model.revision = Some(parsed);
+            Ok(model)
+        }
     }
-    cache.resolve_target(value, RepoKind::or_default(repo_type)).map_err(|e| match e {
-        CacheError::InvalidInput { .. } => anyhow::Error::new(e).context(Failure::usage(
+}
+
+/// `model` with a short commit prefix (as `ls --revisions` prints it) replaced by the
+/// cached commit it names ([`CacheManager::expand_revision`]).
+pub(crate) fn expand(cache: &CacheManager, model: ModelRef) -> Result<ModelRef> {
+    Ok(cache.expand_revision(model)?)
+}
+
+/// What `rm`, `pin`, `unpin` and `verify` name: `REPO[@REV]` (anything with a `/` or an
+/// `@`, parsed as [`parse_ref`] does, a short commit expanded), else a URL artifact by
+/// URL, name or id, or a legacy repository id such as `gpt2`
+/// ([`CacheManager::resolve_target`]), or a cached commit by a prefix unique in the cache
+/// (as `hf cache rm <revision>` takes it).
+pub(crate) fn resolve_target(
+    cache: &CacheManager,
+    value: &str,
+    repo_type: Option<RepoKind>,
+    revision: Option<&str>,
+) -> Result<Target> {
+    if !crate::cmd::get::is_url(value) && value.contains(['/', '@']) {
+        return Ok(Target::Repo(expand(cache, with_revision(parse_ref(value, repo_type)?, revision)?)?));
+    }
+    let resolved = cache.resolve_target(value, RepoKind::or_default(repo_type));
+    if !matches!(resolved, Ok(Target::Artifact(_))) && repo_type.is_none() && revision.is_none() {
+        let commits = cache.find_commit(value)?;
+        match commits.as_slice() {
+            [] => {}
+            [one] => return Ok(Target::Repo(one.clone())),
+            many => {
+                return Err(CacheError::Ambiguous {
+                    what: value.to_owned(),
+                    candidates: many.iter().map(ToString::to_string).collect(),
+                }
+                .into());
+            }
+        }
+    }
+    match resolved {
+        Ok(Target::Repo(model)) => Ok(Target::Repo(expand(cache, with_revision(model, revision)?)?)),
+        Ok(Target::Artifact(_)) if revision.is_some() => {
+            Err(Failure::usage("`--revision` applies to repositories only", "drop it for a URL artifact").into())
+        }
+        Ok(t) => Ok(t),
+        Err(e @ CacheError::InvalidInput { .. }) => Err(anyhow::Error::new(e).context(Failure::usage(
             format!("`{}` is neither a cached URL artifact nor a repository", shorten(value)),
             "give an artifact's name or URL as `modelcache ls` shows it, or a repository as `ORG/NAME[@REV]`",
-        )),
-        other => other.into(),
-    })
+        ))),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// A value for a message: control characters escaped, at most 80 characters.

@@ -263,7 +263,8 @@ pub(crate) struct GenerateManArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
-    /// `[datasets/|spaces/]ORG/NAME[@REV]`, or an `http(s)://` URL
+    /// `[datasets/|spaces/]ORG/NAME[@REV]` (also `dataset/ORG/NAME` as `hf cache ls` prints
+    /// it, and `hf://[datasets/]ORG/NAME[@REV][/FILE]`), or an `http(s)://` URL
     #[arg(value_name = "REPO[@REV]|URL")]
     pub(crate) target: String,
     /// Files of the repository; none means the whole snapshot
@@ -283,8 +284,11 @@ pub(crate) struct GetArgs {
     pub(crate) name: Option<String>,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -319,7 +323,7 @@ pub(crate) struct WarmArgs {
     pub(crate) jobs: u16,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
 }
 
@@ -331,6 +335,18 @@ pub(crate) struct LsArgs {
     /// One row per cached revision
     #[arg(long)]
     pub(crate) revisions: bool,
+    /// Keep rows matching `KEY OP VALUE` (repeatable, all must match): `size>1GB`,
+    /// `age>30d` (since last use), `type=dataset`, `pinned=no`, `name=org/*`
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub(crate) filter: Vec<String>,
+    /// Only the first N repositories or artifacts (after sorting and filtering)
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only ids, one a line, as every command takes them back: `model/org/name`
+    /// (`…@<commit>` with `--revisions`), a URL artifact's name (its id when the name is
+    /// not unique)
+    #[arg(long)]
+    pub(crate) ids: bool,
 }
 
 #[derive(Debug, Args)]
@@ -343,8 +359,11 @@ pub(crate) struct VerifyArgs {
     pub(crate) repair: bool,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -360,8 +379,11 @@ pub(crate) struct RmArgs {
     pub(crate) dry_run: bool,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -394,8 +416,11 @@ pub(crate) struct PinArgs {
     pub(crate) repo: String,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, visible_alias = "type")]
     pub(crate) repo_type: Option<RepoKind>,
+    /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod metrics;
 mod progress;
 mod report;
 mod version;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
     report::install_panic_hook(json_requested);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return parse_error(&e, json_requested),
+        Err(e) => return parse_error(e, json_requested),
     };
     let env_format = std::env::var("MODELCACHE_LOG_FORMAT").ok();
     let log_format = match cli::LogFormat::resolve(cli.global.log_format, env_format.as_deref()) {
@@ -97,12 +98,16 @@ fn exit(code: i32) -> ExitCode {
 }
 
 /// `--help` and `--version` print normally; usage errors exit 2, as JSON with `--json`.
-fn parse_error(e: &clap::Error, json: bool) -> ExitCode {
+fn parse_error(e: clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind as K;
     if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand) {
         let _ = e.print();
         return if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand { exit(2) } else { ExitCode::SUCCESS };
     }
+    let e = match usage::refine(e, &<cli::Cli as clap::CommandFactory>::command()) {
+        usage::Refined::Clap(e) => e,
+        usage::Refined::Failure(f) => return exit(report::report(&anyhow::Error::new(f), json, false)),
+    };
     if json {
         let message = e.render().to_string();
         let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();

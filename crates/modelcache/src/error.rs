@@ -174,7 +174,8 @@ pub enum CacheError {
         what: String,
     },
     /// A name given to `rm`, `pin`, `unpin` or `verify` matches more than one cached item
-    /// (URL artifacts, or an artifact and a repository).
+    /// (URL artifacts, or an artifact and a repository), or a short commit matches several
+    /// cached commits.
     #[error("`{what}` names more than one cached item: {}", candidates.join(", "))]
     Ambiguous {
         /// What was named.
@@ -280,7 +281,7 @@ impl CacheError {
             CacheError::InvalidInput { what, .. } => format!("check the {what}: `modelcache --help` shows the accepted forms"),
             CacheError::NotInCache { .. } => "`modelcache ls` lists what is cached".to_owned(),
             CacheError::Ambiguous { .. } => {
-                "name one exactly: an artifact by its name, URL or id as listed here, a repository as `models/ORG/NAME`"
+                "name one exactly, as listed here: a commit by more of its digits, an artifact by its name, URL or id, a repository as `models/ORG/NAME`"
                     .to_owned()
             }
             CacheError::IncompleteSnapshot { .. } => {

@@ -45,6 +45,11 @@
 //!   size limit after every download, an age limit alone at most once per
 //!   `cleanup_interval` (default a day) after a download, never while offline; the last
 //!   run's time is kept in the home, never in the hub cache.
+//! - References read as people type them ([`ModelRef::parse_location`]: `hf cache ls` ids
+//!   such as `dataset/org/name`, `hf://` URIs); a short commit
+//!   ([`CacheManager::expand_revision`], [`CacheManager::find_commit`]) resolves only
+//!   against commits cached locally, never through the network, and one matching several
+//!   cached commits is an [`CacheError::Ambiguous`] error listing them.
 //! - `--json` output deserializes back into the result types ([`RepoInfo`],
 //!   [`CacheStats`], [`PruneReport`]…).
 //!
@@ -83,6 +88,7 @@ mod network;
 #[path = "network_off.rs"]
 mod network;
 mod progress;
+mod refs;
 mod strategy;
 mod tokenizer;
 mod types;

@@ -238,7 +238,7 @@ impl CacheManager {
     /// returned only when every file of its filtered listing is there.
     pub async fn fetch(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let lease = self.lease_for(request)?;
-        let result = self.fetch_held(request).await;
+        let result = self.fetch_held(request).await.map_err(|e| self.with_near_miss(request, e));
         drop(lease);
         let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
         if offline {

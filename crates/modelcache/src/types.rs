@@ -28,20 +28,19 @@ pub struct ModelRef {
 }
 
 impl ModelRef {
-    /// Parses `[datasets/|spaces/]id[@revision]`; `repo_type` applies when there is no
-    /// such prefix.
+    /// Parses `[TYPE/]id[@revision]` or an `hf://` URI naming a repository (the forms
+    /// are in [`ModelRef::parse_location`]'s module docs); `repo_type` applies when the
+    /// value names no type. A value naming a file (`hf://org/name/config.json`) is an
+    /// invalid-input error: [`ModelRef::parse_location`] reads those.
     pub fn parse(value: &str, repo_type: RepoType) -> Result<Self, CacheError> {
-        let (id, revision) = match value.split_once('@') {
-            Some((id, rev)) => (id, Some(rev.parse::<Revision>()?)),
-            None => (value, None),
-        };
-        let (repo_type, id) = match id.split_once('/') {
-            Some(("datasets", rest)) => (RepoType::Dataset, rest),
-            Some(("spaces", rest)) => (RepoType::Space, rest),
-            Some(("models", rest)) => (RepoType::Model, rest),
-            _ => (repo_type, id),
-        };
-        Ok(ModelRef { repo: Repo::new(repo_type, id.parse()?), revision })
+        match Self::parse_location(value, repo_type)? {
+            (r, None) => Ok(r),
+            (_, Some(path)) => Err(CacheError::InvalidInput {
+                what: "repository",
+                value: value.chars().take(120).collect(),
+                reason: format!("it names the file `{path}`, where a repository is expected"),
+            }),
+        }
     }
 
     /// The revision, `main` when none was given.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, Hold, ModelRef, Repo, RepoPath, Sha256};
+use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, Hold, ModelRef, Repo, RepoPath, Revision, Sha256};
 use serde::Serialize;
 
-use crate::app::{App, parse_ref, shorten};
+use crate::app::{App, expand, parse_location, shorten, with_revision};
 use crate::cli::GetArgs;
 use crate::report::Failure;
 
@@ -66,15 +66,18 @@ pub(crate) fn requests(args: &GetArgs) -> Result<Vec<AcquireRequest>> {
     if args.name.is_some() {
         return Err(for_urls("--name").into());
     }
-    let model = parse_ref(&args.target, args.repo_type)?;
-    if !args.files.is_empty() && (!args.include.is_empty() || !args.exclude.is_empty()) {
+    let (model, path) = parse_location(&args.target, args.repo_type)?;
+    let model = with_revision(model, args.revision.as_deref())?;
+    let mut files: Vec<String> = path.map(|p| p.as_str().to_owned()).into_iter().collect();
+    files.extend(args.files.iter().cloned());
+    if !files.is_empty() && (!args.include.is_empty() || !args.exclude.is_empty()) {
         return Err(Failure::usage(
             "`--include`/`--exclude` filter a whole snapshot and cannot be combined with FILE arguments",
             "either name the files, or give only the repository with the globs",
         )
         .into());
     }
-    repo_requests(model, &args.files, &args.include, &args.exclude)
+    repo_requests(model, &files, &args.include, &args.exclude)
 }
 
 /// A repository's files, or (none named) its snapshot filtered by `include`/`exclude`.
@@ -163,9 +166,27 @@ pub(crate) fn tally(results: &[(AcquireRequest, Result<Acquired, CacheError>)]) 
         .unwrap_or_default()
 }
 
+/// `request` with a short commit prefix expanded against the cached commits.
+pub(crate) fn expand_request(cache: &CacheManager, request: AcquireRequest) -> Result<AcquireRequest> {
+    let expanded = |repo: &Repo, revision: &Revision| -> Result<Revision> {
+        let model = expand(cache, ModelRef { repo: repo.clone(), revision: Some(revision.clone()) })?;
+        Ok(model.revision_or_main())
+    };
+    Ok(match request {
+        AcquireRequest::File { repo, revision, path } => {
+            AcquireRequest::File { revision: expanded(&repo, &revision)?, repo, path }
+        }
+        AcquireRequest::Snapshot { repo, revision, include, exclude } => {
+            AcquireRequest::Snapshot { revision: expanded(&repo, &revision)?, repo, include, exclude }
+        }
+        other => other,
+    })
+}
+
 pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
     let requests = requests(args)?;
     let cache = app.manager()?;
+    let requests = requests.into_iter().map(|r| expand_request(&cache, r)).collect::<Result<Vec<_>>>()?;
     let jobs = cache.config().config.parallelism;
     let start = std::time::Instant::now();
     let results = App::runtime()?.block_on(fetch_all(&cache, requests, jobs));

@@ -2,6 +2,7 @@
 //! (totals and counters). A URL artifact is a row of type `url` named by its file name,
 //! with its URL (redacted) in a section below the table.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use anyhow::Result;
@@ -9,6 +10,7 @@ use modelcache::{CacheStats, RepoInfo, Timestamp};
 
 use crate::app::{App, Output};
 use crate::cli::{LsArgs, SortKey, StatsArgs, StatsFormat};
+use crate::cmd::ls_filter::Filter;
 use crate::format::{self, Align, Table};
 
 pub(crate) fn sort(repos: &mut [RepoInfo], key: SortKey) {
@@ -24,10 +26,52 @@ fn yes(b: bool) -> String {
     if b { "yes".to_owned() } else { String::new() }
 }
 
-/// The `ls` table (and the incomplete downloads under it).
-pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> String {
+/// `total: 2 repositories (3 revisions), 1 url artifact, 4 MiB`, and how many rows
+/// `--filter`/`--limit` left out. A blob shared by URL artifacts counts once.
+pub(crate) fn total_line(repos: &[RepoInfo], hidden: usize) -> String {
+    let hub: Vec<&RepoInfo> = repos.iter().filter(|r| r.artifact.is_none()).collect();
+    let revisions: usize = hub.iter().map(|r| r.revisions.len()).sum();
+    let mut blobs = std::collections::HashSet::new();
+    let size: u64 =
+        repos.iter().filter(|r| r.artifact.as_ref().is_none_or(|a| blobs.insert(a.sha256.clone()))).map(|r| r.size_bytes).sum();
+    let mut line = format!(
+        "total: {} ({})",
+        format::count(hub.len() as u64, "repository", "repositories"),
+        format::count(revisions as u64, "revision", "revisions"),
+    );
+    if repos.len() > hub.len() {
+        let _ = write!(line, ", {}", format::count((repos.len() - hub.len()) as u64, "url artifact", "url artifacts"));
+    }
+    let _ = write!(line, ", {} on disk", format::size(size));
+    if hidden > 0 {
+        let _ = write!(line, "; {hidden} more not shown");
+    }
+    line.push('\n');
+    line
+}
+
+/// `ls --ids`: one id a line, as `rm`, `pin`, `verify` and `get` take them back.
+pub(crate) fn ids(repos: &[RepoInfo], revisions: bool, ambiguous_names: &HashSet<String>) -> String {
+    let mut out = String::new();
+    for r in repos {
+        if let Some(a) = &r.artifact {
+            let _ = writeln!(out, "{}", if ambiguous_names.contains(&a.name) { &a.id } else { &a.name });
+        } else if revisions {
+            for rev in &r.revisions {
+                let _ = writeln!(out, "{}/{}@{}", r.repo_type, r.repo_id, rev.commit);
+            }
+        } else {
+            let _ = writeln!(out, "{}/{}", r.repo_type, r.repo_id);
+        }
+    }
+    out
+}
+
+/// The `ls` table with its total line (`hidden`: rows `--filter`/`--limit` left out), then
+/// the URL artifacts and the incomplete downloads.
+pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp, hidden: usize) -> String {
     if repos.is_empty() {
-        return "the cache is empty\n".to_owned();
+        return if hidden == 0 { "the cache is empty\n".to_owned() } else { format!("nothing matches ({hidden} not shown)\n") };
     }
     let mut out = if revisions {
         let mut t = Table::new(&[
@@ -90,6 +134,7 @@ pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> Stri
         }
         t.render()
     };
+    out.push_str(&total_line(repos, hidden));
     let artifacts: Vec<_> = repos.iter().filter_map(|r| r.artifact.as_ref()).collect();
     if !artifacts.is_empty() {
         out.push_str("\nurl artifacts (`rm`, `pin`, `verify` take the name or the URL):\n");
@@ -118,10 +163,23 @@ pub(crate) fn table(repos: &[RepoInfo], revisions: bool, now: Timestamp) -> Stri
 }
 
 pub(crate) fn ls(app: &App, args: &LsArgs) -> Result<()> {
+    let filters = args.filter.iter().map(|f| Filter::parse(f)).collect::<Result<Vec<_>>>()?;
     let cache = app.manager()?;
-    let mut repos = cache.list()?;
+    let all = cache.list()?;
+    let now = Timestamp::now();
+    let mut seen = HashSet::new();
+    let ambiguous: HashSet<String> =
+        all.iter().filter_map(|r| r.artifact.as_ref()).filter(|a| !seen.insert(a.name.clone())).map(|a| a.name.clone()).collect();
+    let count = all.len();
+    let mut repos: Vec<RepoInfo> = all.into_iter().filter(|r| filters.iter().all(|f| f.keeps(r, now))).collect();
     sort(&mut repos, args.sort);
-    app.out.emit(&repos, || table(&repos, args.revisions, Timestamp::now()))
+    if let Some(n) = args.limit {
+        repos.truncate(n);
+    }
+    if args.ids && !app.out.json {
+        return Output::text(&ids(&repos, args.revisions, &ambiguous));
+    }
+    app.out.emit(&repos, || table(&repos, args.revisions, now, count - repos.len()))
 }
 
 /// The `stats` text.
@@ -214,23 +272,26 @@ mod tests {
         sort(&mut repos, SortKey::Used);
         assert_eq!(repos[0].repo_id, "org/small");
         sort(&mut repos, SortKey::Name);
-        insta::assert_snapshot!(table(&repos, false, now), @r"
+        insta::assert_snapshot!(table(&repos, false, now, 0), @r"
         TYPE   ID         REVISIONS  FILES   SIZE  LAST USED   PINNED
         model  org/big            1      1  4 MiB  2 h ago     yes
         model  org/small          1      1   10 B  16 min ago
+        total: 2 repositories (2 revisions), 4 MiB on disk
 
         incomplete downloads (resumed by the next `get`, removed by `prune` when stale):
         ID       BLOB               SO FAR  LAST WRITTEN
         org/big  aaaaaaaaaaaaaaaa  1.5 KiB  just now
         ");
-        insta::assert_snapshot!(table(&repos[..1], true, now), @r"
+        insta::assert_snapshot!(table(&repos[..1], true, now, 1), @r"
         TYPE   ID       COMMIT        REFS  FILES   SIZE  LAST USED  PINNED
         model  org/big  0123456789ab  main      1  4 MiB  2 h ago    yes
+        total: 1 repository (1 revision), 4 MiB on disk; 1 more not shown
 
         incomplete downloads (resumed by the next `get`, removed by `prune` when stale):
         ID       BLOB               SO FAR  LAST WRITTEN
         org/big  aaaaaaaaaaaaaaaa  1.5 KiB  just now
         ");
-        assert_eq!(table(&[], false, now), "the cache is empty\n");
+        assert_eq!(table(&[], false, now, 0), "the cache is empty\n");
+        assert_eq!(table(&[], false, now, 2), "nothing matches (2 not shown)\n");
     }
 }

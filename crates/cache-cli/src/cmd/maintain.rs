@@ -62,7 +62,7 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
 
 pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
     let cache = app.manager()?;
-    let target = args.repo.as_deref().map(|r| resolve_target(&cache, r, args.repo_type)).transpose()?;
+    let target = args.repo.as_deref().map(|r| resolve_target(&cache, r, args.repo_type, args.revision.as_deref())).transpose()?;
     let rt = App::runtime()?;
     let report = match &target {
         Some(Target::Artifact(a)) => rt.block_on(cache.verify_artifact(a, args.repair))?,
@@ -91,7 +91,7 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
 pub(crate) fn rm(app: &App, args: &RmArgs) -> Result<()> {
     let files = args.files.iter().map(|f| parse_path(f)).collect::<Result<Vec<_>>>()?;
     let cache = app.manager()?;
-    let (report, target) = match resolve_target(&cache, &args.repo, args.repo_type)? {
+    let (report, target) = match resolve_target(&cache, &args.repo, args.repo_type, args.revision.as_deref())? {
         Target::Artifact(a) => {
             if !files.is_empty() {
                 return Err(Failure::usage(

@@ -4,6 +4,7 @@ pub(crate) mod doctor;
 pub(crate) mod generate;
 pub(crate) mod get;
 pub(crate) mod list;
+pub(crate) mod ls_filter;
 pub(crate) mod maintain;
 pub(crate) mod settings;
 pub(crate) mod warm;

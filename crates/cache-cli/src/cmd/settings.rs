@@ -21,7 +21,7 @@ struct PinResult {
 
 pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
     let cache = app.manager()?;
-    let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type)? {
+    let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type, args.revision.as_deref())? {
         Target::Artifact(a) => {
             if on {
                 cache.pin_artifact(&a)?;

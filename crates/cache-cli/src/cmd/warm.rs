@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::app::{App, parse_ref, shorten};
 use crate::cli::{RepoKind, WarmArgs};
-use crate::cmd::get::{fetch_all, is_url, repo_requests};
+use crate::cmd::get::{expand_request, fetch_all, is_url, repo_requests};
 use crate::format;
 use crate::report::Failure;
 
@@ -133,6 +133,7 @@ pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
     let start = Instant::now();
     let (owners, requests): (Vec<usize>, Vec<AcquireRequest>) =
         lines.iter().enumerate().flat_map(|(i, l)| l.requests.iter().map(move |r| (i, r.clone()))).unzip();
+    let requests = requests.into_iter().map(|r| expand_request(&cache, r)).collect::<Result<Vec<_>>>()?;
     let results = App::runtime()?.block_on(fetch_all(&cache, requests, usize::from(args.jobs)));
     let (files, hits, bytes) = crate::cmd::get::tally(&results);
     app.finish_progress(files, hits, bytes, start.elapsed());
