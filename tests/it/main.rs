@@ -13,6 +13,7 @@ mod exit_codes;
 mod hostile;
 mod integrity;
 mod interop;
+mod messages;
 mod races;
 mod roundtrip;
 

@@ -381,10 +381,10 @@ impl CacheManager {
         Ok(())
     }
 
-    /// Removes the pins of a repository (or of one revision).
-    pub fn unpin(&self, target: &ModelRef) -> Result<(), CacheError> {
-        self.inner.store.unpin(&pin_scope(target))?;
-        Ok(())
+    /// Removes the pins of a repository (or of one revision); returns whether there was
+    /// one (`false`: it was not pinned, nothing changed).
+    pub fn unpin(&self, target: &ModelRef) -> Result<bool, CacheError> {
+        Ok(self.inner.store.unpin(&pin_scope(target))?)
     }
 }
 

@@ -264,10 +264,13 @@ impl CacheManager {
 
     async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let ctx = AcquireContext { inner: &self.inner };
-        let acquired = match crate::strategy::cached_commit_file(&ctx, request) {
+        let mut acquired = match crate::strategy::cached_commit_file(&ctx, request) {
             Some(answer) => answer?,
             None => self.inner.strategy.acquire(&ctx, request).await?,
         };
+        if let AcquireRequest::Snapshot { repo, include, .. } = request {
+            acquired.unmatched_include = self.unmatched_include(repo, acquired.commit.as_deref(), include);
+        }
         if acquired.from_cache {
             tracing::debug!(request = %request.describe(), "served from the cache");
         } else {
@@ -277,6 +280,23 @@ impl CacheManager {
         }
         self.record_returned(request, &acquired)?;
         Ok(acquired)
+    }
+
+    /// The `include` globs that match no file of the listing of `repo` at `commit` (none
+    /// when the listing is not cached: nothing is claimed without it).
+    fn unmatched_include(&self, repo: &cache_core::Repo, commit: Option<&str>, include: &[String]) -> Vec<String> {
+        let tree = commit
+            .and_then(|c| c.parse::<cache_core::CommitHash>().ok())
+            .and_then(|c| self.inner.store.read_tree(repo, &c).ok().flatten());
+        let Some(tree) = tree else { return Vec::new() };
+        include
+            .iter()
+            .filter(|glob| {
+                let Ok(filter) = crate::strategy::filter(std::slice::from_ref(*glob), &[]) else { return false };
+                !tree.files.keys().any(|p| filter.matches(p.as_str()))
+            })
+            .cloned()
+            .collect()
     }
 
     /// After a download: a size limit is enforced at once (with the age limit, when set);

@@ -96,6 +96,7 @@ async fn acquire(
                 from_cache: o.from_cache,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
+                unmatched_include: Vec::new(),
             })
         }
         AcquireRequest::Snapshot { repo, revision, include, exclude } => {
@@ -107,6 +108,7 @@ async fn acquire(
                 from_cache: o.downloaded == 0,
                 files_downloaded: o.downloaded,
                 bytes_downloaded: o.bytes_downloaded,
+                unmatched_include: Vec::new(),
             })
         }
         AcquireRequest::Url { url, sha256, name } => {
@@ -118,6 +120,7 @@ async fn acquire(
                 from_cache: o.from_cache,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
+                unmatched_include: Vec::new(),
             })
         }
     }

@@ -201,7 +201,7 @@ impl AcquisitionStrategy for CacheOnlyAcquisition {
 }
 
 fn hit(path: PathBuf, commit: Option<String>) -> Acquired {
-    Acquired { path, commit, from_cache: true, files_downloaded: 0, bytes_downloaded: 0 }
+    Acquired { path, commit, from_cache: true, files_downloaded: 0, bytes_downloaded: 0, unmatched_include: Vec::new() }
 }
 
 pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilter, CacheError> {

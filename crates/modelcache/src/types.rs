@@ -139,6 +139,11 @@ pub struct Acquired {
     pub files_downloaded: usize,
     /// Body bytes downloaded now.
     pub bytes_downloaded: u64,
+    /// For a snapshot: the `include` globs that match no file of the revision's listing
+    /// (empty when every one matched, or when the listing is unknown). When it is every
+    /// `include` glob, the snapshot took no file.
+    #[serde(default)]
+    pub unmatched_include: Vec<String>,
 }
 
 /// What a listed item is: a Hub repository of one of its three types, or a generic

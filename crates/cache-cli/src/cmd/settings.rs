@@ -17,16 +17,20 @@ struct PinResult {
     target: String,
     pinned: bool,
     cached: bool,
+    /// `unpin`: whether a pin was removed (`false`: it was not pinned, nothing changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    was_pinned: Option<bool>,
 }
 
 pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
     let cache = app.manager()?;
+    let mut was_pinned = None;
     let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type)? {
         Target::Artifact(a) => {
             if on {
                 cache.pin_artifact(&a)?;
             } else {
-                cache.unpin_artifact(&a)?;
+                was_pinned = Some(cache.unpin_artifact(&a)?);
             }
             (a.describe(), true)
         }
@@ -34,7 +38,7 @@ pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
             if on {
                 cache.pin(&target)?;
             } else {
-                cache.unpin(&target)?;
+                was_pinned = Some(cache.unpin(&target)?);
             }
             let cached = cache.list()?.iter().any(|r| r.artifact.is_none() && r.model_id == target.repo.to_string());
             if on && !cached {
@@ -43,8 +47,11 @@ pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
             (target.to_string(), cached)
         }
     };
-    let result = PinResult { target, pinned: on, cached };
-    app.out.emit(&result, || format!("{} `{}`\n", if on { "pinned" } else { "unpinned" }, result.target))
+    let result = PinResult { target, pinned: on, cached, was_pinned };
+    app.out.emit(&result, || match result.was_pinned {
+        Some(false) => format!("`{}` was not pinned: nothing changed\n", result.target),
+        _ => format!("{} `{}`\n", if on { "pinned" } else { "unpinned" }, result.target),
+    })
 }
 
 /// One setting in `config --json`.
