@@ -40,3 +40,93 @@ fn unpin_of_what_is_not_pinned_says_so() {
     let again = env.run(&["--json", "unpin", "org/other"]).ok().json();
     assert_eq!((again["pinned"].as_bool(), again["was_pinned"].as_bool()), (Some(false), Some(false)));
 }
+
+#[test]
+fn prune_says_when_no_limit_is_set_and_what_it_aimed_for_and_what_the_grace_kept() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    let none = env.run(&["prune"]).ok();
+    assert!(none.stdout.starts_with("no limit is set ("), "{}", none.stdout);
+    assert!(!none.stdout.contains("evicted  "), "{}", none.stdout);
+    assert_eq!(env.run(&["--json", "prune"]).ok().json()["max_size"], serde_json::Value::Null);
+
+    // Both files were used just now: the in-use grace (5m by default) keeps them.
+    let kept = env.run(&["prune", "--max-size", "1KiB", "--max-age", "30d"]).ok();
+    let lines = kept.lines();
+    assert_eq!(
+        lines[0],
+        "target: size limit 1 KiB (over it, evict down to 819 B, the low watermark); age limit 4w2d since last use"
+    );
+    assert_eq!(lines[1], "kept 2 files (256 KiB) used within the in-use grace of 5m", "{}", kept.stdout);
+    assert!(lines[2].starts_with("freed 0 B "), "{}", kept.stdout);
+    let json = env.run(&["--json", "prune", "--max-size", "1KiB"]).ok().json();
+    assert_eq!((json["max_size"].as_u64(), json["target_size"].as_u64()), (Some(1024), Some(819)));
+    assert_eq!((json["in_use_grace_secs"].as_u64(), json["kept_recently_used"].as_u64()), (Some(300), Some(2)));
+}
+
+#[test]
+fn a_max_size_that_evicts_nearly_everything_is_said_before_it_happens() {
+    let hub = hub();
+    let mut env = Env::new(&hub);
+    env.var("MODELCACHE_IN_USE_GRACE", "0s");
+    env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    env.run(&["get", "org/other", "vocab.txt"]).ok();
+    env.run(&["pin", "org/other"]).ok();
+    let dry = env.run(&["prune", "--max-size", "1KiB", "--dry-run"]).ok();
+    let evicted: Vec<&str> = dry.lines().into_iter().filter(|l| l.starts_with("would evict  ")).collect();
+    assert_eq!(evicted.len(), 2, "a dry run lists every file: {}", dry.stdout);
+    assert!(evicted.iter().any(|l| l.contains("/model.safetensors")) && evicted.iter().any(|l| l.contains("/config.json")));
+    assert!(dry.stdout.contains("\nkept 1 file (pinned)\n"), "{}", dry.stdout);
+    assert!(dry.stdout.ends_with("this would evict nearly everything: 2 of 3 files, 256 KiB of 256 KiB\n"), "{}", dry.stdout);
+    // Not on a terminal: a warning first, then the eviction (scripts keep working).
+    let run = env.run(&["prune", "--max-size", "1KiB"]).ok();
+    assert!(
+        run.stderr.starts_with("warning: `--max-size` would evict nearly everything: 2 of 3 files, 256 KiB of 256 KiB"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("evicted  ")).count(), 2, "{}", run.stdout);
+    // A limit that takes little says nothing.
+    env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    let mild = env.run(&["prune", "--max-size", "300KiB"]).ok();
+    assert!(mild.stderr.is_empty(), "{}", mild.stderr);
+}
+
+/// Runs `modelcache args` in a pseudo-terminal of 80 columns (util-linux `script`), with
+/// `input` typed at it; returns what the terminal showed.
+fn on_terminal(env: &Env, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let quoted: Vec<String> = std::iter::once(crate::bin().to_str().unwrap())
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let mut child = env
+        .with_env("script")
+        .args(["-qec", &format!("stty cols 80 rows 24; exec {}", quoted.join(" ")), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("util-linux `script` is needed for terminal tests (apt-get install util-linux): {e}"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+#[test]
+fn on_a_terminal_a_max_size_that_evicts_nearly_everything_asks_first() {
+    let hub = hub();
+    let mut env = Env::new(&hub);
+    env.var("MODELCACHE_IN_USE_GRACE", "0s");
+    env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    let no = on_terminal(&env, &["prune", "--max-size", "1KiB"], "n\n");
+    assert!(no.contains("`--max-size` would evict nearly everything: 2 of 2 files, 256 KiB of 256 KiB. Continue? [y/N]"), "{no}");
+    assert!(no.contains("cancelled: nothing was evicted"), "{no}");
+    assert_eq!(env.run(&["--json", "stats"]).ok().json()["total_files"], 2, "nothing went");
+    let yes = on_terminal(&env, &["prune", "--max-size", "1KiB"], "y\n");
+    assert_eq!(yes.lines().filter(|l| l.starts_with("evicted  ")).count(), 2, "{yes}");
+    assert_eq!(env.run(&["--json", "stats"]).ok().json()["total_files"], 0);
+}

@@ -83,7 +83,7 @@ pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
     ByteSize, CommitHash, DownloadFailures, EvictionPolicy, FailureCause, Repo, RepoId, RepoPath, RepoType, Revision, Sha256,
-    Timestamp, parse_duration, redact_url,
+    Timestamp, format_duration, parse_duration, redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cache_core::{EntryKey, EvictReason, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction, redact_url};
+use cache_core::{EntryKey, EvictReason, EvictionPolicy, Protection, Repo, RepoPath, Timestamp, plan_eviction, redact_url};
 use cache_store::{RepoListing, Scope};
 
 use crate::artifacts::{self, shown, shown_owner};
@@ -339,7 +339,7 @@ impl CacheManager {
                 size_after: plan.size_after,
                 stale_incomplete_removed: stale.len() as u64,
                 stale_bytes_freed: stale.iter().map(|i| i.size).sum(),
-                ..PruneReport::default()
+                ..aims(policy, &plan, entries.len())
             });
         }
         let size_before = store.stats()?.total_bytes;
@@ -372,6 +372,7 @@ impl CacheManager {
             stale_incomplete_removed: clean.incomplete_removed,
             stale_locks_removed: clean.locks_removed + clean.temp_removed,
             stale_bytes_freed: clean.bytes_freed,
+            ..aims(policy, &plan, entries.len())
         })
     }
 
@@ -385,6 +386,34 @@ impl CacheManager {
     /// one (`false`: it was not pinned, nothing changed).
     pub fn unpin(&self, target: &ModelRef) -> Result<bool, CacheError> {
         Ok(self.inner.store.unpin(&pin_scope(target))?)
+    }
+}
+
+/// What a prune aimed for and what protection kept, from its policy and plan (the
+/// fields of a [`PruneReport`] that say why it evicted what it did).
+fn aims(policy: &EvictionPolicy, plan: &cache_core::EvictionPlan<'_>, files: usize) -> PruneReport {
+    let mut recent_blobs = BTreeMap::new();
+    let (mut recent, mut pinned) = (0, 0);
+    for (e, why) in &plan.protected {
+        match why {
+            Protection::RecentlyUsed => {
+                recent += 1;
+                recent_blobs.insert(&e.blob, e.size);
+            }
+            Protection::Pinned => pinned += 1,
+            _ => {}
+        }
+    }
+    PruneReport {
+        max_size: policy.max_size,
+        target_size: policy.target_size(),
+        max_age_secs: policy.max_age.map(|a| a.as_secs()),
+        in_use_grace_secs: policy.in_use_grace.as_secs(),
+        kept_recently_used: recent,
+        kept_recently_used_bytes: recent_blobs.values().sum(),
+        kept_pinned: pinned,
+        files_before: files as u64,
+        ..PruneReport::default()
     }
 }
 

@@ -424,6 +424,46 @@ pub struct PruneReport {
     pub stale_locks_removed: u64,
     /// Bytes freed by removing stale files.
     pub stale_bytes_freed: u64,
+    /// The size limit the prune aimed for (bytes), when one was set.
+    #[serde(default)]
+    pub max_size: Option<u64>,
+    /// Once over `max_size`, the size it evicts down to (`low_watermark × max_size`).
+    #[serde(default)]
+    pub target_size: Option<u64>,
+    /// The age limit (seconds since the last use), when one was set.
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
+    /// The in-use grace (seconds): files used more recently are never evicted.
+    #[serde(default)]
+    pub in_use_grace_secs: u64,
+    /// Files the in-use grace kept (used within it), whatever the limits.
+    #[serde(default)]
+    pub kept_recently_used: u64,
+    /// Bytes of the files the in-use grace kept (each blob once).
+    #[serde(default)]
+    pub kept_recently_used_bytes: u64,
+    /// Files kept because they are pinned.
+    #[serde(default)]
+    pub kept_pinned: u64,
+    /// Files in the cache before the prune.
+    #[serde(default)]
+    pub files_before: u64,
+}
+
+impl PruneReport {
+    /// Whether neither a size nor an age limit was set (only stale files were cleared).
+    pub fn no_limit(&self) -> bool {
+        self.max_size.is_none() && self.max_age_secs.is_none()
+    }
+
+    /// Whether the eviction takes nearly everything: at least 90 % of the cached bytes,
+    /// or every file that is not pinned (something being evicted either way).
+    pub fn evicts_nearly_everything(&self) -> bool {
+        let evicted = self.evicted.len() as u64;
+        evicted > 0
+            && (u128::from(self.bytes_freed) * 10 >= u128::from(self.size_before) * 9
+                || evicted >= self.files_before.saturating_sub(self.kept_pinned))
+    }
 }
 
 /// How to prune: the configured policy with these overrides.

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 use anyhow::Result;
 use modelcache::{
@@ -119,15 +120,48 @@ fn removal_text(r: &RemoveReport, what: &str) -> String {
     }
 }
 
+/// What a prune aimed for: its limits, or that none is set.
+fn prune_aims(r: &PruneReport) -> String {
+    if r.no_limit() {
+        return "no limit is set (`--max-size`, `--max-age`, or `max_size`/`max_age` in the config): nothing is evicted, \
+                only stale downloads and locks are cleared\n"
+            .to_owned();
+    }
+    let mut aims = Vec::new();
+    if let (Some(max), Some(target)) = (r.max_size, r.target_size) {
+        aims.push(format!(
+            "size limit {} (over it, evict down to {}, the low watermark)",
+            format::size(max),
+            format::size(target)
+        ));
+    }
+    if let Some(age) = r.max_age_secs {
+        aims.push(format!("age limit {} since last use", modelcache::format_duration(Duration::from_secs(age))));
+    }
+    format!("target: {}\n", aims.join("; "))
+}
+
 /// The `prune` report as text.
 pub(crate) fn prune_text(r: &PruneReport) -> String {
-    let mut out = String::new();
+    let mut out = prune_aims(r);
     let verb = if r.dry_run { "would evict" } else { "evicted" };
     for e in &r.evicted {
         let _ = writeln!(out, "{verb}  {}  {}  ({})", e.entry, format::size(e.bytes), e.reason.replace('_', " "));
     }
     for s in &r.skipped_in_use {
         let _ = writeln!(out, "kept (in use)  {s}");
+    }
+    if !r.no_limit() && r.kept_recently_used > 0 {
+        let _ = writeln!(
+            out,
+            "kept {} ({}) used within the in-use grace of {}",
+            format::count(r.kept_recently_used, "file", "files"),
+            format::size(r.kept_recently_used_bytes),
+            modelcache::format_duration(Duration::from_secs(r.in_use_grace_secs)),
+        );
+    }
+    if !r.no_limit() && r.kept_pinned > 0 {
+        let _ = writeln!(out, "kept {} (pinned)", format::count(r.kept_pinned, "file", "files"));
     }
     let (freed, stale) = if r.dry_run { ("would free", "would remove") } else { ("freed", "removed") };
     let _ = writeln!(
@@ -140,7 +174,15 @@ pub(crate) fn prune_text(r: &PruneReport) -> String {
         format::count(r.stale_locks_removed, "stale lock file", "stale lock files"),
         format::size(r.stale_bytes_freed),
     );
+    if r.dry_run && r.evicts_nearly_everything() {
+        let _ = writeln!(out, "this would evict nearly everything: {}", drastic(r));
+    }
     out
+}
+
+/// How much of the cache an eviction takes, for a warning or a question.
+fn drastic(r: &PruneReport) -> String {
+    format!("{} of {} files, {} of {}", r.evicted.len(), r.files_before, format::size(r.bytes_freed), format::size(r.size_before))
 }
 
 pub(crate) fn prune(app: &App, args: &PruneArgs) -> Result<()> {
@@ -170,7 +212,25 @@ pub(crate) fn prune(app: &App, args: &PruneArgs) -> Result<()> {
         .transpose()?;
     // An explicit prune must not trigger a second, automatic one.
     let cache = app.manager_with(&[(ConfigKey::AutoPrune, "false".to_owned())])?;
-    let report = App::runtime()?.block_on(cache.prune_with(&PruneOptions { max_size, max_age, dry_run: args.dry_run }))?;
+    let rt = App::runtime()?;
+    let options = PruneOptions { max_size, max_age, dry_run: args.dry_run };
+    // A `--max-size` that would take nearly everything is said before it happens: asked
+    // on a terminal, warned about otherwise.
+    if max_size.is_some() && !args.dry_run && !args.yes {
+        let plan = rt.block_on(cache.prune_with(&PruneOptions { dry_run: true, ..options.clone() }))?;
+        if plan.evicts_nearly_everything() {
+            let what = format!("`--max-size` would evict nearly everything: {}", drastic(&plan));
+            if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+                if !confirm(&format!("{what}. Continue?"))? {
+                    app.out.note("cancelled: nothing was evicted (`--dry-run` lists the files)");
+                    return Ok(());
+                }
+            } else {
+                app.out.warn(&format!("{what} (`--dry-run` lists the files first)"));
+            }
+        }
+    }
+    let report = rt.block_on(cache.prune_with(&options))?;
     app.out.emit(&report, || prune_text(&report))
 }
 
@@ -244,12 +304,26 @@ mod tests {
             bytes_freed: 2048,
             size_before: 4096,
             size_after: 2048,
+            max_size: Some(3000),
+            target_size: Some(2400),
+            max_age_secs: Some(86_400),
+            in_use_grace_secs: 300,
+            kept_recently_used: 2,
+            kept_recently_used_bytes: 100,
+            files_before: 3,
             ..PruneReport::default()
         };
         insta::assert_snapshot!(prune_text(&p), @r"
+        target: size limit 2.9 KiB (over it, evict down to 2.3 KiB, the low watermark); age limit 1d since last use
         evicted  a/b@abc/w.bin  2 KiB  (over size)
+        kept 2 files (100 B) used within the in-use grace of 5m
         freed 2 KiB (4 KiB → 2 KiB); removed 0 stale incomplete downloads and 0 stale lock files (0 B)
         ");
+        let none = PruneReport { stale_incomplete_removed: 1, stale_bytes_freed: 5, ..PruneReport::default() };
+        assert!(prune_text(&none).starts_with("no limit is set"), "{}", prune_text(&none));
+        let all = PruneReport { dry_run: true, size_after: 0, bytes_freed: 4096, ..p.clone() };
+        assert!(all.evicts_nearly_everything());
+        assert!(prune_text(&all).ends_with("this would evict nearly everything: 1 of 3 files, 4 KiB of 4 KiB\n"));
         let rm = RemoveReport { dry_run: true, entries: 1, bytes_freed: 10, skipped_in_use: vec![] };
         assert_eq!(removal_text(&rm, "from `a/b`"), "would remove 1 file from `a/b`, freeing 10 B\n");
     }
