@@ -130,3 +130,52 @@ fn on_a_terminal_a_max_size_that_evicts_nearly_everything_asks_first() {
     assert_eq!(yes.lines().filter(|l| l.starts_with("evicted  ")).count(), 2, "{yes}");
     assert_eq!(env.run(&["--json", "stats"]).ok().json()["total_files"], 0);
 }
+
+/// Overwrites bytes inside a blob, keeping its size.
+fn corrupt(path: &std::path::Path, at: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(b"XX").unwrap();
+}
+
+#[test]
+fn verify_labels_digests_by_algorithm_and_repair_reports_the_state_it_left() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    let lfs = hub.file("org/model", "main", "model.safetensors").unwrap().etag.to_string();
+    let small = hub.file("org/model", "main", "config.json").unwrap().etag.to_string();
+    corrupt(&env.hub_dir().join(format!("models--org--model/blobs/{lfs}")), 100);
+    corrupt(&env.hub_dir().join(format!("models--org--model/blobs/{small}")), 2);
+    let bad = env.run(&["verify"]).expect(5);
+    let line =
+        |suffix: &str| bad.lines().into_iter().find(|l| l.starts_with("corrupted ") && l.contains(suffix)).unwrap_or_default();
+    // Downloads record a blake3 digest, which verify checks; the line also names the
+    // digest the blob is named by, as huggingface_hub shows it.
+    assert!(line("/model.safetensors").contains("(blake3: expected "), "{}", bad.stdout);
+    assert!(line("/model.safetensors").ends_with(&format!("; the blob is sha256 {lfs})")), "{}", bad.stdout);
+    assert!(line("/config.json").ends_with(&format!("; the blob is git-sha1 {small})")), "{}", bad.stdout);
+    let json = env.run(&["--json", "verify"]).expect(5).json();
+    for c in json["corrupted"].as_array().unwrap() {
+        assert_eq!(c["algorithm"], "blake3", "{json}");
+        assert!(c["blob"] == lfs.as_str() || c["blob"] == small.as_str(), "{json}");
+    }
+
+    // Offline, the repair removes the damage and says what is no longer cached.
+    let offline = env.run(&["--offline", "verify", "--repair"]).ok();
+    assert!(offline.stdout.contains("found: 0 files valid, 2 corrupted, 0 missing in 1 repository\n"), "{}", offline.stdout);
+    assert!(offline.stdout.contains("after the repair: 0 files valid, 0 corrupted, 0 missing\n"), "{}", offline.stdout);
+    assert_eq!(offline.stdout.matches("not cached now  org/model@").count(), 2, "{}", offline.stdout);
+    assert!(offline.stdout.ends_with("the cache is intact\n"), "{}", offline.stdout);
+
+    // Online, the files come back and the state after says so.
+    env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    corrupt(&env.hub_dir().join(format!("models--org--model/blobs/{lfs}")), 100);
+    let online = env.run(&["verify", "--repair"]).ok();
+    assert!(online.stdout.contains("downloaded again  org/model@"), "{}", online.stdout);
+    assert!(online.stdout.contains("after the repair: 2 files valid, 0 corrupted, 0 missing\n"), "{}", online.stdout);
+    assert!(!online.stdout.contains("not cached now"), "{}", online.stdout);
+    let json = env.run(&["--json", "verify", "--repair"]).ok().json();
+    assert_eq!(json["after_repair"], serde_json::Value::Null, "nothing to repair: no state after");
+}

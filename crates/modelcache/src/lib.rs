@@ -100,5 +100,6 @@ pub use strategy::{
 pub use tokenizer::{TOKENIZER_EXTRAS, TOKENIZER_FILES, TokenizerFiles};
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
-    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
+    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepairedState, RepoInfo,
+    RevisionInfo,
 };

@@ -14,7 +14,7 @@ use crate::error::CacheError;
 use crate::manager::CacheManager;
 use crate::types::{
     CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload, IntegrityReport, ModelRef, PruneOptions,
-    PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
+    PruneReport, PrunedEntry, RemoveReport, RepairedState, RepoInfo, RevisionInfo,
 };
 
 fn reason(r: EvictReason) -> String {
@@ -189,6 +189,8 @@ impl CacheManager {
                 entry: shown(&c.key),
                 expected: c.expected.clone(),
                 actual: c.actual.clone(),
+                algorithm: CorruptedFile::algorithm_of(&c.expected, blob_name(&c.blob)).to_owned(),
+                blob: blob_name(&c.blob).to_owned(),
             });
         }
         for k in &raw.missing {
@@ -212,7 +214,34 @@ impl CacheManager {
                 }
             }
         }
+        if repair && !report.is_clean() {
+            report.after_repair = Some(self.recheck(&raw, &report).await?);
+        }
         Ok(report)
+    }
+
+    /// After a repair: each damaged entry checked again (not the whole scope: a repair
+    /// of a large cache hashes it once).
+    async fn recheck(&self, raw: &cache_store::IntegrityReport, report: &IntegrityReport) -> Result<RepairedState, CacheError> {
+        let keys: Vec<EntryKey> = raw.corrupted.iter().map(|c| c.key.clone()).chain(raw.missing.iter().cloned()).collect();
+        let scopes: Vec<Scope> = keys
+            .iter()
+            .map(|k| match k {
+                EntryKey::Hub { repo, commit, path } => Scope::File(repo.clone(), (*commit).into(), path.clone()),
+                EntryKey::Artifact { key } => Scope::Artifact(cache_store::ArtifactKey::from_key_string(key)),
+            })
+            .collect();
+        let again = self
+            .blocking(move |m| scopes.iter().map(|s| Ok(m.inner.store.verify(s, false)?)).collect::<Result<Vec<_>, CacheError>>())
+            .await?;
+        let mut state = RepairedState { valid_files: report.valid_files, ..RepairedState::default() };
+        for r in &again {
+            state.valid_files += r.valid;
+            state.corrupted.extend(r.corrupted.iter().map(|c| shown(&c.key)));
+            state.missing.extend(r.missing.iter().map(shown));
+        }
+        state.not_cached = keys.iter().map(shown).filter(|k| !report.refetched.contains(k)).collect();
+        Ok(state)
     }
 
     /// Removes a model (`org/name`), or one revision (`org/name@rev`).
@@ -415,6 +444,11 @@ fn aims(policy: &EvictionPolicy, plan: &cache_core::EvictionPlan<'_>, files: usi
         files_before: files as u64,
         ..PruneReport::default()
     }
+}
+
+/// A blob's file name: the digest that names it.
+fn blob_name(blob: &cache_core::BlobId) -> &str {
+    blob.as_str().rsplit('/').next().unwrap_or_default()
 }
 
 fn pin_scope(target: &ModelRef) -> Scope {

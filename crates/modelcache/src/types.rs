@@ -341,6 +341,28 @@ pub struct CorruptedFile {
     pub expected: String,
     /// The digest it has.
     pub actual: String,
+    /// What `expected` and `actual` are: `sha256` or `git-sha1` (the digest that names
+    /// the blob), `blake3` (the digest recorded at download), or `size` (byte counts).
+    #[serde(default)]
+    pub algorithm: String,
+    /// The digest that names the blob (its file name under `blobs/`): the sha256 of an
+    /// LFS file or URL artifact, the git-sha1 of a small Hub file.
+    #[serde(default)]
+    pub blob: String,
+}
+
+impl CorruptedFile {
+    /// Which digest `expected` is, given the blob's name: the name itself (its length
+    /// says `sha256` or `git-sha1`), byte counts (`size`), or the recorded `blake3`.
+    pub(crate) fn algorithm_of(expected: &str, blob: &str) -> &'static str {
+        if expected.ends_with(" bytes") {
+            "size"
+        } else if expected == blob {
+            if blob.len() == 40 { "git-sha1" } else { "sha256" }
+        } else {
+            "blake3"
+        }
+    }
 }
 
 /// The outcome of an integrity check.
@@ -370,6 +392,32 @@ pub struct IntegrityReport {
     pub repaired: bool,
     /// Entries downloaded again after the repair.
     pub refetched: Vec<String>,
+    /// After a repair that found damage: the damaged entries checked again.
+    #[serde(default)]
+    pub after_repair: Option<RepairedState>,
+}
+
+/// What a repair left: every entry found damaged, checked again after it was removed and
+/// (when downloads are allowed) fetched again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairedState {
+    /// Files valid now in the scope checked (the valid ones before, and the ones fetched
+    /// again that checked out).
+    pub valid_files: u64,
+    /// Entries still corrupted.
+    pub corrupted: Vec<String>,
+    /// Entries still missing.
+    pub missing: Vec<String>,
+    /// Damaged entries removed and not downloaded again (offline, or the download
+    /// failed): no longer cached; the next `get` fetches them.
+    pub not_cached: Vec<String>,
+}
+
+impl RepairedState {
+    /// Nothing corrupted or missing is left.
+    pub fn is_clean(&self) -> bool {
+        self.corrupted.is_empty() && self.missing.is_empty()
+    }
 }
 
 impl IntegrityReport {
@@ -475,4 +523,19 @@ pub struct PruneOptions {
     pub max_age: Option<std::time::Duration>,
     /// Report without removing.
     pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupted_file_says_which_digest_it_compared() {
+        let sha = "a".repeat(64);
+        let git = "b".repeat(40);
+        assert_eq!(CorruptedFile::algorithm_of(&sha, &sha), "sha256");
+        assert_eq!(CorruptedFile::algorithm_of(&git, &git), "git-sha1");
+        assert_eq!(CorruptedFile::algorithm_of(&"c".repeat(64), &sha), "blake3");
+        assert_eq!(CorruptedFile::algorithm_of("10 bytes", &sha), "size");
+    }
 }

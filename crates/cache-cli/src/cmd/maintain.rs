@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use modelcache::{
-    ByteSize, CacheError, ConfigKey, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, Target, parse_duration,
+    ByteSize, CacheError, ConfigKey, CorruptedFile, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, Target,
+    parse_duration,
 };
 
 use crate::app::{App, resolve_target, shorten};
@@ -15,11 +16,22 @@ use crate::cmd::get::parse_path;
 use crate::format;
 use crate::report::Failure;
 
+/// A corrupted file's digests, labelled by algorithm (and, for a `blake3` check, the
+/// digest that names the blob).
+fn digests(c: &CorruptedFile) -> String {
+    let named_by = if c.blob.len() == 40 { "git-sha1" } else { "sha256" };
+    match c.algorithm.as_str() {
+        "" => format!("expected {}, found {}", c.expected, c.actual),
+        "blake3" => format!("blake3: expected {}, found {}; the blob is {named_by} {}", c.expected, c.actual, c.blob),
+        a => format!("{a}: expected {}, found {}", c.expected, c.actual),
+    }
+}
+
 /// The `verify` report as text.
 pub(crate) fn verify_text(r: &IntegrityReport) -> String {
     let mut out = String::new();
     for c in &r.corrupted {
-        let _ = writeln!(out, "corrupted  {}  (expected {}, found {})", c.entry, c.expected, c.actual);
+        let _ = writeln!(out, "corrupted  {}  ({})", c.entry, digests(c));
     }
     for m in &r.missing {
         let _ = writeln!(out, "missing    {m}");
@@ -43,7 +55,8 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
     let problems = r.corrupted.len() + r.missing.len() + r.bad_refs.len();
     let _ = writeln!(
         out,
-        "{} valid, {} corrupted, {} missing in {}",
+        "{}{} valid, {} corrupted, {} missing in {}",
+        if r.after_repair.is_some() { "found: " } else { "" },
         format::count(r.valid_files, "file", "files"),
         r.corrupted.len(),
         r.missing.len(),
@@ -53,9 +66,22 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
             "repositories"
         ),
     );
-    if problems == 0 && r.skipped.is_empty() {
+    if let Some(a) = &r.after_repair {
+        let _ = writeln!(
+            out,
+            "after the repair: {} valid, {} corrupted, {} missing",
+            format::count(a.valid_files, "file", "files"),
+            a.corrupted.len(),
+            a.missing.len()
+        );
+        for n in &a.not_cached {
+            let _ = writeln!(out, "not cached now  {n}  (removed, not downloaded again: the next `modelcache get` fetches it)");
+        }
+    }
+    let clean_now = problems == 0 || r.after_repair.as_ref().is_some_and(modelcache::RepairedState::is_clean);
+    if clean_now && r.skipped.is_empty() {
         out.push_str("the cache is intact\n");
-    } else if problems == 0 {
+    } else if clean_now {
         out.push_str("the repositories checked are intact\n");
     }
     out
@@ -71,22 +97,33 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
         None => rt.block_on(cache.verify(None, args.repair))?,
     };
     app.out.emit(&report, || verify_text(&report))?;
-    if report.is_clean() || report.repaired {
-        if report.repaired && !report.is_clean() && report.refetched.len() < report.corrupted.len() + report.missing.len() {
-            app.out
-                .note("note: some repaired files were not downloaded again (offline?): the next `modelcache get` fetches them");
-        }
+    if report.is_clean() {
         return Ok(());
     }
-    let mut names: Vec<String> = report.corrupted.iter().map(|c| format!("`{}`", c.entry)).collect();
-    names.extend(report.missing.iter().map(|m| format!("`{m}` (missing)")));
-    names.extend(report.bad_refs.iter().map(|b| format!("`{b}` (bad ref)")));
-    Err(Failure::new(
-        ErrorKind::Integrity,
-        format!("the cache is damaged: {}", names.join(", ")),
-        "run `modelcache verify --repair` to remove the damaged files and download them again",
-    )
-    .into())
+    let left = match &report.after_repair {
+        // Bad refs alone: removed by the repair, nothing to check again.
+        None if report.repaired => return Ok(()),
+        None => None,
+        Some(a) if a.is_clean() => return Ok(()),
+        Some(a) => Some(a),
+    };
+    let (corrupted, missing, bad_refs): (Vec<&str>, Vec<&str>, Vec<&str>) = match left {
+        Some(a) => (a.corrupted.iter().map(String::as_str).collect(), a.missing.iter().map(String::as_str).collect(), vec![]),
+        None => (
+            report.corrupted.iter().map(|c| c.entry.as_str()).collect(),
+            report.missing.iter().map(String::as_str).collect(),
+            report.bad_refs.iter().map(String::as_str).collect(),
+        ),
+    };
+    let mut names: Vec<String> = corrupted.iter().map(|c| format!("`{c}`")).collect();
+    names.extend(missing.iter().map(|m| format!("`{m}` (missing)")));
+    names.extend(bad_refs.iter().map(|b| format!("`{b}` (bad ref)")));
+    let (message, hint) = if left.is_some() {
+        ("the repair left damage", "run `modelcache rm` on the damaged repository, then `modelcache get` it again")
+    } else {
+        ("the cache is damaged", "run `modelcache verify --repair` to remove the damaged files and download them again")
+    };
+    Err(Failure::new(ErrorKind::Integrity, format!("{message}: {}", names.join(", ")), hint).into())
 }
 
 pub(crate) fn rm(app: &App, args: &RmArgs) -> Result<()> {
@@ -280,7 +317,7 @@ pub(crate) fn clean(app: &App, args: &CleanArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use modelcache::{CorruptedFile, PrunedEntry};
+    use modelcache::PrunedEntry;
 
     use super::*;
 
@@ -291,12 +328,14 @@ mod tests {
         r.corrupted.push(CorruptedFile {
             model_id: "c/d".into(),
             entry: "c/d@abc/w.bin".into(),
-            expected: "sha256:1".into(),
-            actual: "sha256:2".into(),
+            expected: "1".repeat(64),
+            actual: "2".repeat(64),
+            algorithm: "sha256".into(),
+            blob: "1".repeat(64),
         });
         r.corrupted_models.push("c/d".into());
         insta::assert_snapshot!(verify_text(&r), @r"
-        corrupted  c/d@abc/w.bin  (expected sha256:1, found sha256:2)
+        corrupted  c/d@abc/w.bin  (sha256: expected 1111111111111111111111111111111111111111111111111111111111111111, found 2222222222222222222222222222222222222222222222222222222222222222)
         3 files valid, 1 corrupted, 0 missing in 2 repositories
         ");
         let p = PruneReport {
