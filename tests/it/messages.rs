@@ -179,3 +179,27 @@ fn verify_labels_digests_by_algorithm_and_repair_reports_the_state_it_left() {
     let json = env.run(&["--json", "verify", "--repair"]).ok().json();
     assert_eq!(json["after_repair"], serde_json::Value::Null, "nothing to repair: no state after");
 }
+
+#[test]
+fn an_offline_miss_says_offline_was_chosen_and_where_never_check_the_network() {
+    let env = Env::offline_only();
+    let flag = env.run(&["--offline", "get", "org/model", "config.json"]).expect(4);
+    assert!(
+        flag.stderr
+            .starts_with("error: `org/model@main/config.json` is not in the cache: offline mode was chosen (`--offline`)\n"),
+        "{}",
+        flag.stderr
+    );
+    assert!(flag.stderr.contains("hint: drop `--offline` to fetch it, or place the files"), "{}", flag.stderr);
+    let mut env = env;
+    env.var("HF_HUB_OFFLINE", "1");
+    let var = env.run(&["get", "org/model"]).expect(4);
+    assert!(var.stderr.contains("offline mode was chosen (`HF_HUB_OFFLINE` is set)"), "{}", var.stderr);
+    assert!(var.stderr.contains("hint: unset `HF_HUB_OFFLINE` to fetch it"), "{}", var.stderr);
+    env.var("HF_HUB_OFFLINE", "0");
+    let strategy = env.run(&["--strategy", "cache-only", "get", "org/model", "a.json"]).expect(4);
+    assert!(strategy.stderr.contains("the `cache-only` strategy was chosen (`--strategy cache-only`)"), "{}", strategy.stderr);
+    for run in [&flag, &var, &strategy] {
+        assert!(!run.stderr.contains("failed to download") && !run.stderr.contains("check the network"), "{}", run.stderr);
+    }
+}

@@ -7,6 +7,13 @@ use crate::config::ConfigError;
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
+/// The reason of a plain miss while downloads are off, before the manager says why.
+pub(crate) const DOWNLOADS_OFF: &str = "downloads are off";
+
+/// The generic way to turn downloads on, replaced by the one that applies.
+pub(crate) const ENABLE_DOWNLOADS: &str =
+    "enable downloads (unset `HF_HUB_OFFLINE`/`MODELCACHE_OFFLINE`, drop `--offline`, set `auto_download = true`)";
+
 /// What kind of failure an error is, for exit codes and retry decisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,7 +87,7 @@ pub enum CacheError {
         suggestion: String,
     },
     /// Something could not be downloaded (`offline`: because downloads are off).
-    #[error("failed to download `{model_id}`: {reason}")]
+    #[error("{}", if *offline { format!("`{model_id}` is not in the cache: {reason}") } else { format!("failed to download `{model_id}`: {reason}") })]
     DownloadFailed {
         /// What was asked for.
         model_id: String,
@@ -309,16 +316,33 @@ impl CacheError {
     }
 
     /// The suggestion of a miss while downloads are off: where files go, how to download.
+    /// `reason` is [`DOWNLOADS_OFF`] for a plain miss; the manager replaces it with why
+    /// downloads are off ([`CacheError::downloads_off_because`]).
     pub(crate) fn offline_miss(model_id: String, reason: String, place: &std::path::Path) -> CacheError {
         CacheError::DownloadFailed {
             model_id,
             reason,
             offline: true,
             suggestion: format!(
-                "check the network connection and enable downloads (unset `HF_HUB_OFFLINE`/`MODELCACHE_OFFLINE`, drop `--offline`, set `auto_download = true`), or place the files in huggingface_hub's layout under `{}`",
+                "{ENABLE_DOWNLOADS} to fetch it, or place the files in huggingface_hub's layout under `{}`",
                 place.display()
             ),
             source: None,
+        }
+    }
+
+    /// A miss while downloads are off, saying why they are off (`why`: "offline mode was
+    /// chosen (`--offline`)") and how to turn them on (`undo`), never "check the network".
+    pub(crate) fn downloads_off_because(self, why: &str, undo: &str) -> CacheError {
+        match self {
+            CacheError::DownloadFailed { model_id, reason, offline: true, suggestion, source } => CacheError::DownloadFailed {
+                model_id,
+                reason: if reason == DOWNLOADS_OFF { why.to_owned() } else { format!("{reason}; {why}") },
+                offline: true,
+                suggestion: suggestion.replacen(ENABLE_DOWNLOADS, undo, 1),
+                source,
+            },
+            other => other,
         }
     }
 }
@@ -377,7 +401,8 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
         },
         H::Unauthorized { gated, .. } => CacheError::Unauthorized { model_id: model_id.to_owned(), gated },
         H::NotCached { what } => {
-            CacheError::offline_miss(model_id.to_owned(), format!("`{what}` is not cached and downloads are off"), place)
+            tracing::debug!(%what, "not cached");
+            CacheError::offline_miss(model_id.to_owned(), DOWNLOADS_OFF.to_owned(), place)
         }
         e @ H::IncompleteSnapshot { .. } => CacheError::offline_miss(model_id.to_owned(), e.to_string(), place),
         H::Corrupted { path, expected, actual, .. } => {
@@ -401,7 +426,11 @@ mod tests {
         let place = std::path::Path::new("/c");
         let offline = CacheError::offline_miss("a/b".into(), "not cached".into(), place);
         assert_eq!(offline.kind().exit_code(), 4);
-        assert!(offline.hint().contains("network") && offline.hint().contains("/c"), "{}", offline.hint());
+        assert!(offline.hint().contains("enable downloads") && offline.hint().contains("/c"), "{}", offline.hint());
+        let why = offline.downloads_off_because("offline mode was chosen (`--offline`)", "drop `--offline`");
+        assert_eq!(why.to_string(), "`a/b` is not in the cache: not cached; offline mode was chosen (`--offline`)");
+        assert!(why.hint().starts_with("drop `--offline` to fetch it, or place"), "{}", why.hint());
+        assert!(!why.hint().contains("network"), "{}", why.hint());
         let e = CacheError::ChecksumMismatch { model_id: "a/b".into(), expected: "x".into(), actual: "y".into() };
         assert_eq!((e.kind().exit_code(), e.to_string().as_str()), (5, "checksum mismatch for `a/b`: expected `x`, got `y`"));
         assert!(e.hint().contains("again"));

@@ -240,12 +240,46 @@ impl CacheManager {
         drop(lease);
         let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
         if offline {
-            return result.map_err(CacheError::downloads_off);
+            return result.map_err(|e| {
+                let (why, undo) = self.why_downloads_are_off();
+                e.downloads_off().downloads_off_because(&why, &undo)
+            });
         }
         if let Err(e) = &result {
             self.count_failure(e);
         }
         result
+    }
+
+    /// Why downloads are off, naming the setting and where it came from, and how to turn
+    /// them on, such as "offline mode was chosen (`HF_HUB_OFFLINE` is set)" and "unset `HF_HUB_OFFLINE`".
+    fn why_downloads_are_off(&self) -> (String, String) {
+        let c = &self.inner.config;
+        let from = |key: Key, what: &str, flag: &str, undo_flag: &str| match c.source(key) {
+            crate::config::Source::Env(v) => (format!("{what} (`{v}` is set)"), format!("unset `{v}`")),
+            crate::config::Source::File(p) => (
+                format!("{what} (`{}` in `{}`)", key.name(), p.display()),
+                format!("change `{}` in `{}`", key.name(), p.display()),
+            ),
+            _ => (format!("{what} (`{flag}`)"), undo_flag.to_owned()),
+        };
+        if c.config.offline {
+            from(Key::Offline, "offline mode was chosen", "--offline", "drop `--offline`")
+        } else if c.config.strategy == Some(crate::strategy::StrategyKind::CacheOnly) {
+            from(Key::Strategy, "the `cache-only` strategy was chosen", "--strategy cache-only", "pass `--strategy network`")
+        } else if !c.config.auto_download {
+            from(Key::AutoDownload, "automatic downloads are off", "auto_download = false", "set `auto_download = true`")
+        } else if !crate::network::BUILT {
+            (
+                "this build cannot download (no `downloads` feature)".to_owned(),
+                "use a build with the `downloads` feature".to_owned(),
+            )
+        } else {
+            (
+                format!("the `{}` strategy was chosen, which never downloads", self.inner.strategy.name()),
+                "choose a strategy that downloads, such as `network`,".to_owned(),
+            )
+        }
     }
 
     /// Counts a failed request by cause; misses and invalid input are not download failures.
