@@ -203,3 +203,43 @@ fn an_offline_miss_says_offline_was_chosen_and_where_never_check_the_network() {
         assert!(!run.stderr.contains("failed to download") && !run.stderr.contains("check the network"), "{}", run.stderr);
     }
 }
+
+#[test]
+fn a_rejected_token_says_so_and_where_it_came_from_and_config_names_the_source_only() {
+    use cache_testkit::{RepoSpec, TestHub};
+    let hub = TestHub::start_blocking([RepoSpec::model("org/gated").file("a.txt", "hi").gated("hf_good")]);
+    let mut env = Env::new(&hub);
+    let none = env.run(&["get", "org/gated", "a.txt"]).expect(3);
+    assert!(
+        none.stderr.starts_with("error: access to `org/gated@main/a.txt` was refused (gated repository): no token was sent"),
+        "{}",
+        none.stderr
+    );
+    let flag = env.run(&["get", "org/gated", "a.txt", "--token", "hf_wrong_flag"]).expect(3);
+    assert!(flag.stderr.contains("the token from `--token` was rejected"), "{}", flag.stderr);
+    let file = env.tmp.path().join("user/.cache/huggingface/token");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "hf_wrong_file\n").unwrap();
+    let from_file = env.run(&["get", "org/gated", "a.txt"]).expect(3);
+    assert!(
+        from_file.stderr.contains(&format!("the token from the token file `{}` was rejected", file.display())),
+        "{}",
+        from_file.stderr
+    );
+    assert!(from_file.stderr.contains("hint: request access on the repository's page"), "{}", from_file.stderr);
+    env.var("HF_TOKEN", "hf_wrong_env");
+    let var = env.run(&["get", "org/gated", "a.txt"]).expect(3);
+    assert!(var.stderr.contains("the token from `HF_TOKEN` was rejected"), "{}", var.stderr);
+    for run in [&none, &flag, &from_file, &var] {
+        assert!(!run.stderr.contains("hf_wrong"), "never the value: {}", run.stderr);
+    }
+
+    let config = env.run(&["config"]).ok();
+    assert!(config.stdout.contains("\ntoken:       from `HF_TOKEN` (value not shown)\n"), "{}", config.stdout);
+    let json = env.run(&["--json", "config", "--token", "hf_wrong_flag"]).ok();
+    assert_eq!(json.json()["token_source"], "given", "{}", json.stdout);
+    assert!(!json.stdout.contains("hf_wrong"), "{}", json.stdout);
+    env.var("HF_TOKEN", "");
+    assert_eq!(env.run(&["--json", "config"]).ok().json()["token_source"]["file"], file.to_str().unwrap());
+    env.run(&["get", "org/gated", "a.txt", "--token", "hf_good"]).ok();
+}

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
+use crate::token_source::TokenSource;
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
@@ -156,12 +157,18 @@ pub enum CacheError {
         available: u64,
     },
     /// The Hub refused access (private or gated repository).
-    #[error("access to `{model_id}` was refused{}", if *gated { " (gated repository)" } else { "" })]
+    #[error("access to `{model_id}` was refused{}{}", if *gated { " (gated repository)" } else { "" }, match token {
+        Some(TokenSource::None) => ": no token was sent".to_owned(),
+        Some(source) => format!(": the token from {source} was rejected"),
+        None => String::new(),
+    })]
     Unauthorized {
         /// The repository.
         model_id: String,
         /// Whether the repository is gated.
         gated: bool,
+        /// Where the token sent came from (`None`: not known here).
+        token: Option<TokenSource>,
     },
     /// Invalid input: a repo id, revision, path, pattern, digest or size. Without a
     /// `value`, `reason` is the whole message (it already names the value).
@@ -280,6 +287,10 @@ impl CacheError {
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, lower `free_space_margin` (`MODELCACHE_FREE_SPACE_MARGIN`), or move the cache with `HF_HUB_CACHE`".to_owned()
             }
+            CacheError::Unauthorized { token: Some(source), gated, .. } if source.is_some() => format!(
+                "{}replace the token in {source} (or pass another with `--token`): it must be valid and have read access to the repository",
+                if *gated { "request access on the repository's page with the token's account, or " } else { "" }
+            ),
             CacheError::Unauthorized { gated: true, .. } => {
                 "request access on the repository's page, then set `HF_TOKEN` (or pass `--token`)".to_owned()
             }
@@ -328,6 +339,16 @@ impl CacheError {
                 place.display()
             ),
             source: None,
+        }
+    }
+
+    /// A refusal, naming where the token sent came from.
+    pub(crate) fn with_token_source(self, source: &TokenSource) -> CacheError {
+        match self {
+            CacheError::Unauthorized { model_id, gated, .. } => {
+                CacheError::Unauthorized { model_id, gated, token: Some(source.clone()) }
+            }
+            other => other,
         }
     }
 
@@ -399,7 +420,7 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
             reason: e.to_string(),
             suggestion: e.hint().unwrap_or_default(),
         },
-        H::Unauthorized { gated, .. } => CacheError::Unauthorized { model_id: model_id.to_owned(), gated },
+        H::Unauthorized { gated, .. } => CacheError::Unauthorized { model_id: model_id.to_owned(), gated, token: None },
         H::NotCached { what } => {
             tracing::debug!(%what, "not cached");
             CacheError::offline_miss(model_id.to_owned(), DOWNLOADS_OFF.to_owned(), place)

@@ -76,6 +76,7 @@ mod network;
 mod network;
 mod progress;
 mod strategy;
+mod token_source;
 mod tokenizer;
 mod types;
 
@@ -97,6 +98,7 @@ pub use strategy::{
     AcquireContext, AcquisitionInfo, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition,
     StrategyKind, available_strategies, select_strategy,
 };
+pub use token_source::TokenSource;
 pub use tokenizer::{TOKENIZER_EXTRAS, TOKENIZER_FILES, TokenizerFiles};
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,

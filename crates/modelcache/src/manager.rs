@@ -13,6 +13,7 @@ use crate::error::{CacheError, ErrorKind};
 use crate::network::{Network, TokenChoice};
 use crate::progress::{NoProgress, Progress};
 use crate::strategy::{AcquireContext, AcquisitionInfo, AcquisitionStrategy, select_strategy};
+use crate::token_source::TokenSource;
 use crate::types::{AcquireRequest, Acquired, ModelRef};
 
 type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -25,6 +26,8 @@ pub(crate) struct Inner {
     /// The resolver (built on first use) and the progress sink; nothing in a cache-only
     /// build.
     pub(crate) network: Network,
+    /// Where the Hub token comes from (named in refusals, never the value).
+    pub(crate) token_source: TokenSource,
 }
 
 /// The cache: get models, files and URLs (downloaded once, verified, shared between
@@ -173,8 +176,12 @@ impl CacheManagerBuilder {
         let store = Arc::new(store);
         let strategy = self.strategy.clone().unwrap_or_else(|| select_strategy(c));
         tracing::debug!(cache_dir = %store.hub_dir(), strategy = strategy.name(), "cache opened");
+        let token_source = match &self.token {
+            TokenChoice::Given(t) => TokenSource::given(t.as_deref()),
+            TokenChoice::Discover => TokenSource::discover(&*self.env),
+        };
         let network = Network::new(c, self.token, &*self.env, self.progress);
-        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network }) })
+        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network, token_source }) })
     }
 }
 
@@ -248,7 +255,13 @@ impl CacheManager {
         if let Err(e) = &result {
             self.count_failure(e);
         }
-        result
+        result.map_err(|e| e.with_token_source(&self.inner.token_source))
+    }
+
+    /// Where the Hub token comes from: `--token` (a builder call), `HF_TOKEN`, a token
+    /// file, or none.
+    pub fn token_source(&self) -> &TokenSource {
+        &self.inner.token_source
     }
 
     /// Why downloads are off, naming the setting and where it came from, and how to turn

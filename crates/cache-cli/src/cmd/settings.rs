@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target};
+use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target, TokenSource};
 use serde::Serialize;
 
 use crate::app::{App, resolve_target};
@@ -70,6 +70,8 @@ struct ConfigReport {
     settings: Vec<Setting>,
     /// The strategy the settings select.
     strategy: AcquisitionInfo,
+    /// Where the Hub token comes from (never its value).
+    token_source: TokenSource,
 }
 
 fn source(s: &ConfigSource) -> String {
@@ -79,8 +81,9 @@ fn source(s: &ConfigSource) -> String {
     }
 }
 
-fn config_report(c: &EffectiveConfig) -> ConfigReport {
+fn config_report(c: &EffectiveConfig, token_source: TokenSource) -> ConfigReport {
     ConfigReport {
+        token_source,
         config_file: c.file.clone(),
         settings: c
             .explain()
@@ -99,7 +102,16 @@ fn config_text(r: &ConfigReport) -> String {
     let file = r.config_file.as_ref().map_or_else(|| "none found".to_owned(), |f| f.display().to_string());
     let st = &r.strategy;
     let availability = if st.available { "available" } else { "not available in this build" };
-    let mut out = format!("{}\nconfig file: {file}\nstrategy:    {} ({availability}): {}\n", t.render(), st.name, st.description);
+    let token = match &r.token_source {
+        TokenSource::None => "none (set `HF_TOKEN`, or pass `--token`, for private or gated repositories)".to_owned(),
+        source => format!("from {source} (value not shown)"),
+    };
+    let mut out = format!(
+        "{}\nconfig file: {file}\ntoken:       {token}\nstrategy:    {} ({availability}): {}\n",
+        t.render(),
+        st.name,
+        st.description
+    );
     for req in &st.requirements {
         out.push_str("  requires:  ");
         out.push_str(req);
@@ -109,7 +121,11 @@ fn config_text(r: &ConfigReport) -> String {
 }
 
 pub(crate) fn config(app: &App) -> Result<()> {
-    let r = config_report(&app.config()?);
+    let token = match &app.global.token {
+        Some(t) => TokenSource::given(Some(t)),
+        None => TokenSource::discover(&|k| std::env::var(k).ok()),
+    };
+    let r = config_report(&app.config()?, token);
     app.out.emit(&r, || config_text(&r))
 }
 
@@ -145,7 +161,7 @@ mod tests {
         })
         .config_file("/nonexistent/config.toml")
         .set(ConfigKey::MaxSize, "1GiB");
-        let r = config_report(&loader.load().unwrap());
+        let r = config_report(&loader.load().unwrap(), TokenSource::Env("HF_TOKEN".to_owned()));
         let text = config_text(&r);
         insta::assert_snapshot!(text, @r"
         KEY                 VALUE                      SOURCE
@@ -170,6 +186,7 @@ mod tests {
         free_space_margin   auto                       default
 
         config file: none found
+        token:       from `HF_TOKEN` (value not shown)
         strategy:    hybrid (available): tries network, then cache-only in order until one succeeds
           requires:  a token (`HF_TOKEN`) for private or gated repositories
           requires:  files already in the hub cache, in huggingface_hub's layout (by modelcache, huggingface_hub or hf-hub)
