@@ -243,3 +243,29 @@ fn a_rejected_token_says_so_and_where_it_came_from_and_config_names_the_source_o
     assert_eq!(env.run(&["--json", "config"]).ok().json()["token_source"]["file"], file.to_str().unwrap());
     env.run(&["get", "org/gated", "a.txt", "--token", "hf_good"]).ok();
 }
+
+#[test]
+fn an_unknown_config_key_is_a_warning_with_file_line_and_nearest_key_and_config_says_where_it_looked() {
+    let hub = hub();
+    let env = Env::new(&hub);
+    let file = env.tmp.path().join("user/.config/modelcache/config.toml");
+    let nowhere = env.run(&["config"]).ok();
+    assert!(nowhere.stdout.contains(&format!("config file: none found (looked for `{}`)", file.display())), "{}", nowhere.stdout);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "parallelism = 3\n\nmax_sise = \"1GiB\"\n").unwrap();
+    let warning = format!("warning: unknown key `max_sise` in `{}` line 3 (ignored); did you mean `max_size`?\n", file.display());
+    let get = env.run(&["get", "org/other", "vocab.txt"]).ok();
+    assert_eq!(get.stderr, warning, "the command works, with one warning");
+    assert!(get.stdout.ends_with("/vocab.txt\n"));
+    for args in [&["ls"][..], &["dir"], &["stats"]] {
+        assert_eq!(env.run(args).ok().stderr, warning, "{args:?}");
+    }
+    let config = env.run(&["config"]).ok();
+    assert!(config.stdout.contains(&format!("config file: {}\n", file.display())), "{}", config.stdout);
+    assert!(config.stdout.contains("  ignored:   unknown key `max_sise`"), "{}", config.stdout);
+    assert!(config.stdout.contains("parallelism         3 "), "the rest of the file applies: {}", config.stdout);
+    let json = env.run(&["--json", "config"]).ok().json();
+    assert_eq!(json["unknown_keys"][0]["nearest"], "max_size");
+    assert_eq!(json["unknown_keys"][0]["line"], 3);
+    assert_eq!(json["config_file_searched"], file.to_str().unwrap());
+}

@@ -88,7 +88,7 @@ pub use cache_core::{
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,
-    Source as ConfigSource,
+    Source as ConfigSource, UnknownKey,
 };
 pub use error::{CacheError, ErrorKind, Missing};
 pub use hold::Hold;

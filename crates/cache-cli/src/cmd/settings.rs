@@ -1,10 +1,11 @@
 //! `pin`/`unpin`, `config` and `dir`. `config` and `dir` only read the configuration:
 //! they neither create nor open the cache.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target, TokenSource};
+use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target, TokenSource, UnknownKey};
 use serde::Serialize;
 
 use crate::app::{App, resolve_target};
@@ -67,6 +68,10 @@ struct Setting {
 #[derive(Debug, Serialize)]
 struct ConfigReport {
     config_file: Option<PathBuf>,
+    /// Where the config file was looked for (it may not exist).
+    config_file_searched: Option<PathBuf>,
+    /// Keys of the file that are not settings (ignored).
+    unknown_keys: Vec<UnknownKey>,
     settings: Vec<Setting>,
     /// The strategy the settings select.
     strategy: AcquisitionInfo,
@@ -85,6 +90,8 @@ fn config_report(c: &EffectiveConfig, token_source: TokenSource) -> ConfigReport
     ConfigReport {
         token_source,
         config_file: c.file.clone(),
+        config_file_searched: c.searched.clone(),
+        unknown_keys: c.unknown_keys.clone(),
         settings: c
             .explain()
             .into_iter()
@@ -99,7 +106,14 @@ fn config_text(r: &ConfigReport) -> String {
     for s in &r.settings {
         t.row(vec![s.key.to_owned(), s.value.clone(), s.source.clone()]);
     }
-    let file = r.config_file.as_ref().map_or_else(|| "none found".to_owned(), |f| f.display().to_string());
+    let mut file = match (&r.config_file, &r.config_file_searched) {
+        (Some(f), _) => f.display().to_string(),
+        (None, Some(looked)) => format!("none found (looked for `{}`)", looked.display()),
+        (None, None) => "none (no `MODELCACHE_CONFIG`, and no home directory to look in)".to_owned(),
+    };
+    for w in &r.unknown_keys {
+        let _ = write!(file, "\n  ignored:   {w}");
+    }
     let st = &r.strategy;
     let availability = if st.available { "available" } else { "not available in this build" };
     let token = match &r.token_source {
@@ -185,7 +199,7 @@ mod tests {
         lock_stall_timeout  1m30s                      env MODELCACHE_LOCK_STALL_TIMEOUT
         free_space_margin   auto                       default
 
-        config file: none found
+        config file: none found (looked for `/nonexistent/config.toml`)
         token:       from `HF_TOKEN` (value not shown)
         strategy:    hybrid (available): tries network, then cache-only in order until one succeeds
           requires:  a token (`HF_TOKEN`) for private or gated repositories
