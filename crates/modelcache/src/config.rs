@@ -7,8 +7,13 @@
 //! `HF_*` booleans are read as huggingface_hub reads them (`1`, `ON`, `YES`, `TRUE` in any
 //! case are true, anything else false); `MODELCACHE_*` ones are strict (`true`/`false`,
 //! 1/0, yes/no, on/off, else an error).
-//! Unknown keys and bad values are errors that name the file or variable, the key and the
-//! form it accepts.
+//! Bad values are errors that name the file or variable, the key and the form it accepts.
+//!
+//! # A typo never locks anyone out
+//! An unknown key of the file is not an error: it is ignored and listed in
+//! [`EffectiveConfig::unknown_keys`] (file, line, nearest valid key) for the front end to
+//! show as a warning; the rest of the file applies. [`EffectiveConfig::searched`] says
+//! where the file was looked for, found or not.
 
 use std::collections::BTreeMap;
 use std::fmt;
