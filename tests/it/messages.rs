@@ -207,7 +207,10 @@ fn an_offline_miss_says_offline_was_chosen_and_where_never_check_the_network() {
 #[test]
 fn a_rejected_token_says_so_and_where_it_came_from_and_config_names_the_source_only() {
     use cache_testkit::{RepoSpec, TestHub};
-    let hub = TestHub::start_blocking([RepoSpec::model("org/gated").file("a.txt", "hi").gated("hf_good")]);
+    let hub = TestHub::start_blocking([
+        RepoSpec::model("org/gated").file("a.txt", "hi").gated("hf_good"),
+        RepoSpec::model("org/private").file("a.txt", "hi").private("hf_good"),
+    ]);
     let mut env = Env::new(&hub);
     let none = env.run(&["get", "org/gated", "a.txt"]).expect(3);
     assert!(
@@ -230,7 +233,15 @@ fn a_rejected_token_says_so_and_where_it_came_from_and_config_names_the_source_o
     env.var("HF_TOKEN", "hf_wrong_env");
     let var = env.run(&["get", "org/gated", "a.txt"]).expect(3);
     assert!(var.stderr.contains("the token from `HF_TOKEN` was rejected"), "{}", var.stderr);
-    for run in [&none, &flag, &from_file, &var] {
+    // A private repository is "not found" to a wrong token, as on the Hub: the hint says
+    // the token sent may be why.
+    let private = env.run(&["get", "org/private", "a.txt"]).expect(3);
+    assert!(
+        private.stderr.contains("if it is private, the token from `HF_TOKEN` was sent and may be rejected"),
+        "{}",
+        private.stderr
+    );
+    for run in [&none, &flag, &from_file, &var, &private] {
         assert!(!run.stderr.contains("hf_wrong"), "never the value: {}", run.stderr);
     }
 

@@ -342,11 +342,23 @@ impl CacheError {
         }
     }
 
-    /// A refusal, naming where the token sent came from.
+    /// A refusal, naming where the token sent came from; a repository "not found" while a
+    /// token was sent (the Hub hides private repositories from tokens without access)
+    /// says the token may be the cause.
     pub(crate) fn with_token_source(self, source: &TokenSource) -> CacheError {
         match self {
             CacheError::Unauthorized { model_id, gated, .. } => {
                 CacheError::Unauthorized { model_id, gated, token: Some(source.clone()) }
+            }
+            CacheError::ModelNotFound { model_id, missing: Missing::Repo, reason, suggestion } if source.is_some() => {
+                CacheError::ModelNotFound {
+                    model_id,
+                    missing: Missing::Repo,
+                    reason,
+                    suggestion: format!(
+                        "{suggestion}; if it is private, the token from {source} was sent and may be rejected: replace it, or pass another with `--token`"
+                    ),
+                }
             }
             other => other,
         }
