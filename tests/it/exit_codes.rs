@@ -85,7 +85,8 @@ fn code_4_not_cached_while_offline() {
     let env = Env::offline_only();
     let run = env.run(&["--offline", "get", "org/model", "config.json"]).expect(4);
     clean_error(&run);
-    assert!(run.stderr.contains("HF_HUB_OFFLINE"), "{}", run.stderr);
+    // The hint undoes what turned downloads off (here `--offline`).
+    assert!(run.stderr.contains("hint: drop `--offline` to fetch it"), "{}", run.stderr);
     let json = env.run(&["--offline", "--json", "get", "org/model"]).expect(4).json_error();
     assert_eq!(json["error"]["kind"], "not_cached_offline");
 }

@@ -14,6 +14,7 @@ mod hostile;
 mod integrity;
 mod interop;
 mod ls;
+mod messages;
 mod observability;
 mod progress;
 mod races;

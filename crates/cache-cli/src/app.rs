@@ -146,7 +146,16 @@ impl App {
         for (k, v) in self.settings() {
             loader = loader.set(k, v);
         }
-        Ok(loader.load().map_err(modelcache::CacheError::from)?)
+        let config = loader.load().map_err(modelcache::CacheError::from)?;
+        self.warn_unknown_keys(&config);
+        Ok(config)
+    }
+
+    /// Unknown keys of the config file: ignored, each one a warning (file, line, nearest key).
+    fn warn_unknown_keys(&self, config: &EffectiveConfig) {
+        for w in &config.unknown_keys {
+            self.out.warn(&w.to_string());
+        }
     }
 
     fn builder(&self) -> CacheManagerBuilder {
@@ -165,7 +174,9 @@ impl App {
 
     /// Opens the cache.
     pub(crate) fn manager(&self) -> Result<CacheManager> {
-        Ok(self.builder().build()?)
+        let cache = self.builder().build()?;
+        self.warn_unknown_keys(cache.config());
+        Ok(cache)
     }
 
     /// Opens the cache with extra settings.
@@ -174,7 +185,9 @@ impl App {
         for (k, v) in settings {
             b = b.set(*k, v.clone());
         }
-        Ok(b.build()?)
+        let cache = b.build()?;
+        self.warn_unknown_keys(cache.config());
+        Ok(cache)
     }
 
     /// A runtime for the facade's async operations.

@@ -397,6 +397,9 @@ pub(crate) struct PruneArgs {
     /// Report what would be evicted without removing it
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Do not ask for confirmation when `--max-size` would evict nearly everything
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]

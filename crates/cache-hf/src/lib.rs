@@ -85,4 +85,4 @@ pub use download::{NoObserver, Observer};
 pub use error::{Error, Result};
 pub use patterns::FileFilter;
 #[cfg(feature = "network")]
-pub use token::{discover_token, token_from};
+pub use token::{discover_token, token_file, token_from};

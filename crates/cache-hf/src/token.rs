@@ -18,15 +18,21 @@ pub fn discover_token(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
     if let Some(t) = env("HF_TOKEN").and_then(|t| token_from(&t)) {
         return Some(t);
     }
-    let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
+    let path = token_file(env)?;
+    std::fs::read_to_string(path).ok().and_then(|t| token_from(&t))
+}
+
+/// The token file `huggingface_hub` reads when `HF_TOKEN` is not set: `HF_TOKEN_PATH`,
+/// else `$HF_HOME/token` (it may not exist).
+pub fn token_file(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
         let hf_home = env("HF_HOME").map(PathBuf::from).or_else(|| {
             env("XDG_CACHE_HOME")
                 .map(|x| PathBuf::from(x).join("huggingface"))
                 .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
         })?;
         Some(hf_home.join("token"))
-    })?;
-    std::fs::read_to_string(path).ok().and_then(|t| token_from(&t))
+    })
 }
 
 #[cfg(test)]

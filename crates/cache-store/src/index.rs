@@ -441,8 +441,8 @@ impl Index {
     }
 
     /// Adds or removes a pin.
-    pub(crate) fn set_pin(&self, pin: &Pin, on: bool) -> Result<()> {
-        self.write("update pins", |tx| {
+    pub(crate) fn set_pin(&self, pin: &Pin, on: bool) -> Result<bool> {
+        let changed = self.write("update pins", |tx| {
             if on {
                 tx.execute("INSERT OR IGNORE INTO pins VALUES (?1, ?2, ?3)", [&pin.0, &pin.1, &pin.2])
             } else {
@@ -452,7 +452,7 @@ impl Index {
                 )
             }
         })?;
-        Ok(())
+        Ok(changed > 0)
     }
 
     /// All pins.

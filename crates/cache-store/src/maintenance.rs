@@ -146,16 +146,17 @@ impl Store {
     }
 
     /// Protects a repo, revision, file or artifact from eviction.
-    pub fn pin(&self, scope: &Scope) -> Result<()> {
+    /// Returns whether it was not pinned before.
+    pub fn pin(&self, scope: &Scope) -> Result<bool> {
         self.set_pin(scope, true)
     }
 
-    /// Removes pins at or below `scope`.
-    pub fn unpin(&self, scope: &Scope) -> Result<()> {
+    /// Removes pins at or below `scope`; returns whether there was one.
+    pub fn unpin(&self, scope: &Scope) -> Result<bool> {
         self.set_pin(scope, false)
     }
 
-    fn set_pin(&self, scope: &Scope, on: bool) -> Result<()> {
+    fn set_pin(&self, scope: &Scope, on: bool) -> Result<bool> {
         let commit = |repo: &Repo, rev: &Revision| {
             self.resolve(repo, rev)?
                 .ok_or_else(|| Error::InvalidRequest { reason: format!("revision `{rev}` of `{repo}` is not cached") })

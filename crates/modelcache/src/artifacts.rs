@@ -224,10 +224,10 @@ impl CacheManager {
         Ok(())
     }
 
-    /// Removes the pin of a URL artifact.
-    pub fn unpin_artifact(&self, artifact: &ArtifactInfo) -> Result<(), CacheError> {
-        self.inner.store.unpin(&Scope::Artifact(artifact.key.clone()))?;
-        Ok(())
+    /// Removes the pin of a URL artifact; returns whether it was pinned (`false`:
+    /// nothing changed).
+    pub fn unpin_artifact(&self, artifact: &ArtifactInfo) -> Result<bool, CacheError> {
+        Ok(self.inner.store.unpin(&Scope::Artifact(artifact.key.clone()))?)
     }
 
     /// Re-hashes a URL artifact; with `repair`, a damaged one is removed and, when the

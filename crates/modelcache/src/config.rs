@@ -7,8 +7,13 @@
 //! `HF_*` booleans are read as huggingface_hub reads them (`1`, `ON`, `YES`, `TRUE` in any
 //! case are true, anything else false); `MODELCACHE_*` ones are strict (`true`/`false`,
 //! 1/0, yes/no, on/off, else an error).
-//! Unknown keys and bad values are errors that name the file or variable, the key and the
-//! form it accepts.
+//! Bad values are errors that name the file or variable, the key and the form it accepts.
+//!
+//! # A typo never locks anyone out
+//! An unknown key of the file is not an error: it is ignored and listed in
+//! [`EffectiveConfig::unknown_keys`] (file, line, nearest valid key) for the front end to
+//! show as a warning; the rest of the file applies. [`EffectiveConfig::searched`] says
+//! where the file was looked for, found or not.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -204,7 +209,8 @@ pub enum ConfigError {
         /// The OS error.
         message: String,
     },
-    /// A key the file may not contain.
+    /// A key the file may not contain. [`ConfigLoader::load`] no longer fails with it:
+    /// unknown keys are ignored and listed in [`EffectiveConfig::unknown_keys`].
     #[error("unknown key `{key}` in `{path}`; allowed keys: {allowed}")]
     UnknownKey {
         /// The file.
@@ -369,6 +375,11 @@ pub struct EffectiveConfig {
     sources: BTreeMap<Key, Source>,
     /// The config file that was read, if one existed.
     pub file: Option<PathBuf>,
+    /// Where the config file was looked for (`config_file`, `$MODELCACHE_CONFIG`, else
+    /// `$XDG_CONFIG_HOME/modelcache/config.toml`), whether or not it exists.
+    pub searched: Option<PathBuf>,
+    /// Keys of the file that are not settings: ignored, each one a warning to show.
+    pub unknown_keys: Vec<UnknownKey>,
 }
 
 impl EffectiveConfig {
@@ -456,6 +467,7 @@ impl ConfigLoader {
 
         let file = self.file.clone().or_else(|| env("MODELCACHE_CONFIG").map(PathBuf::from)).or_else(|| dirs::config_file(&env));
         let mut used_file = None;
+        let searched = file.clone();
         if let Some(path) = file {
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
@@ -475,13 +487,17 @@ impl ConfigLoader {
         for (key, value) in &self.explicit {
             b.apply(*key, value, Source::Explicit, "an explicit setting")?;
         }
-        Ok(EffectiveConfig { config: b.config, sources: b.sources, file: used_file })
+        for w in &b.unknown_keys {
+            tracing::warn!("{w}");
+        }
+        Ok(EffectiveConfig { config: b.config, sources: b.sources, file: used_file, searched, unknown_keys: b.unknown_keys })
     }
 }
 
 struct Builder {
     config: Config,
     sources: BTreeMap<Key, Source>,
+    unknown_keys: Vec<UnknownKey>,
 }
 
 impl Builder {
@@ -527,7 +543,7 @@ impl Builder {
             lock_stall_timeout: cache_store::StoreConfig::new("/", "/").lock_stall_timeout,
             free_space_margin: None,
         };
-        Ok(Builder { config, sources })
+        Ok(Builder { config, sources, unknown_keys: Vec::new() })
     }
 
     fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
@@ -535,11 +551,11 @@ impl Builder {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.to_path_buf(), message: e.message().to_owned() })?;
         for (name, value) in table {
-            let key = Key::from_name(&name).ok_or_else(|| ConfigError::UnknownKey {
-                path: path.to_path_buf(),
-                key: name.clone(),
-                allowed: Key::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
-            })?;
+            // An unknown key is a warning, never a failure: a typo must not lock anyone out.
+            let Some(key) = Key::from_name(&name) else {
+                self.unknown_keys.push(UnknownKey::new(path, text, &name));
+                continue;
+            };
             self.apply(key, &RawValue::Toml(value), Source::File(path.to_path_buf()), &format!("file `{}`", path.display()))?;
         }
         Ok(())
@@ -642,3 +658,6 @@ fn parse_endpoint(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+mod unknown;
+
+pub use unknown::UnknownKey;

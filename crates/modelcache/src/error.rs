@@ -4,8 +4,16 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
+use crate::token_source::TokenSource;
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// The reason of a plain miss while downloads are off, before the manager says why.
+pub(crate) const DOWNLOADS_OFF: &str = "downloads are off";
+
+/// The generic way to turn downloads on, replaced by the one that applies.
+pub(crate) const ENABLE_DOWNLOADS: &str =
+    "enable downloads (unset `HF_HUB_OFFLINE`/`MODELCACHE_OFFLINE`, drop `--offline`, set `auto_download = true`)";
 
 /// What kind of failure an error is, for exit codes and retry decisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -80,7 +88,7 @@ pub enum CacheError {
         suggestion: String,
     },
     /// Something could not be downloaded (`offline`: because downloads are off).
-    #[error("failed to download `{model_id}`: {reason}")]
+    #[error("{}", if *offline { format!("`{model_id}` is not in the cache: {reason}") } else { format!("failed to download `{model_id}`: {reason}") })]
     DownloadFailed {
         /// What was asked for.
         model_id: String,
@@ -149,12 +157,18 @@ pub enum CacheError {
         available: u64,
     },
     /// The Hub refused access (private or gated repository).
-    #[error("access to `{model_id}` was refused{}", if *gated { " (gated repository)" } else { "" })]
+    #[error("access to `{model_id}` was refused{}{}", if *gated { " (gated repository)" } else { "" }, match token {
+        Some(TokenSource::None) => ": no token was sent".to_owned(),
+        Some(source) => format!(": the token from {source} was rejected"),
+        None => String::new(),
+    })]
     Unauthorized {
         /// The repository.
         model_id: String,
         /// Whether the repository is gated.
         gated: bool,
+        /// Where the token sent came from (`None`: not known here).
+        token: Option<TokenSource>,
     },
     /// Invalid input: a repo id, revision, path, pattern, digest or size. Without a
     /// `value`, `reason` is the whole message (it already names the value).
@@ -274,6 +288,10 @@ impl CacheError {
             CacheError::DiskFull { .. } => {
                 "free disk space, e.g. with `modelcache prune --max-size <SIZE>`, lower `free_space_margin` (`MODELCACHE_FREE_SPACE_MARGIN`), or move the cache with `HF_HUB_CACHE`".to_owned()
             }
+            CacheError::Unauthorized { token: Some(source), gated, .. } if source.is_some() => format!(
+                "{}replace the token in {source} (or pass another with `--token`): it must be valid and have read access to the repository",
+                if *gated { "request access on the repository's page with the token's account, or " } else { "" }
+            ),
             CacheError::Unauthorized { gated: true, .. } => {
                 "request access on the repository's page, then set `HF_TOKEN` (or pass `--token`)".to_owned()
             }
@@ -310,16 +328,55 @@ impl CacheError {
     }
 
     /// The suggestion of a miss while downloads are off: where files go, how to download.
+    /// `reason` is [`DOWNLOADS_OFF`] for a plain miss; the manager replaces it with why
+    /// downloads are off ([`CacheError::downloads_off_because`]).
     pub(crate) fn offline_miss(model_id: String, reason: String, place: &std::path::Path) -> CacheError {
         CacheError::DownloadFailed {
             model_id,
             reason,
             offline: true,
             suggestion: format!(
-                "check the network connection and enable downloads (unset `HF_HUB_OFFLINE`/`MODELCACHE_OFFLINE`, drop `--offline`, set `auto_download = true`), or place the files in huggingface_hub's layout under `{}`",
+                "{ENABLE_DOWNLOADS} to fetch it, or place the files in huggingface_hub's layout under `{}`",
                 place.display()
             ),
             source: None,
+        }
+    }
+
+    /// A refusal, naming where the token sent came from; a repository "not found" while a
+    /// token was sent (the Hub hides private repositories from tokens without access)
+    /// says the token may be the cause.
+    pub(crate) fn with_token_source(self, source: &TokenSource) -> CacheError {
+        match self {
+            CacheError::Unauthorized { model_id, gated, .. } => {
+                CacheError::Unauthorized { model_id, gated, token: Some(source.clone()) }
+            }
+            CacheError::ModelNotFound { model_id, missing: Missing::Repo, reason, suggestion } if source.is_some() => {
+                CacheError::ModelNotFound {
+                    model_id,
+                    missing: Missing::Repo,
+                    reason,
+                    suggestion: format!(
+                        "{suggestion}; if it is private, the token from {source} was sent and may be rejected: replace it, or pass another with `--token`"
+                    ),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// A miss while downloads are off, saying why they are off (`why`: "offline mode was
+    /// chosen (`--offline`)") and how to turn them on (`undo`), never "check the network".
+    pub(crate) fn downloads_off_because(self, why: &str, undo: &str) -> CacheError {
+        match self {
+            CacheError::DownloadFailed { model_id, reason, offline: true, suggestion, source } => CacheError::DownloadFailed {
+                model_id,
+                reason: if reason == DOWNLOADS_OFF { why.to_owned() } else { format!("{reason}; {why}") },
+                offline: true,
+                suggestion: suggestion.replacen(ENABLE_DOWNLOADS, undo, 1),
+                source,
+            },
+            other => other,
         }
     }
 }
@@ -376,9 +433,10 @@ pub(crate) fn from_hub(e: cache_hf::Error, model_id: &str, place: &std::path::Pa
             reason: e.to_string(),
             suggestion: e.hint().unwrap_or_default(),
         },
-        H::Unauthorized { gated, .. } => CacheError::Unauthorized { model_id: model_id.to_owned(), gated },
+        H::Unauthorized { gated, .. } => CacheError::Unauthorized { model_id: model_id.to_owned(), gated, token: None },
         H::NotCached { what } => {
-            CacheError::offline_miss(model_id.to_owned(), format!("`{what}` is not cached and downloads are off"), place)
+            tracing::debug!(%what, "not cached");
+            CacheError::offline_miss(model_id.to_owned(), DOWNLOADS_OFF.to_owned(), place)
         }
         e @ H::IncompleteSnapshot { .. } => CacheError::offline_miss(model_id.to_owned(), e.to_string(), place),
         H::Corrupted { path, expected, actual, .. } => {
@@ -402,7 +460,11 @@ mod tests {
         let place = std::path::Path::new("/c");
         let offline = CacheError::offline_miss("a/b".into(), "not cached".into(), place);
         assert_eq!(offline.kind().exit_code(), 4);
-        assert!(offline.hint().contains("network") && offline.hint().contains("/c"), "{}", offline.hint());
+        assert!(offline.hint().contains("enable downloads") && offline.hint().contains("/c"), "{}", offline.hint());
+        let why = offline.downloads_off_because("offline mode was chosen (`--offline`)", "drop `--offline`");
+        assert_eq!(why.to_string(), "`a/b` is not in the cache: not cached; offline mode was chosen (`--offline`)");
+        assert!(why.hint().starts_with("drop `--offline` to fetch it, or place"), "{}", why.hint());
+        assert!(!why.hint().contains("network"), "{}", why.hint());
         let e = CacheError::ChecksumMismatch { model_id: "a/b".into(), expected: "x".into(), actual: "y".into() };
         assert_eq!((e.kind().exit_code(), e.to_string().as_str()), (5, "checksum mismatch for `a/b`: expected `x`, got `y`"));
         assert!(e.hint().contains("again"));

@@ -90,6 +90,7 @@ mod network;
 mod progress;
 mod refs;
 mod strategy;
+mod token_source;
 mod tokenizer;
 mod types;
 
@@ -97,11 +98,11 @@ pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
     ByteSize, CommitHash, DownloadFailures, EvictReason, EvictionPolicy, Evictions, FailureCause, Histogram, HistogramKind,
-    Histograms, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, parse_duration, redact_url,
+    Histograms, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, format_duration, parse_duration, redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,
-    Source as ConfigSource,
+    Source as ConfigSource, UnknownKey,
 };
 pub use doctor::{Check, CheckStatus, DoctorReport};
 pub use error::{CacheError, ErrorKind, Missing};
@@ -113,8 +114,10 @@ pub use strategy::{
     AcquireContext, AcquisitionInfo, AcquisitionStrategy, CacheOnlyAcquisition, HybridAcquisition, NetworkAcquisition,
     StrategyKind, available_strategies, select_strategy,
 };
+pub use token_source::TokenSource;
 pub use tokenizer::{TOKENIZER_EXTRAS, TOKENIZER_FILES, TokenizerFiles};
 pub use types::{
     AcquireRequest, Acquired, CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload,
-    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
+    IntegrityReport, ItemType, ModelRef, PruneOptions, PruneReport, PrunedEntry, RemoveReport, RepairedState, RepoInfo,
+    RevisionInfo,
 };

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cache_core::{EntryKey, EvictReason, EvictionPolicy, Repo, RepoPath, Timestamp, plan_eviction, redact_url};
+use cache_core::{EntryKey, EvictReason, EvictionPolicy, Protection, Repo, RepoPath, Timestamp, plan_eviction, redact_url};
 use cache_store::{RepoListing, Scope};
 
 use crate::artifacts::{self, shown, shown_owner};
@@ -14,7 +14,7 @@ use crate::error::CacheError;
 use crate::manager::CacheManager;
 use crate::types::{
     CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload, IntegrityReport, ModelRef, PruneOptions,
-    PruneReport, PrunedEntry, RemoveReport, RepoInfo, RevisionInfo,
+    PruneReport, PrunedEntry, RemoveReport, RepairedState, RepoInfo, RevisionInfo,
 };
 
 fn reason(r: EvictReason) -> String {
@@ -194,6 +194,8 @@ impl CacheManager {
                 entry: shown(&c.key),
                 expected: c.expected.clone(),
                 actual: c.actual.clone(),
+                algorithm: CorruptedFile::algorithm_of(&c.expected, blob_name(&c.blob)).to_owned(),
+                blob: blob_name(&c.blob).to_owned(),
             });
         }
         for k in &raw.missing {
@@ -217,7 +219,34 @@ impl CacheManager {
                 }
             }
         }
+        if repair && !report.is_clean() {
+            report.after_repair = Some(self.recheck(&raw, &report).await?);
+        }
         Ok(report)
+    }
+
+    /// After a repair: each damaged entry checked again (not the whole scope: a repair
+    /// of a large cache hashes it once).
+    async fn recheck(&self, raw: &cache_store::IntegrityReport, report: &IntegrityReport) -> Result<RepairedState, CacheError> {
+        let keys: Vec<EntryKey> = raw.corrupted.iter().map(|c| c.key.clone()).chain(raw.missing.iter().cloned()).collect();
+        let scopes: Vec<Scope> = keys
+            .iter()
+            .map(|k| match k {
+                EntryKey::Hub { repo, commit, path } => Scope::File(repo.clone(), (*commit).into(), path.clone()),
+                EntryKey::Artifact { key } => Scope::Artifact(cache_store::ArtifactKey::from_key_string(key)),
+            })
+            .collect();
+        let again = self
+            .blocking(move |m| scopes.iter().map(|s| Ok(m.inner.store.verify(s, false)?)).collect::<Result<Vec<_>, CacheError>>())
+            .await?;
+        let mut state = RepairedState { valid_files: report.valid_files, ..RepairedState::default() };
+        for r in &again {
+            state.valid_files += r.valid;
+            state.corrupted.extend(r.corrupted.iter().map(|c| shown(&c.key)));
+            state.missing.extend(r.missing.iter().map(shown));
+        }
+        state.not_cached = keys.iter().map(shown).filter(|k| !report.refetched.contains(k)).collect();
+        Ok(state)
     }
 
     /// Removes a model (`org/name`), or one revision (`org/name@rev`).
@@ -344,7 +373,7 @@ impl CacheManager {
                 size_after: plan.size_after,
                 stale_incomplete_removed: stale.len() as u64,
                 stale_bytes_freed: stale.iter().map(|i| i.size).sum(),
-                ..PruneReport::default()
+                ..aims(policy, &plan, entries.len())
             });
         }
         let size_before = store.stats()?.total_bytes;
@@ -377,6 +406,7 @@ impl CacheManager {
             stale_incomplete_removed: clean.incomplete_removed,
             stale_locks_removed: clean.locks_removed + clean.temp_removed,
             stale_bytes_freed: clean.bytes_freed,
+            ..aims(policy, &plan, entries.len())
         })
     }
 
@@ -386,11 +416,44 @@ impl CacheManager {
         Ok(())
     }
 
-    /// Removes the pins of a repository (or of one revision).
-    pub fn unpin(&self, target: &ModelRef) -> Result<(), CacheError> {
-        self.inner.store.unpin(&pin_scope(target))?;
-        Ok(())
+    /// Removes the pins of a repository (or of one revision); returns whether there was
+    /// one (`false`: it was not pinned, nothing changed).
+    pub fn unpin(&self, target: &ModelRef) -> Result<bool, CacheError> {
+        Ok(self.inner.store.unpin(&pin_scope(target))?)
     }
+}
+
+/// What a prune aimed for and what protection kept, from its policy and plan (the
+/// fields of a [`PruneReport`] that say why it evicted what it did).
+fn aims(policy: &EvictionPolicy, plan: &cache_core::EvictionPlan<'_>, files: usize) -> PruneReport {
+    let mut recent_blobs = BTreeMap::new();
+    let (mut recent, mut pinned) = (0, 0);
+    for (e, why) in &plan.protected {
+        match why {
+            Protection::RecentlyUsed => {
+                recent += 1;
+                recent_blobs.insert(&e.blob, e.size);
+            }
+            Protection::Pinned => pinned += 1,
+            _ => {}
+        }
+    }
+    PruneReport {
+        max_size: policy.max_size,
+        target_size: policy.target_size(),
+        max_age_secs: policy.max_age.map(|a| a.as_secs()),
+        in_use_grace_secs: policy.in_use_grace.as_secs(),
+        kept_recently_used: recent,
+        kept_recently_used_bytes: recent_blobs.values().sum(),
+        kept_pinned: pinned,
+        files_before: files as u64,
+        ..PruneReport::default()
+    }
+}
+
+/// A blob's file name: the digest that names it.
+fn blob_name(blob: &cache_core::BlobId) -> &str {
+    blob.as_str().rsplit('/').next().unwrap_or_default()
 }
 
 fn pin_scope(target: &ModelRef) -> Scope {

@@ -13,6 +13,7 @@ use crate::error::{CacheError, ErrorKind};
 use crate::network::{Network, TokenChoice};
 use crate::progress::{NoProgress, Progress, ProgressEvent};
 use crate::strategy::{AcquireContext, AcquisitionInfo, AcquisitionStrategy, select_strategy};
+use crate::token_source::TokenSource;
 use crate::types::{AcquireRequest, Acquired, ModelRef};
 
 type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -27,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) network: Network,
     /// Where hits are reported (`ProgressEvent::FromCache`), in both builds.
     pub(crate) progress: Arc<dyn Progress>,
+    /// Where the Hub token comes from (named in refusals, never the value).
+    pub(crate) token_source: TokenSource,
 }
 
 /// The cache: get models, files and URLs (downloaded once, verified, shared between
@@ -175,8 +178,12 @@ impl CacheManagerBuilder {
         let store = Arc::new(store);
         let strategy = self.strategy.clone().unwrap_or_else(|| select_strategy(c));
         tracing::debug!(cache_dir = %store.hub_dir(), strategy = strategy.name(), "cache opened");
+        let token_source = match &self.token {
+            TokenChoice::Given(t) => TokenSource::given(t.as_deref()),
+            TokenChoice::Discover => TokenSource::discover(&*self.env),
+        };
         let network = Network::new(c, self.token, &*self.env, Arc::clone(&self.progress));
-        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network, progress: self.progress }) })
+        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network, progress: self.progress, token_source }) })
     }
 }
 
@@ -242,12 +249,52 @@ impl CacheManager {
         drop(lease);
         let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
         if offline {
-            return result.map_err(CacheError::downloads_off);
+            return result.map_err(|e| {
+                let (why, undo) = self.why_downloads_are_off();
+                e.downloads_off().downloads_off_because(&why, &undo)
+            });
         }
         if let Err(e) = &result {
             self.count_failure(e);
         }
-        result
+        result.map_err(|e| e.with_token_source(&self.inner.token_source))
+    }
+
+    /// Where the Hub token comes from: `--token` (a builder call), `HF_TOKEN`, a token
+    /// file, or none.
+    pub fn token_source(&self) -> &TokenSource {
+        &self.inner.token_source
+    }
+
+    /// Why downloads are off, naming the setting and where it came from, and how to turn
+    /// them on, such as "offline mode was chosen (`HF_HUB_OFFLINE` is set)" and "unset `HF_HUB_OFFLINE`".
+    fn why_downloads_are_off(&self) -> (String, String) {
+        let c = &self.inner.config;
+        let from = |key: Key, what: &str, flag: &str, undo_flag: &str| match c.source(key) {
+            crate::config::Source::Env(v) => (format!("{what} (`{v}` is set)"), format!("unset `{v}`")),
+            crate::config::Source::File(p) => (
+                format!("{what} (`{}` in `{}`)", key.name(), p.display()),
+                format!("change `{}` in `{}`", key.name(), p.display()),
+            ),
+            _ => (format!("{what} (`{flag}`)"), undo_flag.to_owned()),
+        };
+        if c.config.offline {
+            from(Key::Offline, "offline mode was chosen", "--offline", "drop `--offline`")
+        } else if c.config.strategy == Some(crate::strategy::StrategyKind::CacheOnly) {
+            from(Key::Strategy, "the `cache-only` strategy was chosen", "--strategy cache-only", "pass `--strategy network`")
+        } else if !c.config.auto_download {
+            from(Key::AutoDownload, "automatic downloads are off", "auto_download = false", "set `auto_download = true`")
+        } else if !crate::network::BUILT {
+            (
+                "this build cannot download (no `downloads` feature)".to_owned(),
+                "use a build with the `downloads` feature".to_owned(),
+            )
+        } else {
+            (
+                format!("the `{}` strategy was chosen, which never downloads", self.inner.strategy.name()),
+                "choose a strategy that downloads, such as `network`,".to_owned(),
+            )
+        }
     }
 
     /// Counts a failed request by cause; misses and invalid input are not download failures.
@@ -267,10 +314,13 @@ impl CacheManager {
     async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
         let started = std::time::Instant::now();
         let ctx = AcquireContext { inner: &self.inner };
-        let acquired = match crate::strategy::cached_commit_file(&ctx, request) {
+        let mut acquired = match crate::strategy::cached_commit_file(&ctx, request) {
             Some(answer) => answer?,
             None => self.inner.strategy.acquire(&ctx, request).await?,
         };
+        if let AcquireRequest::Snapshot { repo, include, .. } = request {
+            acquired.unmatched_include = self.unmatched_include(repo, acquired.commit.as_deref(), include);
+        }
         // Nothing transferred by this process: from the cache, or from another process's
         // download it waited for.
         if acquired.from_cache || acquired.bytes_downloaded == 0 {
@@ -293,6 +343,23 @@ impl CacheManager {
         }
         self.record_returned(request, &acquired)?;
         Ok(acquired)
+    }
+
+    /// The `include` globs that match no file of the listing of `repo` at `commit` (none
+    /// when the listing is not cached: nothing is claimed without it).
+    fn unmatched_include(&self, repo: &cache_core::Repo, commit: Option<&str>, include: &[String]) -> Vec<String> {
+        let tree = commit
+            .and_then(|c| c.parse::<cache_core::CommitHash>().ok())
+            .and_then(|c| self.inner.store.read_tree(repo, &c).ok().flatten());
+        let Some(tree) = tree else { return Vec::new() };
+        include
+            .iter()
+            .filter(|glob| {
+                let Ok(filter) = crate::strategy::filter(std::slice::from_ref(*glob), &[]) else { return false };
+                !tree.files.keys().any(|p| filter.matches(p.as_str()))
+            })
+            .cloned()
+            .collect()
     }
 
     /// After a download: a size limit is enforced at once (with the age limit, when set);

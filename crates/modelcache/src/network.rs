@@ -110,6 +110,7 @@ async fn acquire(
                 files: 1,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
+                unmatched_include: Vec::new(),
             })
         }
         AcquireRequest::Snapshot { repo, revision, include, exclude } => {
@@ -122,6 +123,7 @@ async fn acquire(
                 files: o.files,
                 files_downloaded: o.downloaded,
                 bytes_downloaded: o.bytes_downloaded,
+                unmatched_include: Vec::new(),
             })
         }
         AcquireRequest::Url { url, sha256, name } => {
@@ -134,6 +136,7 @@ async fn acquire(
                 files: 1,
                 files_downloaded: usize::from(!o.from_cache),
                 bytes_downloaded: o.bytes_downloaded,
+                unmatched_include: Vec::new(),
             })
         }
     }

@@ -22,7 +22,8 @@ pub(crate) enum TokenChoice {
     /// As huggingface_hub finds it.
     Discover,
     /// Given (or explicitly none).
-    Given(#[expect(dead_code, reason = "a cache-only build sends no token")] Option<String>),
+    /// (Read only to name its source in `config`.)
+    Given(Option<String>),
 }
 
 /// Nothing to keep: there is no resolver in this build.

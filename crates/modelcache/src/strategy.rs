@@ -201,7 +201,7 @@ impl AcquisitionStrategy for CacheOnlyAcquisition {
 }
 
 fn hit(path: PathBuf, commit: Option<String>) -> Acquired {
-    Acquired { path, commit, from_cache: true, files: 1, files_downloaded: 0, bytes_downloaded: 0 }
+    Acquired { path, commit, from_cache: true, files: 1, files_downloaded: 0, bytes_downloaded: 0, unmatched_include: Vec::new() }
 }
 
 pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilter, CacheError> {
@@ -250,13 +250,7 @@ fn cache_only(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Result<Acqu
     let store = &ctx.inner.store;
     // Messages are built only on failure: a hit allocates nothing for them.
     let hub_err = |e| from_hub(e, &request.describe(), &ctx.placement(request));
-    let miss = || {
-        CacheError::offline_miss(
-            request.describe(),
-            "it is not in the cache and downloads are off".to_owned(),
-            &ctx.placement(request),
-        )
-    };
+    let miss = || CacheError::offline_miss(request.describe(), crate::error::DOWNLOADS_OFF.to_owned(), &ctx.placement(request));
     match request {
         AcquireRequest::File { repo, revision, path } => match offline::lookup_file(store, repo, revision, path, None) {
             Ok(FileLookup::Hit { path, commit }) => Ok(hit(path.into_std_path_buf(), Some(commit.to_string()))),

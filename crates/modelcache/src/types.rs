@@ -152,6 +152,11 @@ pub struct Acquired {
     pub files_downloaded: usize,
     /// Body bytes downloaded now.
     pub bytes_downloaded: u64,
+    /// For a snapshot: the `include` globs that match no file of the revision's listing
+    /// (empty when every one matched, or when the listing is unknown). When it is every
+    /// `include` glob, the snapshot took no file.
+    #[serde(default)]
+    pub unmatched_include: Vec<String>,
 }
 
 /// What a listed item is: a Hub repository of one of its three types, or a generic
@@ -363,6 +368,28 @@ pub struct CorruptedFile {
     pub expected: String,
     /// The digest it has.
     pub actual: String,
+    /// What `expected` and `actual` are: `sha256` or `git-sha1` (the digest that names
+    /// the blob), `blake3` (the digest recorded at download), or `size` (byte counts).
+    #[serde(default)]
+    pub algorithm: String,
+    /// The digest that names the blob (its file name under `blobs/`): the sha256 of an
+    /// LFS file or URL artifact, the git-sha1 of a small Hub file.
+    #[serde(default)]
+    pub blob: String,
+}
+
+impl CorruptedFile {
+    /// Which digest `expected` is, given the blob's name: the name itself (its length
+    /// says `sha256` or `git-sha1`), byte counts (`size`), or the recorded `blake3`.
+    pub(crate) fn algorithm_of(expected: &str, blob: &str) -> &'static str {
+        if expected.ends_with(" bytes") {
+            "size"
+        } else if expected == blob {
+            if blob.len() == 40 { "git-sha1" } else { "sha256" }
+        } else {
+            "blake3"
+        }
+    }
 }
 
 /// The outcome of an integrity check.
@@ -392,6 +419,32 @@ pub struct IntegrityReport {
     pub repaired: bool,
     /// Entries downloaded again after the repair.
     pub refetched: Vec<String>,
+    /// After a repair that found damage: the damaged entries checked again.
+    #[serde(default)]
+    pub after_repair: Option<RepairedState>,
+}
+
+/// What a repair left: every entry found damaged, checked again after it was removed and
+/// (when downloads are allowed) fetched again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairedState {
+    /// Files valid now in the scope checked (the valid ones before, and the ones fetched
+    /// again that checked out).
+    pub valid_files: u64,
+    /// Entries still corrupted.
+    pub corrupted: Vec<String>,
+    /// Entries still missing.
+    pub missing: Vec<String>,
+    /// Damaged entries removed and not downloaded again (offline, or the download
+    /// failed): no longer cached; the next `get` fetches them.
+    pub not_cached: Vec<String>,
+}
+
+impl RepairedState {
+    /// Nothing corrupted or missing is left.
+    pub fn is_clean(&self) -> bool {
+        self.corrupted.is_empty() && self.missing.is_empty()
+    }
 }
 
 impl IntegrityReport {
@@ -446,6 +499,46 @@ pub struct PruneReport {
     pub stale_locks_removed: u64,
     /// Bytes freed by removing stale files.
     pub stale_bytes_freed: u64,
+    /// The size limit the prune aimed for (bytes), when one was set.
+    #[serde(default)]
+    pub max_size: Option<u64>,
+    /// Once over `max_size`, the size it evicts down to (`low_watermark × max_size`).
+    #[serde(default)]
+    pub target_size: Option<u64>,
+    /// The age limit (seconds since the last use), when one was set.
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
+    /// The in-use grace (seconds): files used more recently are never evicted.
+    #[serde(default)]
+    pub in_use_grace_secs: u64,
+    /// Files the in-use grace kept (used within it), whatever the limits.
+    #[serde(default)]
+    pub kept_recently_used: u64,
+    /// Bytes of the files the in-use grace kept (each blob once).
+    #[serde(default)]
+    pub kept_recently_used_bytes: u64,
+    /// Files kept because they are pinned.
+    #[serde(default)]
+    pub kept_pinned: u64,
+    /// Files in the cache before the prune.
+    #[serde(default)]
+    pub files_before: u64,
+}
+
+impl PruneReport {
+    /// Whether neither a size nor an age limit was set (only stale files were cleared).
+    pub fn no_limit(&self) -> bool {
+        self.max_size.is_none() && self.max_age_secs.is_none()
+    }
+
+    /// Whether the eviction takes nearly everything: at least 90 % of the cached bytes,
+    /// or every file that is not pinned (something being evicted either way).
+    pub fn evicts_nearly_everything(&self) -> bool {
+        let evicted = self.evicted.len() as u64;
+        evicted > 0
+            && (u128::from(self.bytes_freed) * 10 >= u128::from(self.size_before) * 9
+                || evicted >= self.files_before.saturating_sub(self.kept_pinned))
+    }
 }
 
 /// How to prune: the configured policy with these overrides.
@@ -457,4 +550,19 @@ pub struct PruneOptions {
     pub max_age: Option<std::time::Duration>,
     /// Report without removing.
     pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupted_file_says_which_digest_it_compared() {
+        let sha = "a".repeat(64);
+        let git = "b".repeat(40);
+        assert_eq!(CorruptedFile::algorithm_of(&sha, &sha), "sha256");
+        assert_eq!(CorruptedFile::algorithm_of(&git, &git), "git-sha1");
+        assert_eq!(CorruptedFile::algorithm_of(&"c".repeat(64), &sha), "blake3");
+        assert_eq!(CorruptedFile::algorithm_of("10 bytes", &sha), "size");
+    }
 }

@@ -183,6 +183,27 @@ pub(crate) fn expand_request(cache: &CacheManager, request: AcquireRequest) -> R
     })
 }
 
+/// An `--include` glob that matches no file of the revision is never silent: a warning
+/// when another glob matched, a usage error (exit 2) when none did.
+fn check_include(app: &App, request: &AcquireRequest, acquired: &Acquired) -> Result<()> {
+    let AcquireRequest::Snapshot { include, .. } = request else { return Ok(()) };
+    let unmatched = &acquired.unmatched_include;
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let globs = unmatched.iter().map(|g| format!("`{}`", shorten(g))).collect::<Vec<_>>().join(", ");
+    let what = request.describe();
+    if unmatched.len() == include.len() {
+        return Err(Failure::usage(
+            format!("`--include` {globs} matched no file of `{what}`: nothing was fetched"),
+            "globs are case-sensitive and `*` crosses folders: fix the glob, or drop `--include` to take the whole snapshot",
+        )
+        .into());
+    }
+    app.out.warn(&format!("`--include` {globs} matched no file of `{what}`"));
+    Ok(())
+}
+
 pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
     let requests = requests(args)?;
     let cache = app.manager()?;
@@ -194,7 +215,9 @@ pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
     app.finish_progress(files, hits, bytes, start.elapsed());
     let mut done = Vec::with_capacity(results.len());
     for (request, got) in results {
-        done.push(GetResult { request: request.describe(), acquired: got? });
+        let acquired = got?;
+        check_include(app, &request, &acquired)?;
+        done.push(GetResult { request: request.describe(), acquired });
     }
     app.out.emit(&done, || {
         done.iter().fold(String::new(), |mut s, r| {

@@ -2,10 +2,12 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 use anyhow::Result;
 use modelcache::{
-    ByteSize, CacheError, ConfigKey, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, Target, parse_duration,
+    ByteSize, CacheError, ConfigKey, CorruptedFile, ErrorKind, IntegrityReport, PruneOptions, PruneReport, RemoveReport, Target,
+    parse_duration,
 };
 
 use crate::app::{App, resolve_target, shorten};
@@ -14,11 +16,22 @@ use crate::cmd::get::parse_path;
 use crate::format;
 use crate::report::Failure;
 
+/// A corrupted file's digests, labelled by algorithm (and, for a `blake3` check, the
+/// digest that names the blob).
+fn digests(c: &CorruptedFile) -> String {
+    let named_by = if c.blob.len() == 40 { "git-sha1" } else { "sha256" };
+    match c.algorithm.as_str() {
+        "" => format!("expected {}, found {}", c.expected, c.actual),
+        "blake3" => format!("blake3: expected {}, found {}; the blob is {named_by} {}", c.expected, c.actual, c.blob),
+        a => format!("{a}: expected {}, found {}", c.expected, c.actual),
+    }
+}
+
 /// The `verify` report as text.
 pub(crate) fn verify_text(r: &IntegrityReport) -> String {
     let mut out = String::new();
     for c in &r.corrupted {
-        let _ = writeln!(out, "corrupted  {}  (expected {}, found {})", c.entry, c.expected, c.actual);
+        let _ = writeln!(out, "corrupted  {}  ({})", c.entry, digests(c));
     }
     for m in &r.missing {
         let _ = writeln!(out, "missing    {m}");
@@ -42,7 +55,8 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
     let problems = r.corrupted.len() + r.missing.len() + r.bad_refs.len();
     let _ = writeln!(
         out,
-        "{} valid, {} corrupted, {} missing in {}",
+        "{}{} valid, {} corrupted, {} missing in {}",
+        if r.after_repair.is_some() { "found: " } else { "" },
         format::count(r.valid_files, "file", "files"),
         r.corrupted.len(),
         r.missing.len(),
@@ -52,9 +66,22 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
             "repositories"
         ),
     );
-    if problems == 0 && r.skipped.is_empty() {
+    if let Some(a) = &r.after_repair {
+        let _ = writeln!(
+            out,
+            "after the repair: {} valid, {} corrupted, {} missing",
+            format::count(a.valid_files, "file", "files"),
+            a.corrupted.len(),
+            a.missing.len()
+        );
+        for n in &a.not_cached {
+            let _ = writeln!(out, "not cached now  {n}  (removed, not downloaded again: the next `modelcache get` fetches it)");
+        }
+    }
+    let clean_now = problems == 0 || r.after_repair.as_ref().is_some_and(modelcache::RepairedState::is_clean);
+    if clean_now && r.skipped.is_empty() {
         out.push_str("the cache is intact\n");
-    } else if problems == 0 {
+    } else if clean_now {
         out.push_str("the repositories checked are intact\n");
     }
     out
@@ -70,22 +97,33 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
         None => rt.block_on(cache.verify(None, args.repair))?,
     };
     app.out.emit(&report, || verify_text(&report))?;
-    if report.is_clean() || report.repaired {
-        if report.repaired && !report.is_clean() && report.refetched.len() < report.corrupted.len() + report.missing.len() {
-            app.out
-                .note("note: some repaired files were not downloaded again (offline?): the next `modelcache get` fetches them");
-        }
+    if report.is_clean() {
         return Ok(());
     }
-    let mut names: Vec<String> = report.corrupted.iter().map(|c| format!("`{}`", c.entry)).collect();
-    names.extend(report.missing.iter().map(|m| format!("`{m}` (missing)")));
-    names.extend(report.bad_refs.iter().map(|b| format!("`{b}` (bad ref)")));
-    Err(Failure::new(
-        ErrorKind::Integrity,
-        format!("the cache is damaged: {}", names.join(", ")),
-        "run `modelcache verify --repair` to remove the damaged files and download them again",
-    )
-    .into())
+    let left = match &report.after_repair {
+        // Bad refs alone: removed by the repair, nothing to check again.
+        None if report.repaired => return Ok(()),
+        None => None,
+        Some(a) if a.is_clean() => return Ok(()),
+        Some(a) => Some(a),
+    };
+    let (corrupted, missing, bad_refs): (Vec<&str>, Vec<&str>, Vec<&str>) = match left {
+        Some(a) => (a.corrupted.iter().map(String::as_str).collect(), a.missing.iter().map(String::as_str).collect(), vec![]),
+        None => (
+            report.corrupted.iter().map(|c| c.entry.as_str()).collect(),
+            report.missing.iter().map(String::as_str).collect(),
+            report.bad_refs.iter().map(String::as_str).collect(),
+        ),
+    };
+    let mut names: Vec<String> = corrupted.iter().map(|c| format!("`{c}`")).collect();
+    names.extend(missing.iter().map(|m| format!("`{m}` (missing)")));
+    names.extend(bad_refs.iter().map(|b| format!("`{b}` (bad ref)")));
+    let (message, hint) = if left.is_some() {
+        ("the repair left damage", "run `modelcache rm` on the damaged repository, then `modelcache get` it again")
+    } else {
+        ("the cache is damaged", "run `modelcache verify --repair` to remove the damaged files and download them again")
+    };
+    Err(Failure::new(ErrorKind::Integrity, format!("{message}: {}", names.join(", ")), hint).into())
 }
 
 pub(crate) fn rm(app: &App, args: &RmArgs) -> Result<()> {
@@ -119,15 +157,48 @@ fn removal_text(r: &RemoveReport, what: &str) -> String {
     }
 }
 
+/// What a prune aimed for: its limits, or that none is set.
+fn prune_aims(r: &PruneReport) -> String {
+    if r.no_limit() {
+        return "no limit is set (`--max-size`, `--max-age`, or `max_size`/`max_age` in the config): nothing is evicted, \
+                only stale downloads and locks are cleared\n"
+            .to_owned();
+    }
+    let mut aims = Vec::new();
+    if let (Some(max), Some(target)) = (r.max_size, r.target_size) {
+        aims.push(format!(
+            "size limit {} (over it, evict down to {}, the low watermark)",
+            format::size(max),
+            format::size(target)
+        ));
+    }
+    if let Some(age) = r.max_age_secs {
+        aims.push(format!("age limit {} since last use", modelcache::format_duration(Duration::from_secs(age))));
+    }
+    format!("target: {}\n", aims.join("; "))
+}
+
 /// The `prune` report as text.
 pub(crate) fn prune_text(r: &PruneReport) -> String {
-    let mut out = String::new();
+    let mut out = prune_aims(r);
     let verb = if r.dry_run { "would evict" } else { "evicted" };
     for e in &r.evicted {
         let _ = writeln!(out, "{verb}  {}  {}  ({})", e.entry, format::size(e.bytes), e.reason.replace('_', " "));
     }
     for s in &r.skipped_in_use {
         let _ = writeln!(out, "kept (in use)  {s}");
+    }
+    if !r.no_limit() && r.kept_recently_used > 0 {
+        let _ = writeln!(
+            out,
+            "kept {} ({}) used within the in-use grace of {}",
+            format::count(r.kept_recently_used, "file", "files"),
+            format::size(r.kept_recently_used_bytes),
+            modelcache::format_duration(Duration::from_secs(r.in_use_grace_secs)),
+        );
+    }
+    if !r.no_limit() && r.kept_pinned > 0 {
+        let _ = writeln!(out, "kept {} (pinned)", format::count(r.kept_pinned, "file", "files"));
     }
     let (freed, stale) = if r.dry_run { ("would free", "would remove") } else { ("freed", "removed") };
     let _ = writeln!(
@@ -140,7 +211,15 @@ pub(crate) fn prune_text(r: &PruneReport) -> String {
         format::count(r.stale_locks_removed, "stale lock file", "stale lock files"),
         format::size(r.stale_bytes_freed),
     );
+    if r.dry_run && r.evicts_nearly_everything() {
+        let _ = writeln!(out, "this would evict nearly everything: {}", drastic(r));
+    }
     out
+}
+
+/// How much of the cache an eviction takes, for a warning or a question.
+fn drastic(r: &PruneReport) -> String {
+    format!("{} of {} files, {} of {}", r.evicted.len(), r.files_before, format::size(r.bytes_freed), format::size(r.size_before))
 }
 
 pub(crate) fn prune(app: &App, args: &PruneArgs) -> Result<()> {
@@ -170,7 +249,25 @@ pub(crate) fn prune(app: &App, args: &PruneArgs) -> Result<()> {
         .transpose()?;
     // An explicit prune must not trigger a second, automatic one.
     let cache = app.manager_with(&[(ConfigKey::AutoPrune, "false".to_owned())])?;
-    let report = App::runtime()?.block_on(cache.prune_with(&PruneOptions { max_size, max_age, dry_run: args.dry_run }))?;
+    let rt = App::runtime()?;
+    let options = PruneOptions { max_size, max_age, dry_run: args.dry_run };
+    // A `--max-size` that would take nearly everything is said before it happens: asked
+    // on a terminal, warned about otherwise.
+    if max_size.is_some() && !args.dry_run && !args.yes {
+        let plan = rt.block_on(cache.prune_with(&PruneOptions { dry_run: true, ..options.clone() }))?;
+        if plan.evicts_nearly_everything() {
+            let what = format!("`--max-size` would evict nearly everything: {}", drastic(&plan));
+            if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+                if !confirm(&format!("{what}. Continue?"))? {
+                    app.out.note("cancelled: nothing was evicted (`--dry-run` lists the files)");
+                    return Ok(());
+                }
+            } else {
+                app.out.warn(&format!("{what} (`--dry-run` lists the files first)"));
+            }
+        }
+    }
+    let report = rt.block_on(cache.prune_with(&options))?;
     app.out.emit(&report, || prune_text(&report))
 }
 
@@ -220,7 +317,7 @@ pub(crate) fn clean(app: &App, args: &CleanArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use modelcache::{CorruptedFile, PrunedEntry};
+    use modelcache::PrunedEntry;
 
     use super::*;
 
@@ -231,12 +328,14 @@ mod tests {
         r.corrupted.push(CorruptedFile {
             model_id: "c/d".into(),
             entry: "c/d@abc/w.bin".into(),
-            expected: "sha256:1".into(),
-            actual: "sha256:2".into(),
+            expected: "1".repeat(64),
+            actual: "2".repeat(64),
+            algorithm: "sha256".into(),
+            blob: "1".repeat(64),
         });
         r.corrupted_models.push("c/d".into());
         insta::assert_snapshot!(verify_text(&r), @r"
-        corrupted  c/d@abc/w.bin  (expected sha256:1, found sha256:2)
+        corrupted  c/d@abc/w.bin  (sha256: expected 1111111111111111111111111111111111111111111111111111111111111111, found 2222222222222222222222222222222222222222222222222222222222222222)
         3 files valid, 1 corrupted, 0 missing in 2 repositories
         ");
         let p = PruneReport {
@@ -244,12 +343,26 @@ mod tests {
             bytes_freed: 2048,
             size_before: 4096,
             size_after: 2048,
+            max_size: Some(3000),
+            target_size: Some(2400),
+            max_age_secs: Some(86_400),
+            in_use_grace_secs: 300,
+            kept_recently_used: 2,
+            kept_recently_used_bytes: 100,
+            files_before: 3,
             ..PruneReport::default()
         };
         insta::assert_snapshot!(prune_text(&p), @r"
+        target: size limit 2.9 KiB (over it, evict down to 2.3 KiB, the low watermark); age limit 1d since last use
         evicted  a/b@abc/w.bin  2 KiB  (over size)
+        kept 2 files (100 B) used within the in-use grace of 5m
         freed 2 KiB (4 KiB → 2 KiB); removed 0 stale incomplete downloads and 0 stale lock files (0 B)
         ");
+        let none = PruneReport { stale_incomplete_removed: 1, stale_bytes_freed: 5, ..PruneReport::default() };
+        assert!(prune_text(&none).starts_with("no limit is set"), "{}", prune_text(&none));
+        let all = PruneReport { dry_run: true, size_after: 0, bytes_freed: 4096, ..p.clone() };
+        assert!(all.evicts_nearly_everything());
+        assert!(prune_text(&all).ends_with("this would evict nearly everything: 1 of 3 files, 4 KiB of 4 KiB\n"));
         let rm = RemoveReport { dry_run: true, entries: 1, bytes_freed: 10, skipped_in_use: vec![] };
         assert_eq!(removal_text(&rm, "from `a/b`"), "would remove 1 file from `a/b`, freeing 10 B\n");
     }

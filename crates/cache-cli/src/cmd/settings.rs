@@ -1,10 +1,11 @@
 //! `pin`/`unpin`, `config` and `dir`. `config` and `dir` only read the configuration:
 //! they neither create nor open the cache.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target};
+use modelcache::{AcquisitionInfo, ConfigSource, EffectiveConfig, Target, TokenSource, UnknownKey};
 use serde::Serialize;
 
 use crate::app::{App, resolve_target};
@@ -17,16 +18,20 @@ struct PinResult {
     target: String,
     pinned: bool,
     cached: bool,
+    /// `unpin`: whether a pin was removed (`false`: it was not pinned, nothing changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    was_pinned: Option<bool>,
 }
 
 pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
     let cache = app.manager()?;
+    let mut was_pinned = None;
     let (target, cached) = match resolve_target(&cache, &args.repo, args.repo_type, args.revision.as_deref())? {
         Target::Artifact(a) => {
             if on {
                 cache.pin_artifact(&a)?;
             } else {
-                cache.unpin_artifact(&a)?;
+                was_pinned = Some(cache.unpin_artifact(&a)?);
             }
             (a.describe(), true)
         }
@@ -34,7 +39,7 @@ pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
             if on {
                 cache.pin(&target)?;
             } else {
-                cache.unpin(&target)?;
+                was_pinned = Some(cache.unpin(&target)?);
             }
             let cached = cache.list()?.iter().any(|r| r.artifact.is_none() && r.model_id == target.repo.to_string());
             if on && !cached {
@@ -43,8 +48,11 @@ pub(crate) fn pin(app: &App, args: &PinArgs, on: bool) -> Result<()> {
             (target.to_string(), cached)
         }
     };
-    let result = PinResult { target, pinned: on, cached };
-    app.out.emit(&result, || format!("{} `{}`\n", if on { "pinned" } else { "unpinned" }, result.target))
+    let result = PinResult { target, pinned: on, cached, was_pinned };
+    app.out.emit(&result, || match result.was_pinned {
+        Some(false) => format!("`{}` was not pinned: nothing changed\n", result.target),
+        _ => format!("{} `{}`\n", if on { "pinned" } else { "unpinned" }, result.target),
+    })
 }
 
 /// One setting in `config --json`.
@@ -60,9 +68,15 @@ struct Setting {
 #[derive(Debug, Serialize)]
 struct ConfigReport {
     config_file: Option<PathBuf>,
+    /// Where the config file was looked for (it may not exist).
+    config_file_searched: Option<PathBuf>,
+    /// Keys of the file that are not settings (ignored).
+    unknown_keys: Vec<UnknownKey>,
     settings: Vec<Setting>,
     /// The strategy the settings select.
     strategy: AcquisitionInfo,
+    /// Where the Hub token comes from (never its value).
+    token_source: TokenSource,
 }
 
 fn source(s: &ConfigSource) -> String {
@@ -72,9 +86,12 @@ fn source(s: &ConfigSource) -> String {
     }
 }
 
-fn config_report(c: &EffectiveConfig) -> ConfigReport {
+fn config_report(c: &EffectiveConfig, token_source: TokenSource) -> ConfigReport {
     ConfigReport {
+        token_source,
         config_file: c.file.clone(),
+        config_file_searched: c.searched.clone(),
+        unknown_keys: c.unknown_keys.clone(),
         settings: c
             .explain()
             .into_iter()
@@ -89,10 +106,26 @@ fn config_text(r: &ConfigReport) -> String {
     for s in &r.settings {
         t.row(vec![s.key.to_owned(), s.value.clone(), s.source.clone()]);
     }
-    let file = r.config_file.as_ref().map_or_else(|| "none found".to_owned(), |f| f.display().to_string());
+    let mut file = match (&r.config_file, &r.config_file_searched) {
+        (Some(f), _) => f.display().to_string(),
+        (None, Some(looked)) => format!("none found (looked for `{}`)", looked.display()),
+        (None, None) => "none (no `MODELCACHE_CONFIG`, and no home directory to look in)".to_owned(),
+    };
+    for w in &r.unknown_keys {
+        let _ = write!(file, "\n  ignored:   {w}");
+    }
     let st = &r.strategy;
     let availability = if st.available { "available" } else { "not available in this build" };
-    let mut out = format!("{}\nconfig file: {file}\nstrategy:    {} ({availability}): {}\n", t.render(), st.name, st.description);
+    let token = match &r.token_source {
+        TokenSource::None => "none (set `HF_TOKEN`, or pass `--token`, for private or gated repositories)".to_owned(),
+        source => format!("from {source} (value not shown)"),
+    };
+    let mut out = format!(
+        "{}\nconfig file: {file}\ntoken:       {token}\nstrategy:    {} ({availability}): {}\n",
+        t.render(),
+        st.name,
+        st.description
+    );
     for req in &st.requirements {
         out.push_str("  requires:  ");
         out.push_str(req);
@@ -102,7 +135,11 @@ fn config_text(r: &ConfigReport) -> String {
 }
 
 pub(crate) fn config(app: &App) -> Result<()> {
-    let r = config_report(&app.config()?);
+    let token = match &app.global.token {
+        Some(t) => TokenSource::given(Some(t)),
+        None => TokenSource::discover(&|k| std::env::var(k).ok()),
+    };
+    let r = config_report(&app.config()?, token);
     app.out.emit(&r, || config_text(&r))
 }
 
@@ -138,7 +175,7 @@ mod tests {
         })
         .config_file("/nonexistent/config.toml")
         .set(ConfigKey::MaxSize, "1GiB");
-        let r = config_report(&loader.load().unwrap());
+        let r = config_report(&loader.load().unwrap(), TokenSource::Env("HF_TOKEN".to_owned()));
         let text = config_text(&r);
         insta::assert_snapshot!(text, @r"
         KEY                 VALUE                      SOURCE
@@ -162,7 +199,8 @@ mod tests {
         lock_stall_timeout  1m30s                      env MODELCACHE_LOCK_STALL_TIMEOUT
         free_space_margin   auto                       default
 
-        config file: none found
+        config file: none found (looked for `/nonexistent/config.toml`)
+        token:       from `HF_TOKEN` (value not shown)
         strategy:    hybrid (available): tries network, then cache-only in order until one succeeds
           requires:  a token (`HF_TOKEN`) for private or gated repositories
           requires:  files already in the hub cache, in huggingface_hub's layout (by modelcache, huggingface_hub or hf-hub)

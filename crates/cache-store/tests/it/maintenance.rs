@@ -105,7 +105,8 @@ fn eviction_is_lru_and_respects_pins_leases_and_held_locks() {
     assert_eq!(report.bytes_freed, 200);
     assert!(s.is_cached(&b, &rev(commit(1).as_str()), &path("f")).unwrap());
     drop(held);
-    s.unpin(&Scope::Repo(b.clone())).unwrap();
+    assert!(s.unpin(&Scope::Repo(b.clone())).unwrap(), "a pin was removed");
+    assert!(!s.unpin(&Scope::Repo(b.clone())).unwrap(), "nothing left to remove");
     let report = s.evict(&policy, now).unwrap();
     assert_eq!(report.evicted.len(), 1);
     assert_eq!(s.stats().unwrap().total_bytes, 100);

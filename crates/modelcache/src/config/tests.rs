@@ -80,13 +80,17 @@ fn the_config_file_location_comes_from_xdg_or_modelcache_config() {
 #[test]
 fn unknown_keys_and_bad_values_name_the_file_key_and_form() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write_config(&dir, "max_sise = \"1G\"\n");
-    let err = loader(&[("HOME", "/h")]).config_file(&file).load().unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("unknown key `max_sise`") && msg.contains(&file.display().to_string()) && msg.contains("max_size"),
-        "{msg}"
-    );
+    // An unknown key is ignored with a warning (file, line, nearest key); the rest of the
+    // file still applies.
+    let file = write_config(&dir, "retries = 2\nmax_sise = \"1G\"\n");
+    let loaded = loader(&[("HOME", "/h")]).config_file(&file).load().unwrap();
+    assert_eq!(loaded.config.retries, 2);
+    assert_eq!(loaded.config.max_size, None);
+    assert_eq!((loaded.file.as_deref(), loaded.searched.as_deref()), (Some(file.as_path()), Some(file.as_path())));
+    let [w] = loaded.unknown_keys.as_slice() else { panic!("one warning: {:?}", loaded.unknown_keys) };
+    assert_eq!((w.key.as_str(), w.line, w.nearest.as_deref()), ("max_sise", Some(2), Some("max_size")));
+    let msg = w.to_string();
+    assert!(msg.contains(&format!("`{}` line 2", file.display())) && msg.contains("did you mean `max_size`?"), "{msg}");
 
     let cases = [
         ("max_size = \"lots\"", "max_size", "`10GiB`"),

@@ -62,8 +62,9 @@ async fn maintenance_works_cache_only() {
     assert_eq!(pruned.size_before - pruned.size_after, 8);
     assert_eq!(pruned.bytes_freed, 8);
     assert!(cache.is_cached("org/a") && !cache.is_cached("org/b"));
-    cache.unpin(&a_ref).unwrap();
+    assert!(cache.unpin(&a_ref).unwrap(), "a pin was removed");
     assert!(!cache.list().unwrap()[0].pinned);
+    assert!(!cache.unpin(&a_ref).unwrap(), "unpinning what is not pinned says so");
 
     let file = ModelRef::parse(&format!("org/a@{}", commit(1)), RepoType::Model).unwrap();
     let dry = cache.remove(&file, &["sub/w.bin".parse().unwrap()], true).await.unwrap();
