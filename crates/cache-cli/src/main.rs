@@ -27,8 +27,8 @@ mod format;
 mod metrics;
 mod progress;
 mod report;
-mod version;
 mod usage;
+mod version;
 
 use std::process::ExitCode;
 

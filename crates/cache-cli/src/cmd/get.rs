@@ -268,6 +268,7 @@ mod tests {
             files,
             files_downloaded: downloaded,
             bytes_downloaded: bytes,
+            unmatched_include: Vec::new(),
         };
         let url = || AcquireRequest::Url { url: "https://h.test/a".into(), sha256: None, name: None };
         let mut results = vec![(url(), Ok(got(202, 190, 1000))), (url(), Ok(got(1, 0, 0)))];
