@@ -221,3 +221,18 @@ fn warm_draws_one_overall_bar_for_all_its_lines_and_ends_with_one_summary() {
     assert!(used.len() <= 3, "finished bars were left on the screen:\n{}", got.text());
     assert!(used.iter().any(|r| r.starts_with(&format!("fetched {} files, ", FILES + 1))), "{}", got.text());
 }
+
+/// `verify` counts the blobs it hashes on the same overall bar, and clears it before its
+/// report: nothing of it stays on the screen.
+#[test]
+fn verify_on_a_terminal_leaves_only_its_report() {
+    let hub = TestHub::start_blocking([big_repo()]);
+    let env = Env::new(&hub);
+    env.run(&["get", "org/big"]).ok();
+    let got = on_terminal(&env, &["verify"], 80, 30);
+    assert_eq!(got.run.code, 0, "{}\n{}", got.text(), got.run.stdout);
+    assert!(got.run.stdout.starts_with(&format!("{FILES} files valid, 0 corrupted")), "{}", got.run.stdout);
+    assert!(!got.wrapped(), "a line was wider than 80 columns:\n{}", got.text());
+    assert_eq!(got.used_rows(), Vec::<String>::new(), "the bar was cleared:\n{}", got.text());
+    assert!(!got.raw.contains("0 B/0 B"), "an empty bar flashed");
+}

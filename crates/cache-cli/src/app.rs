@@ -103,6 +103,13 @@ impl App {
         App { global, out, progress, bars }
     }
 
+    /// Clears the bars (a command's report follows on stdout), with no summary line.
+    pub(crate) fn clear_progress(&self) {
+        if let Some(bars) = &self.bars {
+            bars.finish();
+        }
+    }
+
     /// Clears the progress bars and, on a terminal, ends with one summary line of what
     /// was fetched (`files` in all, `hits` of them from the cache, `bytes` downloaded);
     /// a single file that was a hit needs none.

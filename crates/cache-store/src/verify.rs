@@ -69,11 +69,24 @@ impl Store {
     /// `huggingface_hub` (no dangling link) and an interrupted repair loses nothing that
     /// a second one would not remove.
     pub fn verify(&self, scope: &Scope, repair: bool) -> Result<IntegrityReport> {
-        self.verify_observed(scope, repair, &mut || {})
+        self.verify_observed(scope, repair, &mut || {}, &mut |_| {})
     }
 
-    /// [`Store::verify`], calling `after_step` after each removal a repair makes.
-    pub(crate) fn verify_observed(&self, scope: &Scope, repair: bool, after_step: &mut dyn FnMut()) -> Result<IntegrityReport> {
+    /// [`Store::verify`], calling `checked(bytes)` after each blob it checked (hashed, or
+    /// found the wrong size): for progress. A blob linked from several files is checked,
+    /// and reported, once.
+    pub fn verify_reporting(&self, scope: &Scope, repair: bool, checked: &mut dyn FnMut(u64)) -> Result<IntegrityReport> {
+        self.verify_observed(scope, repair, &mut || {}, checked)
+    }
+
+    /// [`Store::verify_reporting`], calling `after_step` after each removal a repair makes.
+    pub(crate) fn verify_observed(
+        &self,
+        scope: &Scope,
+        repair: bool,
+        after_step: &mut dyn FnMut(),
+        checked: &mut dyn FnMut(u64),
+    ) -> Result<IntegrityReport> {
         let mut report = IntegrityReport { repaired: repair, ..IntegrityReport::default() };
         let (repos, commit, path) = match scope {
             Scope::All => (scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))?, None, None),
@@ -89,7 +102,7 @@ impl Store {
             Scope::Artifacts | Scope::Artifact(_) => (Vec::new(), None, None),
         };
         for repo in &repos {
-            match self.verify_repo(repo, (commit.as_ref(), path.as_ref()), repair, &mut report, after_step) {
+            match self.verify_repo(repo, (commit.as_ref(), path.as_ref()), repair, &mut report, (after_step, checked)) {
                 Err(Error::OutsideCache { path }) if *scope == Scope::All => {
                     tracing::warn!(%repo, folder = %path, "not verifying a repo whose folder leads outside the cache through a symlink");
                     report.skipped.push(repo.to_string());
@@ -102,7 +115,7 @@ impl Store {
                 Scope::Artifact(k) => Some(k.id()),
                 _ => None,
             };
-            self.verify_artifacts(only.as_deref(), repair, &mut report)?;
+            self.verify_artifacts(only.as_deref(), repair, &mut report, checked)?;
         }
         Ok(report)
     }
@@ -113,7 +126,7 @@ impl Store {
         (commit, path): (Option<&CommitHash>, Option<&RepoPath>),
         repair: bool,
         report: &mut IntegrityReport,
-        after_step: &mut dyn FnMut(),
+        (after_step, checked): (&mut dyn FnMut(), &mut dyn FnMut(u64)),
     ) -> Result<()> {
         let layout = RepoLayout::new(repo);
         let s = self.scan_repo(repo)?;
@@ -164,6 +177,7 @@ impl Store {
                 }
                 Check::Unknown => (String::new(), String::new()),
             };
+            checked(on_disk);
             if expected == actual {
                 report.valid += files.len() as u64;
                 continue;
@@ -244,7 +258,13 @@ impl Store {
         Ok(())
     }
 
-    fn verify_artifacts(&self, only: Option<&str>, repair: bool, report: &mut IntegrityReport) -> Result<()> {
+    fn verify_artifacts(
+        &self,
+        only: Option<&str>,
+        repair: bool,
+        report: &mut IntegrityReport,
+        checked: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         for (id, link, sha) in self.artifact_links()? {
             if only.is_some_and(|o| o != id) {
                 continue;
@@ -266,6 +286,7 @@ impl Store {
             } else {
                 (sha.clone(), hash::etag_digest(&file, &Etag::new(&sha)?).map_err(read_err())?)
             };
+            checked(file.metadata().map_or(0, |m| m.len()));
             if expected == actual {
                 report.valid += 1;
             } else {
@@ -333,15 +354,22 @@ mod tests {
             Revision::from(format!("{:040x}", 1).parse::<cache_core::CommitHash>().unwrap()),
             "a.bin".parse().unwrap(),
         );
+        let mut checked = Vec::new();
         let report = store
-            .verify_observed(&scope, true, &mut || {
-                let mut bad = Vec::new();
-                dangling(snapshots.as_std_path(), &mut bad);
-                assert!(bad.is_empty(), "dangling links after step {}: {bad:?}", steps.len());
-                steps.push(blob.exists());
-            })
+            .verify_observed(
+                &scope,
+                true,
+                &mut || {
+                    let mut bad = Vec::new();
+                    dangling(snapshots.as_std_path(), &mut bad);
+                    assert!(bad.is_empty(), "dangling links after step {}: {bad:?}", steps.len());
+                    steps.push(blob.exists());
+                },
+                &mut |bytes| checked.push(bytes),
+            )
             .unwrap();
         assert_eq!(report.corrupted.len(), 3, "every link to the corrupted blob: {report:?}");
+        assert_eq!(checked, [11], "one blob hashed, reported once with its size");
         assert_eq!(steps, [true, true, true, false], "three links, then the blob");
         assert!(!blob.exists());
         assert!(store.list().unwrap().is_empty());

@@ -12,6 +12,7 @@ use cache_store::{RepoListing, Scope};
 use crate::artifacts::{self, shown, shown_owner};
 use crate::error::CacheError;
 use crate::manager::CacheManager;
+use crate::progress::ProgressEvent;
 use crate::types::{
     CacheStats, CachedModelInfo, CorruptedFile, Counters, FileInfo, IncompleteDownload, IntegrityReport, ModelRef, PruneOptions,
     PruneReport, PrunedEntry, RemoveReport, RepairedState, RepoInfo, RevisionInfo,
@@ -162,11 +163,11 @@ impl CacheManager {
     /// [`verify`](Self::verify) of a store scope. Repositories and artifacts are named as
     /// reports show them (artifacts by their redacted URL).
     pub(crate) async fn verify_scope(&self, scope: Scope, repair: bool) -> Result<IntegrityReport, CacheError> {
-        let mut repos: BTreeSet<String> = if matches!(scope, Scope::Artifacts | Scope::Artifact(_)) {
-            BTreeSet::new()
-        } else {
-            self.inner.store.list()?.iter().filter(|l| in_scope(&scope, l)).map(|l| l.repo.to_string()).collect()
-        };
+        let listing =
+            if matches!(scope, Scope::Artifacts | Scope::Artifact(_)) { Vec::new() } else { self.inner.store.list()? };
+        let listing: Vec<&RepoListing> = listing.iter().filter(|l| in_scope(&scope, l)).collect();
+        let mut repos: BTreeSet<String> = listing.iter().map(|l| l.repo.to_string()).collect();
+        let (mut files, mut bytes) = self.verify_plan(&scope, &listing)?;
         for a in self.artifact_listings()? {
             let wanted = match &scope {
                 Scope::All | Scope::Artifacts => true,
@@ -175,9 +176,22 @@ impl CacheManager {
             };
             if wanted {
                 repos.insert(redact_url(a.key.url()));
+                files += 1;
+                bytes += a.size;
             }
         }
-        let raw = self.blocking(move |m| Ok(m.inner.store.verify(&scope, repair)?)).await?;
+        // Progress: one overall bar of the blobs to hash (`Planned`), each checked blob
+        // `Advanced` by its size and `Finished`, under one label.
+        self.inner.progress.event(&ProgressEvent::Planned { label: VERIFY, files, cached: 0, bytes: Some(bytes) });
+        let raw = self
+            .blocking(move |m| {
+                let progress = &m.inner.progress;
+                Ok(m.inner.store.verify_reporting(&scope, repair, &mut |bytes| {
+                    progress.event(&ProgressEvent::Advanced { label: VERIFY, bytes });
+                    progress.event(&ProgressEvent::Finished { label: VERIFY, bytes });
+                })?)
+            })
+            .await?;
         let mut report = IntegrityReport {
             valid_files: raw.valid,
             repaired: raw.repaired,
@@ -460,6 +474,32 @@ fn pin_scope(target: &ModelRef) -> Scope {
     match &target.revision {
         None => Scope::Repo(target.repo.clone()),
         Some(r) => Scope::Revision(target.repo.clone(), r.clone()),
+    }
+}
+
+/// The label of a verification's progress events.
+const VERIFY: &str = "verify";
+
+impl CacheManager {
+    /// The distinct blobs (and their bytes) a verification of `scope` hashes in the
+    /// repositories `listing` holds: what its progress counts.
+    fn verify_plan(&self, scope: &Scope, listing: &[&RepoListing]) -> Result<(usize, u64), CacheError> {
+        let commit = match scope {
+            Scope::Revision(r, rev) | Scope::File(r, rev, _) => self.inner.store.resolve(r, rev)?,
+            _ => None,
+        };
+        let mut blobs: BTreeMap<(&Repo, &str), u64> = BTreeMap::new();
+        for l in listing {
+            for rev in l.revisions.iter().filter(|r| commit.is_none_or(|c| c == r.commit)) {
+                for f in &rev.files {
+                    if matches!(scope, Scope::File(_, _, p) if *p != f.path) {
+                        continue;
+                    }
+                    blobs.insert((&l.repo, f.blob.as_str()), f.size);
+                }
+            }
+        }
+        Ok((blobs.len(), blobs.values().sum()))
     }
 }
 

@@ -96,6 +96,7 @@ pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
         Some(Target::Repo(r)) => rt.block_on(cache.verify(Some(r), args.repair))?,
         None => rt.block_on(cache.verify(None, args.repair))?,
     };
+    app.clear_progress();
     app.out.emit(&report, || verify_text(&report))?;
     if report.is_clean() {
         return Ok(());

@@ -130,3 +130,41 @@ async fn without_downloads_the_network_strategy_is_unavailable() {
     assert_eq!(hybrid.acquisition_info().description, "tries cache-only in order until one succeeds");
     assert!(hybrid.get_model("org/a").await.unwrap().is_dir());
 }
+
+/// A verification reports its progress as one overall count: the distinct blobs it will
+/// hash (a blob two files share once) and their bytes, then each blob as it is checked.
+#[tokio::test]
+async fn verify_reports_progress_blob_by_blob_under_one_plan() {
+    #[derive(Debug, Default)]
+    struct Recorded(std::sync::Mutex<Vec<String>>);
+    impl modelcache::Progress for Recorded {
+        fn event(&self, event: &modelcache::ProgressEvent<'_>) {
+            let line = match *event {
+                modelcache::ProgressEvent::Planned { label, files, cached, bytes } => {
+                    format!("planned {label} {files} {cached} {bytes:?}")
+                }
+                modelcache::ProgressEvent::Advanced { label, bytes } => format!("advanced {label} {bytes}"),
+                modelcache::ProgressEvent::Finished { label, bytes } => format!("finished {label} {bytes}"),
+                _ => return,
+            };
+            self.0.lock().unwrap().push(line);
+        }
+    }
+    let env = Env::new();
+    env.seed(&model("org/a"), commit(1), &[("x.json", b"12345"), ("same.json", b"12345"), ("y.bin", b"abc")]);
+    env.seed(&model("org/b"), commit(2), &[("z.txt", b"0123456789")]);
+    let recorded = Arc::new(Recorded::default());
+    let cache = env.builder().offline(true).progress(Arc::clone(&recorded) as Arc<dyn modelcache::Progress>).build().unwrap();
+    let report = cache.verify(None, false).await.unwrap();
+    assert_eq!(report.valid_files, 4, "{report:?}");
+    let events = recorded.0.lock().unwrap().clone();
+    assert_eq!(events[0], "planned verify 3 0 Some(18)", "3 distinct blobs, 5 + 3 + 10 bytes: {events:?}");
+    let advanced: u64 = events.iter().filter_map(|e| e.strip_prefix("advanced verify ")).map(|b| b.parse::<u64>().unwrap()).sum();
+    assert_eq!(advanced, 18, "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.starts_with("finished verify ")).count(), 3, "{events:?}");
+
+    recorded.0.lock().unwrap().clear();
+    let one = ModelRef::parse("org/a", RepoType::Model).unwrap();
+    cache.verify(Some(&one), false).await.unwrap();
+    assert_eq!(recorded.0.lock().unwrap()[0], "planned verify 2 0 Some(8)");
+}
