@@ -50,6 +50,7 @@ fn missing_metadata(manifest: &str) -> Vec<String> {
 /// Packages and verifies every publishable crate.
 pub(crate) fn run() -> Result<usize, String> {
     let crates = publishable()?;
+    forget_unpacked(&crates)?;
     let mut c = cmd::cargo();
     c.args(["package", "--offline", "--allow-dirty"]);
     for name in &crates {
@@ -58,6 +59,40 @@ pub(crate) fn run() -> Result<usize, String> {
     cmd::run(&mut c)?;
     println!("package: {} crates packaged and verified: {}", crates.len(), crates.join(", "));
     Ok(crates.len())
+}
+
+/// Forgets what an earlier run unpacked and built from `target/package/tmp-registry`.
+/// Cargo unpacks a registry's crate once per name and version under
+/// `$CARGO_HOME/registry/src/<registry>/` and reuses that copy later, and takes a registry
+/// crate's build as done once built (its fingerprint holds the version, not the content),
+/// so a second run at the same version would verify against the first run's sources.
+/// Local registries are the folders whose names start with `-` (crates.io's start with
+/// its host); only our crates' folders and fingerprints go (the next build of the
+/// workspace recompiles our crates, nothing else).
+fn forget_unpacked(crates: &[String]) -> Result<(), String> {
+    let ours = |name: &str| {
+        crates.iter().any(|c| {
+            name.strip_prefix(c.as_str())
+                .and_then(|v| v.strip_prefix('-'))
+                .is_some_and(|v| v.starts_with(|ch: char| ch.is_ascii_hexdigit()))
+        })
+    };
+    let entries = |dir: std::path::PathBuf| fs::read_dir(dir).into_iter().flatten().flatten();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let mut stale: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(home) = home {
+        for registry in entries(home.join("registry/src")).filter(|r| r.file_name().to_string_lossy().starts_with('-')) {
+            stale.extend(entries(registry.path()).filter(|e| ours(&e.file_name().to_string_lossy())).map(|e| e.path()));
+        }
+    }
+    let fingerprints = cmd::root().join("target/debug/.fingerprint");
+    stale.extend(entries(fingerprints).filter(|e| ours(&e.file_name().to_string_lossy())).map(|e| e.path()));
+    for dir in stale {
+        fs::remove_dir_all(&dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
