@@ -236,3 +236,90 @@ fn verify_on_a_terminal_leaves_only_its_report() {
     assert_eq!(got.used_rows(), Vec::<String>::new(), "the bar was cleared:\n{}", got.text());
     assert!(!got.raw.contains("0 B/0 B"), "an empty bar flashed");
 }
+
+/// The bars follow the terminal when it is resized mid-run: every line drawn after the
+/// terminal shrank to 60 columns fits in 60.
+#[test]
+fn bars_follow_a_terminal_resized_mid_run() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let hub = TestHub::start_blocking([big_repo()]);
+    hub.throttle(Some(6 << 20)); // the 21 MiB take a few seconds: time to resize mid-run
+    let env = Env::new(&hub);
+    crate::bin();
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(std::ffi::OsStr::from_bytes(name.as_bytes())).unwrap();
+    let size = |cols| rustix::termios::Winsize { ws_row: 30, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(&slave, size(100)).unwrap();
+    let mut command = env.command(&["get", "org/big"]);
+    command.env("TERM", "xterm-256color").stdout(Stdio::piped()).stderr(Stdio::from(slave.try_clone().unwrap()));
+    let child = command.spawn().unwrap();
+    drop(command);
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut reader_end = std::fs::File::from(master.try_clone().unwrap());
+    let sink = std::sync::Arc::clone(&output);
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match reader_end.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(&output.lock().unwrap()).contains("/202 files") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rustix::termios::tcsetwinsize(&slave, size(60)).unwrap();
+    drop(slave);
+    // What was being drawn at the old width has been written by then; indicatif reads the
+    // width again at each draw.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let offset = output.lock().unwrap().len();
+    let run = Run::from(&child.wait_with_output().unwrap());
+    reader.join().unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bytes = output.lock().unwrap().clone();
+    let after = visible_pieces(&String::from_utf8_lossy(&bytes[offset..]));
+    // Each draw writes its rows padded to the terminal's width, one after the other: cut
+    // into rows of 60, a draw at 60 columns gives the overall bar first, then file rows
+    // (which start with two spaces). A draw still at 100 columns would cut rows mid-way.
+    let drawn: Vec<&str> = after.lines().skip(1).filter(|l| l.contains("/202 files [")).collect();
+    assert!(!drawn.is_empty(), "no bar was drawn after the resize:\n{after}");
+    for piece in drawn {
+        let chars: Vec<char> = piece.chars().collect();
+        let rows: Vec<String> = chars.chunks(60).map(|c| c.iter().collect()).collect();
+        assert!(rows[0].starts_with(|c: char| c.is_ascii_digit()) && rows[0].contains(" files ["), "{rows:#?}");
+        assert!(rows[1..].iter().all(|r| r.starts_with("  ")), "rows not 60 columns wide: {rows:#?}");
+    }
+}
+
+/// The runs of text written between cursor moves (an escape sequence, a carriage return,
+/// a line feed), one a line.
+fn visible_pieces(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for n in chars.by_ref() {
+                        if n.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+                out.push('\n');
+            }
+            '\r' => out.push('\n'),
+            c => out.push(c),
+        }
+    }
+    out
+}
