@@ -19,22 +19,6 @@ pub(crate) enum Refined {
     Failure(Failure),
 }
 
-/// Edit distance over characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 fn string(e: &clap::Error, kind: ContextKind) -> Option<&str> {
     match e.get(kind) {
         Some(ContextValue::String(s)) => Some(s),
@@ -56,7 +40,7 @@ pub(crate) fn refine(e: clap::Error, cmd: &clap::Command) -> Refined {
         ));
     }
     let Some(suggested) = string(&e, ContextKind::SuggestedArg) else { return Refined::Clap(e) };
-    if distance(flag, suggested) <= 2 {
+    if modelcache::edit_distance(flag, suggested) <= 2 {
         return Refined::Clap(e);
     }
     let mut plain = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(cmd);

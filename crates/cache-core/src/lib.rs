@@ -36,6 +36,7 @@ mod metrics;
 mod path;
 mod repo;
 mod revision;
+mod similar;
 mod units;
 mod url;
 
@@ -54,5 +55,6 @@ pub use metrics::{
 pub use path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, RepoPath};
 pub use repo::{MAX_REPO_NAME_LEN, Repo, RepoId, RepoType};
 pub use revision::{CommitHash, MAX_REVISION_LEN, Revision};
+pub use similar::edit_distance;
 pub use units::{ByteSize, format_duration, parse_duration};
 pub use url::redact_url;

@@ -98,7 +98,8 @@ pub use artifacts::{ArtifactInfo, Target};
 pub use background::BackgroundPrune;
 pub use cache_core::{
     ByteSize, CommitHash, DownloadFailures, EvictReason, EvictionPolicy, Evictions, FailureCause, Histogram, HistogramKind,
-    Histograms, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, format_duration, parse_duration, redact_url,
+    Histograms, Repo, RepoId, RepoPath, RepoType, Revision, Sha256, Timestamp, edit_distance, format_duration, parse_duration,
+    redact_url,
 };
 pub use config::{
     Config, ConfigError, ConfigLoader, DEFAULT_CLEANUP_INTERVAL, DEFAULT_ENDPOINT, EffectiveConfig, Key as ConfigKey, RawValue,

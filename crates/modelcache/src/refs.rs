@@ -247,22 +247,6 @@ fn is_commit_prefix(s: &str) -> bool {
     (MIN_COMMIT_PREFIX..40).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Levenshtein distance over characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 /// The candidates close to `typed`: within a third of its length (at least 2) by edit
 /// distance ignoring case, or with the same file name in another folder; closest first.
 pub(crate) fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -273,7 +257,8 @@ pub(crate) fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a 
         .into_iter()
         .filter(|c| *c != typed)
         .filter_map(|c| {
-            let d = distance(&lower, &c.to_lowercase()).min(distance(&base(typed), &base(c)) + 1);
+            let d =
+                cache_core::edit_distance(&lower, &c.to_lowercase()).min(cache_core::edit_distance(&base(typed), &base(c)) + 1);
             (d <= limit).then_some((d, c))
         })
         .collect();
@@ -324,7 +309,6 @@ mod tests {
         assert_eq!(closest("Config.JSON", files), ["config.json"]);
         assert_eq!(closest("model.onnx", files), ["onnx/model.onnx"]);
         assert!(closest("weights.bin", files).is_empty());
-        assert_eq!(distance("kitten", "sitting"), 3);
     }
 
     #[test]

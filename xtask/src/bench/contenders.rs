@@ -59,8 +59,15 @@ pub(crate) fn resolve_url(endpoint: &str, repo: &str, file: &str) -> String {
 }
 
 /// A command line as it would be typed (for the report); a very long argument list (one
-/// output and URL per file) is shortened in the middle.
+/// output and URL per file) is shortened in the middle, and the machine's paths are
+/// placeholders: `$SCRATCH` for the runs' scratch folder, paths in the workspace relative.
 pub(crate) fn describe(c: &Command) -> String {
+    let root = crate::cmd::root();
+    let root = root.to_string_lossy();
+    describe_raw(c).replace(&format!("{root}/target/bench-scratch"), "$SCRATCH").replace(&format!("{root}/"), "")
+}
+
+fn describe_raw(c: &Command) -> String {
     const HEAD: usize = 12;
     const TAIL: usize = 2;
     let mut s = c.get_program().to_string_lossy().into_owned();

@@ -80,7 +80,10 @@ impl Table {
         if let Some(note) = &self.note {
             let _ = writeln!(out, "\n{note}");
         }
-        let _ = writeln!(out, "\n<details><summary>commands</summary>\n");
+        let _ = writeln!(
+            out,
+            "\n<details><summary>commands</summary>\n\n(`$SCRATCH`: the runs' scratch folder, `target/bench-scratch`.)\n"
+        );
         for r in &self.rows {
             let _ = writeln!(out, "- {}: `{}`", r.contender, r.command);
         }

@@ -61,24 +61,8 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
 /// key's length, but 2 edits are always allowed and never more than 3.
 fn nearest(key: &str) -> Option<String> {
     let key = key.to_ascii_lowercase().replace('-', "_");
-    let (d, best) = Key::ALL.iter().map(|k| (distance(&key, k.name()), k.name())).min_by_key(|(d, _)| *d)?;
+    let (d, best) = Key::ALL.iter().map(|k| (cache_core::edit_distance(&key, k.name()), k.name())).min_by_key(|(d, _)| *d)?;
     (d <= (key.chars().count() / 3).clamp(2, 3)).then(|| best.to_owned())
-}
-
-/// Levenshtein distance (insertions, deletions, substitutions), by characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -86,8 +70,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn edit_distance_and_nearest_key() {
-        assert_eq!((distance("kitten", "sitting"), distance("", "abc"), distance("same", "same")), (3, 3, 0));
+    fn the_nearest_key_is_a_close_one() {
         assert_eq!(nearest("max_szie").as_deref(), Some("max_size"));
         assert_eq!(nearest("max-size").as_deref(), Some("max_size"), "dashes are a common slip");
         assert_eq!(nearest("retires").as_deref(), Some("retries"));
