@@ -50,11 +50,11 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(feature = "network")]
 // Unix only, as the cache store it writes into (and `getrlimit` through rustix).
 #[cfg(not(unix))]
 compile_error!("cache-hf supports Unix systems only (Linux; macOS untested), as cache-store does");
 
+#[cfg(feature = "network")]
 mod api;
 #[cfg(feature = "network")]
 mod cache;
