@@ -69,6 +69,7 @@ mod patterns;
 mod sink;
 #[cfg(feature = "network")]
 mod token;
+mod token_file;
 #[cfg(feature = "network")]
 mod urls;
 
@@ -85,4 +86,5 @@ pub use download::{NoObserver, Observer};
 pub use error::{Error, Result};
 pub use patterns::FileFilter;
 #[cfg(feature = "network")]
-pub use token::{discover_token, token_file, token_from};
+pub use token::{discover_token, token_from};
+pub use token_file::token_file;

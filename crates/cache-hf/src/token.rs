@@ -3,9 +3,9 @@
 //! redacted, it has no `Display`, and the fetcher sends it only to the origin it was
 //! given for.
 
-use std::path::PathBuf;
-
 use cache_fetch::Token;
+
+use crate::token_file::token_file;
 
 /// A token from what a user gave: trimmed; blank is no token.
 pub fn token_from(value: &str) -> Option<Token> {
@@ -20,19 +20,6 @@ pub fn discover_token(env: &dyn Fn(&str) -> Option<String>) -> Option<Token> {
     }
     let path = token_file(env)?;
     std::fs::read_to_string(path).ok().and_then(|t| token_from(&t))
-}
-
-/// The token file `huggingface_hub` reads when `HF_TOKEN` is not set: `HF_TOKEN_PATH`,
-/// else `$HF_HOME/token` (it may not exist).
-pub fn token_file(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
-        let hf_home = env("HF_HOME").map(PathBuf::from).or_else(|| {
-            env("XDG_CACHE_HOME")
-                .map(|x| PathBuf::from(x).join("huggingface"))
-                .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
-        })?;
-        Some(hf_home.join("token"))
-    })
 }
 
 #[cfg(test)]

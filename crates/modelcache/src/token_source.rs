@@ -29,7 +29,7 @@ impl TokenSource {
         if env("HF_TOKEN").is_some_and(|t| !t.trim().is_empty()) {
             return TokenSource::Env("HF_TOKEN".to_owned());
         }
-        match token_file(env) {
+        match cache_hf::token_file(env) {
             Some(p) if std::fs::read_to_string(&p).is_ok_and(|t| !t.trim().is_empty()) => TokenSource::File(p),
             _ => TokenSource::None,
         }
@@ -44,20 +44,6 @@ impl TokenSource {
     pub fn is_some(&self) -> bool {
         *self != TokenSource::None
     }
-}
-
-/// The token file huggingface_hub reads: `HF_TOKEN_PATH`, else `$HF_HOME/token` (the
-/// same rule as `cache_hf::token_file`, which a cache-only build does not have; a test
-/// checks they agree).
-fn token_file(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
-        let hf_home = env("HF_HOME").map(PathBuf::from).or_else(|| {
-            env("XDG_CACHE_HOME")
-                .map(|x| PathBuf::from(x).join("huggingface"))
-                .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
-        })?;
-        Some(hf_home.join("token"))
-    })
 }
 
 impl std::fmt::Display for TokenSource {
@@ -90,20 +76,5 @@ mod tests {
         assert_eq!(var.to_string(), "`HF_TOKEN`");
         assert_eq!(TokenSource::discover(&env(vec![("HF_HOME", home), ("HF_TOKEN", " ".into())])), file, "blank is unset");
         assert_eq!((TokenSource::given(Some("t")), TokenSource::given(Some(""))), (TokenSource::Given, TokenSource::None));
-    }
-
-    #[cfg(feature = "downloads")]
-    #[test]
-    fn the_token_file_is_the_one_the_resolver_reads() {
-        for vars in [
-            vec![("HF_TOKEN_PATH", "/t/p"), ("HF_HOME", "/h")],
-            vec![("HF_HOME", "/h"), ("XDG_CACHE_HOME", "/x")],
-            vec![("XDG_CACHE_HOME", "/x"), ("HOME", "/u")],
-            vec![("HOME", "/u")],
-            vec![],
-        ] {
-            let env = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
-            assert_eq!(token_file(&env), cache_hf::token_file(&env), "{vars:?}");
-        }
     }
 }
