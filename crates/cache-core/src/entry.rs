@@ -276,8 +276,13 @@ pub struct CacheSummary {
     pub repos: u64,
     /// Number of files (snapshot entries and artifacts).
     pub files: u64,
-    /// Bytes on disk, each blob counted once.
+    /// Bytes on disk, each blob counted once (a blob several repos share as one inode,
+    /// or as one payload of the shared store, too).
     pub total_bytes: u64,
+    /// What the files would take without sharing between repos: each repo's blobs
+    /// counted once per repo. At least `total_bytes`; the difference is what sharing saves.
+    #[serde(default)]
+    pub logical_bytes: u64,
     /// Per repository.
     pub per_repo: Vec<RepoSummary>,
     /// Hit, miss and transfer counters.

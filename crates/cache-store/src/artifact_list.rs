@@ -57,20 +57,20 @@ impl Store {
     /// module docs), so that [`Store::stats`] then agrees with this listing.
     pub fn artifacts(&self) -> Result<Vec<ArtifactListing>> {
         let truth = reconcile::artifact_rows(self)?;
-        let mut rows = self.artifacts.rows(None)?;
+        let mut rows = self.artifact_index()?.rows(None)?;
         let same = |a: &Row, b: &Row| (&a.revision, &a.path, &a.blob, a.size) == (&b.revision, &b.path, &b.blob, b.size);
         let mut sorted = truth.clone();
         sorted.sort_by(|a, b| a.revision.cmp(&b.revision));
         rows.sort_by(|a, b| a.revision.cmp(&b.revision));
         if sorted.len() != rows.len() || !sorted.iter().zip(&rows).all(|(a, b)| same(a, b)) {
-            match self.artifacts.reconcile(None, &truth) {
+            match self.artifact_index()?.reconcile(None, &truth) {
                 Ok(d) => tracing::info!(added = d.added, removed = d.removed, "reconciled the artifact index with the disk"),
                 Err(e) => tracing::warn!("could not record the artifacts in the index: {e}"),
             }
-            rows = self.artifacts.rows(None)?;
+            rows = self.artifact_index()?.rows(None)?;
         }
         let recorded: HashMap<&str, &Row> = rows.iter().map(|r| (r.revision.as_str(), r)).collect();
-        let pins: HashSet<String> = self.artifacts.pins()?.into_iter().map(|p| p.1).collect();
+        let pins: HashSet<String> = self.artifact_index()?.pins()?.into_iter().map(|p| p.1).collect();
         let mut out: Vec<ArtifactListing> = truth
             .into_iter()
             .filter_map(|t| {

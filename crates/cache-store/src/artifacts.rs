@@ -5,6 +5,7 @@
 //! <home>/artifacts/blobs/<sha256>              committed content
 //! <home>/artifacts/blobs/<id>.incomplete       staging (resumable)
 //! <home>/artifacts/partial/<id>.ranges         its range record (see `record`)
+//! <home>/artifacts/partial/<id>.holder         who holds its lock (see `holder`)
 //! <home>/artifacts/entries/<id>/<file-name>    -> ../../blobs/<sha256>
 //! <home>/artifacts/entries/<id>/.key           the key, so the index can be rebuilt
 //! <home>/artifacts/locks/<id>.lock             per-artifact download lock
@@ -21,8 +22,9 @@ use cache_core::{Digests, Etag, Sha256, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::{Error, Result};
+use crate::holder::{self, RecordAt};
 use crate::index::Row;
-use crate::lock::{self, BlobLock, Lease, LockWait, Target};
+use crate::lock::{self, BlobLock, Lease, LockWait, Seen, Target};
 use crate::maintenance::{Removed, Scope};
 use crate::staging::{Staging, StagingAt, open_staging};
 use crate::store::Store;
@@ -188,17 +190,26 @@ impl Store {
         let id = key.id();
         let rel = Utf8PathBuf::from(format!("{ROOT}/locks/{id}.lock"));
         let staging = Utf8PathBuf::from(format!("{ROOT}/blobs/{id}.incomplete"));
-        let mut progress = || self.home.symlink_metadata(&staging).ok().map(|m| m.len());
-        let abs = self.home_path.join(&rel);
-        let lock = lock::acquire(
-            &self.home,
-            &rel,
-            abs,
-            Target::Artifact { id },
-            self.config.lock_stall_timeout,
-            &mut progress,
-            observer,
-        )?;
+        let entry = entry_dir(&id).join(key.file_name());
+        let mut progress =
+            || Seen {
+                staged: self.home.symlink_metadata(&staging).ok().map(|m| {
+                    (m.len(), m.modified().map_or(std::time::SystemTime::UNIX_EPOCH, cap_std::time::SystemTime::into_std))
+                }),
+                published: self.home.metadata(&entry).is_ok_and(|m| m.is_file()),
+            };
+        let home = self.home.try_clone().map_err(Error::io("open", self.home_path.clone()))?;
+        let req = lock::Request {
+            dir: &self.home,
+            rel: &rel,
+            abs: self.home_path.join(&rel),
+            record: RecordAt { home, rel: Utf8PathBuf::from(format!("{}/{id}{}", layout::ARTIFACT_RECORDS, holder::SUFFIX)) },
+            target: Target::Artifact { id },
+            mode: self.home_lock_mode(),
+            stall_timeout: self.config.lock_stall_timeout,
+            lease: self.config.lock_lease,
+        };
+        let lock = lock::acquire(req, &mut progress, observer)?;
         self.record_lock_wait(&lock);
         Ok(lock)
     }
@@ -280,7 +291,7 @@ impl Store {
             downloaded_at: now,
             last_used: now,
         };
-        self.artifacts.upsert(&row, Some((bytes, took)))?;
+        self.artifact_index()?.upsert(&row, Some((bytes, took)))?;
         Ok(abs)
     }
 
@@ -325,8 +336,8 @@ impl Store {
                 fsx::remove_dir_all_if_exists(&self.home, &dir).map_err(Error::io("remove", self.home_path.join(&dir)))?;
                 removed.entries += 1;
             }
-            for r in self.artifacts.rows(None)?.iter().filter(|r| r.revision == id) {
-                self.artifacts.delete(&r.repo, Some(&r.revision), Some(&r.path))?;
+            for r in self.artifact_index()?.rows(None)?.iter().filter(|r| r.revision == id) {
+                self.artifact_index()?.delete(&r.repo, Some(&r.revision), Some(&r.path))?;
             }
         }
         removed.bytes_freed = self.gc_artifacts()?;

@@ -149,6 +149,16 @@ impl Store {
                 }
                 continue;
             }
+            // A holder record whose lock is free was left by a holder that died (or is
+            // being released right now, and removes it itself).
+            if let Some((root, root_abs, _, lock_rel)) = name.strip_suffix(crate::holder::SUFFIX).and_then(&staging) {
+                if let Some(_held) = lock::try_exclusive(root, &lock_rel, &root_abs.join(&lock_rel), false)?
+                    && fsx::remove_file_if_exists(&self.home, &rel).unwrap_or(false)
+                {
+                    removed += 1;
+                }
+                continue;
+            }
             let Some((root, root_abs, inc, lock_rel)) = name.strip_suffix(record::SUFFIX).and_then(&staging) else { continue };
             if root.symlink_metadata(&inc).is_ok() {
                 continue;

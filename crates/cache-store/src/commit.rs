@@ -4,16 +4,17 @@
 //! The staging file itself is `staging`'s; many commits at once are `batch`'s.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use cache_core::{BlobId, CommitHash, Digests, Etag, Repo, RepoPath, Revision, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
 use cap_std::fs::Dir;
 
 use crate::error::{Error, Result, is_disk_full};
+use crate::holder::RecordAt;
 use crate::index::Row;
 use crate::layout::{self, RepoLayout};
-use crate::lock::{self, BlobLock, LockWait, Target};
+use crate::lock::{self, BlobLock, LockWait, Seen, Target};
 use crate::record;
 use crate::staging::{Staging, StagingAt, open_staging};
 use crate::store::Store;
@@ -62,19 +63,36 @@ impl CommitRequest {
 }
 
 impl Store {
-    /// Takes the exclusive lock of a Hub blob (`.locks/<repo>/<etag>.lock`), waiting
-    /// while its holder makes progress and reporting to `observer` (about once a second)
-    /// who holds it and how far it got. After it returns, check [`Store::has_blob`]
-    /// again: the holder may have committed the blob meanwhile.
+    /// Takes the exclusive lock of a Hub blob (`.locks/<repo>/<etag>.lock`) in the store's
+    /// [`LockMode`](crate::LockMode), waiting while its holder makes progress and
+    /// reporting to `observer` (about once a second) who holds it, how far and how fast it
+    /// got. A holder proved gone is taken over after `lock_lease` without progress
+    /// ([`BlobLock::taken_over`] says why). After it returns, check [`Store::has_blob`]
+    /// again: the holder may have committed the blob meanwhile (a waiter also returns,
+    /// without a lock, as soon as the blob appears).
     pub fn lock_blob(&self, repo: &Repo, etag: &Etag, observer: &mut dyn FnMut(&LockWait<'_>)) -> Result<BlobLock> {
         let layout = RepoLayout::new(repo);
         let rel = layout.lock_file(etag);
         let blobs = layout.blobs();
         let etag_s = etag.to_string();
-        let mut progress = || incomplete_progress(&self.hub, &blobs, &etag_s);
-        let target = Target::Hub { repo: repo.clone(), etag: *etag };
-        let abs = self.hub_path.join(&rel);
-        let lock = lock::acquire(&self.hub, &rel, abs, target, self.config.lock_stall_timeout, &mut progress, observer)?;
+        let blob = layout.blob(etag);
+        let mut progress = || Seen {
+            staged: incomplete_progress(&self.hub, &blobs, &etag_s),
+            published: self.hub.symlink_metadata(&blob).is_ok_and(|m| m.is_file()),
+        };
+        let record = layout::holder_record(&self.state, &layout.folder, &etag_s);
+        let home = self.home.try_clone().map_err(Error::io("open", self.home_path.clone()))?;
+        let req = lock::Request {
+            dir: &self.hub,
+            rel: &rel,
+            abs: self.hub_path.join(&rel),
+            target: Target::Hub { repo: repo.clone(), etag: *etag },
+            mode: self.lock_mode(),
+            stall_timeout: self.config.lock_stall_timeout,
+            lease: self.config.lock_lease,
+            record: RecordAt { home, rel: record },
+        };
+        let lock = lock::acquire(req, &mut progress, observer)?;
         self.record_lock_wait(&lock);
         Ok(lock)
     }
@@ -133,6 +151,10 @@ impl Store {
                 }
                 Error::io("rename", staging.abs.clone())(e)
             })?;
+            // Published blobs are read-only (the file handle still names the inode).
+            if let Err(e) = crate::crossrepo::set_read_only(&staging.file) {
+                tracing::warn!(blob = %blob_rel, "cannot make the blob read-only: {e}");
+            }
         }
         let bytes = req.size.saturating_sub(record::covered(&staging.completed));
         let took = staging.started.elapsed();
@@ -165,15 +187,24 @@ impl Store {
         Ok(path)
     }
 
-    /// The identity of a repo blob: the shared-store payload it links to, or itself.
+    /// The identity of a repo blob: the shared-store payload it links to, the inode it
+    /// shares with other names (`scan::inode_id`), or itself.
     pub(crate) fn blob_id(&self, layout: &RepoLayout, etag: &Etag) -> BlobId {
+        use cap_std::fs::MetadataExt;
         let rel = layout.blob(etag);
-        let physical = scan::shared_target(&self.hub, &rel).unwrap_or(rel);
-        BlobId::from_relative_path(physical.into_string())
+        if let Some(payload) = scan::shared_target(&self.hub, &rel) {
+            return BlobId::from_relative_path(payload.into_string());
+        }
+        match self.hub.symlink_metadata(&rel) {
+            Ok(m) if m.is_file() && m.nlink() > 1 => {
+                BlobId::from_relative_path(scan::inode_id(m.dev(), m.ino(), &etag.to_string()))
+            }
+            _ => BlobId::from_relative_path(rel.into_string()),
+        }
     }
 
     /// Links the snapshot file and updates the ref; returns its path and its index row.
-    fn link_entry(
+    pub(crate) fn link_entry(
         &self,
         req: &CommitRequest,
         layout: &RepoLayout,
@@ -271,14 +302,16 @@ impl Store {
 }
 
 /// The largest `.incomplete` file of a blob (ours or `huggingface_hub`'s per-process one).
-pub(crate) fn incomplete_progress(dir: &Dir, blobs: &Utf8Path, etag: &str) -> Option<u64> {
+pub(crate) fn incomplete_progress(dir: &Dir, blobs: &Utf8Path, etag: &str) -> Option<(u64, SystemTime)> {
+    let seen =
+        |m: cap_std::fs::Metadata| (m.len(), m.modified().map_or(SystemTime::UNIX_EPOCH, cap_std::time::SystemTime::into_std));
     if let Ok(m) = dir.symlink_metadata(blobs.join(format!("{etag}.incomplete"))) {
-        return Some(m.len());
+        return Some(seen(m));
     }
     let entries = fsx::list_dir(dir, blobs).ok()?;
     entries
         .iter()
         .filter(|(n, _)| n.starts_with(etag) && n.ends_with(".incomplete"))
-        .filter_map(|(n, _)| dir.symlink_metadata(blobs.join(n)).ok().map(|m| m.len()))
-        .max()
+        .filter_map(|(n, _)| dir.symlink_metadata(blobs.join(n)).ok().map(seen))
+        .max_by_key(|(len, _)| *len)
 }

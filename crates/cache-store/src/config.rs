@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::lockmode::LockMode;
+
 /// How to open a [`Store`](crate::Store).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -15,6 +17,14 @@ pub struct StoreConfig {
     /// How long a waiter tolerates a blob lock whose holder makes no visible progress
     /// (its `.incomplete` file does not grow) before giving up. Default 5 minutes.
     pub lock_stall_timeout: Duration,
+    /// Which locks a blob lock takes ([`LockMode`]); `Auto` (the default) decides from
+    /// the filesystem of the root the lock file is on.
+    pub lock_mode: LockMode,
+    /// How long a lock holder may show no progress and no heartbeat before a waiter that
+    /// can prove it gone (its process no longer runs; on another machine, its heartbeat is
+    /// older than this) takes over. A holder that is alive on this machine is never taken
+    /// over. Default 1 minute.
+    pub lock_lease: Duration,
     /// Copy blobs into `snapshots/` instead of symlinking them (what `huggingface_hub`
     /// does where symlinks are unsupported). Default `false`; the store also falls back to
     /// copying on its own when creating a symlink fails.
@@ -25,6 +35,10 @@ pub struct StoreConfig {
     pub free_space_margin: Option<u64>,
     /// How many pending last-use records trigger a flush to the index. Default 1024.
     pub flush_threshold: usize,
+    /// Whether a miss may link a payload of `huggingface_hub`'s shared blob store
+    /// (`HF_HUB_DISABLE_SHARED_BLOBS` and `HF_HUB_DISABLE_XET` turn it off, as they do
+    /// for Python). Default `true`. Removal follows the store's sweep rules either way.
+    pub shared_blobs: bool,
 }
 
 impl StoreConfig {
@@ -34,9 +48,12 @@ impl StoreConfig {
             hub_dir: hub_dir.as_ref().to_owned(),
             home_dir: home_dir.as_ref().to_owned(),
             lock_stall_timeout: Duration::from_mins(5),
+            lock_mode: LockMode::Auto,
+            lock_lease: Duration::from_mins(1),
             force_copy: false,
             free_space_margin: None,
             flush_threshold: 1024,
+            shared_blobs: true,
         }
     }
 
@@ -44,6 +61,20 @@ impl StoreConfig {
     #[must_use]
     pub fn lock_stall_timeout(mut self, timeout: Duration) -> Self {
         self.lock_stall_timeout = timeout;
+        self
+    }
+
+    /// Sets [`lock_mode`](Self::lock_mode).
+    #[must_use]
+    pub fn lock_mode(mut self, mode: LockMode) -> Self {
+        self.lock_mode = mode;
+        self
+    }
+
+    /// Sets [`lock_lease`](Self::lock_lease).
+    #[must_use]
+    pub fn lock_lease(mut self, lease: Duration) -> Self {
+        self.lock_lease = lease;
         self
     }
 
@@ -71,6 +102,13 @@ impl StoreConfig {
     /// The margin to keep on a filesystem of `total` bytes with this configuration.
     pub fn margin_for(&self, total: u64) -> u64 {
         self.free_space_margin.unwrap_or_else(|| Self::auto_margin(total))
+    }
+
+    /// Sets [`shared_blobs`](Self::shared_blobs).
+    #[must_use]
+    pub fn shared_blobs(mut self, on: bool) -> Self {
+        self.shared_blobs = on;
+        self
     }
 
     /// Sets [`flush_threshold`](Self::flush_threshold).

@@ -45,12 +45,18 @@ pub enum Error {
         available: u64,
     },
     /// Another process held a blob lock and made no progress for too long.
-    #[error("gave up waiting for lock `{lock_file}`: its holder made no progress for {}s", stalled.as_secs())]
+    #[error(
+        "gave up waiting for lock `{lock_file}`: its holder{} made no progress for {}s",
+        holder.as_ref().map(|h| format!(", {h},")).unwrap_or_default(),
+        stalled.as_secs()
+    )]
     LockTimeout {
         /// The lock file.
         lock_file: Utf8PathBuf,
         /// How long nothing happened.
         stalled: Duration,
+        /// Who holds it (`pid 1234 (python3)`), when known.
+        holder: Option<String>,
     },
     /// Removal was refused because another process is using the files right now.
     #[error("`{what}` is in use by another process")]
@@ -97,6 +103,28 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A file could not be placed into a directory the way the link mode asks
+    /// ([`Store::materialize`](crate::Store::materialize)).
+    #[error("cannot {mode} `{path}` into `{dir}`")]
+    Placement {
+        /// The link mode (`reflink`, `hardlink`, `symlink`, `copy`).
+        mode: &'static str,
+        /// The file's path in the repository.
+        path: String,
+        /// The target directory.
+        dir: Utf8PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A path inside a target directory leads out of it through a symlink.
+    #[error("`{path}` in `{dir}` leads outside it through a symlink: nothing was written there")]
+    OutsideTarget {
+        /// The target directory.
+        dir: Utf8PathBuf,
+        /// The path inside it.
+        path: String,
+    },
     /// A value failed validation in `cache-core`.
     #[error(transparent)]
     Core(#[from] cache_core::Error),
@@ -115,9 +143,15 @@ impl Error {
                     "free space on the filesystem of `{path}`, lower `free_space_margin` (`MODELCACHE_FREE_SPACE_MARGIN`), or lower `max_size` and run `modelcache prune`"
                 )
             }
-            Error::LockTimeout { lock_file, .. } => format!(
-                "another process holds `{lock_file}` but its download is stuck: stop that process, or raise `lock_stall_timeout` (`MODELCACHE_LOCK_STALL_TIMEOUT=15m`)"
-            ),
+            Error::LockTimeout { lock_file, holder, .. } => {
+                let who = match holder.as_deref().and_then(|h| h.strip_prefix("pid ")) {
+                    Some(rest) => format!("stop pid {} if it hangs", rest.split(' ').next().unwrap_or(rest)),
+                    None => "stop that process".to_owned(),
+                };
+                format!(
+                    "another process holds `{lock_file}` but its download is stuck: {who}, or raise `lock_stall_timeout` (`MODELCACHE_LOCK_STALL_TIMEOUT=15m`)"
+                )
+            }
             Error::InUse { .. } => "retry when the other process has finished, or close it".to_owned(),
             Error::Index { source, .. } if crate::recover::is_corrupt(source) => {
                 "the index could not be read and was set aside; it is rebuilt from the cache on the next run: run the command again"
@@ -140,6 +174,11 @@ impl Error {
             Error::OutsideCache { path } => format!(
                 "modelcache does not follow links out of the cache: move `{path}` back into the cache (or point `HF_HUB_CACHE` at the other disk), or remove the link"
             ),
+            Error::Placement { mode: "copy", dir, .. } => format!("check that `{dir}` is writable and has free space"),
+            Error::Placement { mode, .. } => format!(
+                "the filesystem (or a cache on another disk) does not allow a {mode} here: use `--link-mode auto` (reflink, else copy) or `--link-mode copy`"
+            ),
+            Error::OutsideTarget { dir, .. } => format!("remove the symlink from `{dir}`, or give another directory"),
             _ => return None,
         })
     }
@@ -170,8 +209,16 @@ mod tests {
         let e = Error::DiskFull { path: "/c".into(), needed: 10, available: 3 };
         assert!(e.to_string().contains("`10` bytes needed (with the free-space margin kept on the filesystem), `3` available"));
         assert!(e.hint().unwrap().contains("`free_space_margin`") && e.hint().unwrap().contains("modelcache prune"));
-        let e = Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: Duration::from_secs(30) };
-        assert!(e.to_string().contains("/c/.locks/x.lock") && e.to_string().contains("30s"));
+        let e = Error::LockTimeout {
+            lock_file: "/c/.locks/x.lock".into(),
+            stalled: Duration::from_secs(30),
+            holder: Some("pid 4242 (python3)".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "gave up waiting for lock `/c/.locks/x.lock`: its holder, pid 4242 (python3), made no progress for 30s"
+        );
+        assert!(e.hint().unwrap().contains("stop pid 4242 if it hangs"), "{:?}", e.hint());
         let e = Error::io("open", "/x")(io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()));
         let Error::Io { source, .. } = &e else { panic!() };
         assert!(is_disk_full(source));

@@ -10,10 +10,17 @@
 //!
 //! # Detection
 //! The filesystem's type is the `f_type` magic number `fstatfs(2)` reports for the open
-//! root (Linux); a type it does not know is reported by its number. Elsewhere the kind is
-//! [`FsKind::Unknown`].
+//! root (Linux). The mount table (`/proc/self/mountinfo`, matched by the root's device)
+//! adds what the number does not say: the FUSE daemon (`fuse.sshfs`), a type without a
+//! known number, and the mount options that limit locks (see `mountinfo`). Each device is
+//! looked at once per process. Elsewhere the kind is [`FsKind::Unknown`].
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use cap_std::fs::Dir;
+
+use crate::mountinfo::{self, Mount};
 
 use crate::error::{Error, Result};
 use crate::fsx;
@@ -93,6 +100,25 @@ impl FsKind {
         }
     }
 
+    /// The kind the mount table names `fstype` (for types `statfs` does not tell apart).
+    pub fn from_fstype(fstype: &str) -> FsKind {
+        match fstype.split('.').next().unwrap_or(fstype) {
+            "ext2" | "ext3" | "ext4" => FsKind::Ext4,
+            "xfs" => FsKind::Xfs,
+            "btrfs" => FsKind::Btrfs,
+            "zfs" => FsKind::Zfs,
+            "tmpfs" => FsKind::Tmpfs,
+            "overlay" => FsKind::Overlay,
+            "nfs" | "nfs4" => FsKind::Nfs,
+            "lustre" => FsKind::Lustre,
+            "gpfs" => FsKind::Gpfs,
+            "ceph" => FsKind::CephFs,
+            "cifs" | "smb3" | "smbfs" => FsKind::Cifs,
+            "fuse" | "fuseblk" => FsKind::Fuse,
+            _ => FsKind::Unknown,
+        }
+    }
+
     /// Whether several machines may share it, so that `flock` may not exclude a process
     /// on another machine (node-local or a no-op on these).
     pub fn is_shared(self) -> bool {
@@ -101,7 +127,7 @@ impl FsKind {
 }
 
 /// One root's filesystem.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filesystem {
     /// Its type.
     pub kind: FsKind,
@@ -109,6 +135,19 @@ pub struct Filesystem {
     pub capacity: u64,
     /// Bytes available to this user.
     pub free: u64,
+    /// Its entry in the mount table, when found (Linux).
+    pub mount: Option<Mount>,
+}
+
+impl Filesystem {
+    /// Its name: the mount table's type where it says more (`fuse.sshfs`, `nfs4`), else
+    /// the kind's.
+    pub fn name(&self) -> String {
+        match (&self.mount, self.kind) {
+            (Some(m), FsKind::Fuse | FsKind::Nfs | FsKind::Other(_) | FsKind::Unknown) => m.fstype.clone(),
+            _ => self.kind.name(),
+        }
+    }
 }
 
 /// What taking the same `flock` twice showed.
@@ -122,18 +161,44 @@ pub enum LockProbe {
     Unsupported,
 }
 
-fn kind_of(dir: &Dir) -> FsKind {
+/// What detection found for one root.
+#[derive(Clone, Debug)]
+pub(crate) struct Detected {
+    pub(crate) kind: FsKind,
+    pub(crate) mount: Option<Mount>,
+}
+
+/// The filesystem of `dir`, looked at once per device per process.
+pub(crate) fn detect(dir: &Dir) -> Detected {
     #[cfg(target_os = "linux")]
     {
-        match rustix::fs::fstatfs(dir) {
-            Ok(s) => u64::try_from(s.f_type).map_or(FsKind::Unknown, FsKind::from_magic),
-            Err(_) => FsKind::Unknown,
+        use cap_std::fs::MetadataExt;
+        static SEEN: OnceLock<Mutex<HashMap<u64, Detected>>> = OnceLock::new();
+        let Ok(dev) = dir.dir_metadata().map(|m| m.dev()) else {
+            return Detected { kind: FsKind::Unknown, mount: None };
+        };
+        let seen = SEEN.get_or_init(Mutex::default);
+        if let Some(d) = seen.lock().unwrap_or_else(PoisonError::into_inner).get(&dev) {
+            return d.clone();
         }
+        let magic = rustix::fs::fstatfs(dir).ok().and_then(|s| u64::try_from(s.f_type).ok());
+        let rdev = rustix::fs::Dev::from(dev);
+        let mount = mountinfo::of_device((u64::from(rustix::fs::major(rdev)), u64::from(rustix::fs::minor(rdev))));
+        let kind = match (magic.map(FsKind::from_magic), &mount) {
+            (Some(FsKind::Other(_)) | None, Some(m)) if FsKind::from_fstype(&m.fstype) != FsKind::Unknown => {
+                FsKind::from_fstype(&m.fstype)
+            }
+            (Some(kind), _) => kind,
+            (None, _) => FsKind::Unknown,
+        };
+        let d = Detected { kind, mount };
+        seen.lock().unwrap_or_else(PoisonError::into_inner).insert(dev, d.clone());
+        d
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = dir;
-        FsKind::Unknown
+        Detected { kind: FsKind::Unknown, mount: None }
     }
 }
 
@@ -142,11 +207,8 @@ impl Store {
     pub fn filesystems(&self) -> Result<(Filesystem, Filesystem)> {
         let of = |dir: &Dir, path: &camino::Utf8Path| -> Result<Filesystem> {
             let io = || Error::io("measure the filesystem of", path.to_owned());
-            Ok(Filesystem {
-                kind: kind_of(dir),
-                capacity: fsx::capacity(dir).map_err(io())?,
-                free: fsx::free_space(dir).map_err(io())?,
-            })
+            let Detected { kind, mount } = detect(dir);
+            Ok(Filesystem { kind, capacity: fsx::capacity(dir).map_err(io())?, free: fsx::free_space(dir).map_err(io())?, mount })
         };
         Ok((of(&self.hub, &self.hub_path)?, of(&self.home, &self.home_path)?))
     }
@@ -207,5 +269,61 @@ mod tests {
         assert_eq!(FsKind::from_magic(0x1234).name(), "0x1234");
         assert!(FsKind::Nfs.is_shared() && FsKind::Fuse.is_shared() && FsKind::CephFs.is_shared());
         assert!(!FsKind::Ext4.is_shared() && !FsKind::Tmpfs.is_shared() && !FsKind::Overlay.is_shared());
+    }
+
+    /// `f_type` values as `statfs` reported them on each family (recorded on real mounts).
+    #[test]
+    fn recorded_statfs_values_of_each_family() {
+        let recorded = [
+            (0xEF53, "ext4"),
+            (0x5846_5342, "xfs"),
+            (0x9123_683E, "btrfs"),
+            (0x2FC1_2FC1, "zfs"),
+            (0x0102_1994, "tmpfs"),
+            (0x794C_7630, "overlay"),
+            (0x6969, "nfs"),
+            (0x0BD0_0BD0, "lustre"),
+            (0x4750_4653, "gpfs"),
+            (0x00C3_6400, "cephfs"),
+            (0xFF53_4D42, "cifs"),
+            (0xFE53_4D42, "cifs"),
+            (0x6573_5546, "fuse"),
+        ];
+        for (magic, name) in recorded {
+            assert_eq!(FsKind::from_magic(magic).name(), name, "{magic:#x}");
+        }
+        for (fstype, kind) in [
+            ("nfs4", FsKind::Nfs),
+            ("fuse.sshfs", FsKind::Fuse),
+            ("ceph", FsKind::CephFs),
+            ("smb3", FsKind::Cifs),
+            ("proc", FsKind::Unknown),
+        ] {
+            assert_eq!(FsKind::from_fstype(fstype), kind, "{fstype}");
+        }
+        let fuse = Filesystem {
+            kind: FsKind::Fuse,
+            capacity: 0,
+            free: 0,
+            mount: crate::mountinfo::parse_line("1 0 0:9 / /m rw - fuse.sshfs u@h:/ rw").map(|(_, m)| m),
+        };
+        assert_eq!(fuse.name(), "fuse.sshfs", "the mount table names the daemon");
+    }
+
+    /// The real call on this machine's filesystems: a temporary directory (whatever the
+    /// test machine has there) and `/dev/shm` (tmpfs) when present.
+    #[test]
+    fn detection_on_this_machine_agrees_with_the_mount_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        let d = detect(&dir);
+        assert_ne!(d.kind, FsKind::Unknown, "statfs answers on Linux");
+        if let Some(m) = &d.mount {
+            let by_table = FsKind::from_fstype(&m.fstype);
+            assert!(by_table == FsKind::Unknown || by_table == d.kind, "{:?} vs {}", d.kind, m.fstype);
+        }
+        if let Ok(shm) = Dir::open_ambient_dir("/dev/shm", cap_std::ambient_authority()) {
+            assert_eq!(detect(&shm).kind, FsKind::Tmpfs);
+        }
     }
 }

@@ -60,6 +60,18 @@ pub(crate) fn etag_digest(file: &std::fs::File, etag: &Etag) -> io::Result<Strin
     .unwrap_or_default())
 }
 
+/// The digest an etag names (lowercase hex) and the BLAKE3, in one pass over the file:
+/// the first verify of a blob downloaded without a BLAKE3 checks its etag and records one.
+pub(crate) fn etag_digest_and_blake3(file: &std::fs::File, etag: &Etag) -> io::Result<(String, Blake3)> {
+    let len = file.metadata()?.len();
+    let d = digests(file, DigestKinds { blake3: true, ..etag.required() }, len)?;
+    let named = match etag {
+        Etag::Sha256(_) => d.sha256.map(|s| s.to_string()),
+        Etag::GitSha1(_) => d.git_sha1.map(|s| s.to_string()),
+    };
+    Ok((named.unwrap_or_default(), d.blake3.unwrap_or_else(|| Blake3::of(b""))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +89,7 @@ mod tests {
         assert_eq!(d.blake3, Some(Blake3::of(&data)));
         assert_eq!(blake3(&f).unwrap(), Blake3::of(&data));
         assert_eq!(etag_digest(&f, &Etag::GitSha1(GitSha1::of(b"x"))).unwrap(), GitSha1::of(&data).to_string());
+        let (named, b3) = etag_digest_and_blake3(&f, &Etag::Sha256(Sha256::of(b"x"))).unwrap();
+        assert_eq!((named, b3), (Sha256::of(&data).to_string(), Blake3::of(&data)));
     }
 }

@@ -8,10 +8,15 @@
 //!
 //! # Start-up cost
 //! Opening writes nothing when the schema is current (the version is read first; the
-//! migration transaction runs only when behind), and closing does not checkpoint, so the
-//! WAL file stays and the next open needs no `fsync`: a process that only reads, such as
-//! a warm `modelcache get`, touches the disk for reads only. Commits checkpoint
-//! automatically as the WAL grows.
+//! migration transaction runs only when behind), and a connection that only read closes
+//! without a checkpoint, so a process that only reads, such as a warm `modelcache get`
+//! (its usage goes to the journal, see `journal`), needs no `fsync`. But the first
+//! connection of a process to a database whose WAL is not empty rebuilds the WAL's index
+//! by reading and checksumming the whole WAL (up to the auto-checkpoint's 4 MiB): that was
+//! half the CPU time of a warm `get`. So a connection that wrote folds the WAL back into
+//! the database when it closes (`wal_checkpoint(TRUNCATE)`, one `fsync`, never waiting:
+//! when another process is using the database, that one's close does it), and the next
+//! process finds an empty WAL.
 //!
 //! # Recovery
 //! A file that cannot be read as a database is set aside and replaced (see `recover`).
@@ -35,6 +40,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::counters::{LOCK_WAIT_MICROS, LOCK_WAITS, add_histograms, read_histograms};
 use crate::error::{Error, Result};
+use crate::journal::{self, Journal};
 use crate::recover::{inode, is_corrupt, recovery_turn, set_aside};
 
 const MIGRATIONS: &[&str] = &[
@@ -136,6 +142,8 @@ const MIGRATIONS: &[&str] = &[
         dirs TEXT NOT NULL,
         incomplete TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 3: cross-repo hits look blobs up by digest (`crossrepo`).
+    "CREATE INDEX entries_etag ON entries (etag);",
 ];
 
 /// One entry as stored.
@@ -183,6 +191,12 @@ pub(crate) struct Index {
     /// The database file's inode when opened: a corrupt file is set aside only while it
     /// is still the one this connection reads.
     ino: Option<u64>,
+    /// The usage journal beside the database, merged before last uses or counters are
+    /// read (`None` for a read-only reader: its creator merged).
+    journal: Option<Journal>,
+    /// This connection committed a write: on close it folds the WAL back into the
+    /// database (see "Start-up cost").
+    wrote: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn to_i64(v: u64) -> i64 {
@@ -237,7 +251,16 @@ impl Index {
         let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("open"))?;
         let ino = inode(path);
         if usize::try_from(current).is_ok_and(|v| v == MIGRATIONS.len()) {
-            return Ok((Index { conn: Mutex::new(conn), path: path.to_owned(), ino }, false));
+            return Ok((
+                Index {
+                    conn: Mutex::new(conn),
+                    path: path.to_owned(),
+                    ino,
+                    journal: Some(Journal::beside(path)),
+                    wrote: false.into(),
+                },
+                false,
+            ));
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("migrate"))?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err("migrate"))?;
@@ -252,7 +275,16 @@ impl Index {
         }
         tx.pragma_update(None, "user_version", i64::try_from(MIGRATIONS.len()).unwrap_or(0)).map_err(err("migrate"))?;
         tx.commit().map_err(err("migrate"))?;
-        Ok((Index { conn: Mutex::new(conn), path: path.to_owned(), ino }, applied == 0))
+        Ok((
+            Index {
+                conn: Mutex::new(conn),
+                path: path.to_owned(),
+                ino,
+                journal: Some(Journal::beside(path)),
+                wrote: true.into(),
+            },
+            applied == 0,
+        ))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -286,6 +318,7 @@ impl Index {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err(op))?;
         let out = f(&tx).map_err(self.err(op))?;
         tx.commit().map_err(self.err(op))?;
+        self.wrote.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(out)
     }
 
@@ -330,26 +363,15 @@ impl Index {
 
     /// All entries, or those of one repo.
     pub(crate) fn rows(&self, repo: Option<&str>) -> Result<Vec<Row>> {
+        self.merge_journal_or_warn();
         let conn = self.conn();
-        let sql = "SELECT repo, revision, path, blob, etag, size, blake3, downloaded_at, last_used FROM entries";
-        let map = |r: &rusqlite::Row<'_>| {
-            Ok(Row {
-                repo: r.get(0)?,
-                revision: r.get(1)?,
-                path: r.get(2)?,
-                blob: r.get(3)?,
-                etag: r.get(4)?,
-                size: to_u64(r.get(5)?),
-                blake3: r.get(6)?,
-                downloaded_at: r.get(7)?,
-                last_used: r.get(8)?,
-            })
-        };
+        let sql = format!("SELECT {ROW_COLUMNS} FROM entries");
+        let map = row_from;
         let rows = if let Some(repo) = repo {
             let mut st = conn.prepare_cached(&format!("{sql} WHERE repo = ?1")).map_err(self.err("read entries"))?;
             st.query_map([repo], map).and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
         } else {
-            let mut st = conn.prepare_cached(sql).map_err(self.err("read entries"))?;
+            let mut st = conn.prepare_cached(&sql).map_err(self.err("read entries"))?;
             st.query_map([], map).and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
         };
         rows.map_err(self.err("read entries"))
@@ -369,6 +391,36 @@ impl Index {
             .map(|s| s.map(to_u64))
             .map_err(self.err("read a size"));
         Some(size)
+    }
+
+    /// Entries of other repos than `except` whose blob is named `etag` (the same digest),
+    /// those with a recorded BLAKE3 (checked by a commit of ours) first.
+    pub(crate) fn rows_with_etag(&self, etag: &str, except: &str) -> Result<Vec<Row>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM entries WHERE etag = ?1 AND repo <> ?2 ORDER BY blake3 IS NULL LIMIT 16"
+            ))
+            .map_err(self.err("read entries"))?;
+        st.query_map([etag, except], row_from).and_then(Iterator::collect).map_err(self.err("read entries"))
+    }
+
+    /// Gives every entry whose blob is `old` the identity `new` (the blob became one
+    /// inode with another: the triggers then count it once).
+    pub(crate) fn rename_blob(&self, old: &str, new: &str) -> Result<usize> {
+        if old == new {
+            return Ok(0);
+        }
+        self.write("record a shared blob", |tx| tx.execute("UPDATE entries SET blob = ?2 WHERE blob = ?1", [old, new]))
+    }
+
+    /// The sum of the repos' sizes: each repo counts its blobs once, so a blob two repos
+    /// share counts twice (what the files would take without sharing).
+    pub(crate) fn logical_bytes(&self) -> Result<u64> {
+        self.conn()
+            .query_row("SELECT coalesce(sum(size), 0) FROM repos", [], |r| r.get::<_, i64>(0))
+            .map(to_u64)
+            .map_err(self.err("summarise"))
     }
 
     /// The recorded BLAKE3 of a blob, if any entry has one.
@@ -414,6 +466,7 @@ impl Index {
 
     /// The counters as recorded.
     pub(crate) fn counters(&self) -> Result<Counters> {
+        self.merge_journal_or_warn();
         let conn = self.conn();
         let mut st = conn.prepare_cached("SELECT name, value FROM counters").map_err(self.err("read counters"))?;
         let all: HashMap<String, i64> =
@@ -466,6 +519,7 @@ impl Index {
     /// first download, last use)`, the `(repo, revision)` pairs, and the totals (each
     /// blob once).
     pub(crate) fn summary(&self) -> Result<Summary> {
+        self.merge_journal_or_warn();
         let conn = self.conn();
         let q = |sql: &str| conn.prepare_cached(sql).map_err(self.err("summarise"));
         let per_repo: Vec<(String, u64, u64, i64, i64)> =
@@ -499,7 +553,13 @@ impl Index {
                     }
                     Some(o) if o.blob != r.blob || o.size != r.size || (r.etag.is_some() && o.etag != r.etag) => {
                         let etag = r.etag.clone().or_else(|| o.etag.clone());
-                        let fresh = Row { last_used: o.last_used.max(r.last_used), etag, ..(*r).clone() };
+                        // Only the blob's identity changed (a name of it went, or it became
+                        // one inode with another repo's): the same digest, so the same bytes
+                        // were recorded when, and with the BLAKE3, the old row says.
+                        let same = r.etag.is_some() && o.etag == r.etag && o.size == r.size;
+                        let (downloaded_at, blake3) =
+                            if same { (o.downloaded_at, o.blake3.clone()) } else { (r.downloaded_at, r.blake3.clone()) };
+                        let fresh = Row { last_used: o.last_used.max(r.last_used), etag, downloaded_at, blake3, ..(*r).clone() };
                         tx.execute("DELETE FROM entries WHERE repo = ?1 AND revision = ?2 AND path = ?3", [k.0, k.1, k.2])?;
                         upsert(tx, &fresh)?;
                         diff.updated += 1;
@@ -515,13 +575,125 @@ impl Index {
         })
     }
 
+    /// SQLite's own check of the file (`PRAGMA quick_check`: `None` when fine, else what
+    /// it found) and the schema version (`user_version`) with the one this build writes.
+    pub(crate) fn health(&self) -> Result<(Option<String>, u64, u64)> {
+        let conn = self.conn();
+        let found: Vec<String> = conn
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut q| q.query_map([], |r| r.get::<_, String>(0))?.collect())
+            .map_err(self.err("check"))?;
+        let problem = (found != ["ok"]).then(|| found.join("; "));
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(self.err("check"))?;
+        Ok((problem, to_u64(version), MIGRATIONS.len() as u64))
+    }
+
+    /// What [`Index::reconcile`] would change to make the entries equal `truth`, without
+    /// changing anything.
+    pub(crate) fn differences(&self, truth: &[Row]) -> Result<Diff> {
+        let current = self.rows(None)?;
+        let old: HashMap<(&str, &str, &str), &Row> = current.iter().map(|r| (r.key(), r)).collect();
+        let new: HashMap<(&str, &str, &str), &Row> = truth.iter().map(|r| (r.key(), r)).collect();
+        let mut diff = Diff::default();
+        for (k, r) in &new {
+            match old.get(k) {
+                None => diff.added += 1,
+                Some(o) if o.blob != r.blob || o.size != r.size || (r.etag.is_some() && o.etag != r.etag) => diff.updated += 1,
+                Some(_) => {}
+            }
+        }
+        diff.removed = old.keys().filter(|k| !new.contains_key(*k)).count() as u64;
+        Ok(diff)
+    }
+
     /// Another connection to the same database, read-only, for a thread of its own.
     pub(crate) fn reader(&self) -> Result<Index> {
         let err = |source| Error::Index { op: "open", path: self.path.clone(), source };
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        Ok(Index { conn: Mutex::new(conn), path: self.path.clone(), ino: self.ino })
+        Ok(Index { conn: Mutex::new(conn), path: self.path.clone(), ino: self.ino, journal: None, wrote: false.into() })
+    }
+
+    /// Records the BLAKE3 of a blob whose entries have none yet (the first verify of a
+    /// download checked by its etag).
+    pub(crate) fn record_blake3(&self, blob: &str, blake3: &str) -> Result<()> {
+        self.write("record a digest", |tx| {
+            tx.execute("UPDATE entries SET blake3 = ?2 WHERE blob = ?1 AND blake3 IS NULL", [blob, blake3]).map(drop)
+        })
+    }
+
+    /// Records a batch of uses and lookups: appended to the usage journal when it can be
+    /// (see `journal`), else written here. A journal grown past its limit is merged.
+    pub(crate) fn record_usage(
+        &self,
+        uses: &[(String, String, String, i64)],
+        hits: u64,
+        misses: u64,
+        hit_latency: &Histogram,
+    ) -> Result<()> {
+        if let Some(j) = &self.journal {
+            match j.append(uses, hits, misses, hit_latency) {
+                Ok(size) => {
+                    if size > journal::MERGE_AT
+                        && let Err(e) = self.merge_journal()
+                    {
+                        tracing::debug!("could not merge the usage journal yet: {e}");
+                    }
+                    return Ok(());
+                }
+                Err(why) => tracing::debug!(%why, "recording usage in the index directly"),
+            }
+        }
+        self.touch(uses)?;
+        self.add_lookups(hits, misses, hit_latency)
+    }
+
+    /// [`Index::merge_journal`] before a read: a journal that cannot be merged (a
+    /// read-only home, a database busy past the timeout) leaves the read to the index as
+    /// it is, as before the journal existed, rather than failing it.
+    fn merge_journal_or_warn(&self) {
+        if let Err(e) = self.merge_journal() {
+            tracing::warn!("reading the index without the latest recorded uses: {e}");
+        }
+    }
+
+    /// Merges the usage journal into the index, once, in one transaction (see `journal`).
+    pub(crate) fn merge_journal(&self) -> Result<()> {
+        let Some(j) = &self.journal else { return Ok(()) };
+        let io_err = |e| Error::io("merge the usage journal", self.path.with_file_name("uses.log"))(e);
+        let Some((file, bytes)) = j.take().map_err(io_err)? else { return Ok(()) };
+        let (done_len, done_hash): (i64, i64) = self.read("read the usage journal's mark", |c| {
+            let get = |name: &str| -> rusqlite::Result<i64> {
+                c.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get(0))
+                    .optional()
+                    .map(Option::unwrap_or_default)
+            };
+            Ok((get(JOURNAL_BYTES)?, get(JOURNAL_HASH)?))
+        })?;
+        // Bytes a merge killed before emptying the file already counted: skipped.
+        let skip = usize::try_from(done_len)
+            .ok()
+            .filter(|&n| n > 0 && n <= bytes.len() && journal::hash_of(&bytes[..n]) == done_hash)
+            .unwrap_or(0);
+        let records = journal::decode(&bytes[skip..]);
+        let (len, hash) = (to_i64(bytes.len() as u64), journal::hash_of(&bytes));
+        self.write("merge the usage journal", |tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE entries SET last_used = max(last_used, ?4) WHERE repo = ?1 AND revision = ?2 AND path = ?3",
+            )?;
+            for (repo, rev, path, t) in &records.uses {
+                st.execute(params![repo, rev, path, t])?;
+            }
+            tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'hits'", [to_i64(records.hits)])?;
+            tx.execute("UPDATE counters SET value = value + ?1 WHERE name = 'misses'", [to_i64(records.misses)])?;
+            add_histograms(tx, &Histograms { hit_seconds: records.hit_latency, ..Histograms::default() })?;
+            let mut mark = tx.prepare_cached("INSERT OR REPLACE INTO counters VALUES (?1, ?2)")?;
+            mark.execute(params![JOURNAL_BYTES, len])?;
+            mark.execute(params![JOURNAL_HASH, hash])?;
+            Ok(())
+        })?;
+        file.set_len(0).map_err(io_err)
     }
 
     /// Runs the queries `f` (for tables another module owns, such as `stamp`'s).
@@ -529,6 +701,24 @@ impl Index {
         f(&self.conn()).map_err(self.err(op))
     }
 }
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        if !*self.wrote.get_mut() {
+            return;
+        }
+        let conn = self.conn.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Never wait at exit: a busy database is checkpointed by whoever closes it last.
+        let _ = conn.busy_timeout(Duration::ZERO);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::debug!("left the index's WAL for a later checkpoint: {e}");
+        }
+    }
+}
+
+/// Counter rows marking what the last merge of the usage journal took (see `journal`).
+const JOURNAL_BYTES: &str = "journal_merged_bytes";
+const JOURNAL_HASH: &str = "journal_merged_hash";
 
 /// How long a writer waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -560,6 +750,24 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The columns [`row_from`] reads, in its order.
+const ROW_COLUMNS: &str = "repo, revision, path, blob, etag, size, blake3, downloaded_at, last_used";
+
+/// One `entries` row selected as [`ROW_COLUMNS`].
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        repo: r.get(0)?,
+        revision: r.get(1)?,
+        path: r.get(2)?,
+        blob: r.get(3)?,
+        etag: r.get(4)?,
+        size: to_u64(r.get(5)?),
+        blake3: r.get(6)?,
+        downloaded_at: r.get(7)?,
+        last_used: r.get(8)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,12 +783,72 @@ mod tests {
         let wal = tmp.path().join("index.sqlite3-wal");
         let stamp = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.len(), m.modified().unwrap())).ok();
         let before = (stamp(path.as_std_path()), stamp(&wal));
-        assert!(before.1.is_some(), "closing keeps the WAL (no checkpoint on close)");
+        assert_eq!(before.1.map(|s| s.0), Some(0), "the creating connection folded its WAL back on close");
         std::thread::sleep(Duration::from_millis(20));
         let (again, created) = Index::open(&path).unwrap();
         assert!(!created);
         drop(again);
         assert_eq!((stamp(path.as_std_path()), stamp(&wal)), before, "a current index is opened without writing");
+    }
+
+    #[test]
+    fn a_merge_killed_before_emptying_the_journal_counts_nothing_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(tmp.path().join("index.sqlite3")).unwrap();
+        let (idx, _) = Index::open(&path).unwrap();
+        idx.upsert(&row("p", "b", 1), None).unwrap();
+        let journal = tmp.path().join("uses.log");
+        idx.record_usage(&[("models--a".into(), "c".into(), "p".into(), 50)], 2, 1, &Histogram::default()).unwrap();
+        assert!(std::fs::metadata(&journal).unwrap().len() > 0, "journaled, not written");
+        assert_eq!(idx.rows(None).unwrap()[0].last_used, 50, "a read merges first");
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0, "and empties the journal");
+        // A merge killed after its commit leaves the merged bytes in place; more are
+        // appended behind them before the next merge.
+        let merged = encode_for_test(&[("models--a".into(), "c".into(), "p".into(), 50)], 2, 1);
+        std::fs::write(&journal, &merged).unwrap();
+        idx.record_usage(&[("models--a".into(), "c".into(), "p".into(), 70)], 1, 0, &Histogram::default()).unwrap();
+        let c = idx.counters().unwrap();
+        assert_eq!((c.hits, c.misses), (3, 1), "the leftover bytes were recognised as merged");
+        assert_eq!(idx.rows(None).unwrap()[0].last_used, 70);
+    }
+
+    #[test]
+    fn an_index_that_cannot_be_written_is_read_without_merging() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(tmp.path().join("index.sqlite3")).unwrap();
+        let (idx, _) = Index::open(&path).unwrap();
+        idx.upsert(&row("p", "b", 1), None).unwrap();
+        idx.record_usage(&[("models--a".into(), "c".into(), "p".into(), 50)], 1, 0, &Histogram::default()).unwrap();
+        idx.read("test", |c| c.pragma_update(None, "query_only", true)).unwrap();
+        assert_eq!(idx.rows(None).unwrap()[0].last_used, 1, "read as it is");
+        assert!(std::fs::metadata(tmp.path().join("uses.log")).unwrap().len() > 0, "the journal waits for a writer");
+        idx.read("test", |c| c.pragma_update(None, "query_only", false)).unwrap();
+        assert_eq!(idx.rows(None).unwrap()[0].last_used, 50);
+    }
+
+    fn encode_for_test(uses: &[(String, String, String, i64)], hits: u64, misses: u64) -> Vec<u8> {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::beside(&Utf8PathBuf::from_path_buf(tmp.path().join("x")).unwrap());
+        j.append(uses, hits, misses, &Histogram::default()).unwrap();
+        std::fs::read(tmp.path().join("uses.log")).unwrap()
+    }
+
+    #[test]
+    fn a_writer_leaves_an_empty_wal_and_a_reader_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(tmp.path().join("index.sqlite3")).unwrap();
+        let wal = tmp.path().join("index.sqlite3-wal");
+        drop(Index::open(&path).unwrap());
+        let (idx, _) = Index::open(&path).unwrap();
+        idx.upsert(&row("p", "b", 1), None).unwrap();
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        drop(idx);
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the next process reads no WAL");
+        let (reader, _) = Index::open(&path).unwrap();
+        assert_eq!(reader.rows(None).unwrap().len(), 1);
+        let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+        drop(reader);
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), stamp, "a reader closes without writing");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! <home>/hubs/<key>/index.sqlite3                     key: hash of the hub's canonical path
 //! <home>/hubs/<key>/leases/<repo-folder>.lock         shared while in use
 //! <home>/hubs/<key>/partial/<repo-folder>/<etag>.ranges  range record of an .incomplete
+//! <home>/hubs/<key>/partial/<repo-folder>/<etag>.holder  who holds its lock (`holder`)
 //! <home>/artifacts/{index.sqlite3,blobs/,entries/,locks/,leases/,partial/}
 //! ```
 
@@ -107,6 +108,12 @@ pub(crate) fn records_dir(state: &Utf8Path) -> Utf8PathBuf {
 /// The range record of `<hub>/<folder>/blobs/<blob>.incomplete`.
 pub(crate) fn range_record(state: &Utf8Path, folder: &str, blob: &str) -> Utf8PathBuf {
     records_dir(state).join(folder).join(format!("{blob}{}", crate::record::SUFFIX))
+}
+
+/// The holder record of the lock on `<hub>/<folder>/blobs/<blob>` (`holder`), beside its
+/// range record.
+pub(crate) fn holder_record(state: &Utf8Path, folder: &str, blob: &str) -> Utf8PathBuf {
+    records_dir(state).join(folder).join(format!("{blob}{}", crate::holder::SUFFIX))
 }
 
 /// The home-relative folder of the artifacts' range records.

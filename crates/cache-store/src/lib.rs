@@ -22,7 +22,11 @@
 //!   ([`IntegrityReport::skipped`]), and naming it fails with [`Error::OutsideCache`].
 //! - Lookups never write or open the index (the first check of a file in a process reads
 //!   its recorded size through the open connection); hits (with their latency, for the
-//!   `hit_seconds` histogram) are recorded in memory and flushed in batches ([`Store::flush`], on drop, or when enough are pending).
+//!   `hit_seconds` histogram) are recorded in memory and flushed in batches ([`Store::flush`], on drop, or when enough are pending)
+//!   as one append to the usage journal beside the index, which every reader of last uses
+//!   or counters (eviction, [`Store::entries`], [`Store::stats`]) merges first: a use
+//!   recorded by a process that has exited protects its file from eviction all the same.
+//! - A hit of a Hub file never opens the URL artifacts' index.
 //! - A hit never depends on the index: one that cannot be read is set aside and rebuilt
 //!   from the disk.
 //! - A hit whose blob is not the size it was committed with, or was modified after its
@@ -35,12 +39,29 @@
 //!   in the index, so [`Store::stats`] right after a listing counts what was listed, each
 //!   blob once (a payload of huggingface_hub's cross-repo store is in the listing of each
 //!   repo linking it, and once in the totals).
-//! - Nothing of modelcache's own goes into the hub cache: range records live in the home
-//!   and go with their staging file (commit, discard, mismatch, `clean_stale`, remove,
-//!   clear).
+//! - Published blobs are read-only files. A blob may be one inode with other repos'
+//!   blobs (a cross-repo hit, [`Store::dedup`]) or a symlink into `huggingface_hub`'s
+//!   shared store ([`Store::link_from_shared_store`]); removing one repo unlinks its own
+//!   names only, so another repo sharing the bytes is never affected, and a shared-store
+//!   payload goes only when its manifest proves no repo links it.
+//! - Every physical blob has one identity in the index (its path, the payload's path, or
+//!   `inode:<dev>:<ino>/<etag>`), so totals and eviction count its bytes once.
+//! - [`Store::materialize`] writes only inside the directory it is given, and only reads
+//!   the cache.
+//! - Nothing of modelcache's own goes into the hub cache: range records and holder
+//!   records live in the home and go with their staging file or lock (commit, discard,
+//!   mismatch, `clean_stale`, remove, clear; a lock's release).
+//! - One blob, one transfer, in every [`LockMode`] but `none`, on a filesystem that honours
+//!   the mode's locks: racing processes find the winner's blob. With `none` (or where
+//!   locks do nothing) transfers may be duplicated and a wrong byte is still never
+//!   published.
+//! - A lock holder alive on this machine is never taken over, however slow or stopped; a
+//!   holder proved gone (see [`Store::lock_blob`]) is taken over by exactly one waiter,
+//!   which resumes only what the partial's range record proves.
 //!
 //! # Download protocol
 //! [`Store::has_blob`] → [`Store::lock_blob`] → `has_blob` again (→ [`Store::link_existing`])
+//! → [`Store::link_from_shared_store`] when the listing names a Xet hash → [`Store::link_from_other_repo`]
 //! → [`Store::stage`] (resume: [`Staging::completed_ranges`]) → write, recording progress
 //! with [`Staging::range_record`] → [`Store::commit`].
 //!
@@ -87,22 +108,32 @@ mod clean;
 mod commit;
 mod config;
 mod counters;
+mod crossrepo;
+mod dedup;
 mod error;
 mod evict;
 mod filesystem;
 mod fsx;
 mod hash;
+mod health;
+mod holder;
 mod index;
+mod journal;
 mod layout;
 mod listing;
 mod lock;
+mod lockmode;
 mod lookup;
 mod maintenance;
+mod materialize;
 mod memo;
+mod mountinfo;
+mod ofd;
 mod reconcile;
 mod record;
 mod recover;
 mod scan;
+mod shared;
 mod staging;
 mod stamp;
 mod store;
@@ -115,13 +146,20 @@ pub use artifacts::ArtifactKey;
 pub use clean::CleanReport;
 pub use commit::CommitRequest;
 pub use config::StoreConfig;
+pub use crossrepo::{CrossRepoHit, Placement};
+pub use dedup::DedupReport;
 pub use error::{Error, Result};
 pub use evict::EvictReport;
 pub use filesystem::{Filesystem, FsKind, LockProbe};
+pub use health::{HeldLock, IndexHealth, LockFiles, RootAccess};
+pub use holder::Holder;
 pub use listing::{FileListing, IncompleteFile, RepoListing, RevisionListing};
 pub use lock::{BlobLock, Lease, LockWait};
+pub use lockmode::LockMode;
 pub use lookup::Hit;
 pub use maintenance::{Removed, Scope};
+pub use materialize::{LinkMode, Materialized, MaterializedFile, SMALL_TEXT};
+pub use mountinfo::Mount;
 pub use reconcile::ReconcileReport;
 pub use record::RangeRecord;
 pub use staging::Staging;

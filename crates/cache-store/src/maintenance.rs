@@ -73,8 +73,8 @@ impl Store {
             let pending = self.usage.last_used(&(r.repo.clone(), r.revision.clone(), r.path.clone()));
             out.push(meta(&r, EntryKey::Hub { repo, commit, path }, pending, pinned(&r)));
         }
-        let apins: HashSet<String> = self.artifacts.pins()?.into_iter().map(|p| p.1).collect();
-        for r in self.artifacts.rows(None)? {
+        let apins: HashSet<String> = self.artifact_index()?.pins()?.into_iter().map(|p| p.1).collect();
+        for r in self.artifact_index()?.rows(None)? {
             let pending = self.usage.last_used(&(r.repo.clone(), r.revision.clone(), r.path.clone()));
             let pinned = apins.contains(&r.revision);
             out.push(meta(&r, EntryKey::Artifact { key: r.path.clone() }, pending, pinned));
@@ -87,7 +87,7 @@ impl Store {
     /// [`Store::reconcile`] first to pick up changes other tools made.
     pub fn stats(&self) -> Result<CacheSummary> {
         let s = self.index.summary()?;
-        let a = self.artifacts.summary()?;
+        let a = self.artifact_index()?.summary()?;
         let pinned: HashSet<String> = self.index.pins()?.into_iter().map(|p| p.0).collect();
         let mut revisions: BTreeMap<&str, Vec<CommitHash>> = BTreeMap::new();
         for (repo, rev) in &s.revisions {
@@ -116,7 +116,7 @@ impl Store {
         }
         let mut counters = self.index.counters()?;
         // Artifact downloads are counted in the artifact index; lookups all in this one.
-        let artifact_counters = self.artifacts.counters()?;
+        let artifact_counters = self.artifact_index()?.counters()?;
         counters.downloads += artifact_counters.downloads;
         counters.bytes_downloaded += artifact_counters.bytes_downloaded;
         counters.histograms.download_seconds.add(&artifact_counters.histograms.download_seconds);
@@ -129,6 +129,7 @@ impl Store {
             repos: per_repo.len() as u64,
             files: s.files + a.files,
             total_bytes: s.total_bytes + a.total_bytes,
+            logical_bytes: self.index.logical_bytes()? + a.total_bytes,
             per_repo,
             counters,
         })
@@ -165,7 +166,7 @@ impl Store {
             Scope::Repo(r) => (r.folder_name(), String::new(), String::new()),
             Scope::Revision(r, rev) => (r.folder_name(), commit(r, rev)?.to_string(), String::new()),
             Scope::File(r, rev, p) => (r.folder_name(), commit(r, rev)?.to_string(), p.to_string()),
-            Scope::Artifact(k) => return self.artifacts.set_pin(&(String::new(), k.id(), String::new()), on),
+            Scope::Artifact(k) => return self.artifact_index()?.set_pin(&(String::new(), k.id(), String::new()), on),
             Scope::All | Scope::Artifacts => {
                 return Err(Error::InvalidRequest { reason: "pin a repo, a revision, a file or an artifact".into() });
             }
@@ -318,11 +319,9 @@ impl Store {
                 kept_blobs += 1;
                 continue;
             };
-            let rel = layout.blob(&etag);
-            let size = self.hub.symlink_metadata(&rel).ok().filter(cap_std::fs::Metadata::is_file).map_or(0, |m| m.len());
-            if fsx::remove_file_if_exists(&self.hub, &rel).map_err(io_err("remove"))? {
-                freed += size;
-            }
+            // A blob sharing its inode with another repo's frees nothing; one linking into
+            // the shared store frees the payload when the sweep finds no other user.
+            freed += self.remove_blob(&layout.blob(&etag))?;
             let _ = self.hub.remove_file(&lock_rel);
         }
         if s.commits.is_empty() && s.files.is_empty() && kept_blobs == 0 && s.incomplete.is_empty() {

@@ -83,7 +83,7 @@ pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
 /// Makes the artifact index agree with the artifact entries on disk.
 pub(crate) fn reconcile_artifacts(store: &Store) -> Result<ReconcileReport> {
     let truth = artifact_rows(store)?;
-    let d = store.artifacts.reconcile(None, &truth)?;
+    let d = store.artifact_index()?.reconcile(None, &truth)?;
     Ok(ReconcileReport { added: d.added, removed: d.removed, updated: d.updated })
 }
 

@@ -79,7 +79,7 @@ impl Identity {
 }
 
 /// The kernel's id of the running boot (Linux), read once.
-fn boot_id() -> Option<&'static str> {
+pub(crate) fn boot_id() -> Option<&'static str> {
     static BOOT: OnceLock<Option<String>> = OnceLock::new();
     BOOT.get_or_init(|| {
         let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
@@ -144,6 +144,9 @@ struct Inner {
 /// use from any thread; obtained from [`Staging::range_record`](crate::Staging::range_record).
 pub struct RangeRecord {
     inner: Arc<Inner>,
+    /// The lock its transfer holds: each save is a heartbeat of its holder record. Weak:
+    /// a record kept around does not keep the lock.
+    held: Option<std::sync::Weak<crate::lock::Held>>,
 }
 
 impl std::fmt::Debug for RangeRecord {
@@ -156,7 +159,13 @@ impl RangeRecord {
     pub(crate) fn new(file: File, home: Dir, at: (Utf8PathBuf, Utf8PathBuf), id: Identity, durable: Vec<Range<u64>>) -> Self {
         let (rel, abs) = at;
         let state = Mutex::new(State { durable, ..State::default() });
-        RangeRecord { inner: Arc::new(Inner { file, home, rel, abs, id, state }) }
+        RangeRecord { inner: Arc::new(Inner { file, home, rel, abs, id, state }), held: None }
+    }
+
+    /// Makes each save refresh the heartbeat of `held`'s holder record.
+    pub(crate) fn beating(mut self, held: &Arc<crate::lock::Held>) -> Self {
+        self.held = Some(Arc::downgrade(held));
+        self
     }
 
     /// Records that exactly `ranges` of the staging file are written (an empty slice
@@ -166,6 +175,9 @@ impl RangeRecord {
     pub fn save(&self, ranges: &[Range<u64>]) -> Result<()> {
         if ranges.is_empty() {
             return self.clear();
+        }
+        if let Some(held) = self.held.as_ref().and_then(std::sync::Weak::upgrade) {
+            held.beat();
         }
         let inner = &self.inner;
         let mut state = inner.lock();

@@ -198,8 +198,24 @@ pub(crate) fn repo(hub: &Dir, repo: &Repo) -> io::Result<RepoScan> {
     Ok(scan)
 }
 
-/// A blob's size and modification time; `None` when it cannot be read (a dangling link).
-type BlobMeta = Option<(u64, Timestamp)>;
+/// A blob's size, modification time and, when it is one inode with other names (a hard
+/// link made by a cross-repo hit or `dedup`), its device and inode; `None` when it cannot
+/// be read (a dangling link).
+type BlobMeta = Option<(u64, Timestamp, Option<(u64, u64)>)>;
+
+/// What [`BlobMeta`] keeps of a file's metadata.
+fn blob_meta_of(m: &cap_std::fs::Metadata) -> (u64, Timestamp, Option<(u64, u64)>) {
+    use cap_std::fs::MetadataExt;
+    let shared = (m.is_file() && m.nlink() > 1).then(|| (m.dev(), m.ino()));
+    (m.len(), mtime(m), shared)
+}
+
+/// The identity of a blob file that is one inode with other names: the same for every
+/// name of the inode, so each physical blob is counted once (in totals, eviction
+/// accounting), whichever repos name it. It ends with `/<etag>` like a blob path.
+pub(crate) fn inode_id(dev: u64, ino: u64, etag: &str) -> String {
+    format!("inode:{dev}:{ino}/{etag}")
+}
 
 struct Walker<'a> {
     hub: &'a Dir,
@@ -242,7 +258,7 @@ impl Walker<'_> {
                 }
             } else {
                 let m = dir.symlink_metadata(&name)?;
-                (Some(entry.clone()), Some((m.len(), mtime(&m))))
+                (Some(entry.clone()), Some(blob_meta_of(&m)))
             };
             let etag = blob_rel
                 .as_ref()
@@ -264,10 +280,14 @@ impl Walker<'_> {
                         None => b.to_string(),
                     }
                 }
-                (Some(b), _) => b.to_string(),
+                (Some(b), Some(e)) => match meta {
+                    Some((_, _, Some((dev, ino)))) => inode_id(dev, ino, e),
+                    _ => b.to_string(),
+                },
+                (Some(b), None) => b.to_string(),
                 (None, _) => entry.to_string(),
             };
-            let (size, modified) = meta.map_or((None, Timestamp::EPOCH), |(s, m)| (Some(s), m));
+            let (size, modified) = meta.map_or((None, Timestamp::EPOCH), |(s, m, _)| (Some(s), m));
             out.push(SnapFile { commit: commit.to_owned(), path, rel: entry, blob_rel, blob_id, etag, size, modified });
         }
         Ok(())
@@ -278,7 +298,7 @@ impl Walker<'_> {
     fn blob_meta(&mut self, b: &Utf8Path) -> BlobMeta {
         let name = b.strip_prefix(&self.blobs).ok().map(Utf8Path::as_str).filter(|n| !n.is_empty() && !n.contains('/'));
         let Some(name) = name else {
-            return self.hub.metadata(b).ok().map(|m| (m.len(), mtime(&m)));
+            return self.hub.metadata(b).ok().map(|m| blob_meta_of(&m));
         };
         if let Some(known) = self.blob_meta.get(name) {
             return *known;
@@ -288,7 +308,7 @@ impl Walker<'_> {
             Some(blobs_dir) => blobs_dir.symlink_metadata(name).ok(),
             None => self.hub.metadata(b).ok(),
         }
-        .map(|m| (m.len(), mtime(&m)));
+        .map(|m| blob_meta_of(&m));
         self.blob_meta.insert(name.to_owned(), meta);
         meta
     }

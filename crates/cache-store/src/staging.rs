@@ -83,7 +83,7 @@ impl Staging {
         let r = &self.record;
         let file = self.file.try_clone().map_err(Error::io("open", self.abs.clone()))?;
         let home = r.home.try_clone().map_err(Error::io("open", r.abs.clone()))?;
-        Ok(RangeRecord::new(file, home, (r.rel.clone(), r.abs.clone()), r.id.clone(), r.durable.clone()))
+        Ok(RangeRecord::new(file, home, (r.rel.clone(), r.abs.clone()), r.id.clone(), r.durable.clone()).beating(&self.held))
     }
 
     /// Deletes the range record (the staging file is gone, committed or cleared).
@@ -112,6 +112,7 @@ impl Staging {
     /// Writes at an offset; a full disk deletes the staging file and is reported as
     /// [`Error::DiskFull`].
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.held.beat();
         self.file.write_all_at(buf, offset).map_err(|e| self.write_error(e))
     }
 

@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use cache_core::{CommitHash, Etag, FailureCause, Repo, RepoPath, Timestamp};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -9,9 +10,11 @@ use cap_std::fs::Dir;
 
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
+use crate::filesystem;
 use crate::index::Index;
 use crate::layout::{self, CACHEDIR_TAG, RepoLayout};
 use crate::lock::{self, Lease, TryHeld};
+use crate::lockmode::LockMode;
 use crate::memo::Memo;
 use crate::usage::Usage;
 use crate::{fsx, reconcile};
@@ -29,11 +32,17 @@ pub struct Store {
     /// Home-relative folder of this hub cache's state (`hubs/<key>`).
     pub(crate) state: Utf8PathBuf,
     pub(crate) index: Index,
-    pub(crate) artifacts: Index,
+    /// The URL artifacts' index, opened on first use ([`Store::artifact_index`]): a hit of
+    /// a Hub file never opens it.
+    artifacts: OnceLock<Index>,
+    /// Serialises the first open (and the rebuild of a new artifact index).
+    artifacts_opening: Mutex<()>,
     pub(crate) usage: Usage,
     pub(crate) memo: Memo,
     /// `CACHEDIR.TAG` was seen (or written) by this store: commits need not look again.
     tagged: AtomicBool,
+    /// The lock modes used on the hub cache and on the home, resolved at the first lock.
+    lock_modes: OnceLock<(LockMode, LockMode)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -65,7 +74,6 @@ impl Store {
         }
         let state = layout::hub_state_dir(&layout::hub_key(hub_path.as_str()));
         fsx::create_dirs(&home, &state.join("leases")).map_err(Error::io("create", home_path.join(&state)))?;
-        fsx::create_dirs(&home, Utf8Path::new("artifacts/leases")).map_err(Error::io("create", home_path.join("artifacts")))?;
         let marker = state.join("hub-path");
         if home.read_to_string(&marker).ok().as_deref() != Some(hub_path.as_str()) {
             // Informative only (which hub cache this state belongs to), and rewritten
@@ -74,7 +82,6 @@ impl Store {
                 .map_err(Error::io("write", home_path.join(&marker)))?;
         }
         let (index, fresh) = Index::open(&home_path.join(&state).join("index.sqlite3"))?;
-        let (artifacts, artifacts_fresh) = Index::open(&home_path.join("artifacts/index.sqlite3"))?;
         let store = Store {
             config,
             hub_path,
@@ -83,19 +90,62 @@ impl Store {
             home,
             state,
             index,
-            artifacts,
+            artifacts: OnceLock::new(),
+            artifacts_opening: Mutex::new(()),
             usage: Usage::default(),
             memo: Memo::default(),
             tagged: AtomicBool::new(false),
+            lock_modes: OnceLock::new(),
         };
         if fresh {
             let report = reconcile::reconcile_hub(&store)?;
             tracing::info!(added = report.added, "built a new index from the hub cache");
         }
-        if artifacts_fresh {
-            reconcile::reconcile_artifacts(&store)?;
-        }
         Ok(store)
+    }
+
+    /// The locks a Hub blob lock takes (`lock_mode`, with `auto` decided from the hub
+    /// cache's filesystem).
+    pub fn lock_mode(&self) -> LockMode {
+        self.lock_modes().0
+    }
+
+    /// The locks an artifact's lock takes (decided from the home's filesystem).
+    pub fn home_lock_mode(&self) -> LockMode {
+        self.lock_modes().1
+    }
+
+    /// Both roots' lock modes, decided on the first lock: a hit takes no blob lock, so it
+    /// reads neither `statfs` nor the mount table.
+    fn lock_modes(&self) -> (LockMode, LockMode) {
+        *self.lock_modes.get_or_init(|| {
+            let mode = self.config.lock_mode;
+            let modes = (mode.resolve(filesystem::detect(&self.hub).kind), mode.resolve(filesystem::detect(&self.home).kind));
+            tracing::debug!(hub = %modes.0, home = %modes.1, "lock modes");
+            modes
+        })
+    }
+
+    /// The URL artifacts' index, opened (creating `artifacts/` in the home, and building a
+    /// new index from the artifact entries on disk) the first time it is needed: Hub
+    /// lookups and downloads never need it, so a warm `get` of a Hub file opens one
+    /// database, not two.
+    pub(crate) fn artifact_index(&self) -> Result<&Index> {
+        if let Some(index) = self.artifacts.get() {
+            return Ok(index);
+        }
+        let _opening = self.artifacts_opening.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = self.artifacts.get() {
+            return Ok(index);
+        }
+        fsx::create_dirs(&self.home, Utf8Path::new("artifacts/leases"))
+            .map_err(Error::io("create", self.home_path.join("artifacts")))?;
+        let (index, fresh) = Index::open(&self.home_path.join("artifacts/index.sqlite3"))?;
+        let index = self.artifacts.get_or_init(|| index);
+        if fresh {
+            reconcile::reconcile_artifacts(self)?;
+        }
+        Ok(index)
     }
 
     /// The hub cache directory (canonical).
@@ -135,8 +185,13 @@ impl Store {
         if batch.touched.is_empty() && batch.hits == 0 && batch.misses == 0 {
             return Ok(());
         }
-        let result =
-            self.index.touch(&batch.touched).and_then(|()| self.index.add_lookups(batch.hits, batch.misses, &batch.hit_latency));
+        // URL artifacts' uses (repo `''`) belong to the artifact index, Hub files' to the
+        // hub cache's (through its usage journal).
+        let (artifacts, hub): (Vec<_>, Vec<_>) = batch.touched.iter().cloned().partition(|t| t.0.is_empty());
+        // Artifacts first: replaying their last uses after a failure changes nothing,
+        // while the counts go with the hub's record, once.
+        let result = (if artifacts.is_empty() { Ok(()) } else { self.artifact_index().and_then(|a| a.touch(&artifacts)) })
+            .and_then(|()| self.index.record_usage(&hub, batch.hits, batch.misses, &batch.hit_latency));
         if result.is_err() {
             self.usage.restore(batch);
         }

@@ -60,6 +60,19 @@ enum Check {
 }
 
 impl Store {
+    /// Hashes a blob that has no BLAKE3 recorded (downloads check the etag digest and
+    /// leave the BLAKE3 to this first verify): one pass checks the etag and, when it
+    /// matches, records the BLAKE3 for the next verifies. `(expected, actual)`.
+    fn check_by_etag(&self, file: &std::fs::File, etag: &Etag, blob: &str, rel: &Utf8Path) -> Result<(String, String)> {
+        let (named, b3) = hash::etag_digest_and_blake3(file, etag).map_err(Error::io("read", self.hub_path.join(rel)))?;
+        if named == etag.to_string()
+            && let Err(e) = self.index.record_blake3(blob, &b3.to_string())
+        {
+            tracing::warn!(blob, "could not record the blob's blake3: {e}");
+        }
+        Ok((etag.to_string(), named))
+    }
+
     /// Re-hashes the committed files in `scope`. With `repair`, corrupted blobs and
     /// their links, dangling links and stale index entries are removed (a later download
     /// fetches them again).
@@ -172,9 +185,7 @@ impl Store {
                 Check::Blake3(want) => {
                     (want.to_string(), hash::blake3(&file).map_err(Error::io("read", self.hub_path.join(rel)))?.to_string())
                 }
-                Check::Etag(etag) => {
-                    (etag.to_string(), hash::etag_digest(&file, &etag).map_err(Error::io("read", self.hub_path.join(rel)))?)
-                }
+                Check::Etag(etag) => self.check_by_etag(&file, &etag, blob, rel)?,
                 Check::Unknown => (String::new(), String::new()),
             };
             checked(on_disk);
@@ -224,7 +235,7 @@ impl Store {
                 self.index.delete(&layout.folder, Some(&f.commit), Some(&f.path))?;
             }
             for b in bad_blobs {
-                let _ = self.hub.remove_file(b);
+                let _ = self.remove_blob(b);
                 after_step();
             }
             self.tidy_repo(repo, &emptied)?;
@@ -281,7 +292,7 @@ impl Store {
                 continue;
             };
             let read_err = || Error::io("read", self.home_path.join(&link));
-            let (expected, actual) = if let Some(b) = self.artifacts.blake3_of(&blob)? {
+            let (expected, actual) = if let Some(b) = self.artifact_index()?.blake3_of(&blob)? {
                 (b, hash::blake3(&file).map_err(read_err())?.to_string())
             } else {
                 (sha.clone(), hash::etag_digest(&file, &Etag::new(&sha)?).map_err(read_err())?)

@@ -293,3 +293,18 @@ fn listings_racing_puts_and_removals_leave_stats_that_agree_after_the_next_listi
     assert_eq!(st.files, listed.len() as u64);
     assert_eq!(st.total_bytes, listed.iter().map(|a| a.size).sum::<u64>(), "each key has its own content: {listed:?}");
 }
+
+#[test]
+fn the_first_verify_checks_the_etag_and_records_a_blake3_for_the_next() {
+    let t = TestCache::new();
+    let r = repo("lazy/b3");
+    let bytes = b"weights of a model, even";
+    let snap = put(&t.store, &r, commit(1), "m.bin", bytes);
+    // Committed with its etag's digest only: the first verify hashes by the etag.
+    assert!(t.store.verify(&Scope::All, false).unwrap().is_clean());
+    let blob = snap.parent().unwrap().join(std::fs::read_link(&snap).unwrap().to_str().unwrap());
+    std::fs::write(blob, b"weights of a MODEL, even").unwrap();
+    let report = t.store.verify(&Scope::All, false).unwrap();
+    assert_eq!(report.corrupted.len(), 1);
+    assert_eq!(report.corrupted[0].expected, cache_core::Blake3::of(bytes).to_string(), "checked by the recorded blake3");
+}

@@ -18,7 +18,7 @@ fn child_store() -> Store {
     Store::open(config(root).lock_stall_timeout(Duration::from_secs(30))).unwrap()
 }
 
-fn wait_for_line(child: &mut Child, want: &str) {
+pub(crate) fn wait_for_line(child: &mut Child, want: &str) {
     let out = child.stdout.as_mut().unwrap();
     let mut line = String::new();
     let mut reader = BufReader::new(out);

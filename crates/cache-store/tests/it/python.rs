@@ -299,3 +299,49 @@ fn a_waiter_names_a_python_process_holding_the_blob_lock() {
     assert!(child.wait().unwrap().success());
     assert!(t.store.lock_blob(&r, &etag, &mut |_| {}).unwrap().is_exclusive(), "free once Python let go");
 }
+
+/// With `lock_mode = both` (what `auto` picks on shared filesystems) Python's `filelock`
+/// and modelcache still exclude each other, both ways: the interop is unchanged.
+#[test]
+fn python_filelock_and_the_both_mode_exclude_each_other() {
+    use std::io::{BufRead, BufReader};
+    let t =
+        TestCache::with(|c| c.lock_mode(cache_store::LockMode::Both).lock_stall_timeout(std::time::Duration::from_millis(300)));
+    let r = repo("org/both");
+    let etag = etag_of(b"both ways", true);
+    let lock_file = t.hub().join(format!(".locks/models--org--both/{etag}.lock"));
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+
+    // Python holds it: we wait, name it, and give up.
+    let script =
+        "import sys, filelock\nl = filelock.FileLock(sys.argv[1])\nl.acquire()\nprint('locked', flush=True)\nsys.stdin.read()\n";
+    let mut child = Command::new(cache_testkit::python::require_interpreter())
+        .args(["-c", script, lock_file.as_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let err = t.store.lock_blob(&r, &etag, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, cache_store::Error::LockTimeout { holder: Some(h), .. } if h.starts_with(&format!("pid {} (python", child.id()))),
+        "{err}"
+    );
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+
+    // We hold it: Python's filelock cannot take it.
+    let lock = t.store.lock_blob(&r, &etag, &mut |_| {}).unwrap();
+    assert!(lock.is_exclusive());
+    let probe = "import sys, filelock\ntry:\n    filelock.FileLock(sys.argv[1]).acquire(timeout=0.3)\n    print('acquired')\n\
+                 except filelock.Timeout:\n    print('busy')\n";
+    let out =
+        Command::new(cache_testkit::python::require_interpreter()).args(["-c", probe, lock_file.as_str()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "busy", "{}", String::from_utf8_lossy(&out.stderr));
+    drop(lock);
+    let out =
+        Command::new(cache_testkit::python::require_interpreter()).args(["-c", probe, lock_file.as_str()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "acquired");
+}
