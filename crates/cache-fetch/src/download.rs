@@ -68,7 +68,9 @@ pub struct DownloadRequest {
     pub expected_size: Option<u64>,
     /// When set, the digests must match it (else [`Error::ChecksumMismatch`]).
     pub expected_etag: Option<Etag>,
-    /// Digests to compute (the etag's and blake3 are always added).
+    /// Digests to compute (the etag's are always added, and blake3 when no etag is
+    /// checked: it is then the only record of the content; with an etag, the store
+    /// records a blake3 at the first `verify`, off the transfer's critical path).
     pub digests: DigestKinds,
     /// Name used in progress events (default: the URL's last path segment).
     pub label: String,
@@ -119,7 +121,11 @@ impl DownloadRequest {
 
     fn kinds(&self) -> DigestKinds {
         let etag = self.expected_etag.map(|e| e.required()).unwrap_or_default();
-        DigestKinds { sha256: self.digests.sha256 || etag.sha256, git_sha1: self.digests.git_sha1 || etag.git_sha1, blake3: true }
+        DigestKinds {
+            sha256: self.digests.sha256 || etag.sha256,
+            git_sha1: self.digests.git_sha1 || etag.git_sha1,
+            blake3: self.digests.blake3 || self.expected_etag.is_none(),
+        }
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) struct TreeItem {
     /// Present for LFS files.
     #[serde(default)]
     pub(crate) lfs: Option<LfsInfo>,
+    /// Present for Xet-backed files: the Xet hash of the content.
+    #[serde(default, rename = "xetHash")]
+    pub(crate) xet_hash: Option<String>,
 }
 
 /// The LFS part of a tree item.

@@ -9,7 +9,8 @@
 //!   since it was last resolved ([`Store::ref_modified`]; a revalidation that finds the
 //!   same commit refreshes it with [`Store::touch_ref`]).
 //! - When the Hub is unreachable (connection, timeout, 5xx after retries), the cached ref
-//!   is used with a warning, as `huggingface_hub` does.
+//!   is used with a warning, as `huggingface_hub` does; without one, a blob source (a team
+//!   tier, [`HubCache::with_source`]) is asked for the ref and the listing.
 //! - Offline, only the cache answers (see [`crate::offline`]).
 //!
 //! # Snapshots
@@ -32,6 +33,7 @@ use crate::download::{
 use crate::error::{Error, Result};
 use crate::offline::{self, FileLookup};
 use crate::patterns::FileFilter;
+use crate::source::BlobSource;
 use crate::urls;
 
 /// Snapshot files up to this size are committed in batches.
@@ -225,6 +227,9 @@ impl HubCache {
                     tracing::warn!(%repo, %revision, error = %e, "the Hub is unreachable: using the cached revision");
                     return Ok(cached(path, commit));
                 }
+                if let Some(found) = self.file_from_source(repo, revision, path, observer).await? {
+                    return Ok(found);
+                }
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -234,6 +239,8 @@ impl HubCache {
         if let FileLookup::Hit { path, commit } = offline::lookup_file(&self.store, repo, &at, path, Some(meta.size))? {
             return Ok(cached(path, commit));
         }
+        // A listing recorded for the commit may name the file's Xet hash (shared store).
+        let xet_hash = self.store.read_tree(repo, &meta.commit).ok().flatten().and_then(|t| t.files.get(path)?.xet_hash.clone());
         let job = BlobJob {
             repo: repo.clone(),
             commit: meta.commit,
@@ -242,6 +249,7 @@ impl HubCache {
             size: meta.size,
             url: meta.url,
             ref_name: None,
+            xet_hash,
         };
         observer.planned(path.as_str(), 1, 0, Some(meta.size));
         let fetched = fetch_blob(&self.client, &self.store, job, observer).await?;
@@ -270,7 +278,10 @@ impl HubCache {
                     self.remember_ref(repo, revision, &c)?;
                     c
                 }
-                Err(e) if e.is_unreachable() => return self.fallback_snapshot(repo, revision, filter, e),
+                Err(e) if e.is_unreachable() => match self.fallback_snapshot(repo, revision, filter, e) {
+                    Err(e) if e.is_unreachable() => self.ref_from_source(repo, revision).await?.ok_or(e)?,
+                    other => return other,
+                },
                 Err(e) => return Err(e),
             },
         };
@@ -278,14 +289,18 @@ impl HubCache {
         let tree = if let Some(t) = self.store.read_tree(repo, &commit)? {
             t
         } else {
-            let files = match client.list_files(repo, &at).await {
-                Ok(f) => f,
-                Err(e) if e.is_unreachable() => return self.fallback_snapshot(repo, &at, filter, e),
+            match client.list_files(repo, &at).await {
+                Ok(files) => {
+                    let tree = to_tree(&files);
+                    self.store.write_tree(repo, &commit, &tree)?;
+                    tree
+                }
+                Err(e) if e.is_unreachable() => match self.fallback_snapshot(repo, &at, filter, e) {
+                    Err(e) if e.is_unreachable() => self.tree_from_source(repo, &commit).await?.ok_or(e)?,
+                    other => return other,
+                },
                 Err(e) => return Err(e),
-            };
-            let tree = to_tree(&files);
-            self.store.write_tree(repo, &commit, &tree)?;
-            tree
+            }
         };
         let mut jobs = Vec::new();
         let mut files = 0;
@@ -299,7 +314,8 @@ impl HubCache {
                 continue;
             }
             let url = urls::resolve(self.client.endpoint(), repo, &at, path);
-            jobs.push(BlobJob { repo: repo.clone(), commit, path: path.clone(), etag, size, url, ref_name: None });
+            let xet_hash = entry.xet_hash.clone();
+            jobs.push(BlobJob { repo: repo.clone(), commit, path: path.clone(), etag, size, url, ref_name: None, xet_hash });
         }
         let downloaded = jobs.len();
         if downloaded > 0 {
@@ -317,6 +333,48 @@ impl HubCache {
         }
         let bytes_downloaded = fetched.iter().map(|f| f.bytes).sum();
         Ok(SnapshotOutcome { dir, commit, files, downloaded, bytes_downloaded })
+    }
+
+    /// Downloads files of `commit` whose etags and sizes the caller already knows (a
+    /// lockfile), as [`HubCache::snapshot`] downloads the missing files of a listing: no
+    /// revision request, no listing, no per-file `HEAD`; each blob checked against its
+    /// etag before it is published. The caller chooses the files (the missing ones).
+    pub async fn fetch_listed(
+        &self,
+        repo: &Repo,
+        commit: CommitHash,
+        files: &[(RepoPath, cache_core::Etag, u64)],
+        observer: &Arc<dyn Observer>,
+    ) -> Result<SnapshotOutcome> {
+        if self.offline {
+            let first = files.first().map_or_else(String::new, |(p, ..)| p.to_string());
+            return Err(Error::NotCached { what: format!("{first} of {repo}@{commit}") });
+        }
+        let at = Revision::from(commit);
+        // A cached listing may name Xet hashes, which let the shared store serve a file.
+        let tree = self.store.read_tree(repo, &commit).ok().flatten();
+        let jobs: Vec<BlobJob> = files
+            .iter()
+            .map(|(path, etag, size)| BlobJob {
+                repo: repo.clone(),
+                commit,
+                path: path.clone(),
+                etag: *etag,
+                size: *size,
+                url: urls::resolve(self.client.endpoint(), repo, &at, path),
+                ref_name: None,
+                xet_hash: tree.as_ref().and_then(|t| t.files.get(path)?.xet_hash.clone()),
+            })
+            .collect();
+        if !jobs.is_empty() {
+            let bytes = jobs.iter().map(|j| j.size).sum();
+            observer.planned(&format!("{repo}@{commit}"), jobs.len(), 0, Some(bytes));
+        }
+        let downloaded = jobs.len();
+        let fetched = self.fetch_all(jobs, observer).await?;
+        let dir = offline::snapshot_dir(&self.store, repo, &commit);
+        let bytes_downloaded = fetched.iter().map(|f| f.bytes).sum();
+        Ok(SnapshotOutcome { dir, commit, files: downloaded, downloaded, bytes_downloaded })
     }
 
     /// Downloads blobs `parallelism` at a time, each transfer a task of its own (so they
@@ -402,6 +460,71 @@ impl HubCache {
             Err(Error::NotCached { .. }) => Err(error),
             Err(e) => Err(e),
         }
+    }
+
+    /// Asks `source` for blobs before the Hub, and for listings and refs when the Hub is
+    /// unreachable (see [`BlobSource`]).
+    #[must_use]
+    pub fn with_source(mut self, source: Arc<dyn BlobSource>) -> Self {
+        self.client.source = Some(source);
+        self
+    }
+
+    /// The commit of a branch or tag from the source (the Hub being unreachable),
+    /// remembered as the local ref; warns with the ref's age.
+    async fn ref_from_source(&self, repo: &Repo, revision: &Revision) -> Result<Option<CommitHash>> {
+        if let Some(c) = revision.commit() {
+            return Ok(Some(c));
+        }
+        let Some(source) = &self.client.source else { return Ok(None) };
+        let Some((commit, at)) = source.resolve(repo, revision).await else { return Ok(None) };
+        let age = cache_core::format_duration(at.elapsed_until(Timestamp::now()));
+        tracing::warn!(%repo, %revision, %commit, age = %age, "the Hub is unreachable: using `{revision}` as the team tier recorded it {age} ago");
+        self.store.write_ref(repo, revision, &commit)?;
+        Ok(Some(commit))
+    }
+
+    /// A commit's listing from the source (the Hub being unreachable), recorded in the
+    /// cache as `trees/<commit>.json`.
+    async fn tree_from_source(&self, repo: &Repo, commit: &CommitHash) -> Result<Option<cache_store::Tree>> {
+        let Some(source) = &self.client.source else { return Ok(None) };
+        let Some(tree) = source.tree(repo, commit).await else { return Ok(None) };
+        tracing::info!(%repo, %commit, files = tree.files.len(), "the Hub is unreachable: listing from the team tier");
+        self.store.write_tree(repo, commit, &tree)?;
+        Ok(Some(tree))
+    }
+
+    /// One file resolved through the source's ref and listing (the Hub being
+    /// unreachable); `None` when the source cannot say.
+    async fn file_from_source(
+        &self,
+        repo: &Repo,
+        revision: &Revision,
+        path: &RepoPath,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<Option<FileOutcome>> {
+        if self.client.source.is_none() {
+            return Ok(None);
+        }
+        let Some(commit) = self.ref_from_source(repo, revision).await? else { return Ok(None) };
+        let tree = match self.store.read_tree(repo, &commit)? {
+            Some(t) => t,
+            None => match self.tree_from_source(repo, &commit).await? {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+        };
+        let Some((etag, size)) = tree.files.get(path).and_then(tree_entry_etag) else { return Ok(None) };
+        let at = Revision::from(commit);
+        if let FileLookup::Hit { path, commit } = offline::lookup_file(&self.store, repo, &at, path, Some(size))? {
+            return Ok(Some(FileOutcome { path, commit, from_cache: true, bytes_downloaded: 0 }));
+        }
+        let url = urls::resolve(self.client.endpoint(), repo, &at, path);
+        let xet_hash = tree.files.get(path).and_then(|e| e.xet_hash.clone());
+        let job = BlobJob { repo: repo.clone(), commit, path: path.clone(), etag, size, url, ref_name: None, xet_hash };
+        observer.planned(path.as_str(), 1, 0, Some(size));
+        let fetched = fetch_blob(&self.client, &self.store, job, observer).await?;
+        Ok(Some(FileOutcome { path: fetched.path, commit, from_cache: false, bytes_downloaded: fetched.bytes }))
     }
 
     /// A generic artifact (any URL), verified against the key's SHA-256 when it has one.

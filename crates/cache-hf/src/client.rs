@@ -99,6 +99,9 @@ pub struct RemoteFile {
     pub blob_id: String,
     /// Whether it is stored in LFS.
     pub lfs: bool,
+    /// The Xet hash of the content, when the listing names one (Xet-backed files):
+    /// `huggingface_hub`'s shared blob store keys payloads by it.
+    pub xet_hash: Option<String>,
 }
 
 /// The Hub's metadata API. Cheap to clone (one connection pool). Its `Debug` output hides
@@ -110,6 +113,8 @@ pub struct HubClient {
     pub(crate) token: Option<Token>,
     /// Where the retries of its requests are reported, when someone waits for them.
     pub(crate) report: Option<cache_fetch::RetryReport>,
+    /// Asked for blobs before the Hub (a team tier), when set.
+    pub(crate) source: Option<std::sync::Arc<dyn crate::source::BlobSource>>,
 }
 
 impl std::fmt::Debug for HubClient {
@@ -126,7 +131,7 @@ impl HubClient {
     pub fn new(config: &HubConfig) -> Result<Self> {
         let fetcher = Fetcher::new(config.fetch.clone())
             .map_err(|source| Error::Fetch { what: "set up the HTTP client".to_owned(), source })?;
-        Ok(HubClient { fetcher, endpoint: config.endpoint.clone(), token: config.token.clone(), report: None })
+        Ok(HubClient { fetcher, endpoint: config.endpoint.clone(), token: config.token.clone(), report: None, source: None })
     }
 
     /// This client, its requests' retries reported to `progress` as `label`'s.
@@ -279,8 +284,10 @@ pub fn to_tree(files: &[RemoteFile]) -> Tree {
             Etag::Sha256(s) if f.lfs => (Some(s.to_hex()), Some(f.size)),
             _ => (None, None),
         };
-        tree.files
-            .insert(f.path.clone(), TreeEntry { size: f.size, blob_id: f.blob_id.clone(), lfs_sha256, lfs_size, xet_hash: None });
+        tree.files.insert(
+            f.path.clone(),
+            TreeEntry { size: f.size, blob_id: f.blob_id.clone(), lfs_sha256, lfs_size, xet_hash: f.xet_hash.clone() },
+        );
     }
     tree
 }
@@ -300,7 +307,8 @@ fn remote_file(url: &str, item: TreeItem) -> Result<RemoteFile> {
         None => (Etag::new(&item.oid), item.size, false),
     };
     let etag = etag.map_err(|e| invalid(url, &e.to_string()))?;
-    Ok(RemoteFile { path, size, etag, blob_id: item.oid, lfs })
+    let xet_hash = item.xet_hash.filter(|x| x.len() == 64 && x.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    Ok(RemoteFile { path, size, etag, blob_id: item.oid, lfs, xet_hash })
 }
 
 fn invalid(url: &str, reason: &str) -> Error {
@@ -408,8 +416,16 @@ mod tests {
                 etag: Etag::new(&"1".repeat(40)).unwrap(),
                 blob_id: "1".repeat(40),
                 lfs: false,
+                xet_hash: None,
             },
-            RemoteFile { path: "w.bin".parse().unwrap(), size: 1, etag: Etag::Sha256(sha), blob_id: "2".repeat(40), lfs: true },
+            RemoteFile {
+                path: "w.bin".parse().unwrap(),
+                size: 1,
+                etag: Etag::Sha256(sha),
+                blob_id: "2".repeat(40),
+                lfs: true,
+                xet_hash: None,
+            },
         ];
         let tree = to_tree(&files);
         let w = &tree.files[&"w.bin".parse::<RepoPath>().unwrap()];
@@ -424,6 +440,7 @@ mod tests {
             endpoint: "http://h".into(),
             token: Some(Token::new("t")),
             report: None,
+            source: None,
         };
         assert!(client.token_for("http://h/a/resolve/main/x").is_some());
         assert!(client.token_for("http://cdn.h/x").is_none());

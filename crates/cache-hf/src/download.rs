@@ -46,7 +46,8 @@ impl Observer for NoObserver {}
 
 struct AsProgress<'a>(&'a dyn Observer);
 
-/// An [`Observer`] as a fetcher's [`Progress`], owned (for a client's small requests).
+/// An [`Observer`] as a fetcher's [`Progress`], owned (for a client's small requests and
+/// a blob source's transfers).
 pub(crate) struct ObserverProgress(pub(crate) Arc<dyn Observer>);
 
 impl Progress for ObserverProgress {
@@ -98,6 +99,8 @@ pub(crate) struct BlobJob {
     pub(crate) size: u64,
     pub(crate) url: String,
     pub(crate) ref_name: Option<Revision>,
+    /// The Xet hash the listing names the file by, if any (the shared store's key).
+    pub(crate) xet_hash: Option<String>,
 }
 
 /// What a download did.
@@ -189,11 +192,21 @@ pub(crate) async fn transfer_blob(
     let locked = {
         let (store, observer, request, label) = (Arc::clone(store), Arc::clone(observer), request.clone(), job.path.to_string());
         let url = job.url.clone();
+        let xet_hash = job.xet_hash.clone();
         blocking(move || {
             check_size(&store, &url, &request)?;
             let lock = store.lock_blob(&request.repo, &request.etag, &mut lock_observer(&*observer, &label))?;
             if store.has_blob(&request.repo, &request.etag)? {
                 return Ok(Locked::Done(store.link_existing(&lock, &request)?));
+            }
+            if let Some(xet) = &xet_hash
+                && let Some(path) = store.link_from_shared_store(&lock, &request, xet)?
+            {
+                tracing::debug!(repo = %request.repo, path = %request.path, "blob found in the shared store: not downloaded");
+                return Ok(Locked::Done(path));
+            }
+            if let Some(path) = cross_repo_hit(&store, &lock, &request)? {
+                return Ok(Locked::Done(path));
             }
             let staging = store.stage(&lock, Some(request.size))?;
             Ok(Locked::Stage(lock, staging))
@@ -207,6 +220,13 @@ pub(crate) async fn transfer_blob(
         }
         Locked::Stage(lock, staging) => (lock, staging),
     };
+    if let Some(source) = &client.source
+        && let Some(digests) =
+            crate::source::pull_from_source(source, &job, Arc::new(StagingSink::new(&staging)?), observer).await
+    {
+        let request = request.with_digests(digests);
+        return Ok(Transferred::Staged(Box::new(Staged { lock, staging, request, bytes: job.size })));
+    }
     let sink = StagingSink::new(&staging)?;
     let download = DownloadRequest::new(job.url.clone())
         .token(client.token_for(&job.url))
@@ -226,6 +246,14 @@ pub(crate) async fn transfer_blob(
     };
     let request = request.with_digests(transfer.digests);
     Ok(Transferred::Staged(Box::new(Staged { lock, staging, request, bytes: transfer.bytes_received })))
+}
+
+/// A miss whose blob another repo of this cache holds (the same digest): placed from
+/// that copy with no transfer ([`Store::link_from_other_repo`]). `None`: download it.
+fn cross_repo_hit(store: &Store, lock: &cache_store::BlobLock, request: &CommitRequest) -> Result<Option<Utf8PathBuf>> {
+    let Some(hit) = store.link_from_other_repo(lock, request)? else { return Ok(None) };
+    tracing::debug!(repo = %request.repo, path = %request.path, from = %hit.from, placement = %hit.placement, "blob found in another repo: not downloaded");
+    Ok(Some(hit.path))
 }
 
 /// Sizes above this are not files anyone serves (1 PiB: far beyond any model or dataset
@@ -280,6 +308,20 @@ pub(crate) async fn fetch_artifact(
         Locked::Done(path) => return Ok(Fetched { path, bytes: 0 }),
         Locked::Stage(lock, staging) => (lock, staging),
     };
+    if let (Some(source), Some(sha)) = (&client.source, key.sha256()) {
+        let progress = ObserverProgress(Arc::clone(observer));
+        let pulled = source.pull_url(sha, &label, Arc::new(StagingSink::new(&staging)?), &progress).await;
+        if let Some(digests) = pulled.filter(|d| Etag::Sha256(sha).verify(d).is_ok()) {
+            let (store, key) = (Arc::clone(store), key.clone());
+            let path = blocking(move || {
+                let path = store.commit_artifact(staging, &key, Some(digests.size), Some(digests))?;
+                drop(lock);
+                Ok(path)
+            })
+            .await?;
+            return Ok(Fetched { path, bytes: digests.size });
+        }
+    }
     let sink = StagingSink::new(&staging)?;
     let mut download = DownloadRequest::new(key.url())
         .token(client.token_for(key.url()))

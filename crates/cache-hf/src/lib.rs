@@ -23,6 +23,11 @@
 //!   is reported to the [`Observer`], never cut short by a timeout while it progresses.
 //! - A request that downloads tells the [`Observer`] its plan (files, cached files, bytes)
 //!   before its first transfer, and every retry of its requests, metadata ones included.
+//! - A [`BlobSource`] (a team tier, given with [`HubCache::with_source`]) is asked for a
+//!   missed blob under its lock before the Hub, and for listings and refs only when the
+//!   Hub is unreachable; what it writes is committed only after the digests match, and
+//!   any failure of it falls through to the Hub. cache-hf never depends on an object
+//!   store: the facade implements the trait.
 //!
 //! # Resume
 //! Downloads write into the store's staging file through a sink that also checkpoints the
@@ -68,6 +73,8 @@ mod patterns;
 #[cfg(feature = "network")]
 mod sink;
 #[cfg(feature = "network")]
+mod source;
+#[cfg(feature = "network")]
 mod token;
 mod token_file;
 #[cfg(feature = "network")]
@@ -85,6 +92,8 @@ pub use client::{
 pub use download::{NoObserver, Observer};
 pub use error::{Error, Result};
 pub use patterns::FileFilter;
+#[cfg(feature = "network")]
+pub use source::{BlobSource, SourceBlob, SourceFuture};
 #[cfg(feature = "network")]
 pub use token::{discover_token, token_from};
 pub use token_file::token_file;

@@ -1,6 +1,6 @@
 //! Plain downloads: regular and LFS files, digests, progress, resume from a partial file.
 
-use cache_core::{Blake3, DigestKinds, GitSha1, Sha256};
+use cache_core::{DigestKinds, GitSha1, Sha256};
 use cache_fetch::{DownloadRequest, NoProgress};
 use cache_testkit::Route;
 
@@ -16,8 +16,8 @@ async fn a_regular_file_is_downloaded_and_hashed() {
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(bytes, f.content.to_vec());
     assert_eq!(t.digests.git_sha1, Some(GitSha1::of(&bytes)));
-    assert_eq!(t.digests.blake3, Some(Blake3::of(&bytes)));
-    assert_eq!(t.digests.sha256, None, "only the etag's digest and blake3 unless asked");
+    assert_eq!(t.digests.blake3, None, "the etag's digest proves the content; blake3 comes at the first verify");
+    assert_eq!(t.digests.sha256, None, "only the etag's digest unless asked");
     assert_eq!((t.resumed_from, t.retries, t.parallel), (0, 0, false));
     let lines = progress.lines();
     assert_eq!(lines.first().unwrap(), "started 0");
