@@ -103,6 +103,9 @@ fn tree(ctx: &Ctx, dir: &str, commit: &HubCommit) -> Response<Body> {
         if let Some(sha) = file.sha256 {
             e["lfs"] = json!({ "oid": sha.to_hex(), "size": file.size(), "pointerSize": file.pointer_size });
         }
+        if let Some(x) = &file.xet_hash {
+            e["xetHash"] = json!(x);
+        }
         entries.push((path.clone(), e));
     }
     if entries.is_empty() && dirs.is_empty() && !dir.is_empty() {

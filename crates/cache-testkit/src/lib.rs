@@ -2,7 +2,8 @@
 //! benchmarks: `resolve/` downloads with the Hub's headers and redirects, range requests,
 //! the JSON API, and faults (throttling, drops, error bursts, wrong bodies, stalls) that can
 //! be switched while it runs. Also the test support every crate shares, such as finding
-//! the Python interpreter with the real `huggingface_hub` ([`python`]).
+//! the Python interpreter with the real `huggingface_hub` ([`python`]), and a real S3
+//! server (moto) with a counting, fault-injecting proxy for team-tier tests ([`s3`]).
 //!
 //! # Layering
 //! Dev-only: never a normal dependency of a library crate. Depends on `cache-core`, tokio
@@ -54,6 +55,7 @@ pub mod inspect;
 pub mod python;
 mod repo;
 mod routes;
+pub mod s3;
 mod server;
 mod stats;
 

@@ -32,6 +32,7 @@ pub enum Access {
 struct FileSpec {
     content: Content,
     lfs: bool,
+    xet_hash: Option<String>,
 }
 
 /// A repository described in code. Files are added to a working tree; [`commit`] seals it
@@ -115,9 +116,20 @@ impl RepoSpec {
         self.put(path, content.into(), true)
     }
 
+    /// Adds or replaces an LFS file that the tree listing also names by a Xet hash
+    /// (`"xetHash"`, as the Hub lists Xet-backed files). Downloads stay plain HTTP: no
+    /// Xet headers are sent, so only clients that read listings see the hash.
+    pub fn xet_file(mut self, path: &str, content: impl Into<Content>, xet_hash: &str) -> Self {
+        self = self.put(path, content.into(), true);
+        if let Some(f) = self.working.get_mut(path) {
+            f.xet_hash = Some(xet_hash.to_owned());
+        }
+        self
+    }
+
     fn put(mut self, path: &str, content: Content, lfs: bool) -> Self {
         cache_core::RepoPath::new(path).unwrap_or_else(|e| panic!("test file path: {e}"));
-        self.working.insert(path.to_owned(), FileSpec { content, lfs });
+        self.working.insert(path.to_owned(), FileSpec { content, lfs, xet_hash: None });
         self.dirty = true;
         self
     }
@@ -187,10 +199,13 @@ impl RepoSpec {
             let mut id = format!("commit {}\nparent {parent}\n", s.repo);
             for (path, spec) in tree {
                 let candidates = known.entry(path.clone()).or_default();
-                let file = if let Some(f) = candidates.iter().find(|f| f.content == spec.content && f.lfs == spec.lfs) {
+                let same = |f: &&Arc<HubFile>| f.content == spec.content && f.lfs == spec.lfs && f.xet_hash == spec.xet_hash;
+                let file = if let Some(f) = candidates.iter().find(same) {
                     Arc::clone(f)
                 } else {
-                    let f = Arc::new(HubFile::new(spec.content.clone(), spec.lfs));
+                    let mut f = HubFile::new(spec.content.clone(), spec.lfs);
+                    f.xet_hash.clone_from(&spec.xet_hash);
+                    let f = Arc::new(f);
                     candidates.push(Arc::clone(&f));
                     f
                 };
@@ -214,6 +229,8 @@ pub(crate) struct HubFile {
     pub(crate) oid: GitSha1,
     pub(crate) sha256: Option<Sha256>,
     pub(crate) pointer_size: u64,
+    /// The Xet hash the tree listing names it by, if any.
+    pub(crate) xet_hash: Option<String>,
 }
 
 impl HubFile {
@@ -221,9 +238,16 @@ impl HubFile {
         if lfs {
             let sha = content.sha256();
             let pointer = format!("version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize {}\n", content.len());
-            HubFile { oid: GitSha1::of(pointer.as_bytes()), sha256: Some(sha), pointer_size: pointer.len() as u64, content, lfs }
+            HubFile {
+                oid: GitSha1::of(pointer.as_bytes()),
+                sha256: Some(sha),
+                pointer_size: pointer.len() as u64,
+                content,
+                lfs,
+                xet_hash: None,
+            }
         } else {
-            HubFile { oid: content.git_sha1(), sha256: None, pointer_size: 0, content, lfs }
+            HubFile { oid: content.git_sha1(), sha256: None, pointer_size: 0, content, lfs, xet_hash: None }
         }
     }
 
