@@ -1,0 +1,237 @@
+//! Pulling one blob into a sink: one HEAD (a missing object is a plain miss, a wrong size
+//! is corruption), then ranged GETs of [`TierOptions::chunk`](crate::TierOptions) bytes,
+//! `parallelism` in flight and written in order, hashed while they arrive.
+//!
+//! # Verified, resumable
+//! What the sink already holds from byte 0 (its completed ranges) is read back and hashed
+//! first, and only the rest is fetched; the completed prefix is recorded every 64 MiB and
+//! when a transfer fails, so a resumed pull (from the tier or the Hub) fetches the rest
+//! only. At the end the digest the key names decides: a mismatch empties the sink, is
+//! counted as corruption (never as a miss) and marks the key for repair by the next
+//! verified push.
+
+use std::sync::Arc;
+
+use cache_core::{Digests, MultiHasher};
+use cache_fetch::{Event, Progress, Sink};
+use futures_util::StreamExt;
+use object_store::ObjectStoreExt;
+
+use crate::counters::Counters;
+use crate::error::Error;
+use crate::layout::BlobKey;
+use crate::tier::{Failure, Tier};
+
+/// How a pull from one tier ended.
+#[derive(Debug)]
+pub enum Pulled {
+    /// The sink holds the verified blob.
+    Hit(Digests),
+    /// The tier does not hold it.
+    Miss,
+    /// The tier's object is not the blob its key names; the sink was emptied.
+    Corrupt,
+    /// The tier could not be used (down, stalled, skipped, unknown format, not readable).
+    Failed(Error),
+    /// The tier is not read by this process (`wo`).
+    NotRead,
+}
+
+const RECORD_EVERY: u64 = 64 << 20;
+
+/// The contiguous run from byte 0 that `ranges` cover.
+fn held_prefix(ranges: &[std::ops::Range<u64>], size: u64) -> u64 {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_by_key(|r| r.start);
+    let mut end = 0;
+    for r in sorted {
+        if r.start > end {
+            break;
+        }
+        end = end.max(r.end);
+    }
+    end.min(size)
+}
+
+impl Tier {
+    /// Pulls `key` (`size` bytes) into `sink`, verified; `label` names it in progress
+    /// events.
+    pub async fn pull(&self, key: &BlobKey, size: u64, sink: &Arc<dyn Sink>, label: &str, progress: &dyn Progress) -> Pulled {
+        if !self.mode().reads() {
+            return Pulled::NotRead;
+        }
+        if let Err(e) = self.probe().await {
+            return Pulled::Failed(e);
+        }
+        let k = key.key();
+        let path = self.path(&k);
+        let meta = match self.call("look up", &k, self.store.head(&path)).await {
+            Ok(m) => m,
+            Err(Failure::NotFound) => {
+                Counters::bump(&self.counters.misses, 1);
+                return Pulled::Miss;
+            }
+            Err(f) => {
+                return Pulled::Failed(f.into_error(self, &k).unwrap_or_else(|| Error::Skipped { url: self.url().to_owned() }));
+            }
+        };
+        if meta.size != size {
+            tracing::warn!(tier = %self.url(), key = %k, expected = size, found = meta.size, "remote object has the wrong size: not used");
+            self.corrupt(&k);
+            return Pulled::Corrupt;
+        }
+        let mut outcome = self.transfer(key, &k, size, sink, label, progress).await;
+        if let Ok((None, resumed)) = outcome
+            && resumed > 0
+        {
+            // The part an earlier attempt left may be what was wrong: once more from zero.
+            let _ = sink.set_len(0);
+            let _ = sink.record_completed(&[]);
+            progress.event(&Event::Restarted { label, discarded: resumed });
+            outcome = self.transfer(key, &k, size, sink, label, progress).await;
+        }
+        match outcome.map(|(d, _)| d) {
+            Ok(Some(d)) => {
+                Counters::bump(&self.counters.hits, 1);
+                tracing::info!(tier = %self.url(), key = %k, bytes = size, "pulled from the remote tier");
+                Pulled::Hit(d)
+            }
+            Ok(None) => {
+                let _ = sink.set_len(0);
+                let _ = sink.record_completed(&[]);
+                self.corrupt(&k);
+                Pulled::Corrupt
+            }
+            Err(e) => Pulled::Failed(e),
+        }
+    }
+
+    /// Like [`Tier::pull`] for a blob whose size is not known beforehand (a URL artifact
+    /// by its SHA-256): the object's size is taken from the tier.
+    pub async fn pull_unsized(&self, key: &BlobKey, sink: &Arc<dyn Sink>, label: &str, progress: &dyn Progress) -> Pulled {
+        if !self.mode().reads() {
+            return Pulled::NotRead;
+        }
+        if let Err(e) = self.probe().await {
+            return Pulled::Failed(e);
+        }
+        let k = key.key();
+        match self.call("look up", &k, self.store.head(&self.path(&k))).await {
+            Ok(meta) => self.pull(key, meta.size, sink, label, progress).await,
+            Err(Failure::NotFound) => {
+                Counters::bump(&self.counters.misses, 1);
+                Pulled::Miss
+            }
+            Err(f) => Pulled::Failed(f.into_error(self, &k).unwrap_or_else(|| Error::Skipped { url: self.url().to_owned() })),
+        }
+    }
+
+    fn corrupt(&self, key: &str) {
+        Counters::bump(&self.counters.corrupt, 1);
+        self.repair.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.to_owned());
+    }
+
+    /// Streams the object into the sink; `Ok(None)` when it did not hash to its key. Also
+    /// says how many bytes were resumed from the sink.
+    async fn transfer(
+        &self,
+        key: &BlobKey,
+        k: &str,
+        size: u64,
+        sink: &Arc<dyn Sink>,
+        label: &str,
+        progress: &dyn Progress,
+    ) -> Result<(Option<Digests>, u64), Error> {
+        let io = |op, source| Error::Io { op, path: label.to_owned(), source };
+        let etag = key.etag();
+        let mut hasher = MultiHasher::new(etag.required(), size);
+        let len = sink.size().map_err(|e| io("read", e))?;
+        // A sink without a record holds its first `len` bytes (cache-fetch's convention).
+        let ranges = sink
+            .completed_ranges()
+            .map_err(|e| io("read the progress of", e))?
+            .unwrap_or_else(|| std::iter::once(0..len).collect());
+        let held = held_prefix(&ranges, size);
+        let held = if len < held { 0 } else { held };
+        // Re-hash what an earlier attempt left.
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0;
+        while pos < held {
+            let n = usize::try_from(held - pos).map_or(buf.len(), |r| r.min(buf.len()));
+            let got = sink.read_at(pos, &mut buf[..n]).map_err(|e| io("read back", e))?;
+            if got == 0 {
+                break;
+            }
+            hasher.update(&buf[..got]);
+            pos += got as u64;
+        }
+        let resumed = pos;
+        progress.event(&Event::Started { label, total: Some(size), resumed_from: pos });
+        let chunk = self.options.chunk.max(1);
+        let ranges: Vec<std::ops::Range<u64>> =
+            (pos..size).step_by(usize::try_from(chunk).unwrap_or(usize::MAX)).map(|s| s..(s + chunk).min(size)).collect();
+        let path = self.path(k);
+        let mut parts = futures_util::stream::iter(ranges)
+            .map(|r| {
+                let path = path.clone();
+                async move { (r.clone(), self.call("get", k, self.store.get_range(&path, r)).await) }
+            })
+            .buffered(self.options.parallelism.max(1));
+        let mut recorded = pos;
+        let mut failure = None;
+        while let Some((range, got)) = parts.next().await {
+            let bytes = match got {
+                Ok(b) if b.len() as u64 == range.end - range.start => b,
+                Ok(_) => {
+                    // A short read: the object changed under us; the digest would say so.
+                    failure = Some(Error::Timeout {
+                        url: self.url().to_owned(),
+                        op: "get",
+                        key: k.to_owned(),
+                        after: self.options.request_timeout,
+                    });
+                    break;
+                }
+                Err(f) => {
+                    failure = Some(f.into_error(self, k).unwrap_or_else(|| Error::Skipped { url: self.url().to_owned() }));
+                    break;
+                }
+            };
+            sink.write_at(range.start, &bytes).map_err(|e| io("write", e))?;
+            hasher.update(&bytes);
+            pos = range.end;
+            Counters::bump(&self.counters.bytes_pulled, bytes.len() as u64);
+            progress.event(&Event::Advanced { label, bytes: bytes.len() as u64 });
+            if pos - recorded >= RECORD_EVERY && sink.records_progress() {
+                let _ = sink.record_completed(std::slice::from_ref(&(0..pos)));
+                recorded = pos;
+            }
+        }
+        if let Some(e) = failure {
+            if sink.records_progress() && pos > 0 {
+                let _ = sink.record_completed(std::slice::from_ref(&(0..pos)));
+            }
+            return Err(e);
+        }
+        let digests = hasher.finalize();
+        if let Err(m) = etag.verify(&digests) {
+            tracing::warn!(tier = %self.url(), key = k, expected = %m.expected, actual = %m.actual, "remote object does not match its digest: discarded");
+            return Ok((None, resumed));
+        }
+        progress.event(&Event::Finished { label, bytes: size });
+        Ok((Some(digests), resumed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_prefix;
+
+    #[test]
+    fn only_the_run_from_zero_counts_as_held() {
+        assert_eq!(held_prefix(&[0..10, 10..20, 30..40], 100), 20);
+        assert_eq!(held_prefix(&[5..10, 20..30], 100), 0);
+        assert_eq!(held_prefix(&[10..20, 0..12], 15), 15);
+        assert_eq!(held_prefix(&[], 15), 0);
+    }
+}
