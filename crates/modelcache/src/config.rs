@@ -72,13 +72,21 @@ pub enum Key {
     CleanupInterval,
     /// Give up waiting for a lock whose holder makes no progress for this long.
     LockStallTimeout,
+    /// `lock_mode`
+    LockMode,
+    /// `lock_lease`
+    LockLease,
     /// Free space kept on the cache's filesystem beyond a download.
     FreeSpaceMargin,
+    /// Team tiers (object storage or a shared directory) pulled through before the Hub.
+    Remote,
+    /// How long a command waits at its end for pushes to team tiers still running.
+    RemoteWait,
 }
 
 impl Key {
     /// All keys.
-    pub const ALL: [Key; 19] = [
+    pub const ALL: [Key; 23] = [
         Key::CacheDir,
         Key::Home,
         Key::MaxSize,
@@ -97,7 +105,11 @@ impl Key {
         Key::Strategy,
         Key::CleanupInterval,
         Key::LockStallTimeout,
+        Key::LockMode,
+        Key::LockLease,
         Key::FreeSpaceMargin,
+        Key::Remote,
+        Key::RemoteWait,
     ];
 
     /// The key as written in `config.toml`.
@@ -121,7 +133,11 @@ impl Key {
             Key::Strategy => "strategy",
             Key::CleanupInterval => "cleanup_interval",
             Key::LockStallTimeout => "lock_stall_timeout",
+            Key::LockMode => "lock_mode",
+            Key::LockLease => "lock_lease",
             Key::FreeSpaceMargin => "free_space_margin",
+            Key::Remote => "remote",
+            Key::RemoteWait => "remote_wait",
         }
     }
 
@@ -137,17 +153,22 @@ impl Key {
             Key::MaxSize => "a size such as `10GiB` or `500MB`, or `none`",
             Key::MaxAge => "a duration such as `7d` or `12h`, or `none`",
             Key::DownloadTimeout => "a duration such as `30m` or `2h`, or `none`",
-            Key::InUseGrace | Key::ReadTimeout | Key::RevalidateAfter | Key::LockStallTimeout => {
-                "a duration such as `30s`, `5m` or `1h`"
-            }
+            Key::InUseGrace
+            | Key::ReadTimeout
+            | Key::RevalidateAfter
+            | Key::LockStallTimeout
+            | Key::LockLease
+            | Key::RemoteWait => "a duration such as `30s`, `5m` or `1h`",
             Key::CleanupInterval => "a duration such as `1h` or `1d`, or `never`",
             Key::Strategy => "`network`, `cache-only`, `hybrid` or `auto`",
+            Key::LockMode => "`auto`, `flock`, `fcntl`, `both` or `none`",
             Key::LowWatermark => "a number greater than 0 and at most 1, such as `0.8`",
             Key::AutoPrune | Key::AutoDownload | Key::Offline => "`true` or `false` (or 1/0, yes/no, on/off)",
             Key::Retries => "a whole number from 0 to 100",
             Key::Parallelism => "a whole number from 1 to 256",
             Key::Endpoint => "an `http://` or `https://` URL",
             Key::FreeSpaceMargin => "a size such as `64MiB` or `0`, or `auto` (1 % of the filesystem, at most 64 MiB)",
+            Key::Remote => "`URL[:MODE]` tiers, comma-separated (`s3://bucket/prefix:ro`, `file:///dir:rw`), or `none`",
         }
     }
 
@@ -297,9 +318,85 @@ pub struct Config {
     pub cleanup_interval: Option<Duration>,
     /// Give up waiting for a lock after its holder made no progress for this long.
     pub lock_stall_timeout: Duration,
+    /// Which locks a download takes (`auto`: decided from the filesystem).
+    pub lock_mode: cache_store::LockMode,
+    /// How long a lock holder may show no progress and no heartbeat before a waiter that
+    /// can prove it gone takes over.
+    pub lock_lease: Duration,
     /// Free space to keep on the cache's filesystem beyond a download; `None`: 1 % of
     /// the filesystem, at most 64 MiB.
     pub free_space_margin: Option<ByteSize>,
+    /// Team tiers, in the order they are tried: `(url, mode)` with mode `rw`, `ro` or
+    /// `wo`. Their URLs hold no credentials (S3 ones come from `AWS_*` variables).
+    pub remote: Vec<RemoteTier>,
+    /// How long a command waits at its end for pushes still running; what does not finish
+    /// is remembered and pushed by a later command.
+    pub remote_wait: Duration,
+}
+
+/// One configured team tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteTier {
+    /// `s3://bucket/prefix` or `file:///path`.
+    pub url: String,
+    /// `rw`, `ro` or `wo`.
+    pub mode: String,
+}
+
+impl fmt::Display for RemoteTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.url, self.mode)
+    }
+}
+
+/// Parses `URL[:MODE]` (mode `rw` when absent).
+fn parse_tier(s: &str) -> Option<RemoteTier> {
+    let s = s.trim();
+    let (url, mode) = match s.rsplit_once(':') {
+        Some((url, mode)) if url.contains("://") && !mode.contains('/') => (url, mode),
+        _ => (s, "rw"),
+    };
+    let known = ["s3://", "file://", "gs://", "az://"].iter().any(|p| url.starts_with(p));
+    // No credentials or query in a tier URL: they would be shown (S3 keys come from `AWS_*`).
+    let authority = url.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or_default());
+    if authority.contains('@') || url.contains(['?', '#']) {
+        return None;
+    }
+    (known && ["rw", "ro", "wo"].contains(&mode) && url.len() > 6 && !url.contains(char::is_whitespace))
+        .then(|| RemoteTier { url: url.trim_end_matches('/').to_owned(), mode: mode.to_owned() })
+}
+
+/// The tiers of a value: `none`, a comma-separated `URL[:MODE]` list, an array of such
+/// strings, or `[[remote]]` tables (`url`, `mode`).
+fn parse_tiers(raw: &RawValue) -> Option<Vec<RemoteTier>> {
+    let list = |s: &str| -> Option<Vec<RemoteTier>> {
+        if s.trim().eq_ignore_ascii_case("none") || s.trim().is_empty() {
+            return Some(Vec::new());
+        }
+        s.split(',').filter(|p| !p.trim().is_empty()).map(parse_tier).collect()
+    };
+    match raw {
+        RawValue::Text(s) | RawValue::Toml(toml::Value::String(s)) => list(s),
+        RawValue::Toml(toml::Value::Array(items)) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    toml::Value::String(s) => out.extend(list(s)?),
+                    toml::Value::Table(t) => {
+                        let url = t.get("url")?.as_str()?;
+                        let mode = t.get("mode").map_or(Some("rw"), toml::Value::as_str)?;
+                        if t.keys().any(|k| k != "url" && k != "mode") {
+                            return None;
+                        }
+                        out.push(parse_tier(&format!("{url}:{mode}"))?);
+                    }
+                    _ => return None,
+                }
+            }
+            Some(out)
+        }
+        RawValue::Toml(_) => None,
+    }
 }
 
 impl fmt::Debug for Config {
@@ -323,7 +420,11 @@ impl fmt::Debug for Config {
             .field("strategy", &self.strategy)
             .field("cleanup_interval", &self.cleanup_interval)
             .field("lock_stall_timeout", &self.lock_stall_timeout)
+            .field("lock_mode", &self.lock_mode)
+            .field("lock_lease", &self.lock_lease)
             .field("free_space_margin", &self.free_space_margin)
+            .field("remote", &self.remote)
+            .field("remote_wait", &self.remote_wait)
             .finish()
     }
 }
@@ -362,7 +463,12 @@ impl Config {
             Key::Strategy => self.strategy.map_or("auto", StrategyKind::name).to_owned(),
             Key::CleanupInterval => self.cleanup_interval.map_or_else(|| "never".to_owned(), format_duration),
             Key::LockStallTimeout => format_duration(self.lock_stall_timeout),
+            Key::LockMode => self.lock_mode.name().to_owned(),
+            Key::LockLease => format_duration(self.lock_lease),
             Key::FreeSpaceMargin => self.free_space_margin.map_or_else(|| "auto".to_owned(), |s| s.to_string()),
+            Key::Remote if self.remote.is_empty() => "none".to_owned(),
+            Key::Remote => self.remote.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            Key::RemoteWait => format_duration(self.remote_wait),
         }
     }
 }
@@ -541,7 +647,11 @@ impl Builder {
             strategy: None,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             lock_stall_timeout: cache_store::StoreConfig::new("/", "/").lock_stall_timeout,
+            lock_mode: cache_store::LockMode::Auto,
+            lock_lease: cache_store::StoreConfig::new("/", "/").lock_lease,
             free_space_margin: None,
+            remote: Vec::new(),
+            remote_wait: Duration::from_secs(60),
         };
         Ok(Builder { config, sources, unknown_keys: Vec::new() })
     }
@@ -562,8 +672,19 @@ impl Builder {
     }
 
     fn apply(&mut self, key: Key, raw: &RawValue, source: Source, origin: &str) -> Result<(), ConfigError> {
-        let shown = || if key == Key::Endpoint { cache_core::redact_url(&raw.shown()) } else { raw.shown() };
+        let shown = || match (key, raw) {
+            (Key::Endpoint, _) => cache_core::redact_url(&raw.shown()),
+            // Tables are not echoed (a misplaced credential must not be printed).
+            (Key::Remote, RawValue::Toml(toml::Value::Array(_))) => "[[remote]] …".to_owned(),
+            (Key::Remote, _) => raw.shown().split(',').map(|p| cache_core::redact_url(p.trim())).collect::<Vec<_>>().join(", "),
+            _ => raw.shown(),
+        };
         let bad = || ConfigError::InvalidValue { origin: origin.to_owned(), key, value: shown(), expected: key.expected() };
+        if key == Key::Remote {
+            self.config.remote = parse_tiers(raw).ok_or_else(bad)?;
+            self.sources.insert(key, source);
+            return Ok(());
+        }
         let text = || match raw {
             RawValue::Text(s) | RawValue::Toml(toml::Value::String(s)) => Some(s.trim().to_owned()),
             RawValue::Toml(toml::Value::Integer(i)) => Some(i.to_string()),
@@ -592,6 +713,8 @@ impl Builder {
             Key::ReadTimeout => c.read_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
             Key::RevalidateAfter => c.revalidate_after = parse_duration(&s).map_err(|_| bad())?,
             Key::LockStallTimeout => c.lock_stall_timeout = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
+            Key::LockMode => c.lock_mode = s.parse().map_err(|_| bad())?,
+            Key::LockLease => c.lock_lease = parse_duration(&s).map_err(|_| bad())?.max(Duration::from_secs(1)),
             Key::CleanupInterval => {
                 c.cleanup_interval =
                     if s.eq_ignore_ascii_case("never") { None } else { Some(parse_duration(&s).map_err(|_| bad())?) };
@@ -628,6 +751,8 @@ impl Builder {
                 c.free_space_margin =
                     if s.eq_ignore_ascii_case("auto") { None } else { Some(ByteSize::parse(&s).map_err(|_| bad())?) };
             }
+            Key::RemoteWait => c.remote_wait = parse_duration(&s).map_err(|_| bad())?,
+            Key::Remote => {}
         }
         self.sources.insert(key, source);
         Ok(())
@@ -637,7 +762,7 @@ impl Builder {
 /// A Hugging Face boolean variable, read as huggingface_hub reads it: `1`, `ON`, `YES`,
 /// `TRUE` (any case) are true, anything else is false. modelcache's own variables stay
 /// strict ([`parse_bool`]): a typo there is an error, not a silent `false`.
-fn hf_truthy(s: &str) -> bool {
+pub(crate) fn hf_truthy(s: &str) -> bool {
     ["1", "ON", "YES", "TRUE"].iter().any(|t| s.eq_ignore_ascii_case(t))
 }
 

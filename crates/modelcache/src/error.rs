@@ -240,6 +240,20 @@ pub enum CacheError {
     /// The Hub resolver failed in another way.
     #[error(transparent)]
     Hub(cache_hf::Error),
+    /// A manifest, lock, sync against a lock or bundle failed.
+    #[error(transparent)]
+    Lockfile(#[from] crate::lockfile::LockfileError),
+    /// A team tier could not be used (`push`, `remote ls`, `remote verify`) or is
+    /// configured wrongly (`invalid`). A get never fails with it: the Hub serves instead.
+    #[error("{message}")]
+    Remote {
+        /// What failed, naming the tier (its URL holds no credentials).
+        message: String,
+        /// What to do.
+        hint: String,
+        /// Whether the configuration or the input is wrong (exit code 2), not the tier (3).
+        invalid: bool,
+    },
 }
 
 impl CacheError {
@@ -249,8 +263,10 @@ impl CacheError {
             CacheError::InvalidInput { .. }
             | CacheError::NotInCache { .. }
             | CacheError::Ambiguous { .. }
-            | CacheError::Config(_) => ErrorKind::InvalidInput,
+            | CacheError::Config(_)
+            | CacheError::Remote { invalid: true, .. } => ErrorKind::InvalidInput,
             CacheError::ModelNotFound { .. }
+            | CacheError::Remote { invalid: false, .. }
             | CacheError::Unauthorized { .. }
             | CacheError::DownloadFailed { offline: false, .. }
             | CacheError::Hub(cache_hf::Error::InvalidResponse { .. }) => ErrorKind::Remote,
@@ -260,6 +276,7 @@ impl CacheError {
             | CacheError::CorruptedOffline { .. }
             | CacheError::VocabMismatch { .. } => ErrorKind::Integrity,
             CacheError::DiskFull { .. } => ErrorKind::DiskFull,
+            CacheError::Lockfile(e) => e.kind(),
             _ => ErrorKind::Other,
         }
     }
@@ -313,6 +330,8 @@ impl CacheError {
             CacheError::Io { .. } => "check the permissions and free space of the cache directories".to_owned(),
             CacheError::Store(e) => e.hint().unwrap_or_else(|| "run `modelcache verify` to check the cache".to_owned()),
             CacheError::Hub(e) => e.hint().unwrap_or_else(|| "run the command again with `-v` for details".to_owned()),
+            CacheError::Lockfile(e) => e.hint(),
+            CacheError::Remote { hint, .. } => hint.clone(),
         }
     }
 
@@ -509,8 +528,11 @@ mod tests {
     #[test]
     fn hints_name_settings_and_options_that_exist() {
         let keys: Vec<&str> = crate::config::Key::ALL.iter().map(|k| k.name()).collect();
-        let stalled =
-            cache_store::Error::LockTimeout { lock_file: "/c/.locks/x.lock".into(), stalled: std::time::Duration::from_mins(5) };
+        let stalled = cache_store::Error::LockTimeout {
+            lock_file: "/c/.locks/x.lock".into(),
+            stalled: std::time::Duration::from_mins(5),
+            holder: None,
+        };
         #[cfg_attr(not(feature = "downloads"), expect(unused_mut, reason = "transfers exist only with downloads"))]
         let mut hints = vec![
             CacheError::Store(stalled).hint(),
@@ -518,6 +540,14 @@ mod tests {
             CacheError::offline_miss("a/b".into(), "r".into(), std::path::Path::new("/c")).hint(),
             CacheError::DiskFull { needed: 2, available: 1 }.hint(),
         ];
+        #[cfg(feature = "remote")]
+        for e in [
+            cache_remote::Error::InvalidSpec { spec: "x".into(), reason: "r".into() },
+            cache_remote::Error::Skipped { url: "s3://b/p".into() },
+            cache_remote::Error::Denied { url: "s3://b/p".into(), key: "k".into() },
+        ] {
+            hints.push(crate::team::remote_error(&e).hint());
+        }
         #[cfg(feature = "downloads")]
         hints.push(
             crate::network::from_hub_transfer(

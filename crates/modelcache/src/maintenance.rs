@@ -71,7 +71,11 @@ impl CacheManager {
                             files: r
                                 .files
                                 .iter()
-                                .map(|f| FileInfo { path: f.path.as_str().to_owned(), size_bytes: f.size })
+                                .map(|f| FileInfo {
+                                    path: f.path.as_str().to_owned(),
+                                    size_bytes: f.size,
+                                    blob: f.blob.as_str().to_owned(),
+                                })
                                 .collect(),
                             size_bytes: r.size_bytes,
                         })
@@ -121,6 +125,7 @@ impl CacheManager {
             total_models,
             total_artifacts: artifacts.len(),
             total_size_bytes: s.total_bytes,
+            logical_size_bytes: s.logical_bytes,
             total_files: s.files,
             cache_dir: self.cache_dir().to_owned(),
             home_dir: self.home_dir().to_owned(),

@@ -30,6 +30,9 @@ pub(crate) struct Inner {
     pub(crate) progress: Arc<dyn Progress>,
     /// Where the Hub token comes from (named in refusals, never the value).
     pub(crate) token_source: TokenSource,
+    /// The team tiers, when configured.
+    #[cfg(feature = "remote")]
+    pub(crate) team: Option<Arc<crate::team::TeamTier>>,
 }
 
 /// The cache: get models, files and URLs (downloaded once, verified, shared between
@@ -73,6 +76,7 @@ pub struct CacheManagerBuilder {
     token: TokenChoice,
     strategy: Option<Arc<dyn AcquisitionStrategy>>,
     progress: Arc<dyn Progress>,
+    remotes: Vec<String>,
 }
 
 impl std::fmt::Debug for CacheManagerBuilder {
@@ -90,6 +94,7 @@ impl Default for CacheManagerBuilder {
             token: TokenChoice::Discover,
             strategy: None,
             progress: Arc::new(NoProgress),
+            remotes: Vec::new(),
         }
     }
 }
@@ -145,6 +150,15 @@ impl CacheManagerBuilder {
         self
     }
 
+    /// Adds a team tier, `URL[:MODE]` (`s3://bucket/prefix:ro`, `file:///mnt/models`; mode
+    /// `rw` when absent), tried in the order added; replaces the configured tiers
+    /// (`remote` in config.toml, `MODELCACHE_REMOTE`). Needs the `remote` feature to be
+    /// used; `none` turns every tier off.
+    pub fn remote(mut self, tier: &str) -> Self {
+        self.remotes.push(tier.to_owned());
+        self
+    }
+
     /// Receives download progress, lock waits and hits (`ProgressEvent::FromCache`).
     pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
         self.progress = progress;
@@ -161,14 +175,26 @@ impl CacheManagerBuilder {
         for (k, v) in &self.settings {
             loader = loader.set(*k, v.clone());
         }
+        if !self.remotes.is_empty() {
+            loader = loader.set(Key::Remote, self.remotes.join(","));
+        }
         let config = loader.load()?;
         let c = &config.config;
         let utf8 = |p: &Path| {
             Utf8PathBuf::from_path_buf(p.to_owned())
                 .map_err(|p| CacheError::DirectoryNotAccessible { path: p, source: "the path is not valid UTF-8".into() })
         };
-        let mut store_config = StoreConfig::new(utf8(&c.cache_dir)?, utf8(&c.home)?).lock_stall_timeout(c.lock_stall_timeout);
+        let mut store_config = StoreConfig::new(utf8(&c.cache_dir)?, utf8(&c.home)?)
+            .lock_stall_timeout(c.lock_stall_timeout)
+            .lock_mode(c.lock_mode)
+            .lock_lease(c.lock_lease);
         store_config.free_space_margin = c.free_space_margin.map(cache_core::ByteSize::bytes);
+        // huggingface_hub's switches, read as it reads them: its shared blob store is used
+        // unless either disables it; symlinks off means copies in `snapshots/`.
+        let hf_set = |name: &str| (self.env)(name).is_some_and(|v| crate::config::hf_truthy(&v));
+        store_config = store_config
+            .shared_blobs(!hf_set("HF_HUB_DISABLE_SHARED_BLOBS") && !hf_set("HF_HUB_DISABLE_XET"))
+            .force_copy(hf_set("HF_HUB_DISABLE_SYMLINKS"));
         let store = Store::open(store_config).map_err(|e| match e {
             cache_store::Error::Io { path, source, .. } => {
                 CacheError::DirectoryNotAccessible { path: path.into_std_path_buf(), source: Box::new(source) }
@@ -182,8 +208,26 @@ impl CacheManagerBuilder {
             TokenChoice::Given(t) => TokenSource::given(t.as_deref()),
             TokenChoice::Discover => TokenSource::discover(&*self.env),
         };
-        let network = Network::new(c, self.token, &*self.env, Arc::clone(&self.progress));
-        Ok(CacheManager { inner: Arc::new(Inner { config, store, strategy, network, progress: self.progress, token_source }) })
+        #[cfg_attr(not(feature = "remote"), expect(unused_mut, reason = "only the team tier is attached afterwards"))]
+        let mut network = Network::new(c, self.token, &*self.env, Arc::clone(&self.progress));
+        #[cfg(feature = "remote")]
+        let team = crate::team::TeamTier::open(c, &*self.env, &store, Arc::clone(&self.progress))?.map(Arc::new);
+        #[cfg(feature = "remote")]
+        if let Some(t) = &team {
+            network.source = Some(Arc::clone(t) as Arc<dyn cache_hf::BlobSource>);
+        }
+        Ok(CacheManager {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                strategy,
+                network,
+                progress: self.progress,
+                token_source,
+                #[cfg(feature = "remote")]
+                team,
+            }),
+        })
     }
 }
 
@@ -338,6 +382,8 @@ impl CacheManager {
         }
         if !acquired.from_cache {
             tracing::info!(request = %request.describe(), files = acquired.files_downloaded, bytes = acquired.bytes_downloaded, "downloaded");
+            #[cfg(feature = "remote")]
+            self.push_in_background(request, &acquired);
             // Still under the lease: this request's own repo is skipped.
             self.auto_prune().await;
         }

@@ -20,7 +20,11 @@ use crate::types::{AcquireRequest, Acquired};
 pub(crate) const BUILT: bool = true;
 
 /// The cargo features this build of the crate has (what `modelcache --version` reports).
+#[cfg(not(feature = "remote"))]
 pub const FEATURES: &[&str] = &["downloads"];
+/// The cargo features this build of the crate has (what `modelcache --version` reports).
+#[cfg(feature = "remote")]
+pub const FEATURES: &[&str] = &["downloads", "remote"];
 
 /// Where the Hub token comes from.
 #[derive(Clone, Debug)]
@@ -39,6 +43,8 @@ pub(crate) struct Network {
     hub: OnceLock<cache_hf::HubCache>,
     pub(crate) config: cache_hf::HubConfig,
     progress: Arc<dyn Progress>,
+    /// Asked before the Hub (the team tiers), when configured.
+    pub(crate) source: Option<Arc<dyn cache_hf::BlobSource>>,
 }
 
 impl Network {
@@ -64,7 +70,7 @@ impl Network {
         h.fetch.read_timeout = c.read_timeout;
         h.fetch.download_timeout = c.download_timeout;
         h.fetch.retries = c.retries;
-        Network { hub: OnceLock::new(), config: h, progress }
+        Network { hub: OnceLock::new(), config: h, progress, source: None }
     }
 
     /// The resolver, built the first time it is needed.
@@ -72,7 +78,10 @@ impl Network {
         if let Some(hub) = self.hub.get() {
             return Ok(hub);
         }
-        let hub = cache_hf::HubCache::new(&self.config, Arc::clone(store)).map_err(|e| from_hub(e, "", Path::new("")))?;
+        let mut hub = cache_hf::HubCache::new(&self.config, Arc::clone(store)).map_err(|e| from_hub(e, "", Path::new("")))?;
+        if let Some(source) = &self.source {
+            hub = hub.with_source(Arc::clone(source));
+        }
         // Another thread may have won the race: either value is equivalent.
         Ok(self.hub.get_or_init(|| hub))
     }
@@ -90,6 +99,62 @@ impl Network {
             source,
         });
         acquire(hub, &observer, ctx, request).await
+    }
+}
+
+impl Network {
+    /// `lock`: the commit `revision` names now (no request for a commit) and that
+    /// commit's listing (`trees/<commit>.json` when cached, else one listing request,
+    /// then recorded there).
+    pub(crate) async fn resolve_listing(
+        &self,
+        store: &Arc<cache_store::Store>,
+        repo: &cache_core::Repo,
+        revision: &cache_core::Revision,
+    ) -> Result<(cache_core::CommitHash, cache_store::Tree), CacheError> {
+        let hub = self.hub(store)?;
+        let what = format!("{repo}@{revision}");
+        let err = |e| from_hub(e, &what, Path::new(""));
+        if hub.is_offline() {
+            return Err(CacheError::offline_miss(
+                what.clone(),
+                crate::error::DOWNLOADS_OFF.to_owned(),
+                store.hub_dir().as_std_path(),
+            ));
+        }
+        let commit = match revision.commit() {
+            Some(c) => c,
+            None => hub.client().resolve_revision(repo, revision).await.map_err(err)?,
+        };
+        if let Some(tree) = store.read_tree(repo, &commit)? {
+            return Ok((commit, tree));
+        }
+        let files = hub.client().list_files(repo, &cache_core::Revision::from(commit)).await.map_err(err)?;
+        let tree = cache_hf::to_tree(&files);
+        store.write_tree(repo, &commit, &tree)?;
+        Ok((commit, tree))
+    }
+
+    /// `sync`: downloads these files of a locked commit through the normal download path
+    /// (see [`cache_hf::HubCache::fetch_listed`]). Returns the bytes received.
+    pub(crate) async fn fetch_locked(
+        &self,
+        store: &Arc<cache_store::Store>,
+        repo: &cache_core::Repo,
+        commit: cache_core::CommitHash,
+        files: &[(cache_core::RepoPath, cache_core::Etag, u64)],
+    ) -> Result<u64, CacheError> {
+        let hub = self.hub(store)?;
+        let observer: Arc<dyn cache_hf::Observer> = Arc::new(Forward {
+            progress: Arc::clone(&self.progress),
+            repo: repo.to_string(),
+            files: Mutex::default(),
+            retries: self.config.fetch.retries,
+            source: "the Hub",
+        });
+        let what = format!("{repo}@{commit}");
+        let o = hub.fetch_listed(repo, commit, files, &observer).await.map_err(|e| from_hub(e, &what, Path::new("")))?;
+        Ok(o.bytes_downloaded)
     }
 }
 
@@ -300,6 +365,8 @@ impl cache_hf::Observer for Forward {
             lock_file: wait.lock_file.as_std_path(),
             holder: wait.holder,
             incomplete_bytes: wait.incomplete_bytes,
+            speed: wait.speed,
+            held_for: wait.record.and_then(|r| std::time::SystemTime::now().duration_since(r.since).ok()),
             waited: wait.waited,
         });
     }

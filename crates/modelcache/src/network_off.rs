@@ -45,6 +45,37 @@ impl Network {
     }
 }
 
+impl Network {
+    /// `lock` needs the Hub: unavailable in this build.
+    #[expect(clippy::unused_async, reason = "the same signature as the downloading build")]
+    pub(crate) async fn resolve_listing(
+        &self,
+        _: &Arc<cache_store::Store>,
+        repo: &cache_core::Repo,
+        revision: &cache_core::Revision,
+    ) -> Result<(cache_core::CommitHash, cache_store::Tree), CacheError> {
+        Err(CacheError::StrategyUnavailable {
+            strategy: "network".to_owned(),
+            reason: format!("resolving `{repo}@{revision}` needs the `downloads` feature"),
+        })
+    }
+
+    /// `sync` cannot download in this build.
+    #[expect(clippy::unused_async, reason = "the same signature as the downloading build")]
+    pub(crate) async fn fetch_locked(
+        &self,
+        _: &Arc<cache_store::Store>,
+        repo: &cache_core::Repo,
+        commit: cache_core::CommitHash,
+        _: &[(cache_core::RepoPath, cache_core::Etag, u64)],
+    ) -> Result<u64, CacheError> {
+        Err(CacheError::StrategyUnavailable {
+            strategy: "network".to_owned(),
+            reason: format!("downloading files of `{repo}@{commit}` needs the `downloads` feature"),
+        })
+    }
+}
+
 /// Runs `work` inline: there is no runtime to keep free.
 #[expect(clippy::unused_async, reason = "the same signature as the downloading build")]
 pub(crate) async fn blocking<T: Send + 'static>(

@@ -88,10 +88,15 @@ pub enum ProgressEvent<'a> {
         label: &'a str,
         /// The lock file.
         lock_file: &'a Path,
-        /// Who holds it (`pid 1234`), when known.
+        /// Who holds it (`pid 1234 (python3)`, `pid 77 (modelcache) on node-3, stopped`),
+        /// when known.
         holder: Option<&'a str>,
         /// How far the holder got, when known.
         incomplete_bytes: Option<u64>,
+        /// How fast the holder's download grows, in bytes per second, when known.
+        speed: Option<u64>,
+        /// How long the holder has held the lock, when its record says.
+        held_for: Option<Duration>,
         /// How long this one has waited.
         waited: Duration,
     },

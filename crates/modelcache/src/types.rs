@@ -282,6 +282,11 @@ pub struct CacheStats {
     /// names), or a payload of huggingface_hub's cross-repo store linked from several
     /// repositories, is counted once.
     pub total_size_bytes: u64,
+    /// What the same files would take without sharing between repositories: each
+    /// repository's blobs counted once per repository (so a blob two repositories share
+    /// as one inode, after a cross-repo hit or `dedup`, counts twice). The difference to
+    /// `total_size_bytes` is what sharing saves.
+    pub logical_size_bytes: u64,
     /// Files (snapshot entries and artifacts).
     pub total_files: u64,
     /// The hub cache directory.
@@ -296,13 +301,35 @@ pub struct CacheStats {
     pub free_disk_bytes: Option<u64>,
 }
 
-/// One file of a cached revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One file of a cached revision. Equality compares what JSON carries (path and size).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FileInfo {
     /// Path in the repository.
     pub path: String,
     /// Size in bytes.
     pub size_bytes: u64,
+    /// The identity of the blob holding it (a repo blob path, a payload of
+    /// huggingface_hub's shared store, or `inode:<dev>:<ino>/<etag>` for a blob that is
+    /// one inode with other repos' blobs): equal for files that share their bytes, so
+    /// totals count them once. Not in JSON.
+    #[serde(skip)]
+    pub blob: String,
+}
+
+impl PartialEq for FileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.path, self.size_bytes) == (&other.path, other.size_bytes)
+    }
+}
+
+impl Eq for FileInfo {}
+
+impl FileInfo {
+    /// Whether its blob may be shared with other repositories (one inode, or a payload of
+    /// the shared store), so a total over several repositories must count it once.
+    pub fn is_shared_blob(&self) -> bool {
+        self.blob.starts_with("inode:") || self.blob.starts_with("blobs/")
+    }
 }
 
 /// One cached revision.

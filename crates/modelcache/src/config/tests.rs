@@ -203,3 +203,52 @@ fn the_free_space_margin_is_automatic_unless_set() {
     let err = loader(&[("HOME", "/h"), ("MODELCACHE_FREE_SPACE_MARGIN", "lots")]).load().unwrap_err();
     assert!(err.to_string().contains("free_space_margin") && err.hint().contains("auto"), "{err}");
 }
+
+#[test]
+fn lock_mode_and_lease_come_from_the_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(&dir, "lock_mode = \"fcntl\"\nlock_lease = \"30s\"\n");
+    let eff = loader(&[("HOME", "/h")]).config_file(&file).load().unwrap();
+    assert_eq!((eff.config.lock_mode, eff.config.lock_lease), (cache_store::LockMode::Fcntl, Duration::from_secs(30)));
+    let eff = loader(&[("HOME", "/h"), ("MODELCACHE_LOCK_MODE", "none")]).config_file(&file).load().unwrap();
+    assert_eq!(eff.config.lock_mode, cache_store::LockMode::None);
+    assert_eq!(eff.source(Key::LockMode), &Source::Env("MODELCACHE_LOCK_MODE".into()));
+    let defaults = loader(&[("HOME", "/h")]).load().unwrap();
+    assert_eq!((defaults.config.lock_mode, defaults.config.lock_lease), (cache_store::LockMode::Auto, Duration::from_mins(1)));
+    let err = loader(&[("HOME", "/h"), ("MODELCACHE_LOCK_MODE", "posix")]).load().unwrap_err().to_string();
+    assert!(err.contains("MODELCACHE_LOCK_MODE") && err.contains("`auto`, `flock`, `fcntl`, `both` or `none`"), "{err}");
+}
+
+#[test]
+fn team_tiers_come_from_remote_tables_the_variable_or_an_explicit_setting_with_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "remote_wait = \"10s\"\n[[remote]]\nurl = \"s3://team-models/hub\"\nmode = \"ro\"\n\n[[remote]]\nurl = \"file:///mnt/models\"\n",
+    );
+    let eff = loader(&[("HOME", "/h")]).config_file(&path).load().unwrap();
+    assert_eq!(eff.config.display_value(Key::Remote), "s3://team-models/hub:ro, file:///mnt/models:rw");
+    assert_eq!(eff.source(Key::Remote), &Source::File(path.clone()));
+    assert_eq!(eff.config.remote_wait, Duration::from_secs(10));
+    assert!(eff.unknown_keys.is_empty(), "{:?}", eff.unknown_keys);
+
+    let eff = loader(&[("HOME", "/h"), ("MODELCACHE_REMOTE", "s3://a/x:wo, file:///d")]).config_file(&path).load().unwrap();
+    assert_eq!(eff.config.remote.len(), 2);
+    assert_eq!(eff.config.remote[0], RemoteTier { url: "s3://a/x".into(), mode: "wo".into() });
+    assert_eq!(eff.source(Key::Remote), &Source::Env("MODELCACHE_REMOTE".into()));
+
+    let eff = loader(&[("HOME", "/h")]).config_file(&path).set(Key::Remote, "none").load().unwrap();
+    assert!(eff.config.remote.is_empty());
+    assert_eq!(eff.config.display_value(Key::Remote), "none");
+
+    for bad in ["s3://b/p:rx", "http://host/x", "[[remote]]\nmode = \"ro\"\n", "[[remote]]\nurl = \"s3://b\"\nkey = \"secret\"\n"]
+    {
+        let text = if bad.starts_with('[') { bad.to_owned() } else { format!("remote = \"{bad}\"\n") };
+        let path = write_config(&dir, &text);
+        let e = loader(&[("HOME", "/h")]).config_file(&path).load().unwrap_err();
+        assert!(e.to_string().contains("`remote`"), "{bad}: {e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+    let e = loader(&[("HOME", "/h"), ("MODELCACHE_REMOTE", "s3://AKIA:hunter2@b/p")]).load().unwrap_err();
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}

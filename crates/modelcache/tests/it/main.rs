@@ -12,6 +12,8 @@ mod doctor;
 #[cfg(feature = "downloads")]
 mod holds;
 #[cfg(feature = "downloads")]
+mod lockfile;
+#[cfg(feature = "downloads")]
 mod maintenance;
 #[cfg(feature = "downloads")]
 mod observed;
@@ -21,6 +23,8 @@ mod processes;
 mod properties;
 #[cfg(feature = "downloads")]
 mod strategies;
+#[cfg(feature = "remote")]
+mod team;
 mod tokenizer;
 
 use std::collections::HashMap;
