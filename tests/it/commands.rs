@@ -323,18 +323,18 @@ fn doctor_checks_the_setup_and_names_a_stale_download_with_a_next_step() {
     env.run(&["get", "org/other", "vocab.txt"]).ok();
     let healthy = env.run(&["doctor"]).ok();
     let lines = healthy.lines();
-    assert_eq!(lines.len(), 8, "{}", healthy.stdout);
+    assert_eq!(lines.len(), 14, "{}", healthy.stdout);
     assert!(lines.iter().all(|l| l.starts_with("ok  ")), "{}", healthy.stdout);
     assert!(healthy.stdout.contains("locks") && healthy.stdout.contains("flock excludes"), "{}", healthy.stdout);
 
     let blobs = env.hub_dir().join("models--org--other/blobs");
     std::fs::write(blobs.join(format!("{}.incomplete", "b".repeat(40))), b"part").unwrap();
-    let warned = env.run(&["doctor"]).ok();
+    let warned = env.run(&["doctor"]).expect(1);
     assert!(warned.stdout.contains("warn  partial downloads  1 untouched"), "{}", warned.stdout);
     assert!(warned.stdout.contains("hint: the next `get` of those files resumes them"), "{}", warned.stdout);
-    let json = env.run(&["--json", "doctor"]).ok().json();
+    let json = env.run(&["--json", "doctor"]).expect(1).json();
     let checks = json["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 8, "{json}");
+    assert_eq!(checks.len(), 14, "{json}");
     let partial = checks.iter().find(|c| c["name"] == "partial downloads").unwrap();
     assert_eq!(partial["status"], "warn", "{json}");
 }

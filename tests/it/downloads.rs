@@ -48,6 +48,40 @@ fn eight_concurrent_processes_for_one_file_make_exactly_one_transfer() {
     assert_eq!(s.bytes_for("/cdn/"), SIZE);
 }
 
+/// Each lock mode with eight processes on one file: `fcntl` and `both` exclude as `flock`
+/// does (one transfer); `none` takes no lock, so transfers may repeat, but every process
+/// succeeds and the one published file is right.
+#[test]
+fn eight_processes_in_each_lock_mode_publish_one_correct_file() {
+    const SIZE: u64 = 2 << 20;
+    let content = Content::generated(SIZE, 4).to_vec();
+    for mode in ["fcntl", "both", "none"] {
+        let hub = TestHub::start_blocking([RepoSpec::model("org/big").lfs_file("w.bin", Content::generated(SIZE, 4))]);
+        hub.throttle(Some(4 << 20));
+        let mut env = Env::new(&hub);
+        env.var("MODELCACHE_LOCK_MODE", mode);
+        let children: Vec<_> = (0..8)
+            .map(|_| env.command(&["get", "org/big", "w.bin"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+            .collect();
+        let mut paths = Vec::new();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+            paths.push(String::from_utf8(out.stdout).unwrap());
+        }
+        paths.dedup();
+        assert_eq!(paths.len(), 1, "{mode}: all print the same path");
+        assert_eq!(std::fs::read(paths[0].trim()).unwrap(), content, "{mode}");
+        let transfers = hub.stats().count(Route::CdnGet);
+        if mode == "none" {
+            assert!(transfers >= 1, "{mode}");
+        } else {
+            assert_eq!(transfers, 1, "{mode}: exactly one transfer");
+        }
+        env.run(&["verify"]).ok();
+    }
+}
+
 #[test]
 fn an_interrupted_transfer_completes_on_the_next_get_resending_at_most_one_percent() {
     const SIZE: u64 = 4 << 20;
@@ -112,6 +146,36 @@ fn a_waiter_off_a_terminal_says_who_holds_the_lock_then_gets_the_file() {
     assert!(note.contains(&format!("pid {}", holder.id())), "names the holder: {note}");
     let quiet = env.run(&["-q", "get", "org/model", "config.json"]).ok();
     assert_eq!(quiet.stderr, "", "a hit with -q prints nothing on stderr");
+}
+
+/// A wait that gives up names the holder's pid in the error and its hint; `-v` logs each
+/// wait with the holder.
+#[test]
+fn a_wait_that_gives_up_names_the_holders_pid() {
+    let hub = hub();
+    let mut env = Env::new(&hub);
+    env.var("MODELCACHE_LOCK_STALL_TIMEOUT", "1s");
+    let etag = cache_core::GitSha1::of(br#"{"hidden_size": 64}"#).to_hex();
+    let lock = env.hub_dir().join(".locks/models--org--model").join(format!("{etag}.lock"));
+    crate::bin();
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = std::process::Command::new("flock").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+    while std::fs::read_to_string("/proc/locks").unwrap().lines().all(|l| !l.contains(&format!(" {} ", holder.id()))) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let run = env.run(&["-v", "get", "org/model", "config.json"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let pid = format!("pid {}", holder.id());
+    let error = run.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(error.contains("gave up waiting for lock") && error.contains(&pid), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: another process holds") && run.stderr.contains(&format!("stop {pid} if it hangs")),
+        "{}",
+        run.stderr
+    );
+    let log = run.stderr.lines().find(|l| l.contains("waiting for lock")).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(log.contains(&format!("holder={pid} (sleep)")) || log.contains(&pid), "{log}");
 }
 
 /// `download_timeout` gives up on a transfer that is too slow overall (bytes keep coming,

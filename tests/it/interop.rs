@@ -21,7 +21,7 @@ fn python(env: &Env, script: &str, extra: &[(&str, &str)]) -> Command {
     c
 }
 
-fn run_python(env: &Env, script: &str, extra: &[(&str, &str)]) -> Run {
+pub(crate) fn run_python(env: &Env, script: &str, extra: &[(&str, &str)]) -> Run {
     Run::from(&python(env, script, extra).output().unwrap()).ok()
 }
 

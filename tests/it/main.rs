@@ -8,17 +8,23 @@
 
 mod artifacts;
 mod commands;
+mod dedup;
+mod doctor;
 mod downloads;
 mod exit_codes;
 mod hostile;
 mod integrity;
 mod interop;
+mod lockfile;
 mod ls;
+mod materialize;
 mod messages;
 mod observability;
 mod progress;
 mod races;
 mod roundtrip;
+mod shared_store;
+mod team;
 mod typed;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +85,7 @@ pub(crate) fn bin() -> &'static Path {
             "crates/cache-cli/src",
             "crates/modelcache/src",
             "crates/cache-hf/src",
+            "crates/cache-remote/src",
             "crates/cache-store/src",
             "crates/cache-fetch/src",
             "crates/cache-core/src",

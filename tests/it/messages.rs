@@ -144,6 +144,9 @@ fn verify_labels_digests_by_algorithm_and_repair_reports_the_state_it_left() {
     let hub = hub();
     let env = Env::new(&hub);
     env.run(&["get", "org/model", "config.json", "model.safetensors"]).ok();
+    // Downloads prove their content by the etag digest; the first verify checks it again
+    // and records a blake3 for the later ones.
+    assert!(env.run(&["verify"]).ok().stdout.contains("2 files valid"));
     let lfs = hub.file("org/model", "main", "model.safetensors").unwrap().etag.to_string();
     let small = hub.file("org/model", "main", "config.json").unwrap().etag.to_string();
     corrupt(&env.hub_dir().join(format!("models--org--model/blobs/{lfs}")), 100);
@@ -151,8 +154,8 @@ fn verify_labels_digests_by_algorithm_and_repair_reports_the_state_it_left() {
     let bad = env.run(&["verify"]).expect(5);
     let line =
         |suffix: &str| bad.lines().into_iter().find(|l| l.starts_with("corrupted ") && l.contains(suffix)).unwrap_or_default();
-    // Downloads record a blake3 digest, which verify checks; the line also names the
-    // digest the blob is named by, as huggingface_hub shows it.
+    // Verify checks the recorded blake3; the line also names the digest the blob is
+    // named by, as huggingface_hub shows it.
     assert!(line("/model.safetensors").contains("(blake3: expected "), "{}", bad.stdout);
     assert!(line("/model.safetensors").ends_with(&format!("; the blob is sha256 {lfs})")), "{}", bad.stdout);
     assert!(line("/config.json").ends_with(&format!("; the blob is git-sha1 {small})")), "{}", bad.stdout);

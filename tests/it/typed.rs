@@ -119,6 +119,7 @@ fn local_dir_gets_a_truthful_error_and_far_option_tips_are_gone() {
     let env = Env::offline_only();
     let run = env.run(&["get", "org/model", "config.json", "--local-dir", "out"]).expect(2);
     assert!(run.stderr.starts_with("error: modelcache has no `--local-dir`"), "{}", run.stderr);
+    assert!(run.stderr.contains("--to DIR"), "it names what to use instead: {}", run.stderr);
     assert!(!run.stderr.contains("similar argument"), "{}", run.stderr);
     let run = env.run(&["ls", "--cache-size", "1"]).expect(2);
     assert!(run.stderr.contains("unexpected argument '--cache-size'") && !run.stderr.contains("tip:"), "{}", run.stderr);

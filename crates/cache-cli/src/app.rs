@@ -144,6 +144,11 @@ impl App {
         if let Some(k) = g.strategy {
             s.push((ConfigKey::Strategy, k.kind().name().to_owned()));
         }
+        if g.no_remote {
+            s.push((ConfigKey::Remote, "none".to_owned()));
+        } else if !g.remote.is_empty() {
+            s.push((ConfigKey::Remote, g.remote.join(",")));
+        }
         s
     }
 

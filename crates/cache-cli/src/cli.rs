@@ -34,6 +34,7 @@ pub(crate) struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches, each its own option")]
 pub(crate) struct Global {
     /// The hub cache directory [env: `HF_HUB_CACHE`, else $`HF_HOME/hub`]
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR")]
@@ -54,6 +55,14 @@ pub(crate) struct Global {
     /// Never touch the network [env: `HF_HUB_OFFLINE=1` or `MODELCACHE_OFFLINE=1`]
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) offline: bool,
+    /// A team tier pulled through before the Hub, `s3://BUCKET/PREFIX` or `file:///DIR`,
+    /// with `:rw` (default), `:ro` or `:wo`; repeatable, tried in order; replaces the
+    /// configured ones [env: `MODELCACHE_REMOTE`]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "URL[:MODE]")]
+    pub(crate) remote: Vec<String>,
+    /// Use no team tier, whatever is configured
+    #[arg(long, global = true, help_heading = GLOBAL, conflicts_with = "remote")]
+    pub(crate) no_remote: bool,
     /// Machine-readable JSON on stdout (and errors as JSON on stderr)
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) json: bool,
@@ -159,7 +168,9 @@ Examples:
   modelcache get openai/whisper-tiny config.json tokenizer.json
   modelcache get openai/whisper-tiny@main --include '*.json'
   modelcache get --repo-type dataset org/data@v1.0 train.csv
-  modelcache get https://example.com/model.onnx --sha256 <HEX> --name model.onnx")]
+  modelcache get https://example.com/model.onnx --sha256 <HEX> --name model.onnx
+  modelcache get openai/whisper-tiny --to ./whisper-tiny
+  modelcache get openai/whisper-tiny --to /srv/models/whisper --link-mode hardlink")]
     Get(GetArgs),
     /// Prefetch every line `REPO[@REV] [FILE...]` or `URL [sha256=HEX] [name=NAME]` of LISTFILE concurrently ('-': stdin)
     #[command(after_help = "\
@@ -185,7 +196,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   modelcache verify
-  modelcache verify openai/whisper-tiny --repair")]
+  modelcache verify openai/whisper-tiny --repair
+  modelcache verify --lock            # the cache against ./modelcache.lock")]
     Verify(VerifyArgs),
     /// Remove a repository, a revision or files of it, or a URL artifact
     #[command(after_help = "\
@@ -200,6 +212,15 @@ Examples:
   modelcache prune --max-size 20GiB --dry-run
   modelcache prune --max-age 30d")]
     Prune(PruneArgs),
+    /// Store each blob once: make copies that several repositories hold into one file (hard links)
+    #[command(after_help = "\
+Each copy is checked against its digest before it is replaced; the replacement is atomic
+and every repository keeps a regular file (removing one never affects the others).
+
+Examples:
+  modelcache dedup --dry-run
+  modelcache dedup --json")]
+    Dedup(DedupArgs),
     /// Remove everything in the cache, keeping its directories
     #[command(after_help = "\
 Examples:
@@ -217,6 +238,48 @@ Examples:
 Examples:
   modelcache unpin openai/whisper-tiny")]
     Unpin(PinArgs),
+    /// Resolve modelcache.toml into modelcache.lock (commits and file digests; downloads no file)
+    #[command(after_help = "\
+Examples:
+  modelcache lock
+  modelcache lock --upgrade                      # move every entry to its revision's newest commit
+  modelcache lock --upgrade openai/whisper-tiny  # only this one
+  modelcache lock --manifest models/modelcache.toml")]
+    Lock(LockArgs),
+    /// Make every file of modelcache.lock present and verified, downloading only what is missing
+    #[command(after_help = "\
+Examples:
+  modelcache sync                     # lock again first if modelcache.toml changed
+  modelcache sync --locked            # CI: fail (exit 2) if the lock is out of date
+  modelcache --offline sync --frozen  # air-gapped: the lock as it is, the cache only
+  modelcache sync --repair -j 16")]
+    Sync(SyncArgs),
+    /// Write a locked set as one deterministic tar, or import one (air-gapped machines)
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  modelcache bundle create models.tar
+  modelcache bundle import models.tar --dry-run
+  tar -xf models.tar -C \"$HF_HOME\"       # also a cache huggingface_hub reads"
+    )]
+    Bundle(BundleCommand),
+    /// Seed the team tiers from the cache: blobs, then listings, then refs
+    #[command(after_help = "\
+Examples:
+  modelcache --remote s3://team-models/hub:wo push openai/whisper-tiny
+  modelcache push org/model@v1.0 datasets/org/data
+  modelcache push --all --json")]
+    Push(PushArgs),
+    /// What a team tier holds, and re-hashing its blobs
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  modelcache remote ls
+  modelcache --remote s3://team-models/hub:ro remote verify --sample 20"
+    )]
+    Remote(RemoteCommand),
     /// Show the effective configuration and where each value came from
     #[command(after_help = "\
 Examples:
@@ -229,12 +292,13 @@ Examples:
   modelcache dir
   modelcache --cache-dir /data/hub dir")]
     Dir,
-    /// Check the setup: filesystems and locks, the home, the index, stale downloads, moved repositories
+    /// Check the setup: filesystems and lock modes, the index, stale downloads, lock holders, conflicting settings, permissions; exit 1 with findings
     #[command(after_help = "\
 Examples:
   modelcache doctor
-  modelcache doctor --json")]
-    Doctor,
+  modelcache doctor --json
+  modelcache doctor --fix")]
+    Doctor(DoctorArgs),
     /// Print a shell's completion script for modelcache
     #[command(after_help = "\
 Examples:
@@ -245,6 +309,141 @@ Examples:
     /// Write a man page per command into DIR (`cargo xtask man` runs it)
     #[command(hide = true, name = "generate-man")]
     GenerateMan(GenerateManArgs),
+}
+
+/// Where the manifest and the lock are.
+#[derive(Debug, Args)]
+pub(crate) struct LockFiles {
+    /// The manifest [default: ./modelcache.toml]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) manifest: Option<PathBuf>,
+    /// The lock [default: modelcache.lock next to the manifest]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) lock: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LockArgs {
+    #[command(flatten)]
+    pub(crate) files: LockFiles,
+    /// Resolve entries again to their revision's current commit: every entry, or only
+    /// REPO (`[datasets/|spaces/]ORG/NAME`)
+    #[arg(long, value_name = "REPO", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) upgrade: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches, each from its own option")]
+pub(crate) struct SyncArgs {
+    #[command(flatten)]
+    pub(crate) files: LockFiles,
+    /// Fail (exit 2) when modelcache.toml no longer matches the lock, instead of locking again
+    #[arg(long, conflicts_with = "frozen")]
+    pub(crate) locked: bool,
+    /// Use the lock as it is, without reading modelcache.toml
+    #[arg(long)]
+    pub(crate) frozen: bool,
+    /// Files downloaded at once (sets `parallelism` for this run)
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) jobs: Option<u16>,
+    /// Replace cached files that differ from the lock (otherwise reported, exit 5)
+    #[arg(long)]
+    pub(crate) repair: bool,
+    /// Leave `refs/` alone (by default a locked branch or tag is pointed at its commit)
+    #[arg(long)]
+    pub(crate) no_refs: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BundleCommand {
+    /// Write the files of a lock into one deterministic POSIX tar (lock first, then `hub/…`)
+    #[command(after_help = "\
+Examples:
+  modelcache bundle create models.tar
+  modelcache bundle create models.tar --lock deploy/modelcache.lock
+  sha256sum models.tar   # the same lock always gives the same bytes")]
+    Create(BundleCreateArgs),
+    /// Import a bundle: every blob checked against its lock before anything is visible
+    #[command(after_help = "\
+Examples:
+  modelcache bundle import models.tar --dry-run
+  modelcache bundle import models.tar --lock modelcache.lock
+  modelcache bundle import models.tar && modelcache --offline sync --frozen")]
+    Import(BundleImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BundleCreateArgs {
+    /// The tar to write (replaced atomically)
+    #[arg(value_name = "OUT.tar")]
+    pub(crate) out: PathBuf,
+    /// The lock [default: ./modelcache.lock]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) lock: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BundleImportArgs {
+    /// The bundle (from `modelcache bundle create`)
+    #[arg(value_name = "IN.tar")]
+    pub(crate) bundle: PathBuf,
+    /// Check every entry and digest, write nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Refuse (exit 5) a bundle whose lock differs from this one (e.g. the project's
+    /// `modelcache.lock`)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) lock: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// `[datasets/|spaces/]ORG/NAME[@REV]` as cached (default revision `main`)
+    #[arg(value_name = "REPO[@REV]", required_unless_present = "all")]
+    pub(crate) targets: Vec<String>,
+    /// Every cached commit of every repository
+    #[arg(long, conflicts_with = "targets")]
+    pub(crate) all: bool,
+    /// What a bare ORG/NAME is [default: model]
+    #[arg(long, value_enum, visible_alias = "type")]
+    pub(crate) repo_type: Option<RepoKind>,
+}
+
+/// `modelcache remote …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RemoteCommand {
+    /// List what each team tier (or the one at URL) holds: repositories, commits, blobs, bytes
+    #[command(after_help = "\
+Examples:
+  modelcache remote ls
+  modelcache remote ls s3://team-models/hub --json")]
+    Ls(RemoteLsArgs),
+    /// Re-hash a team tier's blobs (a sample, or all); exit 5 if any does not match its key
+    #[command(after_help = "\
+Examples:
+  modelcache remote verify --sample 50
+  modelcache remote verify file:///mnt/models --all")]
+    Verify(RemoteVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoteLsArgs {
+    /// One configured tier's URL (all when omitted)
+    #[arg(value_name = "URL")]
+    pub(crate) url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoteVerifyArgs {
+    /// One configured tier's URL (all when omitted)
+    #[arg(value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// Re-hash about N blobs spread over the tier [default: 100]
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub(crate) sample: Option<u64>,
+    /// Re-hash every blob
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +488,44 @@ pub(crate) struct GetArgs {
     /// The revision (branch, tag, commit or a prefix of a cached commit); the same as `@REV`
     #[arg(long, value_name = "REV")]
     pub(crate) revision: Option<String>,
+    /// Also place the files under DIR with their repository paths (and huggingface_hub's
+    /// `local_dir` metadata, so `hf download --local-dir DIR` finds them up to date);
+    /// re-running restores changed or deleted files and leaves the rest alone
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to: Option<PathBuf>,
+    /// With `--to`: auto (reflink, else copy: edits never reach the cache), reflink, copy,
+    /// hardlink (the cache's own read-only file: no bytes, same filesystem) or symlink;
+    /// small git-stored files (configs) are always copies
+    #[arg(long, value_enum, value_name = "MODE", default_value_t, requires = "to")]
+    pub(crate) link_mode: LinkModeArg,
+}
+
+/// How `get --to` places files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LinkModeArg {
+    /// A reflink where the filesystem supports it, else a copy
+    #[default]
+    Auto,
+    /// A reflink (copy-on-write clone), or an error
+    Reflink,
+    /// The cache's own file, read-only (no bytes; same filesystem only)
+    Hardlink,
+    /// A real copy
+    Copy,
+    /// An absolute symlink into the cache
+    Symlink,
+}
+
+impl From<LinkModeArg> for modelcache::LinkMode {
+    fn from(m: LinkModeArg) -> Self {
+        match m {
+            LinkModeArg::Auto => modelcache::LinkMode::Auto,
+            LinkModeArg::Reflink => modelcache::LinkMode::Reflink,
+            LinkModeArg::Hardlink => modelcache::LinkMode::Hardlink,
+            LinkModeArg::Copy => modelcache::LinkMode::Copy,
+            LinkModeArg::Symlink => modelcache::LinkMode::Symlink,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +587,15 @@ pub(crate) struct LsArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Repair what can be repaired first: rebuild the index from the disk, delete index
+    /// files set aside as unreadable, remove stale partial downloads and unused lock files,
+    /// make the home private
+    #[arg(long)]
+    pub(crate) fix: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     /// Only this repository (or revision), or this URL artifact (its name or URL); everything when omitted
     #[arg(value_name = "REPO[@REV]|NAME|URL")]
@@ -357,6 +603,10 @@ pub(crate) struct VerifyArgs {
     /// Remove corrupted and missing files and, online, download them again
     #[arg(long)]
     pub(crate) repair: bool,
+    /// Check the cache against a lock instead (offline; every blob re-hashed)
+    /// [default FILE: ./modelcache.lock]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "modelcache.lock", conflicts_with_all = ["repo", "repair", "revision"])]
+    pub(crate) lock: Option<PathBuf>,
     /// What a bare ORG/NAME is [default: model]; must agree with a `datasets/`, `spaces/` or
     /// `models/` prefix
     #[arg(long, value_enum, visible_alias = "type")]
@@ -400,6 +650,13 @@ pub(crate) struct PruneArgs {
     /// Do not ask for confirmation when `--max-size` would evict nearly everything
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DedupArgs {
+    /// Report what would be linked and saved without changing anything
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use modelcache::{CacheStats, FailureCause, Histogram, HistogramKind};
+use modelcache::{CacheStats, FailureCause, Histogram, HistogramKind, TierStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -116,10 +116,38 @@ fn histogram_descriptor(kind: HistogramKind) -> (&'static str, &'static str, Uni
     }
 }
 
-/// The `OpenMetrics` text of `stats` (ends with `# EOF`).
-pub(crate) fn render(stats: CacheStats) -> Result<String> {
+/// The team tiers' figures, one sample per tier (label `tier`, its URL).
+#[derive(Debug)]
+struct Tiers(Vec<TierStats>);
+
+impl Collector for Tiers {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
+        type Field = fn(&TierStats) -> u64;
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let families: [(&str, &str, Field); 7] = [
+            ("remote_hits", "Blobs served verified from a team tier", |t| t.hits),
+            ("remote_misses", "Blobs a team tier did not hold", |t| t.misses),
+            ("remote_pulled_bytes", "Body bytes pulled from a team tier", |t| t.bytes_pulled),
+            ("remote_pushed_bytes", "Body bytes pushed to a team tier", |t| t.bytes_pushed),
+            ("remote_pushed_blobs", "Blobs pushed to a team tier", |t| t.blobs_pushed),
+            ("remote_errors", "Failed calls to a team tier (down, slow, denied), apart from misses", |t| t.errors),
+            ("remote_corrupt", "Team tier objects that did not match their digest (never served)", |t| t.corrupt),
+        ];
+        for (name, help, field) in families {
+            let samples: Vec<(&str, u64)> = self.0.iter().map(|t| (t.url.as_str(), field(t))).collect();
+            labelled(&mut e, name, help, "tier", &samples)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `OpenMetrics` text of `stats` (ends with `# EOF`), with the team tiers' figures.
+pub(crate) fn render(stats: CacheStats, tiers: Vec<TierStats>) -> Result<String> {
     let mut registry = Registry::with_prefix("modelcache");
     registry.register_collector(Box::new(Figures(stats)));
+    registry.register_collector(Box::new(Tiers(tiers)));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry).context("could not render the metrics")?;
     if !out.ends_with('\n') {

@@ -105,10 +105,27 @@ fn retry_line(label: &str, reason: &str, wait: Duration, attempt: u32, retries: 
 }
 
 /// A lock wait as one line.
-fn wait_line(label: &str, holder: Option<&str>, incomplete_bytes: Option<u64>) -> String {
+/// What a waiter says about the holder: who, how far, how fast, for how long.
+fn wait_line(
+    label: &str,
+    waited: Option<Duration>,
+    holder: Option<&str>,
+    incomplete_bytes: Option<u64>,
+    speed: Option<u64>,
+    held_for: Option<Duration>,
+) -> String {
     let who = holder.unwrap_or("another process");
     let far = incomplete_bytes.map(|n| format!(", {} so far", format::size(n))).unwrap_or_default();
-    format!("{label}: waiting for {who} to finish downloading it{far}")
+    let rate = match (incomplete_bytes, speed) {
+        (Some(_), Some(0)) => " (not moving)".to_owned(),
+        (Some(_), Some(b)) => format!(" at {}/s", format::size(b)),
+        _ => String::new(),
+    };
+    let held = held_for
+        .map(|d| format!(" (holding it for {})", modelcache::format_duration(Duration::from_secs(d.as_secs()))))
+        .unwrap_or_default();
+    let waited = waited.map(|w| format!(" {}s", w.as_secs())).unwrap_or_default();
+    format!("{label}: waiting{waited} for {who}{held} to finish downloading it{far}{rate}")
 }
 
 impl Bars {
@@ -268,8 +285,8 @@ impl Progress for Bars {
                     }
                 }
             }),
-            ProgressEvent::WaitingForLock { label, holder, incomplete_bytes, .. } => self.update(|s, multi| {
-                let text = wait_line(&shorten_middle(label, Bars::NAME), holder, incomplete_bytes);
+            ProgressEvent::WaitingForLock { label, holder, incomplete_bytes, speed, held_for, .. } => self.update(|s, multi| {
+                let text = wait_line(&shorten_middle(label, Bars::NAME), None, holder, incomplete_bytes, speed, held_for);
                 let spinner = s.waits.entry(label.to_owned()).or_insert_with(|| {
                     let b = multi.add(ProgressBar::new_spinner().with_style(spinner_style()));
                     b.enable_steady_tick(Duration::from_millis(100));
@@ -335,10 +352,10 @@ impl Notes {
 impl Progress for Notes {
     fn event(&self, event: &ProgressEvent<'_>) {
         let line = match *event {
-            ProgressEvent::WaitingForLock { label, holder, incomplete_bytes, waited, .. } if self.due(label, waited) => {
-                let who = holder.unwrap_or("another process");
-                let far = incomplete_bytes.map(|n| format!(", {} so far", format::size(n))).unwrap_or_default();
-                format!("note: {label}: waiting {}s for {who} to finish downloading it{far}", waited.as_secs())
+            ProgressEvent::WaitingForLock { label, holder, incomplete_bytes, speed, held_for, waited, .. }
+                if self.due(label, waited) =>
+            {
+                format!("note: {}", wait_line(label, Some(waited), holder, incomplete_bytes, speed, held_for))
             }
             ProgressEvent::Retrying { label, attempt, retries, delay, reason } => {
                 format!("note: {}", retry_line(label, reason, delay, attempt, retries))
@@ -352,6 +369,28 @@ impl Progress for Notes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_says_who_holds_the_lock_how_far_how_fast_and_for_how_long() {
+        let mib = 1 << 20;
+        assert_eq!(
+            wait_line(
+                "model.bin",
+                Some(Duration::from_secs(12)),
+                Some("pid 77 (modelcache) on node-3"),
+                Some(3 * mib),
+                Some(mib),
+                Some(Duration::from_millis(192_500)),
+            ),
+            "model.bin: waiting 12s for pid 77 (modelcache) on node-3 (holding it for 3m12s) to finish downloading it, \
+             3 MiB so far at 1 MiB/s"
+        );
+        assert_eq!(
+            wait_line("f", None, Some("pid 9 (python3), stopped"), Some(10), Some(0), None),
+            "f: waiting for pid 9 (python3), stopped to finish downloading it, 10 B so far (not moving)"
+        );
+        assert_eq!(wait_line("f", None, None, None, None, None), "f: waiting for another process to finish downloading it");
+    }
 
     #[test]
     fn a_wait_is_noted_after_a_second_then_every_thirty() {

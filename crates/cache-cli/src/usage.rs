@@ -4,8 +4,8 @@
 //! one exceeds 0.7; a shared suffix is enough, so `--local-dir` (huggingface_hub's
 //! download option) drew "a similar argument exists: `--cache-dir`", which does something
 //! else. A tip is kept only when the options are a typo apart (edit distance at most 2,
-//! `--dry-rn` → `--dry-run`); `--local-dir` gets an error of its own saying what
-//! modelcache does instead.
+//! `--dry-rn` → `--dry-run`); `--local-dir` gets an error of its own naming what
+//! modelcache has instead (`get --to DIR`).
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
@@ -35,8 +35,8 @@ pub(crate) fn refine(e: clap::Error, cmd: &clap::Command) -> Refined {
     let flag = arg.split('=').next().unwrap_or_default();
     if matches!(flag, "--local-dir" | "--local_dir" | "--local-dir-use-symlinks") {
         return Refined::Failure(Failure::usage(
-            format!("modelcache has no `{flag}`: files stay in the cache, and `get` prints their paths"),
-            "copy or link from the printed path, e.g. `cp -L \"$(modelcache get ORG/NAME FILE)\" DIR/`; `--cache-dir` moves the whole cache instead",
+            format!("modelcache has no `{flag}`: `get --to DIR` places the files into a directory"),
+            "use `modelcache get ORG/NAME --to DIR` (`--link-mode` chooses reflink, copy, hardlink or symlink); `--cache-dir` moves the whole cache instead",
         ));
     }
     let Some(suggested) = string(&e, ContextKind::SuggestedArg) else { return Refined::Clap(e) };

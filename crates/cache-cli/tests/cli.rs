@@ -30,7 +30,7 @@ fn version_names_the_commit_and_the_features() {
     let rest = v.trim().strip_prefix(&format!("modelcache {} (commit ", env!("CARGO_PKG_VERSION"))).unwrap();
     let (commit, features) = rest.split_once(", features: ").unwrap();
     assert!(commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())), "{v}");
-    assert_eq!(features, "downloads)", "{v}");
+    assert_eq!(features, "downloads, remote)", "{v}");
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! `doctor`: the cache's setup checked — filesystems and locks, the home, the index,
-//! stale partial downloads, repositories moved out of the cache, the strategy.
+//! `doctor`: the cache's setup checked — filesystems and lock modes, the home, the index,
+//! stale partial downloads, lock holders, repositories moved out of the cache, conflicting
+//! settings, permissions, the strategy. Exit 0 when every check is fine, 1 with findings;
+//! `--fix` repairs first.
 
 use std::fmt::Write as _;
 
@@ -7,12 +9,16 @@ use anyhow::Result;
 use modelcache::{CheckStatus, DoctorReport, ErrorKind};
 
 use crate::app::App;
+use crate::cli::DoctorArgs;
 use crate::report::Failure;
 
 /// The report as text: a line per check, its hint under it.
 pub(crate) fn text(r: &DoctorReport) -> String {
     let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut out = String::new();
+    for f in &r.fixed {
+        let _ = writeln!(out, "fixed: {f}");
+    }
     for c in &r.checks {
         let status = match c.status {
             CheckStatus::Ok => "ok",
@@ -27,19 +33,21 @@ pub(crate) fn text(r: &DoctorReport) -> String {
     out
 }
 
-pub(crate) fn run(app: &App) -> Result<()> {
-    let report = app.manager()?.doctor()?;
+pub(crate) fn run(app: &App, args: &DoctorArgs) -> Result<()> {
+    let manager = app.manager()?;
+    let env = |k: &str| std::env::var(k).ok();
+    let report = if args.fix { manager.doctor_fix(&env)? } else { manager.doctor_with_env(&env)? };
     app.out.emit(&report, || text(&report))?;
-    if report.status() < CheckStatus::Fail {
+    if report.status() == CheckStatus::Ok {
         return Ok(());
     }
-    let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| c.name.as_str()).collect();
-    Err(Failure::new(
-        ErrorKind::Other,
-        format!("the cache cannot work as set up: {}", failed.join(", ")),
-        "follow the hint under each failed check",
-    )
-    .into())
+    let found: Vec<&str> = report.checks.iter().filter(|c| c.status != CheckStatus::Ok).map(|c| c.name.as_str()).collect();
+    let (message, hint) = if report.status() == CheckStatus::Fail {
+        (format!("the cache cannot work as set up: {}", found.join(", ")), "follow the hint under each failed check")
+    } else {
+        (format!("the cache works, with findings: {}", found.join(", ")), "follow the hint under each warning")
+    };
+    Err(Failure::new(ErrorKind::Other, message, hint).into())
 }
 
 #[cfg(test)]
@@ -57,6 +65,7 @@ mod tests {
             hint: hint.map(str::to_owned),
         };
         let r = DoctorReport {
+            fixed: vec!["rebuilt the index".to_owned()],
             checks: vec![
                 check("locks", CheckStatus::Ok, None),
                 check("partial downloads", CheckStatus::Warn, Some("run `modelcache prune`")),
@@ -64,7 +73,8 @@ mod tests {
         };
         assert_eq!(
             text(&r),
-            "ok    locks              locks detail\n\
+            "fixed: rebuilt the index\n\
+             ok    locks              locks detail\n\
              warn  partial downloads  partial downloads detail\n\
              \x20                        hint: run `modelcache prune`\n"
         );

@@ -1,10 +1,13 @@
 //! `get`: files of a repository, a filtered snapshot, or a URL — cached, then printed as
 //! absolute paths in the order asked.
 
+use std::future::Future as _;
 use std::sync::Arc;
 
 use anyhow::Result;
-use modelcache::{AcquireRequest, Acquired, CacheError, CacheManager, Hold, ModelRef, Repo, RepoPath, Revision, Sha256};
+use modelcache::{
+    AcquireRequest, Acquired, CacheError, CacheManager, Hold, MaterializeReport, ModelRef, Repo, RepoPath, Revision, Sha256,
+};
 use serde::Serialize;
 
 use crate::app::{App, expand, parse_location, shorten, with_revision};
@@ -18,6 +21,9 @@ pub(crate) struct GetResult {
     pub(crate) request: String,
     #[serde(flatten)]
     pub(crate) acquired: Acquired,
+    /// With `--to`: what was placed into the directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) materialized: Option<MaterializeReport>,
 }
 
 pub(crate) fn is_url(target: &str) -> bool {
@@ -47,6 +53,9 @@ pub(crate) fn requests(args: &GetArgs) -> Result<Vec<AcquireRequest>> {
         }
         if !args.include.is_empty() || !args.exclude.is_empty() {
             return Err(Failure::usage("`--include`/`--exclude` apply to repositories only", "drop them for a URL").into());
+        }
+        if args.to.is_some() {
+            return Err(Failure::usage("`--to` applies to repositories only", "drop it for a URL").into());
         }
         let sha256 = args
             .sha256
@@ -154,6 +163,26 @@ pub(crate) async fn fetch_all(
     marked
 }
 
+/// One request that cannot download (offline, or a strategy that never downloads) waits
+/// on nothing: it is answered by polling it once, without starting the async runtime,
+/// whose threads cost a warm offline `get` more than the lookup itself. `None` when that
+/// does not apply, or when the request did wait (it is then run again on the runtime;
+/// leaving it early drops only its lease and in-memory records).
+fn answer_without_runtime(
+    cache: &CacheManager,
+    requests: &[AcquireRequest],
+) -> Option<Vec<(AcquireRequest, Result<Acquired, CacheError>)>> {
+    let [request] = requests else { return None };
+    if !cache.config().config.offline && cache.strategy().downloads() {
+        return None;
+    }
+    let mut fetch = std::pin::pin!(cache.fetch(request));
+    match fetch.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(got) => Some(vec![(request.clone(), got)]),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// Files in all, cache hits among them, bytes downloaded; all zero when a request failed
 /// (the error is the last word then, not a summary).
 pub(crate) fn tally(results: &[(AcquireRequest, Result<Acquired, CacheError>)]) -> (usize, usize, u64) {
@@ -208,24 +237,74 @@ pub(crate) fn run(app: &App, args: &GetArgs) -> Result<()> {
     let requests = requests(args)?;
     let cache = app.manager()?;
     let requests = requests.into_iter().map(|r| expand_request(&cache, r)).collect::<Result<Vec<_>>>()?;
+    let asked = if args.to.is_some() { requests.clone() } else { Vec::new() };
     let jobs = cache.config().config.parallelism;
     let start = std::time::Instant::now();
-    let results = App::runtime()?.block_on(fetch_all(&cache, requests, jobs));
+    let results = if let Some(results) = answer_without_runtime(&cache, &requests) {
+        results
+    } else {
+        let runtime = App::runtime()?;
+        let results = runtime.block_on(fetch_all(&cache, requests, jobs));
+        crate::cmd::remote::finish(app, &runtime, &cache);
+        results
+    };
     let (files, hits, bytes) = tally(&results);
     app.finish_progress(files, hits, bytes, start.elapsed());
     let mut done = Vec::with_capacity(results.len());
     for (request, got) in results {
         let acquired = got?;
         check_include(app, &request, &acquired)?;
-        done.push(GetResult { request: request.describe(), acquired });
+        done.push(GetResult { request: request.describe(), acquired, materialized: None });
+    }
+    if let Some(dir) = &args.to {
+        place_all(app, &cache, &asked, &mut done, dir, args.link_mode.into())?;
     }
     app.out.emit(&done, || {
         done.iter().fold(String::new(), |mut s, r| {
-            s.push_str(&r.acquired.path.to_string_lossy());
+            let path = r.materialized.as_ref().map_or_else(|| r.acquired.path.clone(), |m| placed_path(m, &r.acquired));
+            s.push_str(&path.to_string_lossy());
             s.push('\n');
             s
         })
     })
+}
+
+/// `--to DIR`: places what each request acquired under `dir`, then says how in one note.
+fn place_all(
+    app: &App,
+    cache: &CacheManager,
+    requests: &[AcquireRequest],
+    done: &mut [GetResult],
+    dir: &std::path::Path,
+    mode: modelcache::LinkMode,
+) -> Result<()> {
+    let rt = App::runtime()?;
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut unchanged = 0;
+    for (request, result) in requests.iter().zip(done.iter_mut()) {
+        let report = rt.block_on(cache.materialize_acquired(request, &result.acquired, dir, mode))?;
+        for f in &report.files {
+            if f.unchanged {
+                unchanged += 1;
+            } else {
+                *counts.entry(f.mode.clone()).or_default() += 1;
+            }
+        }
+        result.materialized = Some(report);
+    }
+    let placed: Vec<String> = counts.iter().map(|(mode, n)| format!("{n} by {mode}")).collect();
+    let placed = if placed.is_empty() { "nothing to place".to_owned() } else { format!("placed {}", placed.join(", ")) };
+    let kept = if unchanged > 0 { format!("; {unchanged} already in place") } else { String::new() };
+    app.out.note(&format!("{placed} in `{}`{kept}", dir.display()));
+    Ok(())
+}
+
+/// What `get --to` prints for a request: the file under the directory, or the directory.
+fn placed_path(m: &MaterializeReport, acquired: &Acquired) -> std::path::PathBuf {
+    match m.files.as_slice() {
+        [one] if acquired.path.ends_with(&one.path) => m.dir.join(&one.path),
+        _ => m.dir.clone(),
+    }
 }
 
 #[cfg(test)]

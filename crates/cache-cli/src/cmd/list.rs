@@ -34,6 +34,7 @@ pub(crate) fn total_line(repos: &[RepoInfo], hidden: usize) -> String {
     let mut blobs = std::collections::HashSet::new();
     let size: u64 =
         repos.iter().filter(|r| r.artifact.as_ref().is_none_or(|a| blobs.insert(a.sha256.clone()))).map(|r| r.size_bytes).sum();
+    let size = size.saturating_sub(shared_twice(&hub));
     let mut line = format!(
         "total: {} ({})",
         format::count(hub.len() as u64, "repository", "repositories"),
@@ -48,6 +49,21 @@ pub(crate) fn total_line(repos: &[RepoInfo], hidden: usize) -> String {
     }
     line.push('\n');
     line
+}
+
+/// Bytes that the repositories' sizes count more than once: blobs several repositories
+/// share (one inode after a cross-repo hit or `dedup`, or one shared-store payload).
+fn shared_twice(hub: &[&RepoInfo]) -> u64 {
+    let mut seen: std::collections::HashMap<&str, (u64, u64)> = std::collections::HashMap::new();
+    for r in hub {
+        let mut own = HashSet::new();
+        for f in r.revisions.iter().flat_map(|rev| &rev.files).filter(|f| f.is_shared_blob()) {
+            if own.insert(f.blob.as_str()) {
+                seen.entry(&f.blob).or_insert((f.size_bytes, 0)).1 += 1;
+            }
+        }
+    }
+    seen.values().map(|(size, repos)| size * repos.saturating_sub(1)).sum()
 }
 
 /// `ls --ids`: one id a line, as `rm`, `pin`, `verify` and `get` take them back.
@@ -182,6 +198,16 @@ pub(crate) fn ls(app: &App, args: &LsArgs) -> Result<()> {
     app.out.emit(&repos, || table(&repos, args.revisions, now, count - repos.len()))
 }
 
+/// What the files would take without sharing, and what sharing saves.
+fn logical_size(s: &CacheStats) -> String {
+    let saved = s.logical_size_bytes.saturating_sub(s.total_size_bytes);
+    if saved == 0 {
+        format::size(s.logical_size_bytes)
+    } else {
+        format!("{} ({} shared between repositories)", format::size(s.logical_size_bytes), format::size(saved))
+    }
+}
+
 /// The `stats` text.
 pub(crate) fn stats_text(s: &CacheStats) -> String {
     let c = &s.counters;
@@ -196,6 +222,7 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
         ("url artifacts", s.total_artifacts.to_string()),
         ("files", s.total_files.to_string()),
         ("size", format::size(s.total_size_bytes)),
+        ("logical size", logical_size(s)),
         ("hits", c.hits.to_string()),
         ("misses", c.misses.to_string()),
         ("hit ratio", percent(c.hit_ratio)),
@@ -216,14 +243,24 @@ pub(crate) fn stats_text(s: &CacheStats) -> String {
 }
 
 pub(crate) fn stats(app: &App, args: &StatsArgs) -> Result<()> {
-    let s = app.manager()?.stats()?;
-    // `--json` means JSON unless another format is asked for by name.
+    let cache = app.manager()?;
+    let s = cache.stats()?;
+    let tiers = cache.remote_stats();
+    // `--json` means JSON unless another format is asked for by name; the team tiers'
+    // figures are a `remote` list beside the cache's.
+    let json = || -> Result<serde_json::Value> {
+        let mut v = serde_json::to_value(&s)?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("remote".to_owned(), serde_json::to_value(&tiers)?);
+        }
+        Ok(v)
+    };
     let format = if args.format == StatsFormat::Text && app.out.json { StatsFormat::Json } else { args.format };
     let text = match (format, &args.output) {
-        (StatsFormat::Openmetrics, _) => crate::metrics::render(s)?,
-        (StatsFormat::Json, None) => return Output::json(&s),
-        (StatsFormat::Json, Some(_)) => format!("{}\n", serde_json::to_string_pretty(&s)?),
-        (StatsFormat::Text, _) => stats_text(&s),
+        (StatsFormat::Openmetrics, _) => crate::metrics::render(s, tiers)?,
+        (StatsFormat::Json, None) => return Output::json(&json()?),
+        (StatsFormat::Json, Some(_)) => format!("{}\n", serde_json::to_string_pretty(&json()?)?),
+        (StatsFormat::Text, _) => stats_text(&s) + &crate::cmd::remote::stats_rows(&tiers),
     };
     match &args.output {
         Some(path) => crate::metrics::write_atomically(path, &text),
@@ -245,7 +282,7 @@ mod tests {
             revisions: vec![RevisionInfo {
                 commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
                 refs: vec!["main".to_owned()],
-                files: vec![FileInfo { path: "config.json".to_owned(), size_bytes: size }],
+                files: vec![FileInfo { path: "config.json".to_owned(), size_bytes: size, blob: String::new() }],
                 size_bytes: size,
             }],
             files: 1,

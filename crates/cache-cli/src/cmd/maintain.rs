@@ -88,6 +88,9 @@ pub(crate) fn verify_text(r: &IntegrityReport) -> String {
 }
 
 pub(crate) fn verify(app: &App, args: &VerifyArgs) -> Result<()> {
+    if let Some(lock) = &args.lock {
+        return crate::cmd::lockfile::verify_lock(app, lock);
+    }
     let cache = app.manager()?;
     let target = args.repo.as_deref().map(|r| resolve_target(&cache, r, args.repo_type, args.revision.as_deref())).transpose()?;
     let rt = App::runtime()?;

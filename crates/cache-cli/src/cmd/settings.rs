@@ -171,6 +171,8 @@ mod tests {
             "MODELCACHE_STRATEGY" => Some("hybrid".to_owned()),
             "MODELCACHE_CLEANUP_INTERVAL" => Some("12h".to_owned()),
             "MODELCACHE_LOCK_STALL_TIMEOUT" => Some("90s".to_owned()),
+            "MODELCACHE_LOCK_MODE" => Some("both".to_owned()),
+            "MODELCACHE_REMOTE" => Some("s3://team/hub:ro".to_owned()),
             _ => None,
         })
         .config_file("/nonexistent/config.toml")
@@ -197,7 +199,11 @@ mod tests {
         strategy            hybrid                     env MODELCACHE_STRATEGY
         cleanup_interval    12h                        env MODELCACHE_CLEANUP_INTERVAL
         lock_stall_timeout  1m30s                      env MODELCACHE_LOCK_STALL_TIMEOUT
+        lock_mode           both                       env MODELCACHE_LOCK_MODE
+        lock_lease          1m                         default
         free_space_margin   auto                       default
+        remote              s3://team/hub:ro           env MODELCACHE_REMOTE
+        remote_wait         1m                         default
 
         config file: none found (looked for `/nonexistent/config.toml`)
         token:       from `HF_TOKEN` (value not shown)

@@ -134,7 +134,9 @@ pub(crate) fn run(app: &App, args: &WarmArgs) -> Result<()> {
     let (owners, requests): (Vec<usize>, Vec<AcquireRequest>) =
         lines.iter().enumerate().flat_map(|(i, l)| l.requests.iter().map(move |r| (i, r.clone()))).unzip();
     let requests = requests.into_iter().map(|r| expand_request(&cache, r)).collect::<Result<Vec<_>>>()?;
-    let results = App::runtime()?.block_on(fetch_all(&cache, requests, usize::from(args.jobs)));
+    let runtime = App::runtime()?;
+    let results = runtime.block_on(fetch_all(&cache, requests, usize::from(args.jobs)));
+    crate::cmd::remote::finish(app, &runtime, &cache);
     let (files, hits, bytes) = crate::cmd::get::tally(&results);
     app.finish_progress(files, hits, bytes, start.elapsed());
     let mut entries: Vec<Entry> = lines
