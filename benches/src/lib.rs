@@ -1,6 +1,7 @@
 //! Criterion benchmarks across the modelcache layers (`cargo bench -p modelcache-benches`),
 //! and the helper binaries `cargo xtask bench` runs: `hfhub` (the `hf-hub` crate as a
-//! contender), `b3` (the raw BLAKE3 floor) and `gencache` (a large cache to list).
+//! contender), `b3` (the raw BLAKE3 floor), `gencache` (a large cache to list) and
+//! `scalechart` (the SVG chart of the scale curves).
 
 use std::io;
 use std::path::Path;

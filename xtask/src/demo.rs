@@ -9,8 +9,9 @@
 //! modelcache downloaded and modelcache reading offline what Python downloaded, a download
 //! cut mid-transfer and resumed, what people type (a short commit, an `hf://` URI, `ls`
 //! filters), a corrupted blob caught by `verify` and repaired (and Python reading the
-//! repaired file), and `prune` under a size limit keeping a pinned model; then a recap and
-//! next steps. Every directory is temporary (never the user's cache, config or token); only
+//! repaired file), `prune` under a size limit keeping a pinned model, and a team tier (a
+//! shared directory) that this cache seeds and a second cache fills from with no body byte
+//! from the Hub; then a recap and next steps. Every directory is temporary (never the user's cache, config or token); only
 //! the server started here is stopped, by its PID. Any step with an unexpected exit code
 //! fails the demo.
 
@@ -140,6 +141,24 @@ impl Session {
     }
 }
 
+/// A team tier (a shared directory here; a bucket works the same): this cache seeds it,
+/// then a second cache fills from it while the Hub's file routes fail.
+fn team_tier(s: &Session) -> Result<(), String> {
+    let tier = format!("file://{}", s.tmp.join("team-tier").display());
+    println!("\n# A team tier: this cache seeds a shared directory (an NFS export; an S3 bucket works the same).");
+    s.run(&["--remote", &format!("{tier}:wo"), "push", "demo/tiny-model"], 0, &[])?;
+    s.run(&["--remote", &tier, "remote", "ls"], 0, &[])?;
+    println!("\n# A second machine's cache fills from the tier: the Hub's file routes now fail, so not one");
+    println!("# body byte comes from the Hub (metadata still does); every blob is verified before it is used.");
+    s.faults(r#"{"fail": {"status": 500, "count": 1000000}, "path_contains": "/resolve/"}"#)?;
+    let second = s.tmp.join("second-machine");
+    let (hub, home) = (second.join("hub"), second.join("home"));
+    let env = [("HF_HUB_CACHE", hub.to_str().unwrap_or_default()), ("MODELCACHE_HOME", home.to_str().unwrap_or_default())];
+    s.run(&["--remote", &format!("{tier}:ro"), "get", "demo/tiny-model"], 0, &env)?;
+    s.run(&["--remote", &format!("{tier}:ro"), "stats"], 0, &env)?;
+    s.faults("{}")
+}
+
 fn start_server(bin: &Path) -> Result<(Server, String), String> {
     let args = [
         "serve",
@@ -236,6 +255,7 @@ demo: every step behaved as expected. What you saw:
   - short commits, `hf://` URIs, `hf cache ls` ids and `ls --filter/--ids` accepted
   - bit rot caught by `verify`, repaired by `verify --repair`
   - `prune` under a size limit kept the pinned model
+  - a second cache filled from a team tier with no body byte from the Hub
 
 Next steps:
   cargo build --release -p cache-cli          # then put target/release/modelcache on PATH
@@ -302,6 +322,7 @@ pub(crate) fn run() -> Result<(), String> {
     s.run(&["prune", "--max-size", "10MiB", "--dry-run"], 0, &[("MODELCACHE_IN_USE_GRACE", "0s")])?;
     s.run(&["prune", "--max-size", "10MiB"], 0, &[("MODELCACHE_IN_USE_GRACE", "0s")])?;
     s.run(&["ls"], 0, &[])?;
+    team_tier(&s)?;
     println!("{RECAP}");
     Ok(())
 }

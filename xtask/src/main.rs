@@ -7,7 +7,7 @@
 //!   crate built alone, and the layering rules of ARCHITECTURE.md.
 //! - `demo`: the main job, shown end to end.
 //! - `bench`: whole-process benchmarks against peers and floors, written to
-//!   `BENCHMARKS.md`.
+//!   `BENCHMARKS.md`, and scale curves (`--only scale`) charted in `benches/scale.svg`.
 //! - `man`: a man page per command of `modelcache` in `target/man/`, checked against the
 //!   commands its `--help` lists.
 //! - `package`: `cargo package` (offline, verified) of every crate under `crates/`.

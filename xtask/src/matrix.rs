@@ -16,18 +16,41 @@ struct Rule {
 }
 
 const RULES: &[Rule] = &[
-    Rule { krate: "cache-core", features: &["--all-features"], forbidden: &["tokio", "reqwest"], why: "cache-core is pure" },
+    Rule {
+        krate: "cache-core",
+        features: &["--all-features"],
+        forbidden: &["tokio", "reqwest", "object_store"],
+        why: "cache-core is pure",
+    },
     Rule {
         krate: "cache-store",
         features: &["--all-features"],
-        forbidden: &["tokio", "reqwest"],
+        forbidden: &["tokio", "reqwest", "object_store"],
         why: "cache-store is synchronous and offline",
     },
     Rule {
         krate: "modelcache",
         features: &["--no-default-features"],
-        forbidden: &["tokio", "reqwest"],
+        forbidden: &["tokio", "reqwest", "object_store"],
         why: "modelcache without `downloads` is cache-only",
+    },
+    Rule {
+        krate: "modelcache",
+        features: &["--no-default-features", "--features", "downloads"],
+        forbidden: &["object_store", "cache-remote"],
+        why: "the team tier is behind modelcache's `remote` feature",
+    },
+    Rule {
+        krate: "cache-hf",
+        features: &["--all-features"],
+        forbidden: &["object_store", "cache-remote"],
+        why: "cache-hf knows a blob source only as a trait; the facade wires the tier in",
+    },
+    Rule {
+        krate: "cache-remote",
+        features: &["--all-features"],
+        forbidden: &["cache-store", "cache-hf", "rusqlite"],
+        why: "cache-remote reaches the cache only through the facade",
     },
 ];
 
@@ -39,7 +62,8 @@ pub(crate) struct LibCrate {
 
 /// Library crates under `crates/`, in dependency order as listed in ARCHITECTURE.md.
 pub(crate) fn library_crates() -> Result<Vec<LibCrate>, String> {
-    const ORDER: &[&str] = &["cache-core", "cache-store", "cache-fetch", "cache-hf", "modelcache", "cache-testkit"];
+    const ORDER: &[&str] =
+        &["cache-core", "cache-store", "cache-fetch", "cache-hf", "cache-remote", "modelcache", "cache-testkit"];
     let dir = cmd::root().join("crates");
     let mut found = Vec::new();
     for entry in fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {

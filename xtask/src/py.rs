@@ -1,6 +1,7 @@
 //! The Python virtualenv (under `target/py-env`) with the real `huggingface_hub` package,
 //! for the interop tests, and `prometheus_client`, whose `OpenMetrics` parser reads
-//! `stats --format openmetrics` in the end-to-end tests. Tests find its interpreter in `MODELCACHE_TEST_PYTHON`.
+//! `stats --format openmetrics` in the end-to-end tests, and `moto`, the S3 API server the
+//! team-tier tests run on loopback. Tests find its interpreter in `MODELCACHE_TEST_PYTHON`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +14,8 @@ pub(crate) const PYTHON_ENV: &str = "MODELCACHE_TEST_PYTHON";
 const REQUIREMENT: &str = "huggingface_hub>=2.4,<3";
 /// The `OpenMetrics` parser (`prometheus_client.openmetrics.parser`).
 const METRICS_REQUIREMENT: &str = "prometheus_client>=0.20,<1";
+/// A real S3 API server on loopback for the team-tier tests (`python -m moto.server`).
+const S3_REQUIREMENT: &str = "moto[server]>=5,<6";
 
 /// Creates the venv and installs `huggingface_hub` and `prometheus_client` unless already
 /// there; returns the interpreter's path.
@@ -23,7 +26,7 @@ pub(crate) fn ensure() -> Result<PathBuf, String> {
         Command::new(&python)
             .args([
                 "-c",
-                "import huggingface_hub, prometheus_client.openmetrics.parser, sys; \
+                "import huggingface_hub, prometheus_client.openmetrics.parser, moto.server, sys; \
                  sys.exit(0 if huggingface_hub.__version__.startswith('2.') else 1)",
             ])
             .output()
@@ -39,11 +42,12 @@ pub(crate) fn ensure() -> Result<PathBuf, String> {
     if !python.exists() {
         cmd::run(Command::new(system).args(["-m", "venv"]).arg(&venv))?;
     }
-    let pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT, METRICS_REQUIREMENT];
+    let pip =
+        ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENT, METRICS_REQUIREMENT, S3_REQUIREMENT];
     cmd::run(Command::new(&python).args(pip))?;
     if ready() {
         Ok(python)
     } else {
-        Err(format!("`{REQUIREMENT}` or `{METRICS_REQUIREMENT}` did not import after installation"))
+        Err(format!("`{REQUIREMENT}`, `{METRICS_REQUIREMENT}` or `{S3_REQUIREMENT}` did not import after installation"))
     }
 }

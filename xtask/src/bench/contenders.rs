@@ -49,6 +49,9 @@ for f in sys.argv[3:]:\n    print(hf_hub_download(sys.argv[2], f, cache_dir=sys.
 /// `snapshot_download(repo, cache_dir=argv[1], max_workers=8)`.
 pub(crate) const PY_SNAPSHOT: &str = "import sys\nfrom huggingface_hub import snapshot_download\n\
 print(snapshot_download(sys.argv[2], cache_dir=sys.argv[1], max_workers=8))";
+/// `snapshot_download(repo, cache_dir=argv[1], local_files_only=True)`.
+pub(crate) const PY_SNAPSHOT_OFFLINE: &str = "import sys\nfrom huggingface_hub import snapshot_download\n\
+print(snapshot_download(sys.argv[2], cache_dir=sys.argv[1], local_files_only=True))";
 /// `scan_cache_dir(argv[1])`, as `hf cache scan` does.
 pub(crate) const PY_SCAN: &str = "import sys\nfrom huggingface_hub import scan_cache_dir\n\
 info = scan_cache_dir(sys.argv[1])\nprint(len(info.repos), info.size_on_disk)";
@@ -60,14 +63,38 @@ pub(crate) fn resolve_url(endpoint: &str, repo: &str, file: &str) -> String {
 
 /// A command line as it would be typed (for the report); a very long argument list (one
 /// output and URL per file) is shortened in the middle, and the machine's paths are
-/// placeholders: `$SCRATCH` for the runs' scratch folder, paths in the workspace relative.
+/// placeholders: `$SCRATCH` for the runs' scratch folder (on disk or on tmpfs), `$HUB` for
+/// the testkit's loopback URL, paths in the workspace relative.
 pub(crate) fn describe(c: &Command) -> String {
     let root = crate::cmd::root();
     let root = root.to_string_lossy();
-    describe_raw(c).replace(&format!("{root}/target/bench-scratch"), "$SCRATCH").replace(&format!("{root}/"), "")
+    let s = describe_raw(c).replace(&format!("{root}/target/bench-scratch"), "$SCRATCH").replace(&format!("{root}/"), "");
+    let s = replace_numbered(&s, "/dev/shm/modelcache-bench-", "$SCRATCH");
+    replace_numbered(&s, "http://127.0.0.1:", "$HUB")
 }
 
-fn describe_raw(c: &Command) -> String {
+/// `text` with every `prefix` followed by digits replaced by `with`.
+fn replace_numbered(text: &str, prefix: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(prefix) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + prefix.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            out.push_str(prefix);
+        } else {
+            out.push_str(with);
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The command line with this machine's paths, as a shell runs it (the scenarios that
+/// start several processes at once hand it to `sh -c`).
+pub(crate) fn describe_raw(c: &Command) -> String {
     const HEAD: usize = 12;
     const TAIL: usize = 2;
     let mut s = c.get_program().to_string_lossy().into_owned();
@@ -93,4 +120,26 @@ fn describe_raw(c: &Command) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_show_no_machine_paths_or_ports() {
+        let root = crate::cmd::root();
+        let mut c = Command::new(root.join("target/release/modelcache"));
+        c.arg("--cache-dir")
+            .arg(root.join("target/bench-scratch/warm/hub"))
+            .args(["--endpoint", "http://127.0.0.1:44995", "get"])
+            .arg("/dev/shm/modelcache-bench-28497/x/out")
+            .arg("http://127.0.0.1:44995/bench/small/resolve/main/f.json");
+        assert_eq!(
+            describe(&c),
+            "target/release/modelcache --cache-dir $SCRATCH/warm/hub --endpoint $HUB get $SCRATCH/x/out \
+             $HUB/bench/small/resolve/main/f.json"
+        );
+        assert_eq!(replace_numbered("a http://127.0.0.1:x", "http://127.0.0.1:", "$HUB"), "a http://127.0.0.1:x");
+    }
 }

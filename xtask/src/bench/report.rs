@@ -82,7 +82,8 @@ impl Table {
         }
         let _ = writeln!(
             out,
-            "\n<details><summary>commands</summary>\n\n(`$SCRATCH`: the runs' scratch folder, `target/bench-scratch`.)\n"
+            "\n<details><summary>commands</summary>\n\n(`$HUB`: the testkit's URL; `$SCRATCH`: the runs' scratch folder, \
+             `target/bench-scratch` or, for the tmpfs runs, a folder under `/dev/shm`.)\n"
         );
         for r in &self.rows {
             let _ = writeln!(out, "- {}: `{}`", r.contender, r.command);
