@@ -110,7 +110,7 @@ impl TeamTier {
             .iter()
             .map(|t| TierSpec::new(&t.url, t.mode.parse().map_err(|e| remote_error(&e))?).map_err(|e| remote_error(&e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut options = TierOptions::default().with_aws_env(env);
+        let mut options = TierOptions::default().with_env(env);
         options.parallelism = config.parallelism.clamp(1, 8);
         options.request_timeout = config.read_timeout.min(Duration::from_secs(60));
         options.signing_key = env(SIGNING_KEY_ENV).filter(|k| !k.is_empty()).map(String::into_bytes);
