@@ -123,6 +123,8 @@ pub struct Tier {
     pub(crate) conditional_put: AtomicBool,
     /// Keys found corrupt in this process: a verified push overwrites them (repair).
     pub(crate) repair: Mutex<std::collections::HashSet<String>>,
+    /// Listings replaced in this process (each at most once).
+    pub(crate) replaced: Mutex<std::collections::HashSet<String>>,
     pub(crate) signer: Option<Signer>,
 }
 
@@ -160,6 +162,7 @@ impl Tier {
             probe: tokio::sync::OnceCell::new(),
             conditional_put: AtomicBool::new(true),
             repair: Mutex::default(),
+            replaced: Mutex::default(),
             signer,
             options,
         })
