@@ -17,7 +17,7 @@
 //!   (`AZURE_STORAGE_SAS_KEY`), a token, a service principal (`AZURE_CLIENT_ID`,
 //!   `AZURE_CLIENT_SECRET`, `AZURE_TENANT_ID`), workload identity or the Azure CLI;
 //!   `AZURE_STORAGE_ENDPOINT` for another endpoint, `AZURE_ALLOW_HTTP` for a plain-HTTP
-//!   one, `AZURE_STORAGE_USE_EMULATOR=true` for Azurite (whose address object_store reads
+//!   one, `AZURE_STORAGE_USE_EMULATOR=true` for Azurite (whose address `object_store` reads
 //!   from `AZURITE_BLOB_STORAGE_URL` in the process environment, default
 //!   `http://127.0.0.1:10000`).
 
