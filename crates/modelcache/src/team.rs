@@ -179,17 +179,14 @@ impl TeamTier {
     }
 
     /// The artifact store's files by SHA-256 (one listing), for remembered pushes of URL
-    /// artifacts; one that is no longer cached has nothing left to push.
-    async fn url_files(&self) -> std::collections::HashMap<cache_core::Sha256, std::path::PathBuf> {
+    /// artifacts; `None` when the store cannot be listed now.
+    async fn url_files(&self) -> Option<std::collections::HashMap<cache_core::Sha256, std::path::PathBuf>> {
         let store = Arc::clone(&self.store);
         let found = crate::network::blocking(move || {
             Ok(store.artifacts()?.into_iter().map(|a| (a.sha256, a.path.into_std_path_buf())).collect())
         })
         .await;
-        found.unwrap_or_else(|e| {
-            tracing::warn!("could not list the cached artifacts to push them: {e}");
-            std::collections::HashMap::new()
-        })
+        found.map_err(|e| tracing::warn!("could not list the cached artifacts to push them, kept for later: {e}")).ok()
     }
 
     /// Pushes what is cached of `repo@commit` to `tier` (see the module docs).
@@ -262,7 +259,12 @@ impl TeamTier {
                     if artifacts.is_none() {
                         artifacts = Some(self.url_files().await);
                     }
-                    let Some(file) = artifacts.as_ref().and_then(|a| a.get(&sha256)).cloned() else {
+                    let Some(Some(files)) = &artifacts else {
+                        let _ = self.state.remember(&[p]);
+                        continue;
+                    };
+                    // One no longer cached has nothing left to push.
+                    let Some(file) = files.get(&sha256).cloned() else {
                         tracing::info!(tier = %p.tier, %sha256, "a remembered push of a URL artifact is no longer cached: dropped");
                         continue;
                     };
