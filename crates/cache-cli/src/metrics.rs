@@ -126,7 +126,7 @@ impl Collector for Tiers {
         if self.0.is_empty() {
             return Ok(());
         }
-        let families: [(&str, &str, Field); 7] = [
+        let families: [(&str, &str, Field); 8] = [
             ("remote_hits", "Blobs served verified from a team tier", |t| t.hits),
             ("remote_misses", "Blobs a team tier did not hold", |t| t.misses),
             ("remote_pulled_bytes", "Body bytes pulled from a team tier", |t| t.bytes_pulled),
@@ -134,6 +134,7 @@ impl Collector for Tiers {
             ("remote_pushed_blobs", "Blobs pushed to a team tier", |t| t.blobs_pushed),
             ("remote_errors", "Failed calls to a team tier (down, slow, denied), apart from misses", |t| t.errors),
             ("remote_corrupt", "Team tier objects that did not match their digest (never served)", |t| t.corrupt),
+            ("remote_listings_replaced", "Wrong team tier listings replaced by the Hub's", |t| t.listings_replaced),
         ];
         for (name, help, field) in families {
             let samples: Vec<(&str, u64)> = self.0.iter().map(|t| (t.url.as_str(), field(t))).collect();

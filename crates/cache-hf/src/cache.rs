@@ -293,6 +293,9 @@ impl HubCache {
                 Ok(files) => {
                     let tree = to_tree(&files);
                     self.store.write_tree(repo, &commit, &tree)?;
+                    if let Some(source) = &self.client.source {
+                        source.hub_listed(repo, &commit);
+                    }
                     tree
                 }
                 Err(e) if e.is_unreachable() => match self.fallback_snapshot(repo, &at, filter, e) {

@@ -25,7 +25,8 @@
 //!   before its first transfer, and every retry of its requests, metadata ones included.
 //! - A [`BlobSource`] (a team tier, given with [`HubCache::with_source`]) is asked for a
 //!   missed blob under its lock before the Hub, and for listings and refs only when the
-//!   Hub is unreachable; what it writes is committed only after the digests match, and
+//!   Hub is unreachable (and told when the Hub has listed a commit, so it can correct a
+//!   wrong copy); what it writes is committed only after the digests match, and
 //!   any failure of it falls through to the Hub. cache-hf never depends on an object
 //!   store: the facade implements the trait.
 //!

@@ -65,6 +65,12 @@ pub trait BlobSource: Send + Sync + std::fmt::Debug {
     /// The listing of `commit`.
     fn tree<'a>(&'a self, repo: &'a Repo, commit: &'a CommitHash) -> SourceFuture<'a, Option<Tree>>;
 
+    /// The Hub has just listed `commit` (and the listing is recorded in the cache), so a
+    /// source holding a different listing of it can correct its copy. Default: nothing.
+    fn hub_listed(&self, repo: &Repo, commit: &CommitHash) {
+        let _ = (repo, commit);
+    }
+
     /// The commit a branch or tag pointed at, and when that was recorded.
     fn resolve<'a>(&'a self, repo: &'a Repo, revision: &'a Revision) -> SourceFuture<'a, Option<(CommitHash, Timestamp)>>;
 }

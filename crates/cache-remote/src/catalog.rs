@@ -1,6 +1,14 @@
-//! What a tier holds: listings and refs for resolving without the Hub, a summary of the
-//! whole tier (`modelcache remote ls`), and re-hashing its blobs (`modelcache remote
-//! verify`).
+//! What a tier holds: listings and refs for resolving without the Hub (and replacing a
+//! wrong listing with the Hub's), a summary of the whole tier (`modelcache remote ls`),
+//! and re-hashing its blobs (`modelcache remote verify`).
+//!
+//! # A wrong listing is replaced
+//! Listings are written create-if-absent, so without a check a listing that is
+//! unreadable, fails its signature or disagrees with the Hub would stay forever. When the
+//! caller holds the Hub's listing of a commit, [`Tier::replace_tree_if_wrong`] reads the
+//! tier's copy (one GET, two when signing) and overwrites it in an `rw` tier only, never
+//! in `ro` (nor `wo`, which is never read); each key at most once per process, counted
+//! (`listings_replaced`) and logged once.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +16,11 @@ use cache_core::{CommitHash, MultiHasher, Repo, Revision, Timestamp};
 use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 
+use crate::counters::Counters;
 use crate::error::Error;
 use crate::layout::{BlobKey, parse_tree_key, ref_key, tree_key};
 use crate::push::RefRecord;
+use crate::spec::Mode;
 use crate::tier::{Failure, Tier};
 
 /// A tier's contents, summed.
@@ -73,6 +83,41 @@ impl Tier {
         }
         self.probe().await?;
         self.read_signed(&tree_key(repo, commit)).await
+    }
+
+    /// Replaces the tier's listing of `commit` with `json` (the Hub's, verified by the
+    /// caller) when the tier's copy is unreadable, fails its signature or is not what
+    /// `is_right` accepts. Only in an `rw` tier; a missing listing is left to
+    /// [`Tier::push_tree`]. `Ok(true)` when it replaced one.
+    pub async fn replace_tree_if_wrong(
+        &self,
+        repo: &Repo,
+        commit: &CommitHash,
+        json: &[u8],
+        is_right: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<bool, Error> {
+        if self.mode() != Mode::ReadWrite {
+            return Ok(false);
+        }
+        self.probe().await?;
+        let key = tree_key(repo, commit);
+        let Some(body) = self.read(&key).await? else { return Ok(false) };
+        let wrong = if let Some(signer) = &self.signer
+            && !signer.verify(&key, &body, &self.read(&format!("{key}.sig")).await?.unwrap_or_default())
+        {
+            "it has no valid signature"
+        } else if !is_right(&body) {
+            "it is unreadable or not what the Hub lists"
+        } else {
+            return Ok(false);
+        };
+        if !self.replaced.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone()) {
+            return Ok(false);
+        }
+        self.put_signed(&key, json.to_vec(), true).await?;
+        Counters::bump(&self.counters.listings_replaced, 1);
+        tracing::warn!(tier = %self.url(), %repo, %commit, key, "the team tier's listing was wrong ({wrong}): replaced by the Hub's");
+        Ok(true)
     }
 
     /// A branch or tag as the tier last saw it: the commit and when it was pushed.

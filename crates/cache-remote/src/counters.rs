@@ -25,6 +25,9 @@ pub struct TierStats {
     pub corrupt: u64,
     /// Calls skipped while the circuit breaker was open.
     pub skipped: u64,
+    /// Listings found wrong (unreadable, badly signed, or not what the Hub lists) and
+    /// replaced by the Hub's.
+    pub listings_replaced: u64,
 }
 
 impl TierStats {
@@ -38,6 +41,7 @@ impl TierStats {
         self.errors += other.errors;
         self.corrupt += other.corrupt;
         self.skipped += other.skipped;
+        self.listings_replaced += other.listings_replaced;
     }
 
     /// Whether nothing was counted.
@@ -56,6 +60,7 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) corrupt: AtomicU64,
     pub(crate) skipped: AtomicU64,
+    pub(crate) listings_replaced: AtomicU64,
 }
 
 impl Counters {
@@ -75,6 +80,7 @@ impl Counters {
             errors: self.errors.swap(0, Relaxed),
             corrupt: self.corrupt.swap(0, Relaxed),
             skipped: self.skipped.swap(0, Relaxed),
+            listings_replaced: self.listings_replaced.swap(0, Relaxed),
         }
     }
 
@@ -89,6 +95,7 @@ impl Counters {
             errors: self.errors.load(Relaxed),
             corrupt: self.corrupt.load(Relaxed),
             skipped: self.skipped.load(Relaxed),
+            listings_replaced: self.listings_replaced.load(Relaxed),
         }
     }
 }

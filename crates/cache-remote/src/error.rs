@@ -96,16 +96,16 @@ impl Error {
     pub fn hint(&self) -> String {
         match self {
             Error::InvalidSpec { .. } => {
-                "write a tier as `s3://bucket/prefix[:ro|rw|wo]` or `file:///path[:ro|rw|wo]` (`--remote`, `MODELCACHE_REMOTE` or `[[remote]]` in config.toml)".to_owned()
+                "write a tier as `s3://bucket/prefix[:ro|rw|wo]`, `gs://bucket/prefix`, `az://container/prefix` or `file:///path` (`--remote`, `MODELCACHE_REMOTE` or `[[remote]]` in config.toml)".to_owned()
             }
             Error::Open { .. } | Error::UnknownFormat { .. } => {
                 "check the tier's URL with `modelcache config`, or run without it: `--no-remote`".to_owned()
             }
             Error::Call { .. } | Error::Timeout { .. } | Error::Skipped { .. } => {
-                "check the network, `AWS_ENDPOINT_URL` and the credentials; gets still work from the Hub (`--no-remote` skips the tier)".to_owned()
+                "check the network, the endpoint (`AWS_ENDPOINT_URL`, `GOOGLE_BASE_URL`, `AZURE_STORAGE_ENDPOINT`) and the credentials; gets still work from the Hub (`--no-remote` skips the tier)".to_owned()
             }
             Error::Denied { .. } | Error::NotWritable { .. } => {
-                "give the credentials (`AWS_ACCESS_KEY_ID`) write access, or use the tier as `ro`".to_owned()
+                "give the credentials (`AWS_ACCESS_KEY_ID`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_KEY`…) write access, or use the tier as `ro`".to_owned()
             }
             Error::Io { .. } => "run `modelcache verify --repair`".to_owned(),
         }

@@ -1,18 +1,32 @@
-//! A shared team tier on object storage: a bucket (S3 or any S3-compatible store) or a
-//! shared directory that every cache pulls blobs through before asking the Hub, that a CI
+//! A shared team tier on object storage: a bucket (S3 or any S3-compatible store, Google
+//! Cloud Storage, Azure Blob Storage) or a shared directory that every cache pulls blobs through before asking the Hub, that a CI
 //! job seeds, and that laptops read without being able to write.
 //!
 //! # Layering
 //! Depends on `cache-core`, `cache-fetch` (only its [`Sink`](cache_fetch::Sink) and
 //! progress events, so a pull lands in the same staging file as a Hub download), tokio
-//! and `object_store` (`aws-base` with ring, and `fs`). Never on `cache-store` or
+//! and `object_store` (`aws-base`, `gcp-base`, `azure-base` with ring, and `fs`). Never on `cache-store` or
 //! `cache-hf`: the facade wires a tier into the download protocol as a blob source tried
 //! before the Hub (`cargo xtask test-matrix` checks this).
 //!
 //! # Tiers and modes
-//! A tier is `s3://bucket/prefix` (credentials, region and endpoint from the standard
-//! `AWS_*` variables, anonymous reads when none are set) or `file:///path` (NFS, a shared
-//! directory), each with its own mode: `rw` pulls and pushes, `ro` only pulls (never a
+//! A tier is one of
+//! - `s3://bucket/prefix`: credentials, region and endpoint from the standard `AWS_*`
+//!   variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+//!   `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`);
+//! - `gs://bucket/prefix`: Google Cloud Storage, credentials from `GOOGLE_SERVICE_ACCOUNT`
+//!   (a key file), `GOOGLE_SERVICE_ACCOUNT_KEY`, `GOOGLE_APPLICATION_CREDENTIALS` or the
+//!   gcloud application-default file; `GOOGLE_BASE_URL` for another endpoint;
+//! - `az://container/prefix` (also `azure://`, `adl://`, `abfs[s]://container/prefix` and
+//!   `abfs[s]://container@account.dfs.core.windows.net/prefix`): Azure Blob Storage, the
+//!   account from `AZURE_STORAGE_ACCOUNT_NAME` (or the URL), credentials from
+//!   `AZURE_STORAGE_ACCOUNT_KEY`, a SAS, a service principal, workload identity or the
+//!   Azure CLI; `AZURE_STORAGE_ENDPOINT` for another endpoint and
+//!   `AZURE_STORAGE_USE_EMULATOR=true` for Azurite;
+//! - `file:///path`: NFS, a shared directory.
+//!
+//! With none of a cloud's credential variables set, reads go anonymous (a public bucket)
+//! rather than asking an instance-metadata service. Each tier has its own mode: `rw` pulls and pushes, `ro` only pulls (never a
 //! PUT or DELETE), `wo` only pushes. One read-only tier never makes the others read-only.
 //!
 //! # Object layout (`v1`)
@@ -52,7 +66,7 @@
 //! use std::sync::Arc;
 //! use cache_remote::{BlobKey, Remote, TierOptions, TierSpec};
 //! let spec: TierSpec = "s3://team-models/hub:ro".parse()?;
-//! let options = TierOptions::default().with_aws_env(&|k| std::env::var(k).ok());
+//! let options = TierOptions::default().with_env(&|k| std::env::var(k).ok());
 //! let (remote, _left_out) = Remote::open(&[spec], options);
 //! let etag = cache_core::Etag::new(&"ab".repeat(32))?;
 //! let sink: Arc<dyn cache_fetch::Sink> = Arc::new(std::fs::File::create("/tmp/blob.incomplete")?);
@@ -62,6 +76,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backend;
 mod breaker;
 mod catalog;
 mod counters;

@@ -157,7 +157,7 @@ impl Tier {
 
     /// Writes the signature (when signing) before the object, so a reader that sees the
     /// object can check it.
-    async fn put_signed(&self, key: &str, body: Vec<u8>, overwrite: bool) -> Result<Pushed, Error> {
+    pub(crate) async fn put_signed(&self, key: &str, body: Vec<u8>, overwrite: bool) -> Result<Pushed, Error> {
         if let Some(signer) = &self.signer {
             let sig = signer.sign(key, &body);
             self.put_small(&format!("{key}.sig"), sig.into_bytes(), true).await?;

@@ -1,5 +1,6 @@
 //! Which tiers to use: a tier URL and its mode, parsed from `URL[:MODE]` as people type it
-//! (`s3://team-models/hub:ro`, `file:///mnt/models`), checked before anything is contacted.
+//! (`s3://team-models/hub:ro`, `gs://team-models/hub`, `az://models/hub:ro`,
+//! `file:///mnt/models`), checked before anything is contacted.
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,6 +69,12 @@ impl FromStr for Mode {
 pub(crate) enum Location {
     /// `s3://bucket/prefix`.
     S3 { bucket: String, prefix: String },
+    /// `gs://bucket/prefix` (Google Cloud Storage).
+    Gcs { bucket: String, prefix: String },
+    /// `az://container/prefix`, `azure://…`, `adl://…`, `abfs[s]://container/prefix` or
+    /// `abfs[s]://container@account.dfs.core.windows.net/prefix` (Azure Blob Storage; the
+    /// account, when the URL names none, comes from `AZURE_STORAGE_ACCOUNT_NAME`).
+    Azure { container: String, account: Option<String>, prefix: String },
     /// `file:///absolute/path`.
     Dir { path: String },
 }
@@ -82,41 +89,62 @@ pub struct TierSpec {
 }
 
 impl TierSpec {
-    /// A tier at `url` (`s3://bucket[/prefix]` or `file:///path`) with `mode`.
+    /// A tier at `url` (`s3://bucket[/prefix]`, `gs://bucket[/prefix]`,
+    /// `az://container[/prefix]` and the other Azure forms, or `file:///path`) with `mode`.
     pub fn new(url: &str, mode: Mode) -> Result<Self, Error> {
         let bad = |reason: &str| Error::InvalidSpec { spec: cache_core::redact_url(url), reason: reason.to_owned() };
         if url.split(['/', '\\']).any(|s| s == "." || s == "..") {
             return Err(bad("the path may not contain `.` or `..`"));
         }
         let parsed = url::Url::parse(url).map_err(|e| bad(&format!("not a URL ({e})")))?;
-        if !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some() {
+        let scheme = parsed.scheme();
+        // `abfs[s]://container@account.dfs.core.windows.net/…` names the container as the user.
+        let azure_user = matches!(scheme, "abfs" | "abfss") && !parsed.username().is_empty();
+        if (!parsed.username().is_empty() && !azure_user) || parsed.password().is_some() || parsed.query().is_some() {
             return Err(bad(
-                "a tier URL carries no credentials or query: S3 credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`",
+                "a tier URL carries no credentials or query: they come from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`)",
             ));
         }
-        let location = match parsed.scheme() {
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let prefix = parsed.path().trim_matches('/').to_owned();
+        let location = match scheme {
             "s3" => {
-                let bucket = parsed.host_str().unwrap_or_default().to_owned();
-                if bucket.is_empty() {
+                if host.is_empty() {
                     return Err(bad("an S3 tier names its bucket: `s3://bucket/prefix`"));
                 }
-                let prefix = parsed.path().trim_matches('/').to_owned();
-                Location::S3 { bucket, prefix }
+                Location::S3 { bucket: host, prefix }
+            }
+            "gs" => {
+                if host.is_empty() {
+                    return Err(bad("a Google Cloud Storage tier names its bucket: `gs://bucket/prefix`"));
+                }
+                Location::Gcs { bucket: host, prefix }
+            }
+            "az" | "azure" | "adl" | "abfs" | "abfss" => {
+                let (container, account) = if azure_user {
+                    let account = host
+                        .strip_suffix(".dfs.core.windows.net")
+                        .or_else(|| host.strip_suffix(".blob.core.windows.net"))
+                        .filter(|a| !a.is_empty() && !a.contains('.'))
+                        .ok_or_else(|| bad("the host must be `<account>.dfs.core.windows.net`"))?;
+                    (parsed.username().to_owned(), Some(account.to_owned()))
+                } else {
+                    (host, None)
+                };
+                if container.is_empty() || container.contains('.') {
+                    return Err(bad("an Azure tier names its container (no dots): `az://container/prefix`"));
+                }
+                Location::Azure { container, account, prefix }
             }
             "file" => {
-                if parsed.host_str().is_some_and(|h| !h.is_empty()) {
+                if !host.is_empty() {
                     return Err(bad("a directory tier is `file:///absolute/path` (three slashes)"));
                 }
                 let path = parsed.to_file_path().map_err(|()| bad("not an absolute path"))?;
                 let path = path.to_str().ok_or_else(|| bad("the path is not UTF-8"))?.to_owned();
                 Location::Dir { path }
             }
-            "gs" | "az" | "abfs" => {
-                return Err(bad(
-                    "Google Cloud Storage and Azure tiers are not built in: use `s3://` (with their S3-compatible endpoint in `AWS_ENDPOINT_URL`) or `file://`",
-                ));
-            }
-            _ => return Err(bad("the scheme must be `s3://` or `file://`")),
+            _ => return Err(bad("the scheme must be `s3://`, `gs://`, `az://` (or `azure://`, `abfs://`) or `file://`")),
         };
         let url = url.trim_end_matches('/').to_owned();
         Ok(TierSpec { url, location, mode })
@@ -182,6 +210,32 @@ mod tests {
     }
 
     #[test]
+    fn parses_google_cloud_storage_and_azure_urls() {
+        let s: TierSpec = "gs://team-models/hub/v:ro".parse().unwrap();
+        assert_eq!((s.url(), s.mode), ("gs://team-models/hub/v", Mode::ReadOnly));
+        assert_eq!(s.location(), &Location::Gcs { bucket: "team-models".into(), prefix: "hub/v".into() });
+        let azure = |container: &str, account: Option<&str>, prefix: &str| Location::Azure {
+            container: container.into(),
+            account: account.map(Into::into),
+            prefix: prefix.into(),
+        };
+        for (spec, want, mode) in [
+            ("az://models/hub", azure("models", None, "hub"), Mode::ReadWrite),
+            ("azure://models:wo", azure("models", None, ""), Mode::WriteOnly),
+            ("adl://models/a/b/:ro", azure("models", None, "a/b"), Mode::ReadOnly),
+            ("abfs://models/hub", azure("models", None, "hub"), Mode::ReadWrite),
+            ("abfss://models@team.dfs.core.windows.net/hub:ro", azure("models", Some("team"), "hub"), Mode::ReadOnly),
+        ] {
+            let s: TierSpec = spec.parse().unwrap();
+            assert_eq!((s.location(), s.mode), (&want, mode), "{spec}");
+        }
+        assert_eq!(
+            parse_list("gs://a/x:ro, az://c/p, s3://b").unwrap().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["gs://a/x:ro", "az://c/p:rw", "s3://b:rw"]
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_serve_with_the_reason() {
         for (spec, says) in [
             ("s3://b/p:rx", "`rw`"),
@@ -189,7 +243,11 @@ mod tests {
             ("s3://key:secret@b/p", "credentials"),
             ("file://host/x", "three slashes"),
             ("s3://b/../x", "`..`"),
-            ("gs://b/p", "not built in"),
+            ("gs:///p", "names its bucket"),
+            ("az://my.container/p", "no dots"),
+            ("az://user:secret@c/p", "credentials"),
+            ("abfss://c@team.example.com/p", "dfs.core.windows.net"),
+            ("ftp://host/x", "`gs://`"),
         ] {
             let e = spec.parse::<TierSpec>().unwrap_err().to_string();
             assert!(e.contains(says), "{spec}: {e}");

@@ -11,14 +11,16 @@ use std::path::{Path, PathBuf};
 use crate::counters::TierStats;
 use crate::error::Error;
 
-/// A commit (or a repository's cached files) still to be pushed to a tier.
+/// A commit (or a repository's cached files), or a URL artifact, still to be pushed to a
+/// tier.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct PendingPush {
     /// The tier's URL.
     pub tier: String,
-    /// The repository, as `huggingface_hub` names its folder (`models--org--name`).
+    /// The repository, as `huggingface_hub` names its folder (`models--org--name`), or
+    /// `url` for a URL artifact.
     pub repo: String,
-    /// The commit.
+    /// The commit, or a URL artifact's SHA-256 (hex).
     pub commit: String,
 }
 

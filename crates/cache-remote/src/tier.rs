@@ -35,8 +35,9 @@ pub struct TierOptions {
     pub parallelism: usize,
     /// Files above this size are pushed in parts (multipart upload).
     pub multipart_above: u64,
-    /// The `AWS_*` environment (credentials, region, endpoint, `AWS_ALLOW_HTTP`).
-    pub aws_env: Vec<(String, String)>,
+    /// The clouds' environment: `AWS_*`, `GOOGLE_*` and `AZURE_*` (credentials, region,
+    /// endpoint, plain HTTP allowed or not; see [`TierOptions::with_env`]).
+    pub env: Vec<(String, String)>,
     /// The key that signs listings and refs (HMAC-SHA256); with one, unsigned or badly
     /// signed listings and refs are misses.
     pub signing_key: Option<Vec<u8>>,
@@ -52,31 +53,19 @@ impl Default for TierOptions {
             chunk: 8 << 20,
             parallelism: 4,
             multipart_above: 64 << 20,
-            aws_env: Vec::new(),
+            env: Vec::new(),
             signing_key: None,
         }
     }
 }
 
 impl TierOptions {
-    /// The `AWS_*` variables `env` gives, for S3 tiers.
+    /// The variables `env` gives that configure S3 (`AWS_*`), Google Cloud Storage
+    /// (`GOOGLE_*`) and Azure (`AZURE_*`) tiers, as the clouds' own tools read them; the
+    /// crate docs list them.
     #[must_use]
-    pub fn with_aws_env(mut self, env: &dyn Fn(&str) -> Option<String>) -> Self {
-        const KEYS: &[&str] = &[
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT",
-            "AWS_ALLOW_HTTP",
-            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            "AWS_ROLE_ARN",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        ];
-        self.aws_env = KEYS.iter().filter_map(|k| env(k).map(|v| ((*k).to_owned(), v))).collect();
+    pub fn with_env(mut self, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        self.env = crate::backend::ENV_KEYS.iter().filter_map(|k| env(k).map(|v| ((*k).to_owned(), v))).collect();
         self
     }
 }
@@ -134,6 +123,8 @@ pub struct Tier {
     pub(crate) conditional_put: AtomicBool,
     /// Keys found corrupt in this process: a verified push overwrites them (repair).
     pub(crate) repair: Mutex<std::collections::HashSet<String>>,
+    /// Listings replaced in this process (each at most once).
+    pub(crate) replaced: Mutex<std::collections::HashSet<String>>,
     pub(crate) signer: Option<Signer>,
 }
 
@@ -155,59 +146,10 @@ impl Tier {
     /// Sets up the tier (no network call: the probe runs on first use).
     pub fn open(spec: TierSpec, options: Arc<TierOptions>) -> Result<Tier, Error> {
         let open_err = |reason: String| Error::Open { url: spec.url().to_owned(), reason };
-        let (store, prefix): (Arc<dyn ObjectStore>, String) = match spec.location() {
-            Location::S3 { bucket, prefix } => {
-                // reqwest is built without a default TLS provider: use ring, as cache-fetch does.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
-                for (k, v) in &options.aws_env {
-                    if let Ok(key) = k.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                let has = |k: &str| options.aws_env.iter().any(|(n, _)| n == k);
-                if !has("AWS_ACCESS_KEY_ID")
-                    && !has("AWS_WEB_IDENTITY_TOKEN_FILE")
-                    && !has("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-                {
-                    // Anonymous reads of a public bucket; no instance-metadata lookups.
-                    b = b.with_skip_signature(true);
-                }
-                if !has("AWS_REGION") && !has("AWS_DEFAULT_REGION") {
-                    b = b.with_region("us-east-1");
-                }
-                let client = object_store::ClientOptions::new()
-                    .with_connect_timeout(options.connect_timeout)
-                    .with_timeout(options.request_timeout)
-                    .with_pool_idle_timeout(options.idle_timeout);
-                let client = if options.aws_env.iter().any(|(k, v)| k == "AWS_ALLOW_HTTP" && v == "true") {
-                    client.with_allow_http(true)
-                } else {
-                    client
-                };
-                let retry = object_store::RetryConfig {
-                    max_retries: 1,
-                    retry_timeout: options.request_timeout,
-                    ..object_store::RetryConfig::default()
-                };
-                let s3 = b
-                    .with_client_options(client)
-                    .with_retry(retry)
-                    .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
-                    .build()
-                    .map_err(|e| open_err(e.to_string()))?;
-                let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-                (Arc::new(s3), prefix)
-            }
-            Location::Dir { path } => {
-                if spec.mode.writes() {
-                    std::fs::create_dir_all(path).map_err(|e| open_err(format!("cannot create `{path}`: {e}")))?;
-                }
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
-                    .map_err(|e| open_err(format!("`{path}` is not a readable directory ({e})")))?;
-                (Arc::new(fs), String::new())
-            }
-        };
+        if let (Location::Dir { path }, true) = (spec.location(), spec.mode.writes()) {
+            std::fs::create_dir_all(path).map_err(|e| open_err(format!("cannot create `{path}`: {e}")))?;
+        }
+        let (store, prefix) = crate::backend::open(spec.location(), &options).map_err(open_err)?;
         let signer = options.signing_key.as_deref().map(Signer::new);
         Ok(Tier {
             mode: AtomicU8::new(mode_code(spec.mode)),
@@ -220,6 +162,7 @@ impl Tier {
             probe: tokio::sync::OnceCell::new(),
             conditional_put: AtomicBool::new(true),
             repair: Mutex::default(),
+            replaced: Mutex::default(),
             signer,
             options,
         })

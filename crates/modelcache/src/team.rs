@@ -6,14 +6,18 @@
 //! Everything of `repo@commit` that is cached goes to each writable tier: blobs first
 //! (create-if-absent, so repeating a push costs one request per blob), then the listing
 //! — only when every file it lists is in the tier, so a reader never sees a listing
-//! whose blobs are missing — and the refs pointing at the commit last.
+//! whose blobs are missing — and the refs pointing at the commit last. When the Hub
+//! listed the commit in this process and an `rw` tier already holds a listing of it that
+//! is unreadable, badly signed or different, the Hub's replaces it (counted as
+//! `listings_replaced`, logged once); an `ro` tier is never written.
 //!
 //! # Never slower, never lost
 //! A push runs as a task beside the command: `get` returns its paths as soon as the
 //! local commit is done. [`TeamTier::finish`] waits for running pushes at most
 //! `remote_wait`; what did not finish (or failed) is written to the home
 //! (`remote/pending.json`) and pushed by the next command that finishes, or by
-//! `modelcache push`.
+//! `modelcache push`. URL artifacts too: they are remembered by their SHA-256 and pushed
+//! later from the artifact store while it still holds them.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,7 +34,7 @@ use crate::error::CacheError;
 /// The variable holding the key that signs listings and refs (never shown).
 pub(crate) const SIGNING_KEY_ENV: &str = "MODELCACHE_REMOTE_SIGNING_KEY";
 
-/// The `repo` of a running push of a URL artifact (never written to the home).
+/// The `repo` of a push of a URL artifact (its `commit` is the artifact's SHA-256).
 const URL_PUSH: &str = "url";
 
 /// What a push of one commit to one tier did.
@@ -50,6 +54,9 @@ pub struct PushReport {
     pub bytes_written: u64,
     /// Whether the listing was pushed (every listed file is in the tier).
     pub tree: bool,
+    /// Whether the tier's listing was wrong and the Hub's replaced it.
+    #[serde(default)]
+    pub tree_replaced: bool,
     /// Refs pointed at the commit.
     pub refs: Vec<String>,
 }
@@ -66,6 +73,9 @@ pub(crate) struct TeamTier {
     store: Arc<Store>,
     wait: Duration,
     running: Mutex<Vec<Running>>,
+    /// Listings the Hub gave in this process (`models--org--name`, commit): only these
+    /// may replace a tier's listing.
+    hub_listed: Mutex<std::collections::HashSet<(String, String)>>,
     /// Where a pulled blob's end is reported (the transfer's own `Finished` is held back:
     /// the resolver would log it as a Hub download).
     progress: Arc<dyn crate::Progress>,
@@ -110,7 +120,7 @@ impl TeamTier {
             .iter()
             .map(|t| TierSpec::new(&t.url, t.mode.parse().map_err(|e| remote_error(&e))?).map_err(|e| remote_error(&e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut options = TierOptions::default().with_aws_env(env);
+        let mut options = TierOptions::default().with_env(env);
         options.parallelism = config.parallelism.clamp(1, 8);
         options.request_timeout = config.read_timeout.min(Duration::from_secs(60));
         options.signing_key = env(SIGNING_KEY_ENV).filter(|k| !k.is_empty()).map(String::into_bytes);
@@ -124,6 +134,7 @@ impl TeamTier {
             store: Arc::clone(store),
             wait: config.remote_wait,
             running: Mutex::default(),
+            hub_listed: Mutex::default(),
             progress,
         }))
     }
@@ -153,30 +164,29 @@ impl TeamTier {
     }
 
     /// After a URL artifact with a known SHA-256 was downloaded: pushes its file to every
-    /// writable tier in the background (not remembered when it cannot finish: the next
-    /// download of the URL pushes it again).
+    /// writable tier in the background (remembered for later without a tokio runtime).
     pub(crate) fn after_url_download(self: &Arc<Self>, sha256: cache_core::Sha256, file: &std::path::Path) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
         for tier in self.remote.writers() {
+            let pending = PendingPush { tier: tier.url().to_owned(), repo: URL_PUSH.to_owned(), commit: sha256.to_hex() };
+            let Ok(handle) = tokio::runtime::Handle::try_current() else {
+                let _ = self.state.remember(&[pending]);
+                continue;
+            };
             let (tier, file) = (Arc::clone(tier), file.to_owned());
-            let url = tier.url().to_owned();
-            let pending = PendingPush { tier: url.clone(), repo: URL_PUSH.to_owned(), commit: sha256.to_hex() };
-            let task = handle.spawn(async move {
-                let size = tokio::fs::metadata(&file).await.map_or(0, |m| m.len());
-                let pushed = tier.push_blob(&BlobKey::Url(sha256), &file, size).await.map_err(|e| remote_error(&e))?;
-                let written = u64::from(pushed == cache_remote::Pushed::Written);
-                Ok(PushReport {
-                    tier: url,
-                    repo: String::new(),
-                    commit: sha256.to_hex(),
-                    blobs_written: written,
-                    blobs_present: 1 - written,
-                    bytes_written: size * written,
-                    ..PushReport::default()
-                })
-            });
+            let task = handle.spawn(async move { push_url(&tier, sha256, &file).await });
             self.running().push(Running { pending, task });
         }
+    }
+
+    /// The artifact store's files by SHA-256 (one listing), for remembered pushes of URL
+    /// artifacts; `None` when the store cannot be listed now.
+    async fn url_files(&self) -> Option<std::collections::HashMap<cache_core::Sha256, std::path::PathBuf>> {
+        let store = Arc::clone(&self.store);
+        let found = crate::network::blocking(move || {
+            Ok(store.artifacts()?.into_iter().map(|a| (a.sha256, a.path.into_std_path_buf())).collect())
+        })
+        .await;
+        found.map_err(|e| tracing::warn!("could not list the cached artifacts to push them, kept for later: {e}")).ok()
     }
 
     /// Pushes what is cached of `repo@commit` to `tier` (see the module docs).
@@ -206,7 +216,19 @@ impl TeamTier {
             }
         }
         if let (Some(tree), true) = (tree, complete) {
-            tier.push_tree(repo, &commit, tree.to_json().as_bytes()).await.map_err(|e| remote_error(&e))?;
+            let json = tree.to_json();
+            let pushed = tier.push_tree(repo, &commit, json.as_bytes()).await.map_err(|e| remote_error(&e))?;
+            if pushed == cache_remote::Pushed::Present && self.listed_by_hub(repo, &commit) {
+                let is_right = |body: &[u8]| std::str::from_utf8(body).ok().and_then(Tree::from_json).is_some_and(|t| t == tree);
+                // The push itself is done: a failed check only leaves the listing as it was.
+                report.tree_replaced = tier
+                    .replace_tree_if_wrong(repo, &commit, json.as_bytes(), is_right)
+                    .await
+                    .inspect_err(
+                        |e| tracing::info!(tier = %tier.url(), %repo, %commit, "could not check the tier's listing: {e}"),
+                    )
+                    .unwrap_or(false);
+            }
             report.tree = true;
             for name in refs_to(&self.store, repo, &commit) {
                 if let Ok(rev) = name.parse::<Revision>() {
@@ -219,6 +241,11 @@ impl TeamTier {
         Ok(report)
     }
 
+    /// Whether the Hub listed `repo@commit` in this process.
+    fn listed_by_hub(&self, repo: &Repo, commit: &CommitHash) -> bool {
+        self.hub_listed.lock().unwrap_or_else(PoisonError::into_inner).contains(&(repo.folder_name(), commit.to_string()))
+    }
+
     /// Waits for running pushes at most `remote_wait`, remembers what did not finish,
     /// retries what earlier commands left (within the same wait), and adds this process's
     /// figures to the home's. Returns what the pushes did and how many were left over.
@@ -226,19 +253,34 @@ impl TeamTier {
         let deadline = Instant::now() + self.wait;
         // What earlier commands left, once per process and only when there is time.
         if let Ok(earlier) = self.state.take_pending() {
+            let mut artifacts = None;
             for p in earlier {
-                let tier = self.remote.writers().find(|t| t.url() == p.tier).cloned();
-                match (tier, Repo::from_folder_name(&p.repo)) {
-                    (Some(tier), Ok(repo)) => {
-                        let me = Arc::clone(self);
-                        let commit = p.commit.clone();
-                        let task = tokio::spawn(async move { me.push_commit(&tier, &repo, &commit).await });
-                        self.running().push(Running { pending: p, task });
-                    }
+                let Some(tier) = self.remote.writers().find(|t| t.url() == p.tier).cloned() else {
                     // A tier no longer configured (or writable here): kept for later.
-                    _ => {
-                        let _ = self.state.remember(&[p]);
+                    let _ = self.state.remember(&[p]);
+                    continue;
+                };
+                if p.repo == URL_PUSH {
+                    let Ok(sha256) = cache_core::Sha256::from_hex(&p.commit) else { continue };
+                    if artifacts.is_none() {
+                        artifacts = Some(self.url_files().await);
                     }
+                    let Some(Some(files)) = &artifacts else {
+                        let _ = self.state.remember(&[p]);
+                        continue;
+                    };
+                    // One no longer cached has nothing left to push.
+                    let Some(file) = files.get(&sha256).cloned() else {
+                        tracing::info!(tier = %p.tier, %sha256, "a remembered push of a URL artifact is no longer cached: dropped");
+                        continue;
+                    };
+                    let task = tokio::spawn(async move { push_url(&tier, sha256, &file).await });
+                    self.running().push(Running { pending: p, task });
+                } else if let Ok(repo) = Repo::from_folder_name(&p.repo) {
+                    let me = Arc::clone(self);
+                    let commit = p.commit.clone();
+                    let task = tokio::spawn(async move { me.push_commit(&tier, &repo, &commit).await });
+                    self.running().push(Running { pending: p, task });
                 }
             }
         }
@@ -267,8 +309,6 @@ impl TeamTier {
             );
         }
         let leftover = left.len();
-        // A URL artifact's push is not remembered: the next download of the URL pushes it.
-        left.retain(|p| p.repo != URL_PUSH);
         if let Err(e) = self.state.remember(&left) {
             tracing::warn!("could not remember unfinished pushes: {e}");
         }
@@ -313,12 +353,28 @@ impl Drop for TeamTier {
             .filter_map(|r| {
                 let done = r.task.is_finished();
                 r.task.abort();
-                (!done && r.pending.repo != URL_PUSH).then_some(r.pending)
+                (!done).then_some(r.pending)
             })
             .collect();
         let _ = self.state.remember(&left);
         self.save_stats();
     }
+}
+
+/// Pushes a URL artifact's file to `tier` under its SHA-256.
+async fn push_url(tier: &Arc<Tier>, sha256: cache_core::Sha256, file: &std::path::Path) -> Result<PushReport, CacheError> {
+    let size = tokio::fs::metadata(file).await.map_or(0, |m| m.len());
+    let pushed = tier.push_blob(&BlobKey::Url(sha256), file, size).await.map_err(|e| remote_error(&e))?;
+    let written = u64::from(pushed == cache_remote::Pushed::Written);
+    Ok(PushReport {
+        tier: tier.url().to_owned(),
+        repo: String::new(),
+        commit: sha256.to_hex(),
+        blobs_written: written,
+        blobs_present: 1 - written,
+        bytes_written: size * written,
+        ..PushReport::default()
+    })
 }
 
 /// A blob of a commit: its etag, size and local file (if cached).
@@ -433,6 +489,10 @@ impl BlobSource for TeamTier {
             }
             tree
         })
+    }
+
+    fn hub_listed(&self, repo: &Repo, commit: &CommitHash) {
+        self.hub_listed.lock().unwrap_or_else(PoisonError::into_inner).insert((repo.folder_name(), commit.to_string()));
     }
 
     fn resolve<'a>(&'a self, repo: &'a Repo, revision: &'a Revision) -> SourceFuture<'a, Option<(CommitHash, Timestamp)>> {

@@ -50,7 +50,11 @@ pub(crate) fn push(app: &App, args: &PushArgs) -> Result<()> {
                 r.blobs_written,
                 format::size(r.bytes_written),
                 r.blobs_present,
-                if r.tree { "pushed" } else { "not pushed (files missing locally and in the tier)" },
+                match (r.tree, r.tree_replaced) {
+                    (true, true) => "replaced (the tier's was wrong)",
+                    (true, false) => "pushed",
+                    (false, _) => "not pushed (files missing locally and in the tier)",
+                },
                 if r.refs.is_empty() { String::new() } else { format!(", refs {}", r.refs.join(", ")) },
             );
             s
@@ -127,7 +131,11 @@ fn verify(app: &App, args: &RemoteVerifyArgs) -> Result<()> {
 pub(crate) fn stats_rows(tiers: &[modelcache::TierStats]) -> String {
     tiers.iter().fold(String::new(), |mut out, t| {
         let _ = writeln!(out, "{:<20} {}", "team tier", t.url);
-        let _ = writeln!(out, "{:<20} {} hits, {} misses, {} errors, {} corrupt", "", t.hits, t.misses, t.errors, t.corrupt);
+        let _ = write!(out, "{:<20} {} hits, {} misses, {} errors, {} corrupt", "", t.hits, t.misses, t.errors, t.corrupt);
+        let _ = match t.listings_replaced {
+            0 => writeln!(out),
+            n => writeln!(out, ", {n} wrong listing(s) replaced"),
+        };
         let _ = writeln!(
             out,
             "{:<20} {} pulled, {} pushed ({} blobs)",

@@ -28,7 +28,7 @@ pub(crate) fn options(env: Vec<(String, String)>) -> TierOptions {
         request_timeout: Duration::from_secs(2),
         chunk: 256 << 10,
         multipart_above: 6 << 20,
-        aws_env: env,
+        env,
         ..TierOptions::default()
     }
 }

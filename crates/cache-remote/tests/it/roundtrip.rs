@@ -162,3 +162,50 @@ async fn with_a_signing_key_unsigned_or_badly_signed_listings_and_refs_are_misse
     std::fs::write(&file, b"{\"x\":1}").unwrap();
     assert!(team.tree(&repo, &commit).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_listing_is_replaced_once_in_rw_only_and_an_unsigned_one_when_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().join("tier");
+    let open = |mode: Mode, key: Option<&[u8]>| {
+        let spec = cache_remote::TierSpec::new(&format!("file://{}", at.display()), mode).unwrap();
+        let options = cache_remote::TierOptions { signing_key: key.map(<[u8]>::to_vec), ..options(Vec::new()) };
+        cache_remote::Tier::open(spec, std::sync::Arc::new(options)).unwrap()
+    };
+    let repo = Repo::model("org/name".parse().unwrap());
+    let commit = CommitHash::new(&"d".repeat(40)).unwrap();
+    let file = at.join(format!("v1/trees/models/org--name/{commit}.json"));
+    let right = b"{\"format_version\": 1, \"files\": {}}".as_slice();
+    let is_right = |body: &[u8]| body == right;
+
+    // Nothing there: nothing to replace (the push creates it).
+    let rw = open(Mode::ReadWrite, None);
+    assert!(!rw.replace_tree_if_wrong(&repo, &commit, right, is_right).await.unwrap());
+    assert_eq!(rw.push_tree(&repo, &commit, b"{ broken").await.unwrap(), Pushed::Written);
+    assert_eq!(rw.push_tree(&repo, &commit, right).await.unwrap(), Pushed::Present, "create-if-absent");
+
+    // `ro` and `wo` leave it as it is.
+    for mode in [Mode::ReadOnly, Mode::WriteOnly] {
+        let t = open(mode, None);
+        assert!(!t.replace_tree_if_wrong(&repo, &commit, right, is_right).await.unwrap(), "{mode}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"{ broken", "{mode}");
+        assert_eq!(t.stats().listings_replaced, 0);
+    }
+
+    // `rw` replaces it, once per process, and counts it.
+    assert!(rw.replace_tree_if_wrong(&repo, &commit, right, is_right).await.unwrap());
+    assert_eq!(std::fs::read(&file).unwrap(), right);
+    std::fs::write(&file, b"{ broken again").unwrap();
+    assert!(!rw.replace_tree_if_wrong(&repo, &commit, right, is_right).await.unwrap(), "once per key and process");
+    assert_eq!(rw.stats().listings_replaced, 1);
+    // A right one is left alone.
+    let fresh = open(Mode::ReadWrite, None);
+    std::fs::write(&file, right).unwrap();
+    assert!(!fresh.replace_tree_if_wrong(&repo, &commit, right, is_right).await.unwrap());
+
+    // With a key, a right body without a valid signature is replaced, and then verifies.
+    let signed = open(Mode::ReadWrite, Some(b"team key"));
+    assert!(signed.tree(&repo, &commit).await.unwrap().is_none(), "unsigned: a miss");
+    assert!(signed.replace_tree_if_wrong(&repo, &commit, right, is_right).await.unwrap());
+    assert_eq!(signed.tree(&repo, &commit).await.unwrap().as_deref(), Some(right));
+}

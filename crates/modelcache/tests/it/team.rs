@@ -274,3 +274,127 @@ async fn a_pull_from_the_tier_reports_each_file_finished_once() {
     seen.sort();
     assert_eq!(seen, ["config.json", "model.safetensors", "tokenizer.json"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_artifact_push_that_cannot_finish_is_remembered_and_pushed_later() {
+    let hub = hub::start().await;
+    let s3 = S3::start();
+    let file = hub.file("org/other", "main", "vocab.txt").unwrap();
+    let sha = cache_core::Sha256::of(&file.content.to_vec()).to_hex();
+    let key = format!("hub/v1/urls/sha256/{}/{sha}", &sha[..2]);
+    let a = s3.machine("rw");
+    s3.proxy.set_down(true);
+    let m = a.manager(hub.url());
+    m.get_url(&file.url, Some(&sha)).await.unwrap();
+    let summary = m.finish_pushes().await;
+    assert_eq!(summary.remembered, 1, "{summary:?}");
+    let pending = m.pending_pushes();
+    assert_eq!((pending.len(), pending[0].commit.as_str()), (1, sha.as_str()), "{pending:?}");
+    drop(m);
+    assert!(s3.moto.get(&key).is_none());
+
+    // The next command on this machine pushes it, from the artifact store.
+    s3.proxy.set_down(false);
+    let m = a.manager(hub.url());
+    let summary = m.finish_pushes().await;
+    assert_eq!((summary.remembered, summary.pushed.len()), (0, 1), "{summary:?}");
+    assert_eq!(summary.pushed[0].blobs_written, 1, "{summary:?}");
+    assert!(m.pending_pushes().is_empty());
+    assert_eq!(s3.moto.get(&key).unwrap(), file.content.to_vec());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_listing_is_replaced_by_the_hubs_in_rw_and_left_alone_in_ro() {
+    let hub = hub::start().await;
+    let s3 = S3::start();
+    let a = s3.machine("rw");
+    let seeded = seed(&hub, &a).await;
+    let commit = seeded.list().unwrap()[0].revisions[0].commit.clone();
+    let key = format!("hub/v1/trees/models/org--model/{commit}.json");
+    let good = s3.moto.get(&key).unwrap();
+    let good_text = String::from_utf8(good.clone()).unwrap();
+    assert!(good_text.contains("\"config.json\""), "{good_text}");
+    let disagreeing = good_text.replace("\"config.json\"", "\"config2.json\"");
+    for (what, bad) in [("unreadable", b"{ not a listing".to_vec()), ("disagreeing", disagreeing.into_bytes())] {
+        s3.moto.put(&key, &bad);
+        let before = s3.moto.list();
+
+        // `ro`: read with the Hub reachable, never written.
+        let c = s3.machine("ro");
+        let m = c.manager(hub.url());
+        m.get_snapshot(&model(), &[], &[]).await.unwrap();
+        m.finish_pushes().await;
+        assert_eq!(s3.moto.list(), before, "{what}: listing and ETags identical in `ro`");
+        assert_eq!(m.remote_stats()[0].listings_replaced, 0);
+
+        // `rw`: the Hub's listing replaces it, once.
+        let b = s3.machine("rw");
+        let m = b.manager(hub.url());
+        let got = m.get_snapshot(&model(), &[], &[]).await.unwrap();
+        assert_eq!(got.files_downloaded, 3);
+        let summary = m.finish_pushes().await;
+        assert_eq!(summary.remembered, 0, "{summary:?}");
+        assert!(summary.pushed[0].tree_replaced, "{what}: {summary:?}");
+        assert_eq!(s3.moto.get(&key).unwrap(), good, "{what}: the bucket holds the Hub's listing again");
+        assert_ne!(s3.moto.list()[&key].1, before[&key].1, "{what}: a new object");
+        assert_eq!(m.remote_stats()[0].listings_replaced, 1, "{what}");
+    }
+
+    // A right listing is left as it is.
+    let before = s3.moto.list();
+    let d = s3.machine("rw");
+    let m = d.manager(hub.url());
+    m.get_snapshot(&model(), &[], &[]).await.unwrap();
+    let summary = m.finish_pushes().await;
+    assert!(!summary.pushed[0].tree_replaced, "{summary:?}");
+    assert_eq!(s3.moto.list()[&key], before[&key]);
+}
+
+/// A port that accepts connections (the kernel's backlog) and never answers.
+fn black_hole() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    (l, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_and_azure_tiers_that_cannot_be_reached_never_fail_a_get_the_hub_can_serve() {
+    let hub = hub::start().await;
+    // A server answering 503 to everything, counting what it is asked.
+    let down = S3Proxy::start(hub::dead().rsplit(':').next().unwrap().parse().unwrap());
+    down.set_down(true);
+    let (_hole, hole) = black_hole();
+    for (scheme, url) in [("gs", "gs://team-models/hub"), ("az", "az://models/hub")] {
+        for (fault, endpoint) in [("refused", hub::dead()), ("503", down.endpoint()), ("silent", hole.clone())] {
+            let env = Env::new().var("MODELCACHE_REMOTE", &format!("{url}:rw")).var("MODELCACHE_READ_TIMEOUT", "2s");
+            let env = if scheme == "gs" {
+                env.var("GOOGLE_BASE_URL", &endpoint).var("GOOGLE_ALLOW_HTTP", "true")
+            } else {
+                env.var("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1")
+                    .var(
+                        "AZURE_STORAGE_ACCOUNT_KEY",
+                        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+                    )
+                    .var("AZURE_STORAGE_ENDPOINT", &format!("{endpoint}/devstoreaccount1"))
+                    .var("AZURE_ALLOW_HTTP", "true")
+            };
+            let before = down.count_method("GET");
+            let m = env.manager(hub.url());
+            let started = Instant::now();
+            let got = m.get_snapshot(&model(), &[], &[]).await.unwrap();
+            let summary = m.finish_pushes().await;
+            assert!(started.elapsed() < Duration::from_secs(60), "{scheme} {fault}: {:?}", started.elapsed());
+            assert_eq!((got.files, got.files_downloaded), (3, 3), "{scheme} {fault}");
+            assert_eq!(summary.remembered, 1, "{scheme} {fault}: the push is kept for later: {summary:?}");
+            let t = &m.remote_stats()[0];
+            assert!(t.errors >= 1 && t.hits == 0 && t.misses == 0, "{scheme} {fault}: {t:?}");
+            if fault == "503" {
+                let asked = down.counts();
+                assert!(down.count_method("GET") > before, "{scheme}: {asked:?}");
+                let marker = if scheme == "gs" { "/team-models/hub/v1/TIER.json" } else { "/models/hub/v1/TIER.json" };
+                let decoded = |p: &str| p.replace("%2F", "/").replace("%2D", "-").replace("%2E", ".");
+                assert!(asked.keys().any(|(_, p)| decoded(p).ends_with(marker)), "{scheme}: {asked:?}");
+            }
+        }
+    }
+}
