@@ -120,6 +120,9 @@ fn deny() -> Result<(), String> {
         println!("cargo deny: not installed; installing cargo-deny {DENY_VERSION} (about 8 minutes, once per machine)");
         cmd::run(cmd::cargo().args(["install", "cargo-deny", "--version", DENY_VERSION, "--locked"]))?;
     }
+    // cargo-deny runs `cargo metadata` for every platform, offline: fetch the crates of the
+    // other platforms too (a build fetched only this one's), or a fresh machine fails here.
+    cmd::run(cmd::cargo().args(["fetch", "--locked"]))?;
     // cargo-deny reads advisories from a git repository; build one from the offline copy.
     let shared = cmd::root().join("../shared/advisory-db");
     if shared.is_dir() {

@@ -74,7 +74,7 @@ pub(crate) struct Global {
     pub(crate) verbose: u8,
     /// Log format on stderr: text, or json (one JSON event per line, info level without
     /// -v; errors too; no progress bars) [env: `MODELCACHE_LOG_FORMAT`]
-    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
 }
 
