@@ -16,13 +16,27 @@
 //! the sink to its contiguous prefix (see `checkpoint`).
 //!
 //! # Parallel ranges
-//! When the expected size is known and more than `parallel_threshold` bytes are missing,
-//! the first request asks for one `chunk_size` range. Its answer resolves the redirect
-//! (the CDN URL is then used for every range, without the token unless it is the same
-//! origin) and proves range support; up to `parallelism` ranges then run concurrently,
-//! each written at its offset. A server that answers `200` falls back to one stream.
-//! While they run, a sink with a progress record gets a checkpoint every
-//! `checkpoint_interval` bytes.
+//! Chosen from measured throughput, not from the size alone. When the expected size is
+//! known and more than `parallel_threshold` bytes are missing, the first request asks for
+//! the first gap, open-ended when it runs to the end (`bytes=N-`, even from 0: a `206`
+//! proves range support). Its answer resolves the redirect (the CDN URL is then used for
+//! every range, without the token unless it is the same origin). The stream is measured
+//! for `probe_window`:
+//! - **Fast** (at least `parallel_below_rate`): it goes on alone to the end. One stream
+//!   costs the least CPU: every chunk is hashed from memory as it arrives, with no range
+//!   bookkeeping, no reading back, one connection. On such a link a second connection
+//!   would only compete with the hasher for the cores.
+//! - **Slow** (a per-connection cap, a long fat link): the stream keeps one more
+//!   `chunk_size` past what it consumed, and the rest — of its range and of any other gap
+//!   of a resumed file — is cut into `chunk_size` ranges; up to `parallelism` run
+//!   concurrently, each written at its offset. The first stream's connection is dropped
+//!   at its cut, wasting what was in flight on it (little: the link is slow).
+//!
+//! `probe_window = 0` splits from the start (the first request then asks for one range),
+//! `parallel_below_rate = 0` never splits. A server that answers `200` falls back to one
+//! stream. Whatever runs, a sink with a progress record gets a checkpoint every
+//! `checkpoint_interval` bytes, so a kill before, during or after the split resumes from
+//! the written ranges.
 //!
 //! # Timeouts
 //! `read_timeout` abandons (and retries) a request that sends nothing for that long;
