@@ -1,7 +1,8 @@
 //! Downloads one URL into a file with the default configuration and prints what happened:
 //! `cargo run --release -p cache-fetch --example fetch_url -- URL OUT [EXPECTED_SIZE [ETAG]]`
 //! (`FETCH_PARALLELISM=N` overrides the number of parallel ranges, `FETCH_CHUNK_MIB=N` their
-//! size).
+//! size, `FETCH_PROBE_MS=N` the measuring window — 0 splits from the start — and
+//! `FETCH_SPLIT_BELOW_MIB=N` the speed, in MiB/s, under which a stream is split).
 //! Used to measure wall time and peak memory (`/usr/bin/time -v`).
 #![expect(clippy::print_stdout, reason = "an example reports on stdout")]
 
@@ -28,6 +29,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Ok(n) = std::env::var("FETCH_CHUNK_MIB") {
         config.chunk_size = n.parse::<u64>()? << 20;
+    }
+    if let Ok(n) = std::env::var("FETCH_PROBE_MS") {
+        config.probe_window = std::time::Duration::from_millis(n.parse()?);
+    }
+    if let Ok(n) = std::env::var("FETCH_SPLIT_BELOW_MIB") {
+        config.parallel_below_rate = n.parse::<u64>()? << 20;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(out)?;

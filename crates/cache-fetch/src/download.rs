@@ -16,13 +16,27 @@
 //! the sink to its contiguous prefix (see `checkpoint`).
 //!
 //! # Parallel ranges
-//! When the expected size is known and more than `parallel_threshold` bytes are missing,
-//! the first request asks for one `chunk_size` range. Its answer resolves the redirect
-//! (the CDN URL is then used for every range, without the token unless it is the same
-//! origin) and proves range support; up to `parallelism` ranges then run concurrently,
-//! each written at its offset. A server that answers `200` falls back to one stream.
-//! While they run, a sink with a progress record gets a checkpoint every
-//! `checkpoint_interval` bytes.
+//! Chosen from measured throughput, not from the size alone. When the expected size is
+//! known and more than `parallel_threshold` bytes are missing, the first request asks for
+//! the first gap, open-ended when it runs to the end (`bytes=N-`, even from 0: a `206`
+//! proves range support). Its answer resolves the redirect (the CDN URL is then used for
+//! every range, without the token unless it is the same origin). The stream is measured
+//! for `probe_window`:
+//! - **Fast** (at least `parallel_below_rate`): it goes on alone to the end. One stream
+//!   costs the least CPU: every chunk is hashed from memory as it arrives, with no range
+//!   bookkeeping, no reading back, one connection. On such a link a second connection
+//!   would only compete with the hasher for the cores.
+//! - **Slow** (a per-connection cap, a long fat link): the stream keeps one more
+//!   `chunk_size` past what it consumed, and the rest — of its range and of any other gap
+//!   of a resumed file — is cut into `chunk_size` ranges; up to `parallelism` run
+//!   concurrently, each written at its offset. The first stream's connection is dropped
+//!   at its cut, wasting what was in flight on it (little: the link is slow).
+//!
+//! `probe_window = 0` splits from the start (the first request then asks for one range),
+//! `parallel_below_rate = 0` never splits. A server that answers `200` falls back to one
+//! stream. Whatever runs, a sink with a progress record gets a checkpoint every
+//! `checkpoint_interval` bytes, so a kill before, during or after the split resumes from
+//! the written ranges.
 //!
 //! # Timeouts
 //! `read_timeout` abandons (and retries) a request that sends nothing for that long;
@@ -30,11 +44,13 @@
 //! and restart — and ends it with [`Error::DownloadTimeout`] through the same path as any
 //! other error, so what was written stays resumable.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use cache_core::{DigestKinds, Digests, Etag};
+use futures_util::future::{self, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
@@ -47,7 +63,7 @@ use crate::hasher::{HashJob, follow, hash_all};
 use crate::progress::{Event, Progress};
 use crate::ranges;
 use crate::sink::Sink;
-use crate::stream::{ContentRange, Counters, Fail, content_range};
+use crate::stream::{ContentRange, Counters, Fail, Reach, content_range};
 
 /// Files at most this large are hashed after the transfer instead of by a thread.
 const HASH_INLINE_MAX: u64 = 4 << 20;
@@ -55,6 +71,9 @@ const HASH_INLINE_MAX: u64 = 4 << 20;
 /// Files at most this large are hashed on the transfer's own task (~0.1 ms of work),
 /// sparing a trip through the blocking pool per small file.
 const HASH_ON_TASK_MAX: u64 = 128 << 10;
+
+/// The smallest range a split transfer requests.
+const MIN_CHUNK: u64 = 64 * 1024;
 
 /// What to download and how to check it.
 #[derive(Clone, Debug)]
@@ -329,17 +348,20 @@ impl Run<'_> {
             let digests = self.hash_whole(kept).await?;
             return Ok(Outcome { digests, kept, parallel: false, url: self.start_url.clone() });
         }
-        let chunk = cfg.chunk_size.max(64 * 1024);
-        let wants_parallel = cfg.parallelism > 1 && size.is_some_and(|s| s - kept > cfg.parallel_threshold);
+        // A large transfer starts as one stream and may be split once it was measured
+        // (without a window: split from the start).
+        let may_split = cfg.parallelism > 1 && size.is_some_and(|s| s - kept > cfg.parallel_threshold);
+        let split_at_once = may_split && cfg.probe_window.is_zero();
         let pieces = size.map(|s| {
             let gaps = ranges::gaps(&have, s);
-            if wants_parallel { ranges::split(&gaps, chunk) } else { gaps }
+            if split_at_once { ranges::split(&gaps, cfg.chunk_size.max(MIN_CHUNK)) } else { gaps }
         });
         let prefix = ranges::prefix(&have);
-        // The first request resolves the redirect and proves range support.
+        // The first request resolves the redirect and, answered `206`, proves range support
+        // (hence `bytes=0-` when a split may follow).
         let (start, first_range) = match pieces.as_deref() {
-            Some([only]) if !wants_parallel && Some(only.end) == size => {
-                (only.start, (only.start > 0).then_some((only.start, None)))
+            Some([only]) if !split_at_once && Some(only.end) == size => {
+                (only.start, (only.start > 0 || may_split).then_some((only.start, None)))
             }
             Some([first, ..]) => (first.start, Some((first.start, Some(first.end)))),
             _ => (prefix, (prefix > 0).then_some((prefix, None))),
@@ -388,29 +410,27 @@ impl Run<'_> {
         } else {
             None
         };
-        // `wants_parallel` needs a known size, and a ranged answer then has a total.
-        let parallel = ranged && wants_parallel;
         let result = match (ranged, pieces) {
-            (true, Some(pieces)) => {
-                let concurrency = if parallel { cfg.parallelism } else { 1 };
-                self.pieces(&url, pieces, resp, &frontier, concurrency).await
-            }
-            (true, None) => self.fetch_range(&url, start, total, Some(resp), &frontier).await,
-            (false, _) => self.fetch_range(&url, 0, total, Some(resp), &frontier).await,
+            (true, Some(pieces)) => self.pieces(&url, pieces, resp, &frontier, may_split.then_some(split_at_once)).await,
+            (true, None) => self.fetch_range(&url, start, total, Some(resp), &frontier, None).await.map(|()| false),
+            (false, _) => self.fetch_range(&url, 0, total, Some(resp), &frontier, None).await.map(|()| false),
         };
-        if let Err(e) = result {
-            frontier.abort();
-            if let Some(job) = job {
-                job.finish().await;
+        let parallel = match result {
+            Ok(split) => split,
+            Err(e) => {
+                frontier.abort();
+                if let Some(job) = job {
+                    job.finish().await;
+                }
+                if let Some(c) = checkpoints {
+                    c.finish().await;
+                }
+                if matches!(e, Fail::Error(_)) {
+                    checkpoint::settle(self.sink, &frontier).await;
+                }
+                return Err(e);
             }
-            if let Some(c) = checkpoints {
-                c.finish().await;
-            }
-            if matches!(e, Fail::Error(_)) {
-                checkpoint::settle(self.sink, &frontier).await;
-            }
-            return Err(e);
-        }
+        };
         frontier.close();
         if let Some(c) = checkpoints {
             c.finish().await;
@@ -423,29 +443,69 @@ impl Run<'_> {
         Ok(Outcome { digests, kept, parallel, url })
     }
 
-    /// Fetches `pieces` in order, `concurrency` at a time, the first one from `first`.
+    /// Fetches the `gaps` in order, one stream at a time, the first from `first`; returns
+    /// whether the transfer was split into parallel ranges.
+    ///
+    /// With `split` set to `Some(false)`, the stream is measured for `probe_window`: if it
+    /// received less than `parallel_below_rate` bytes a second, it keeps one more
+    /// `chunk_size` and what is left (of its range and of the other gaps) is cut into
+    /// `chunk_size` ranges fetched `parallelism` at a time. A fast stream goes on alone.
+    /// `Some(true)`: the gaps are already cut into ranges and run `parallelism` at a time.
     async fn pieces(
         &self,
         url: &Url,
-        pieces: Vec<Range<u64>>,
+        gaps: Vec<Range<u64>>,
         first: reqwest::Response,
         frontier: &Frontier,
-        concurrency: usize,
-    ) -> Result<(), Fail> {
-        let mut rest = pieces.into_iter();
-        let Some(head) = rest.next() else { return Ok(()) };
+        split: Option<bool>,
+    ) -> Result<bool, Fail> {
+        let cfg = &self.fetcher.config;
+        let mut queue: VecDeque<Range<u64>> = gaps.into();
+        let Some(head) = queue.pop_front() else { return Ok(false) };
+        let reach = Reach::new(&head);
+        let started = tokio::time::Instant::now();
+        let received_before = self.counters.received.load(Ordering::Relaxed);
+        let may_split = split == Some(false);
+        let mut probing = may_split;
+        let mut split = split == Some(true);
         let mut running = FuturesUnordered::new();
-        running.push(self.fetch_range(url, head.start, Some(head.end), Some(first), frontier));
+        let probe = |range: &Range<u64>| may_split.then_some(&reach).inspect(|r| r.reset(range));
+        running.push(self.fetch_range(url, head.start, Some(head.end), Some(first), frontier, probe(&head)));
         loop {
-            while running.len() < concurrency.max(1)
-                && let Some(p) = rest.next()
+            let concurrency = if split { cfg.parallelism } else { 1 };
+            while running.len() < concurrency
+                && let Some(p) = queue.pop_front()
             {
-                running.push(self.fetch_range(url, p.start, Some(p.end), None, frontier));
+                let reach = if probing { probe(&p) } else { None };
+                running.push(self.fetch_range(url, p.start, Some(p.end), None, frontier, reach));
             }
-            match running.next().await {
+            let next = if probing {
+                let window = std::pin::pin!(tokio::time::sleep_until(started + cfg.probe_window));
+                match future::select(running.next(), window).await {
+                    Either::Left((next, _)) => Some(next),
+                    Either::Right(_) => None,
+                }
+            } else {
+                Some(running.next().await)
+            };
+            let Some(next) = next else {
+                // The window is over: split a slow stream, leave a fast one alone.
+                probing = false;
+                let received = self.counters.received.load(Ordering::Relaxed) - received_before;
+                let elapsed = started.elapsed();
+                split = u128::from(received) * 1_000_000 < u128::from(cfg.parallel_below_rate) * elapsed.as_micros();
+                let chunk = cfg.chunk_size.max(MIN_CHUNK);
+                tracing::debug!(received, ?elapsed, split, "measured the first stream");
+                if split {
+                    let rest: Vec<Range<u64>> = std::iter::once(reach.cut(chunk)).chain(queue.drain(..)).collect();
+                    queue = ranges::split(&rest, chunk).into();
+                }
+                continue;
+            };
+            match next {
                 Some(Ok(())) => {}
                 Some(Err(e)) => return Err(e),
-                None => return Ok(()),
+                None => return Ok(split),
             }
         }
     }

@@ -3,8 +3,8 @@
 //! Streams a body into a sink it is given while hashing it (sha256 or git-sha1 to check
 //! against the etag; blake3 only when there is no etag, so a checked transfer costs one
 //! digest), resumes with `Range` requests,
-//! retries with backoff, fetches large files as parallel ranges and reports progress as
-//! events. It never touches the cache layout: the store hands it a staging file.
+//! retries with backoff, splits large files into parallel ranges when one connection
+//! proves slow (measured, see `download`) and reports progress as events. It never touches the cache layout: the store hands it a staging file.
 //!
 //! # Layering
 //! Depends on `cache-core`, tokio and reqwest (rustls with ring). Never on `cache-store`.

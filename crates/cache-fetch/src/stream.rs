@@ -2,6 +2,7 @@
 //! and on a broken or stalled body resume from the last byte written.
 
 use std::io;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
@@ -73,6 +74,45 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU32,
 }
 
+/// Where a running stream may be cut: the end it stops at, lowered when the rest of its
+/// range is split into parallel ranges, and how far it has consumed its body. The
+/// download's task both runs the stream and cuts it, so a cut never falls behind bytes
+/// already taken.
+pub(crate) struct Reach {
+    end: AtomicU64,
+    at: AtomicU64,
+}
+
+impl Reach {
+    pub(crate) fn new(range: &Range<u64>) -> Self {
+        Reach { end: AtomicU64::new(range.end), at: AtomicU64::new(range.start) }
+    }
+
+    /// Points at a new stream over `range`.
+    pub(crate) fn reset(&self, range: &Range<u64>) {
+        self.end.store(range.end, Ordering::Relaxed);
+        self.at.store(range.start, Ordering::Relaxed);
+    }
+
+    /// Lets the stream keep `keep` bytes past what it consumed and returns what it gave
+    /// up (empty when it keeps everything left).
+    pub(crate) fn cut(&self, keep: u64) -> Range<u64> {
+        let end = self.end.load(Ordering::Relaxed);
+        let cut = self.at.load(Ordering::Relaxed).saturating_add(keep).min(end);
+        self.end.store(cut, Ordering::Relaxed);
+        cut..end
+    }
+
+    fn end(&self) -> u64 {
+        self.end.load(Ordering::Relaxed)
+    }
+}
+
+/// The end of a stream: its reach's, when it has one (it may be lowered), else `end`.
+fn limit(end: Option<u64>, reach: Option<&Reach>) -> Option<u64> {
+    reach.map_or(end, |r| Some(r.end()))
+}
+
 enum Broken {
     Net(reqwest::Error),
     Disk(Error),
@@ -106,7 +146,8 @@ impl Run<'_> {
     }
 
     /// Fetches `start..end` (to the end of the body when `end` is `None`) into the sink,
-    /// starting with `first` if the caller already holds its response.
+    /// starting with `first` if the caller already holds its response. With a `reach`, its
+    /// end replaces `end` and may be lowered while the stream runs.
     pub(crate) async fn fetch_range(
         &self,
         url: &Url,
@@ -114,11 +155,13 @@ impl Run<'_> {
         end: Option<u64>,
         mut first: Option<reqwest::Response>,
         frontier: &Frontier,
+        reach: Option<&Reach>,
     ) -> Result<(), Fail> {
         let mut pos = start;
         let mut attempt = 0u32;
         let mut buf = BytesMut::with_capacity(WRITE_BUF);
         loop {
+            let end = limit(end, reach);
             if end.is_some_and(|e| pos >= e) {
                 return Ok(());
             }
@@ -137,7 +180,8 @@ impl Run<'_> {
                 r
             };
             let before = pos;
-            let outcome = self.stream_body(resp, &mut pos, end, &mut buf, frontier).await;
+            let outcome = self.stream_body(resp, &mut pos, end, &mut buf, frontier, reach).await;
+            let end = limit(end, reach);
             let error = match outcome {
                 Ok(()) if end.is_none_or(|e| pos >= e) => return Ok(()),
                 Ok(()) => None,
@@ -176,6 +220,7 @@ impl Run<'_> {
         end: Option<u64>,
         buf: &mut BytesMut,
         frontier: &Frontier,
+        reach: Option<&Reach>,
     ) -> Result<(), Broken> {
         loop {
             let Some(next) = self.before_deadline(resp.chunk()).await else {
@@ -191,6 +236,8 @@ impl Run<'_> {
                 }
             };
             self.counters.received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            // Read after the wait: the stream may have been cut meanwhile.
+            let end = limit(end, reach);
             let room = end.map_or(u64::MAX, |e| e.saturating_sub(*pos + buf.len() as u64));
             let take = usize::try_from(room).map_or(chunk.len(), |r| r.min(chunk.len()));
             if take >= DIRECT_WRITE_MIN {
@@ -204,6 +251,9 @@ impl Run<'_> {
             }
             if end.is_some_and(|e| *pos >= e) {
                 return self.flush(pos, buf, frontier, end);
+            }
+            if let Some(r) = reach {
+                r.at.store(*pos + buf.len() as u64, Ordering::Relaxed);
             }
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use cache_fetch::{Error, Fetcher, NoProgress};
 use cache_testkit::Route;
 
-use crate::{BIG, Recorder, fetcher, hub, info, request, sink};
+use crate::{BIG, Recorder, fetcher, hub, info, request, sink, splitting_fetcher};
 
 #[tokio::test]
 async fn drops_at_several_offsets_resume_without_resending() {
@@ -31,7 +31,7 @@ async fn drops_during_a_parallel_lfs_transfer_resume_each_range() {
     let f = info(&hub, "org/model", "model.safetensors");
     hub.drop_after(100_000, 5);
     let (file, path) = sink();
-    let t = fetcher().download(&request(&f), file, &NoProgress).await.unwrap();
+    let t = splitting_fetcher().download(&request(&f), file, &NoProgress).await.unwrap();
     assert!(t.parallel);
     assert_eq!(t.retries, 5);
     assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());

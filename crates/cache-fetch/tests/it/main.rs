@@ -15,6 +15,21 @@ use cache_testkit::{Content, FileInfo, RepoSpec, TestHub};
 
 /// A fetcher with short timeouts and backoffs, and tiny parallel thresholds.
 pub(crate) fn fetcher() -> Fetcher {
+    Fetcher::new(config()).unwrap()
+}
+
+/// A fetcher like [`fetcher`] that splits every large transfer at once, whatever its
+/// speed: for tests of the parallel ranges themselves.
+pub(crate) fn splitting_fetcher() -> Fetcher {
+    let mut c = config();
+    c.probe_window = Duration::ZERO;
+    Fetcher::new(c).unwrap()
+}
+
+/// Short timeouts and backoffs; files over 1 MiB may be split into 256 KiB ranges, 4 at a
+/// time, when their first stream is slower than 6 MiB/s over 50 ms (an unthrottled
+/// testkit sends several times that, even in a debug build on a loaded machine).
+pub(crate) fn config() -> FetchConfig {
     let mut c = FetchConfig::default();
     c.connect_timeout = Duration::from_secs(2);
     c.read_timeout = Duration::from_millis(500);
@@ -26,7 +41,9 @@ pub(crate) fn fetcher() -> Fetcher {
     c.parallelism = 4;
     c.chunk_size = 256 * 1024;
     c.parallel_threshold = 1 << 20;
-    Fetcher::new(c).unwrap()
+    c.probe_window = Duration::from_millis(50);
+    c.parallel_below_rate = 6 << 20;
+    c
 }
 
 /// Sizes used throughout: large enough for several write buffers and ranges.

@@ -3,7 +3,7 @@
 use cache_fetch::{DownloadRequest, NoProgress, Redirects, RequestOptions, Token};
 use cache_testkit::Route;
 
-use crate::{BIG, fetcher, hub, info, sink};
+use crate::{BIG, fetcher, hub, info, sink, splitting_fetcher};
 
 #[tokio::test]
 async fn head_shows_the_lfs_redirect_without_following_it() {
@@ -75,7 +75,7 @@ async fn the_token_never_leaves_the_hub_origin() {
     let token = Some(Token::new("hf_secret"));
     let req = DownloadRequest::new(&f.url).token(token.clone()).expected_size(f.size).expected_etag(f.etag);
     let (file, path) = sink();
-    let t = fetcher().download(&req, file, &NoProgress).await.unwrap();
+    let t = splitting_fetcher().download(&req, file, &NoProgress).await.unwrap();
     assert!(t.parallel);
     assert_eq!(std::fs::read(&path).unwrap(), f.content.to_vec());
     let s = hub.stats();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cache_core::Sha256;
 use cache_fetch::{Error, FetchConfig, Fetcher, NoProgress, Sink};
-use cache_testkit::{FileInfo, HubHandle};
+use cache_testkit::{FileInfo, HubHandle, Route};
 
 use crate::{BIG, hub, info, request, sink};
 
@@ -57,7 +57,8 @@ impl Sink for Recorded {
     }
 }
 
-/// Parallel ranges of 128 KiB, 4 at a time, no retries, checkpoints every 256 KiB.
+/// Parallel ranges of 128 KiB, 4 at a time (split at once), no retries, checkpoints every
+/// 256 KiB.
 fn config() -> FetchConfig {
     let mut c = FetchConfig::default();
     c.read_timeout = Duration::from_secs(2);
@@ -65,6 +66,7 @@ fn config() -> FetchConfig {
     c.parallelism = 4;
     c.chunk_size = 128 * 1024;
     c.parallel_threshold = 256 * 1024;
+    c.probe_window = Duration::ZERO;
     c.checkpoint_interval = 256 * 1024;
     c
 }
@@ -115,6 +117,44 @@ async fn an_interrupted_parallel_transfer_fetches_only_its_gaps() {
     // receive buffers of the ranges in flight.
     let extra = first_run + second_run - BIG;
     assert!(extra <= 4 * 256 * 1024, "{extra} extra bytes for {BIG}");
+}
+
+#[tokio::test]
+async fn a_transfer_killed_after_its_split_resumes_from_its_last_checkpoint() {
+    let hub = hub().await;
+    let f = info(&hub, "org/model", "model.safetensors");
+    let want = f.content.to_vec();
+    let (file, path) = sink();
+    let sink = Recorded::new(Arc::into_inner(file).unwrap(), None);
+    // 1 MiB/s per connection: measured for 100 ms, then split into 4 streams.
+    hub.throttle(Some(1 << 20));
+    let mut c = config();
+    c.probe_window = Duration::from_millis(100);
+    c.parallel_below_rate = 6 << 20;
+    // The download is dropped mid-transfer, as a killed process stops: nothing settles
+    // its record, only the checkpoints taken while it ran remain.
+    let (fetcher, req) = (Fetcher::new(c.clone()).unwrap(), request(&f));
+    let download = fetcher.download(&req, sink.clone(), &NoProgress);
+    assert!(tokio::time::timeout(Duration::from_millis(700), download).await.is_err(), "killed before the end");
+    let ranged = hub.stats().log.iter().filter(|r| r.route == Route::CdnGet).count();
+    assert!(ranged > 2, "split before the kill: {ranged} requests");
+    let record = sink.record().expect("checkpoints were taken before the kill");
+    let on_disk = std::fs::read(&path).unwrap();
+    for r in &record {
+        let (a, b) = (usize::try_from(r.start).unwrap(), usize::try_from(r.end).unwrap());
+        assert_eq!(on_disk[a..b], want[a..b], "recorded range {r:?} holds the right bytes");
+    }
+    let recorded: u64 = record.iter().map(|r| r.end - r.start).sum();
+    assert!(recorded < BIG, "{record:?}");
+
+    hub.throttle(None);
+    hub.reset_stats();
+    let t = Fetcher::new(c).unwrap().download(&request(&f), sink.clone(), &NoProgress).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), want);
+    assert_eq!(t.digests.sha256, Some(Sha256::of(&want)));
+    assert_eq!((t.resumed_from, t.bytes_discarded), (recorded, 0));
+    let sent = hub.stats().bytes_for("/cdn/");
+    assert!((BIG - recorded..BIG - recorded + 128 * 1024).contains(&sent), "{sent} sent for {} missing", BIG - recorded);
 }
 
 #[tokio::test]
