@@ -398,6 +398,9 @@ impl Run<'_> {
         }
 
         let frontier = Frontier::with_ranges(&have);
+        // A download future dropped mid-transfer (a timeout, a cancelled task) must not
+        // leave the hashing and checkpoint threads waiting for bytes that never come.
+        let _release = AbortOnDrop(Arc::clone(&frontier));
         let job = match total {
             Some(t) if t > HASH_INLINE_MAX => {
                 Some(HashJob::spawn(Arc::clone(self.sink), self.req.kinds(), t, Arc::clone(&frontier))?)
@@ -508,5 +511,15 @@ impl Run<'_> {
                 None => return Ok(split),
             }
         }
+    }
+}
+
+/// Aborts the frontier when dropped: its threads (hasher, checkpoints) then end. After a
+/// transfer that finished, they have already returned and the abort changes nothing.
+struct AbortOnDrop(Arc<Frontier>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

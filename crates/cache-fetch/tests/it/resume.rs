@@ -136,6 +136,12 @@ async fn a_transfer_killed_after_its_split_resumes_from_its_last_checkpoint() {
     let (fetcher, req) = (Fetcher::new(c.clone()).unwrap(), request(&f));
     let download = fetcher.download(&req, sink.clone(), &NoProgress);
     assert!(tokio::time::timeout(Duration::from_millis(700), download).await.is_err(), "killed before the end");
+    // The dropped download leaves no thread behind waiting for bytes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !transfer_threads().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "threads left running: {:?}", transfer_threads());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let ranged = hub.stats().log.iter().filter(|r| r.route == Route::CdnGet).count();
     assert!(ranged > 2, "split before the kill: {ranged} requests");
     let record = sink.record().expect("checkpoints were taken before the kill");
@@ -204,4 +210,14 @@ async fn recorded_ranges_beyond_the_file_are_ignored() {
     assert_eq!(std::fs::read(&path).unwrap(), want);
     assert_eq!((t.resumed_from, t.bytes_discarded), (600_000, 0));
     assert_eq!(hub.stats().bytes_for("/cdn/"), BIG - 600_000);
+}
+
+/// This process's hashing and checkpoint threads (each test runs in a process of its own).
+fn transfer_threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("modelcache-hash") || name.starts_with("modelcache-chec"))
+        .collect()
 }
