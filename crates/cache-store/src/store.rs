@@ -166,8 +166,8 @@ impl Store {
 
     /// The URL artifacts' index, opened (creating `artifacts/` in the home, and building a
     /// new index from the artifact entries on disk) the first time it is needed: Hub
-    /// lookups and downloads never need it, so a warm `get` of a Hub file opens one
-    /// database, not two.
+    /// lookups and downloads never need it (and a warm `get` of a Hub file usually opens
+    /// no database at all, see [`Store::index`]).
     pub(crate) fn artifact_index(&self) -> Result<&Index> {
         if let Some(index) = self.artifacts.get() {
             return Ok(index);
