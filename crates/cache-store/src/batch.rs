@@ -56,7 +56,7 @@ impl Store {
                 Ok(path)
             })
             .collect();
-        self.index.upsert_many(rows.iter().map(|(row, download)| (row, Some(*download))))?;
+        self.index()?.upsert_many(rows.iter().map(|(row, download)| (row, Some(*download))))?;
         tracing::info!(files = rows.len(), failed = out.len() - rows.len(), "committed a batch");
         Ok(out)
     }

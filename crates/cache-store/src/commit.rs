@@ -123,7 +123,7 @@ impl Store {
     pub fn commit(&self, staging: Staging, req: &CommitRequest) -> Result<Utf8PathBuf> {
         let digests = staging.check_for(req, true)?;
         let (path, row, bytes) = self.place_staged(staging, req, digests)?;
-        self.index.upsert(&row, Some(bytes))?;
+        self.index()?.upsert(&row, Some(bytes))?;
         tracing::info!(repo = %req.repo, path = %req.path, commit = %req.commit, size = row.size, "committed");
         Ok(path)
     }
@@ -180,9 +180,9 @@ impl Store {
             tracing::warn!(blob = %blob_rel, size, expected = req.size, "cached blob has an unexpected size");
         }
         let blob = self.blob_id(&layout, &req.etag);
-        let blake3 = self.index.blake3_of(blob.as_str())?;
+        let blake3 = self.index()?.blake3_of(blob.as_str())?;
         let (path, row) = self.link_entry(req, &layout, blob, size, blake3, false)?;
-        self.index.upsert(&row, None)?;
+        self.index()?.upsert(&row, None)?;
         tracing::info!(repo = %req.repo, path = %req.path, commit = %req.commit, size, "linked");
         Ok(path)
     }

@@ -123,16 +123,16 @@ impl Store {
             return Err(Error::InvalidRequest { reason: format!("the lock `{}` is not for `{}`", lock.lock_file(), req.etag) });
         }
         let layout = RepoLayout::new(&req.repo);
-        for row in self.index.rows_with_etag(&req.etag.to_string(), &layout.folder)? {
+        for row in self.index()?.rows_with_etag(&req.etag.to_string(), &layout.folder)? {
             let Ok(from) = Repo::from_folder_name(&row.repo) else { continue };
             if let Some((placement, blake3)) = self.place_from(&from, &row, &layout, req)? {
                 let blob = self.blob_id(&layout, &req.etag);
                 if placement == Placement::Hardlink {
                     // Every name of the inode gets its identity: its bytes count once.
-                    self.index.rename_blob(&row.blob, blob.as_str())?;
+                    self.index()?.rename_blob(&row.blob, blob.as_str())?;
                 }
                 let (path, new_row) = self.link_entry(req, &layout, blob, req.size, blake3, true)?;
-                self.index.upsert(&new_row, None)?;
+                self.index()?.upsert(&new_row, None)?;
                 tracing::info!(repo = %req.repo, path = %req.path, from = %from, placement = %placement, "cross-repo hit");
                 return Ok(Some(CrossRepoHit { path, from, placement }));
             }

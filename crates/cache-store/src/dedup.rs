@@ -97,7 +97,7 @@ impl Store {
     /// The etags whose repo blobs are more than one inode, with those inodes.
     fn duplicates(&self) -> Result<BTreeMap<Etag, Vec<Inode>>> {
         let mut by_etag: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-        for row in self.index.rows(None)? {
+        for row in self.index()?.rows(None)? {
             if let Some(etag) = row.etag {
                 by_etag.entry(etag).or_default().entry(row.repo).or_insert(row.blob);
             }
@@ -159,7 +159,7 @@ impl Store {
                 match self.replace_with_link(&source.rel, copy, etag, other.dev_ino) {
                     Ok(true) => {
                         report.linked += 1;
-                        renamed |= self.index.rename_blob(&copy.id, &new_id)? > 0;
+                        renamed |= self.index()?.rename_blob(&copy.id, &new_id)? > 0;
                     }
                     Ok(false) => report.skipped.push(format!("`{}`: changed or in use meanwhile", copy.rel)),
                     Err(e) => report.skipped.push(format!("`{}`: {e}", copy.rel)),
@@ -171,7 +171,7 @@ impl Store {
         }
         if renamed {
             for copy in &keep.copies {
-                self.index.rename_blob(&copy.id, &new_id)?;
+                self.index()?.rename_blob(&copy.id, &new_id)?;
             }
         }
         Ok(())

@@ -80,7 +80,7 @@ impl Store {
                 if fsx::list_dir(&self.hub, &layout.snapshot(commit)).unwrap_or_default().is_empty() {
                     emptied.push(commit.to_string());
                 }
-                self.index.delete(&layout.folder, Some(commit.as_str()), Some(path.as_str()))?;
+                self.index()?.delete(&layout.folder, Some(commit.as_str()), Some(path.as_str()))?;
                 tracing::info!(%repo, %commit, %path, reason = reason_name(reason), "eviction");
                 count(reason);
                 report.evicted.push(key(commit, path));
@@ -99,7 +99,9 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        let counted = self.index.add_evictions(&[(EvictReason::Expired, expired), (EvictReason::OverSize, over_size)]);
+        let counted = self
+            .index()
+            .and_then(|index| index.add_evictions(&[(EvictReason::Expired, expired), (EvictReason::OverSize, over_size)]));
         if let Err(e) = counted {
             tracing::warn!("could not count evictions: {e}");
         }

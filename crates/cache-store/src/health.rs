@@ -71,14 +71,14 @@ fn read_only(dir: &Dir) -> bool {
 impl Store {
     /// The index's integrity, schema version, and how far it is from the disk.
     pub fn index_health(&self) -> Result<IndexHealth> {
-        let (problem, schema, expected_schema) = self.index.health()?;
+        let (problem, schema, expected_schema) = self.index()?.health()?;
         let mut truth = Vec::new();
         for repo in scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))? {
             let folder = layout::RepoLayout::new(&repo).folder;
             let Some(s) = self.scan_repo_or_skip(&repo)? else { continue };
             truth.extend(reconcile::rows(&folder, s.files));
         }
-        let d = self.index.differences(&truth)?;
+        let d = self.index()?.differences(&truth)?;
         let disagrees = ReconcileReport { added: d.added, removed: d.removed, updated: d.updated };
         Ok(IndexHealth { problem, schema, expected_schema, disagrees })
     }

@@ -623,28 +623,15 @@ impl Index {
         })
     }
 
-    /// Records a batch of uses and lookups: appended to the usage journal when it can be
-    /// (see `journal`), else written here. A journal grown past its limit is merged.
-    pub(crate) fn record_usage(
+    /// Records a batch of uses and lookups in the index itself, for when the usage
+    /// journal cannot take them (see `Store::flush`).
+    pub(crate) fn record_usage_directly(
         &self,
         uses: &[(String, String, String, i64)],
         hits: u64,
         misses: u64,
         hit_latency: &Histogram,
     ) -> Result<()> {
-        if let Some(j) = &self.journal {
-            match j.append(uses, hits, misses, hit_latency) {
-                Ok(size) => {
-                    if size > journal::MERGE_AT
-                        && let Err(e) = self.merge_journal()
-                    {
-                        tracing::debug!("could not merge the usage journal yet: {e}");
-                    }
-                    return Ok(());
-                }
-                Err(why) => tracing::debug!(%why, "recording usage in the index directly"),
-            }
-        }
         self.touch(uses)?;
         self.add_lookups(hits, misses, hit_latency)
     }
@@ -798,7 +785,7 @@ mod tests {
         let (idx, _) = Index::open(&path).unwrap();
         idx.upsert(&row("p", "b", 1), None).unwrap();
         let journal = tmp.path().join("uses.log");
-        idx.record_usage(&[("models--a".into(), "c".into(), "p".into(), 50)], 2, 1, &Histogram::default()).unwrap();
+        Journal::beside(&path).append(&[("models--a".into(), "c".into(), "p".into(), 50)], 2, 1, &Histogram::default()).unwrap();
         assert!(std::fs::metadata(&journal).unwrap().len() > 0, "journaled, not written");
         assert_eq!(idx.rows(None).unwrap()[0].last_used, 50, "a read merges first");
         assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0, "and empties the journal");
@@ -806,7 +793,7 @@ mod tests {
         // appended behind them before the next merge.
         let merged = encode_for_test(&[("models--a".into(), "c".into(), "p".into(), 50)], 2, 1);
         std::fs::write(&journal, &merged).unwrap();
-        idx.record_usage(&[("models--a".into(), "c".into(), "p".into(), 70)], 1, 0, &Histogram::default()).unwrap();
+        Journal::beside(&path).append(&[("models--a".into(), "c".into(), "p".into(), 70)], 1, 0, &Histogram::default()).unwrap();
         let c = idx.counters().unwrap();
         assert_eq!((c.hits, c.misses), (3, 1), "the leftover bytes were recognised as merged");
         assert_eq!(idx.rows(None).unwrap()[0].last_used, 70);
@@ -818,7 +805,7 @@ mod tests {
         let path = Utf8PathBuf::from_path_buf(tmp.path().join("index.sqlite3")).unwrap();
         let (idx, _) = Index::open(&path).unwrap();
         idx.upsert(&row("p", "b", 1), None).unwrap();
-        idx.record_usage(&[("models--a".into(), "c".into(), "p".into(), 50)], 1, 0, &Histogram::default()).unwrap();
+        Journal::beside(&path).append(&[("models--a".into(), "c".into(), "p".into(), 50)], 1, 0, &Histogram::default()).unwrap();
         idx.read("test", |c| c.pragma_update(None, "query_only", true)).unwrap();
         assert_eq!(idx.rows(None).unwrap()[0].last_used, 1, "read as it is");
         assert!(std::fs::metadata(tmp.path().join("uses.log")).unwrap().len() > 0, "the journal waits for a writer");

@@ -26,7 +26,9 @@
 //!   as one append to the usage journal beside the index, which every reader of last uses
 //!   or counters (eviction, [`Store::entries`], [`Store::stats`]) merges first: a use
 //!   recorded by a process that has exited protects its file from eviction all the same.
-//! - A hit of a Hub file never opens the URL artifacts' index.
+//! - A hit of a Hub file never opens the URL artifacts' index, nor, when its blob is
+//!   unchanged since its snapshot link was made (its `ctime` is not after the link's
+//!   creation), the hub's: the index opens on first use (see the `lookup` module).
 //! - A hit never depends on the index: one that cannot be read is set aside and rebuilt
 //!   from the disk.
 //! - A hit whose blob is not the size it was committed with, or was modified after its

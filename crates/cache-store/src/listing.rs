@@ -153,7 +153,7 @@ impl Store {
     /// threads from `parallel_rows` rows on.
     pub(crate) fn list_with(&self, window: Duration, parallel_rows: u64) -> Result<(Vec<RepoListing>, Tally)> {
         let repos = scan::repos(&self.hub).map_err(Error::io("list", self.hub_path.clone()))?;
-        let mut stamps = self.index.stamps()?;
+        let mut stamps = self.index()?.stamps()?;
         let folders: Vec<Folder> = repos
             .into_iter()
             .map(|repo| {
@@ -201,7 +201,7 @@ impl Store {
         let total: u64 = folders.iter().map(rows).sum();
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         if total < parallel_rows.max(1) || cores < 2 {
-            return run(&self.index, folders);
+            return run(self.index()?, folders);
         }
         let mut seen = 0;
         let split = folders.iter().position(|f| {
@@ -209,16 +209,17 @@ impl Store {
             seen * 2 >= total
         });
         let (first, second) = folders.split_at(split.map_or(folders.len(), |i| i + 1));
+        let index = self.index()?;
         std::thread::scope(|scope| {
-            let second = scope.spawn(|| match self.index.reader() {
+            let second = scope.spawn(|| match index.reader() {
                 Ok(reader) => run(&reader, second),
                 // Through the store's connection, taking turns: slower, not wrong.
                 Err(e) => {
                     tracing::debug!("reading the index on one connection: {e}");
-                    run(&self.index, second)
+                    run(index, second)
                 }
             });
-            let mut out = run(&self.index, first)?;
+            let mut out = run(index, first)?;
             out.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
             Ok(out)
         })
@@ -290,14 +291,16 @@ impl Store {
         }
         let truth = reconcile::rows(folder, s.files);
         let stamp = [(folder, &s.stamp, truth.len() as u64)];
-        if let Err(e) = self.index.reconcile(Some(folder), &truth).and_then(|_| self.index.save_stamps(&stamp, false)) {
+        let saved =
+            self.index().and_then(|index| index.reconcile(Some(folder), &truth).and_then(|_| index.save_stamps(&stamp, false)));
+        if let Err(e) = saved {
             tracing::warn!("could not record the listing of `{folder}` in the index: {e}");
         }
     }
 
     /// Drops the index rows and stamps of folders that are gone (best effort).
     fn forget_gone(&self, on_disk: &HashSet<String>) {
-        let known = match self.index.known_folders() {
+        let known = match self.index().and_then(Index::known_folders) {
             Ok(known) => known,
             Err(e) => {
                 tracing::warn!("could not read the index: {e}");
@@ -309,7 +312,9 @@ impl Store {
             if self.hub.exists(folder) {
                 continue;
             }
-            if let Err(e) = self.index.delete(folder, None, None).and_then(|_| self.index.forget_stamps(&[folder])) {
+            let forgot =
+                self.index().and_then(|index| index.delete(folder, None, None).and_then(|_| index.forget_stamps(&[folder])));
+            if let Err(e) = forgot {
                 tracing::warn!("could not forget the removed `{folder}` in the index: {e}");
                 return;
             }
@@ -530,7 +535,7 @@ mod tests {
         let listed = after(s, 0, || std::fs::remove_dir_all(hub.join(c)).unwrap());
         assert_eq!(listed.len(), 2);
         assert!(s.stats().unwrap().per_repo.iter().all(|r| r.repo.folder_name() != c));
-        assert!(!s.index.stamps().unwrap().contains_key(c));
+        assert!(!s.index().unwrap().stamps().unwrap().contains_key(c));
 
         // A blob truncated in place changes no directory: the listing shows the size the
         // last scan saw (`verify` reports the corruption) until a reconcile records it.
@@ -575,18 +580,18 @@ mod tests {
         // A scan that read the folder just before `late.bin` arrived and stat'ed its
         // directories just after, within one timestamp tick: its stamp matches the disk,
         // while its rows (the old ones) lack the file.
-        let rows = s.index.stamps().unwrap()[a].files;
+        let rows = s.index().unwrap().stamps().unwrap()[a].files;
         let mut stamp = scan::repo(&s.hub, &Repo::from_folder_name(a).unwrap()).unwrap().stamp;
         let late = |listed: &[RepoListing]| files(listed, a).iter().any(|f| f.1 == "late.bin");
 
         // Were the stamp trusted, the listing would miss the file…
         stamp.taken_at += 10_000_000_000;
-        s.index.save_stamps(&[(a, &stamp, rows)], false).unwrap();
+        s.index().unwrap().save_stamps(&[(a, &stamp, rows)], false).unwrap();
         let (listed, tally) = s.list_with(RACY_WINDOW, PARALLEL_ROWS).unwrap();
         assert_eq!((tally.from_index, late(&listed)), (1, false));
         // …but it was taken within the racy window of the change, so it is not.
         stamp.taken_at -= 10_000_000_000;
-        s.index.save_stamps(&[(a, &stamp, rows)], false).unwrap();
+        s.index().unwrap().save_stamps(&[(a, &stamp, rows)], false).unwrap();
         let (listed, tally) = s.list_with(RACY_WINDOW, PARALLEL_ROWS).unwrap();
         assert_eq!((tally.scanned, late(&listed)), (1, true));
         assert_eq!(listed, reference(s));
@@ -597,7 +602,7 @@ mod tests {
         let a = "models--org--a";
         let fixture = open(|hub| hf_file(hub, a, &commit(1), "config.json", b"{}"));
         settle(&fixture.store);
-        fixture.store.index.delete(a, None, None).unwrap();
+        fixture.store.index().unwrap().delete(a, None, None).unwrap();
         let (_, tally) = list(&fixture.store);
         assert_eq!(tally.scanned, 1);
     }
@@ -606,7 +611,7 @@ mod tests {
     fn a_listing_needs_no_writable_index() {
         let a = "models--org--a";
         let fixture = open(|hub| hf_file(hub, a, &commit(1), "config.json", b"{}"));
-        fixture.store.index.read("test", |c| c.pragma_update(None, "query_only", true)).unwrap();
+        fixture.store.index().unwrap().read("test", |c| c.pragma_update(None, "query_only", true)).unwrap();
         hf_file(&fixture.hub, a, &commit(1), "new.bin", b"new");
         for _ in 0..2 {
             let (listed, tally) = list(&fixture.store);

@@ -3,13 +3,14 @@
 //!
 //! # Performance
 //! A lookup reads at most one ref file and stats one path, both through the cap-std
-//! root (`openat2` with `RESOLVE_BENEATH` on Linux). It takes no file lock, opens no
-//! database and writes nothing: a hit is recorded in memory (see `usage`).
+//! root (`openat2` with `RESOLVE_BENEATH` on Linux). It takes no file lock and writes
+//! nothing: a hit is recorded in memory (see `usage`), and it opens no database when the
+//! blob is unchanged since its link was made (see "Unchanged since linked").
 //!
-//! The first check of a file in a process (not a `memo` hit) also compares the blob's
-//! size, from the `stat` it already made, with the size the file was committed with: one
-//! primary-key query on the index connection the store already holds (in WAL mode a
-//! read transaction is a shared lock on the mapped `-shm` file, two `fcntl`s, plus a
+//! Otherwise the first check of a file in a process (not a `memo` hit) also compares the
+//! blob's size, from the `stat` it already made, with the size the file was committed
+//! with: one primary-key query on the index (opened then, when this process had not yet
+//! needed it; in WAL mode a read transaction is a shared lock on the mapped `-shm` file, two `fcntl`s, plus a
 //! `pread` per page not cached yet). A truncated blob whose modification time is older
 //! than its link (a restore with `cp -p` or `rsync -a`) is then suspect like a blob
 //! modified after its link. A memo hit costs what it did, one `stat`: the memo holds only
@@ -17,6 +18,26 @@
 //! cannot give (an unknown file, an unreadable index, a connection another thread is
 //! using: the lookup does not wait) leaves the hit unjudged by size: a hit never depends
 //! on the index.
+//!
+//! # Unchanged since linked
+//! Most hits need no index at all, so a warm `get` opens no database (opening one parses
+//! its schema: about a fifth of such a process's own work). A commit publishes the blob
+//! (rename, `chmod`) and then makes its snapshot link; every later change to the blob's
+//! inode — a write, a truncation, a `chmod`, a new modification time as `cp -p` or
+//! `rsync -a` set it, another hard link — moves its change time (`ctime`) to the time of
+//! that change, and nothing can move it back. So a blob whose change time is not after
+//! its link's creation time is the blob the link was made for, with the size it was
+//! committed with: the hit is remembered without the size query. A restore, which makes
+//! new inodes (and sets the links' times back), and any change after linking fail this
+//! test and take the size check above.
+//!
+//! Same answer either way: the size query compares with the size recorded when the link
+//! was made ([`Store::link_existing`] records the blob's size as it finds it), which is the
+//! size of an inode unchanged since then. The one difference is a change within the same
+//! tick of the filesystem's clock as the link's creation (timestamps are taken from a
+//! clock that advances every few milliseconds, unless the file's times were read since
+//! its last change, as every lookup does): that is the limit the modification-time
+//! comparison above already has.
 //!
 //! `trees/<commit>.json` also has sizes, but only for snapshots, and reading it means
 //! opening and parsing a file per commit; the index has every committed file.
@@ -133,22 +154,28 @@ impl Store {
 
     /// The contained check of a snapshot entry (`key`: its index key): a regular file (a
     /// copy) or a link whose blob is a regular file inside the root; remembered when the
-    /// blob is not newer than its link and has the recorded size.
+    /// blob is not newer than its link and has the recorded size (or is unchanged since
+    /// the link was made, see "Unchanged since linked").
     fn check_link(&self, rel: &camino::Utf8Path, abs: Utf8PathBuf, key: (&str, &str, &str)) -> Result<Option<Hit>> {
         let Some(blob) = self.file_metadata(rel)? else { return Ok(None) };
         let link = self.hub.symlink_metadata(rel).map_err(Error::io("stat", abs.clone()))?;
         let modified_after_link =
             link.file_type().is_symlink() && matches!((blob.modified(), link.modified()), (Ok(b), Ok(l)) if b > l);
         let id = Identity::of_cap(&blob);
+        if !modified_after_link && unchanged_since_linked(&blob, &link) {
+            self.memo.remember(rel, id);
+            return Ok(Some(Hit { path: abs, size: id.size(), modified_after_link, recorded_size: None }));
+        }
         // A lookup never waits for the index: while another thread uses the connection,
         // the size goes unjudged this time (and the hit is not remembered).
-        let (recorded_size, judged) = match self.index.try_size_of(key.0, key.1, key.2) {
-            Some(Ok(size)) => (size, true),
-            Some(Err(e)) => {
+        let recorded = self.index().map(|index| index.try_size_of(key.0, key.1, key.2));
+        let (recorded_size, judged) = match recorded {
+            Ok(Some(Ok(size))) => (size, true),
+            Ok(Some(Err(e))) | Err(e) => {
                 tracing::debug!(path = %abs, "cannot read the recorded size: {e}");
                 (None, true)
             }
-            None => (None, false),
+            Ok(None) => (None, false),
         };
         let hit = Hit { path: abs, size: id.size(), modified_after_link, recorded_size };
         if hit.is_suspect() {
@@ -309,4 +336,14 @@ impl Store {
     pub fn has_blob(&self, repo: &Repo, etag: &Etag) -> Result<bool> {
         self.is_file(&RepoLayout::new(repo).blob(etag))
     }
+}
+
+/// Whether the blob behind a snapshot link is exactly as it was when the link was made:
+/// the entry is a link, and the blob's inode last changed (`ctime`: any write, truncation,
+/// `chmod`, time change or new name moves it, and no program can set it back) no later
+/// than the link's creation. Such a blob has the size it was committed with, so the index
+/// need not be asked (see "Unchanged since linked").
+fn unchanged_since_linked(blob: &cap_std::fs::Metadata, link: &cap_std::fs::Metadata) -> bool {
+    use cap_std::fs::MetadataExt;
+    link.file_type().is_symlink() && (blob.ctime(), blob.ctime_nsec()) <= (link.mtime(), link.mtime_nsec())
 }

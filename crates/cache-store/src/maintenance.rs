@@ -57,14 +57,14 @@ impl Store {
     /// Every entry the index knows (Hub files and artifacts), with pending last-use
     /// times and pins applied: the input of eviction planning.
     pub fn entries(&self) -> Result<Vec<EntryMeta>> {
-        let pins: HashSet<(String, String, String)> = self.index.pins()?.into_iter().collect();
+        let pins: HashSet<(String, String, String)> = self.index()?.pins()?.into_iter().collect();
         let pinned = |r: &Row| {
             pins.contains(&(r.repo.clone(), String::new(), String::new()))
                 || pins.contains(&(r.repo.clone(), r.revision.clone(), String::new()))
                 || pins.contains(&(r.repo.clone(), r.revision.clone(), r.path.clone()))
         };
         let mut out = Vec::new();
-        for r in self.index.rows(None)? {
+        for r in self.index()?.rows(None)? {
             let (Ok(repo), Ok(commit), Ok(path)) =
                 (Repo::from_folder_name(&r.repo), CommitHash::new(&r.revision), RepoPath::new(&r.path))
             else {
@@ -86,9 +86,9 @@ impl Store {
     /// per-repo sizes and last use, and the counters. Reads the index only; call
     /// [`Store::reconcile`] first to pick up changes other tools made.
     pub fn stats(&self) -> Result<CacheSummary> {
-        let s = self.index.summary()?;
+        let s = self.index()?.summary()?;
         let a = self.artifact_index()?.summary()?;
-        let pinned: HashSet<String> = self.index.pins()?.into_iter().map(|p| p.0).collect();
+        let pinned: HashSet<String> = self.index()?.pins()?.into_iter().map(|p| p.0).collect();
         let mut revisions: BTreeMap<&str, Vec<CommitHash>> = BTreeMap::new();
         for (repo, rev) in &s.revisions {
             if let Ok(c) = CommitHash::new(rev) {
@@ -114,7 +114,7 @@ impl Store {
                 r.last_used = r.last_used.max(Some(Timestamp::from_unix_millis(*t)));
             }
         }
-        let mut counters = self.index.counters()?;
+        let mut counters = self.index()?.counters()?;
         // Artifact downloads are counted in the artifact index; lookups all in this one.
         let artifact_counters = self.artifact_index()?.counters()?;
         counters.downloads += artifact_counters.downloads;
@@ -129,7 +129,7 @@ impl Store {
             repos: per_repo.len() as u64,
             files: s.files + a.files,
             total_bytes: s.total_bytes + a.total_bytes,
-            logical_bytes: self.index.logical_bytes()? + a.total_bytes,
+            logical_bytes: self.index()?.logical_bytes()? + a.total_bytes,
             per_repo,
             counters,
         })
@@ -171,7 +171,7 @@ impl Store {
                 return Err(Error::InvalidRequest { reason: "pin a repo, a revision, a file or an artifact".into() });
             }
         };
-        self.index.set_pin(&pin, on)
+        self.index()?.set_pin(&pin, on)
     }
 
     /// Removes a file, a revision, a repo, artifacts or everything, with the links,
@@ -207,9 +207,9 @@ impl Store {
             }
         }
         // Entries of repos whose folder is gone.
-        for r in self.index.rows(None)? {
+        for r in self.index()?.rows(None)? {
             if !self.hub.exists(&r.repo) {
-                self.index.delete(&r.repo, None, None)?;
+                self.index()?.delete(&r.repo, None, None)?;
             }
         }
         add(&mut total, self.remove_artifacts(&Scope::Artifacts)?);
@@ -256,7 +256,7 @@ impl Store {
                 if fsx::list_dir(&self.hub, &layout.snapshot(c)).map_err(io_err(&rel))?.is_empty() {
                     emptied.push(c.to_string());
                 }
-                self.index.delete(&layout.folder, Some(c.as_str()), Some(p.as_str()))?;
+                self.index()?.delete(&layout.folder, Some(c.as_str()), Some(p.as_str()))?;
             }
             (Some(c), None) => {
                 let before = scan()?;
@@ -264,14 +264,14 @@ impl Store {
                 let files: Vec<&SnapFile> = before.files.iter().filter(|f| f.commit == c.as_str()).collect();
                 removed.entries = self.remove_scanned(&files)?;
                 emptied.push(c.to_string());
-                self.index.delete(&layout.folder, Some(c.as_str()), None)?;
+                self.index()?.delete(&layout.folder, Some(c.as_str()), None)?;
             }
             (None, _) => {
                 let before = scan()?;
                 after_scan();
                 removed.entries = self.remove_scanned(&before.files.iter().collect::<Vec<_>>())?;
                 emptied = before.commits;
-                self.index.delete(&layout.folder, None, None)?;
+                self.index()?.delete(&layout.folder, None, None)?;
             }
         }
         removed.bytes_freed = self.tidy_repo(repo, &emptied)?;

@@ -143,7 +143,7 @@ impl Store {
             .map_err(|path| Error::NonUtf8Path { path })?;
         let out = Dir::open_ambient_dir(&dir, cap_std::ambient_authority()).map_err(Error::io("open", &dir))?;
         let scan = self.scan_repo(repo)?;
-        let rows = self.index.rows(Some(&repo.folder_name()))?;
+        let rows = self.index()?.rows(Some(&repo.folder_name()))?;
         let mut sources = Vec::new();
         for f in scan.files.iter().filter(|f| f.commit == commit.as_str() && select(&f.path)) {
             let etag = f

@@ -68,12 +68,12 @@ pub(crate) fn reconcile_hub(store: &Store) -> Result<ReconcileReport> {
         stamps.push((folder, s.stamp, rows.len() as u64));
         truth.extend(rows);
     }
-    let d = store.index.reconcile(None, &truth)?;
+    let d = store.index()?.reconcile(None, &truth)?;
     // A folder that changed during the scan may not match its rows: no stamp, so the next
     // listing scans it.
     let stamps: Vec<(&str, &Stamp, u64)> =
         stamps.iter().filter(|(_, s, _)| s.unchanged(&store.hub)).map(|(f, s, n)| (f.as_str(), s, *n)).collect();
-    store.index.save_stamps(&stamps, true)?;
+    store.index()?.save_stamps(&stamps, true)?;
     if d != crate::index::Diff::default() {
         tracing::info!(added = d.added, removed = d.removed, updated = d.updated, "reconciled the index with the hub cache");
     }

@@ -122,7 +122,7 @@ impl Store {
             return Ok(None);
         }
         let id = payload.as_str();
-        let blake3 = if let Some(b) = self.index.blake3_of(id)? {
+        let blake3 = if let Some(b) = self.index()?.blake3_of(id)? {
             b
         } else {
             let file = self.hub.open(&payload).map_err(Error::io("open", abs.clone()))?.into_std();
@@ -151,7 +151,7 @@ impl Store {
         }
         let (path, row) =
             self.link_entry(req, &layout, cache_core::BlobId::from_relative_path(id), req.size, Some(blake3), false)?;
-        self.index.upsert(&row, None)?;
+        self.index()?.upsert(&row, None)?;
         tracing::info!(repo = %req.repo, path = %req.path, payload = %abs, "linked from the shared store");
         Ok(Some(path))
     }

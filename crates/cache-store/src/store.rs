@@ -12,6 +12,7 @@ use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::filesystem;
 use crate::index::Index;
+use crate::journal::{self, Journal};
 use crate::layout::{self, CACHEDIR_TAG, RepoLayout};
 use crate::lock::{self, Lease, TryHeld};
 use crate::lockmode::LockMode;
@@ -31,7 +32,13 @@ pub struct Store {
     pub(crate) home: Dir,
     /// Home-relative folder of this hub cache's state (`hubs/<key>`).
     pub(crate) state: Utf8PathBuf,
-    pub(crate) index: Index,
+    /// This hub cache's index, opened on first use ([`Store::index`]): a hit of a file
+    /// unchanged since it was linked never opens it (see `lookup`).
+    index: OnceLock<Index>,
+    /// Serialises the first open of `index` (and the rebuild of a new one).
+    index_opening: Mutex<()>,
+    /// The usage journal beside the index: hits append to it without opening the index.
+    journal: Journal,
     /// The URL artifacts' index, opened on first use ([`Store::artifact_index`]): a hit of
     /// a Hub file never opens it.
     artifacts: OnceLock<Index>,
@@ -81,7 +88,10 @@ impl Store {
             fsx::replace(&home, &state, &marker, hub_path.as_str().as_bytes(), false)
                 .map_err(Error::io("write", home_path.join(&marker)))?;
         }
-        let (index, fresh) = Index::open(&home_path.join(&state).join("index.sqlite3"))?;
+        let index_path = home_path.join(&state).join("index.sqlite3");
+        // An index that is not there yet is built from the disk now, as before; an
+        // existing one is opened when first needed.
+        let missing = !index_path.exists();
         let store = Store {
             config,
             hub_path,
@@ -89,7 +99,9 @@ impl Store {
             hub,
             home,
             state,
-            index,
+            index: OnceLock::new(),
+            index_opening: Mutex::new(()),
+            journal: Journal::beside(&index_path),
             artifacts: OnceLock::new(),
             artifacts_opening: Mutex::new(()),
             usage: Usage::default(),
@@ -97,11 +109,37 @@ impl Store {
             tagged: AtomicBool::new(false),
             lock_modes: OnceLock::new(),
         };
-        if fresh {
-            let report = reconcile::reconcile_hub(&store)?;
-            tracing::info!(added = report.added, "built a new index from the hub cache");
+        if missing {
+            store.index()?;
         }
         Ok(store)
+    }
+
+    /// This hub cache's index, opened the first time it is needed (and, when it is new or
+    /// was set aside as unreadable, built from the disk, [`Store::reconcile`]). Lookups of
+    /// files unchanged since they were linked and the recording of their use never need
+    /// it, so a warm `get` opens no database.
+    pub(crate) fn index(&self) -> Result<&Index> {
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let _opening = self.index_opening.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let (index, fresh) = Index::open(&self.index_path())?;
+        let index = self.index.get_or_init(|| index);
+        if fresh {
+            let report = reconcile::reconcile_hub(self)?;
+            tracing::info!(added = report.added, "built a new index from the hub cache");
+        }
+        Ok(index)
+    }
+
+    /// Whether this store has opened its index (tests check that a hit did not).
+    #[cfg(test)]
+    pub(crate) fn index_is_open(&self) -> bool {
+        self.index.get().is_some()
     }
 
     /// The locks a Hub blob lock takes (`lock_mode`, with `auto` decided from the hub
@@ -128,8 +166,8 @@ impl Store {
 
     /// The URL artifacts' index, opened (creating `artifacts/` in the home, and building a
     /// new index from the artifact entries on disk) the first time it is needed: Hub
-    /// lookups and downloads never need it, so a warm `get` of a Hub file opens one
-    /// database, not two.
+    /// lookups and downloads never need it (and a warm `get` of a Hub file usually opens
+    /// no database at all, see [`Store::index`]).
     pub(crate) fn artifact_index(&self) -> Result<&Index> {
         if let Some(index) = self.artifacts.get() {
             return Ok(index);
@@ -191,11 +229,37 @@ impl Store {
         // Artifacts first: replaying their last uses after a failure changes nothing,
         // while the counts go with the hub's record, once.
         let result = (if artifacts.is_empty() { Ok(()) } else { self.artifact_index().and_then(|a| a.touch(&artifacts)) })
-            .and_then(|()| self.index.record_usage(&hub, batch.hits, batch.misses, &batch.hit_latency));
+            .and_then(|()| self.record_hub_usage(&hub, batch.hits, batch.misses, &batch.hit_latency));
         if result.is_err() {
             self.usage.restore(batch);
         }
         result
+    }
+
+    /// Records a batch of the hub cache's uses and lookups: appended to the usage journal
+    /// when it can be (see `journal`), without opening the index; else written to the
+    /// index. A journal grown past its limit is merged.
+    fn record_hub_usage(
+        &self,
+        uses: &[(String, String, String, i64)],
+        hits: u64,
+        misses: u64,
+        hit_latency: &cache_core::Histogram,
+    ) -> Result<()> {
+        match self.journal.append(uses, hits, misses, hit_latency) {
+            Ok(size) => {
+                if size > journal::MERGE_AT
+                    && let Err(e) = self.index().and_then(Index::merge_journal)
+                {
+                    tracing::debug!("could not merge the usage journal yet: {e}");
+                }
+                Ok(())
+            }
+            Err(why) => {
+                tracing::debug!(%why, "recording usage in the index directly");
+                self.index()?.record_usage_directly(uses, hits, misses, hit_latency)
+            }
+        }
     }
 
     pub(crate) fn maybe_flush(&self, pending: usize) {
@@ -216,7 +280,7 @@ impl Store {
     /// Counts a request that needed a download and failed, by cause (written at once:
     /// failures are rare, and a process that failed may exit right after).
     pub fn record_failure(&self, cause: FailureCause) -> Result<()> {
-        self.index.add_failure(cause)
+        self.index()?.add_failure(cause)
     }
 
     /// Counts a wait for a busy blob lock (the slow path: written at once) and reports it
@@ -224,7 +288,7 @@ impl Store {
     pub(crate) fn record_lock_wait(&self, lock: &lock::BlobLock) {
         let Some(waited) = lock.held.waited else { return };
         tracing::info!(lock = %lock.held.lock_file, waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX), "lock_wait");
-        if let Err(e) = self.index.add_lock_wait(waited) {
+        if let Err(e) = self.index().and_then(|i| i.add_lock_wait(waited)) {
             tracing::warn!("could not count a lock wait: {e}");
         }
     }
@@ -304,5 +368,88 @@ impl Drop for Store {
         if let Err(e) = self.flush() {
             tracing::warn!("could not record cache usage on close: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cache_core::{EvictionPolicy, GitSha1, Revision};
+
+    use super::*;
+    use crate::commit::CommitRequest;
+
+    fn open(root: &Utf8Path) -> Store {
+        Store::open(StoreConfig::new(root.join("hub"), root.join("home"))).unwrap()
+    }
+
+    /// Commits `bytes` as `path` of `repo` at commit `c…c`, as a download does.
+    fn commit_file(store: &Store, repo: &Repo, path: &RepoPath, bytes: &[u8]) -> CommitHash {
+        let commit: CommitHash = "c".repeat(40).parse().unwrap();
+        let etag = Etag::GitSha1(GitSha1::of(bytes));
+        let req = CommitRequest::new(repo.clone(), commit, path.clone(), etag, bytes.len() as u64);
+        let lock = store.lock_blob(repo, &etag, &mut |_| {}).unwrap();
+        let staging = store.stage(&lock, Some(req.size)).unwrap();
+        staging.write_at(bytes, 0).unwrap();
+        store.commit(staging, &req).unwrap();
+        commit
+    }
+
+    #[test]
+    fn a_hit_on_a_blob_unchanged_since_linked_opens_no_index_yet_is_recorded_and_protected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        let repo = Repo::model("org/model".parse().unwrap());
+        let path: RepoPath = "config.json".parse().unwrap();
+        let commit = commit_file(&open(root), &repo, &path, b"{\"hidden_size\": 768}");
+        // The commit's own use falls out of the grace period below: only the hit can
+        // protect the file.
+        std::thread::sleep(Duration::from_millis(600));
+        let hit_at = Timestamp::now();
+
+        let store = open(root);
+        assert!(!store.index_is_open(), "opening an existing cache opens no database");
+        let lease = store.lease(&repo).unwrap();
+        let hit = store.lookup(&repo, &Revision::from(commit), &path).unwrap().expect("a hit");
+        assert!(!hit.is_suspect());
+        assert_eq!(std::fs::read(&hit.path).unwrap(), b"{\"hidden_size\": 768}");
+        drop(lease);
+        drop(store);
+
+        let store = open(root);
+        let policy = EvictionPolicy { max_size: Some(0), in_use_grace: Duration::from_millis(300), ..EvictionPolicy::default() };
+        let report = store.evict(&policy, Timestamp::now()).unwrap();
+        assert!(report.evicted.is_empty(), "the hit's use protects the file: {:?}", report.evicted);
+        let entries = store.entries().unwrap();
+        assert!(entries[0].last_used >= hit_at, "{:?} vs {hit_at:?}", entries[0].last_used);
+        assert_eq!(store.stats().unwrap().counters.hits, 1);
+    }
+
+    #[test]
+    fn a_blob_changed_after_its_link_is_judged_by_the_index_even_with_its_old_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        let repo = Repo::model("org/model".parse().unwrap());
+        let path: RepoPath = "model.bin".parse().unwrap();
+        let commit = commit_file(&open(root), &repo, &path, &[7; 4096]);
+        let store = open(root);
+        let hit = store.lookup(&repo, &Revision::from(commit), &path).unwrap().expect("a hit");
+        let blob = std::fs::canonicalize(&hit.path).unwrap();
+        let modified = std::fs::metadata(&blob).unwrap().modified().unwrap();
+        drop(store);
+        // Truncated, and its modification time set back (as `cp -p` of a cut-short backup
+        // would leave it): only its change time tells.
+        let f = std::fs::OpenOptions::new().write(true).open(&blob).unwrap();
+        f.set_len(100).unwrap();
+        f.set_modified(modified).unwrap();
+        drop(f);
+
+        let store = open(root);
+        let hit = store.lookup(&repo, &Revision::from(commit), &path).unwrap().expect("a hit");
+        assert!(!hit.modified_after_link);
+        assert_eq!((hit.size, hit.recorded_size), (100, Some(4096)));
+        assert!(hit.is_suspect());
+        assert!(store.index_is_open(), "the size was asked of the index");
     }
 }

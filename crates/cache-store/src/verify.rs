@@ -66,7 +66,7 @@ impl Store {
     fn check_by_etag(&self, file: &std::fs::File, etag: &Etag, blob: &str, rel: &Utf8Path) -> Result<(String, String)> {
         let (named, b3) = hash::etag_digest_and_blake3(file, etag).map_err(Error::io("read", self.hub_path.join(rel)))?;
         if named == etag.to_string()
-            && let Err(e) = self.index.record_blake3(blob, &b3.to_string())
+            && let Err(e) = self.index().and_then(|index| index.record_blake3(blob, &b3.to_string()))
         {
             tracing::warn!(blob, "could not record the blob's blake3: {e}");
         }
@@ -147,7 +147,7 @@ impl Store {
             self.check_refs(&layout.refs(), repair, report)?;
         }
         let in_scope = |c: &str, p: &str| commit.is_none_or(|x| x.as_str() == c) && path.is_none_or(|x| x.as_str() == p);
-        let rows = self.index.rows(Some(&layout.folder))?;
+        let rows = self.index()?.rows(Some(&layout.folder))?;
         let etags: HashMap<(&str, &str), &str> =
             rows.iter().filter_map(|r| Some(((r.revision.as_str(), r.path.as_str()), r.etag.as_deref()?))).collect();
         let sizes: HashMap<(&str, &str), u64> = rows.iter().map(|r| ((r.revision.as_str(), r.path.as_str()), r.size)).collect();
@@ -167,7 +167,7 @@ impl Store {
         }
         for (blob, files) in &by_blob {
             let first = files[0];
-            let check = match self.index.blake3_of(blob)?.and_then(|b| Blake3::from_hex(&b).ok()) {
+            let check = match self.index()?.blake3_of(blob)?.and_then(|b| Blake3::from_hex(&b).ok()) {
                 Some(b) => Check::Blake3(b),
                 None => match first.etag.as_deref().or_else(|| etags.get(&(first.commit.as_str(), first.path.as_str())).copied())
                 {
@@ -217,7 +217,7 @@ impl Store {
             if !on_disk {
                 report.missing.extend(key(&r.revision, &r.path));
                 if repair {
-                    self.index.delete(&r.repo, Some(&r.revision), Some(&r.path))?;
+                    self.index()?.delete(&r.repo, Some(&r.revision), Some(&r.path))?;
                 }
             }
         }
@@ -232,7 +232,7 @@ impl Store {
                 if crate::fsx::list_dir(&self.hub, &snap).unwrap_or_default().is_empty() && !emptied.contains(&f.commit) {
                     emptied.push(f.commit.clone());
                 }
-                self.index.delete(&layout.folder, Some(&f.commit), Some(&f.path))?;
+                self.index()?.delete(&layout.folder, Some(&f.commit), Some(&f.path))?;
             }
             for b in bad_blobs {
                 let _ = self.remove_blob(b);

@@ -55,18 +55,16 @@ fn a_corrupt_index_is_set_aside_and_rebuilt_from_the_disk() {
             scribble(f, damage_from);
         }
         let asides = set_aside(&index).len();
-        let mut opened = Store::open(cfg.clone());
-        if damage_from > 0
-            && let Ok(s) = &opened
-            && let Err(e) = s.stats()
-        {
+        // The index is opened when first needed (here by `stats`), not by `open`.
+        let mut s = Store::open(cfg.clone()).unwrap();
+        if let Err(e) = s.stats() {
             // The header survived: the first query finds the damage, fails saying what to
             // do, and sets the file aside, so the next run starts afresh.
+            assert!(damage_from > 0, "a file that is no database at all is replaced at once: {e}");
             assert!(e.hint().unwrap().contains("run the command again"), "{e}: {:?}", e.hint());
-            drop(opened);
-            opened = Store::open(cfg.clone());
+            drop(s);
+            s = Store::open(cfg.clone()).unwrap();
         }
-        let s = opened.unwrap();
         assert_eq!(set_aside(&index).len(), asides + 1, "the broken file is kept aside");
         assert!(s.find(&a, &rev(commit(1).as_str()), &path("w/model.bin")).unwrap().is_some());
         assert!(s.find_artifact(&key).unwrap().is_some());
