@@ -22,6 +22,9 @@ const S3_REQUIREMENT: &str = "moto[server]>=5,<6";
 pub(crate) fn ensure() -> Result<PathBuf, String> {
     let venv = cmd::root().join("target/py-env");
     let python = venv.join("bin/python");
+    // The `hf` command the tests run: a venv moved from another folder imports fine but
+    // its scripts name the old interpreter.
+    let hf_runs = || Command::new(venv.join("bin/hf")).arg("version").output().is_ok_and(|o| o.status.success());
     let ready = || {
         Command::new(&python)
             .args([
@@ -31,9 +34,14 @@ pub(crate) fn ensure() -> Result<PathBuf, String> {
             ])
             .output()
             .is_ok_and(|o| o.status.success())
+            && hf_runs()
     };
     if python.exists() && ready() {
         return Ok(python);
+    }
+    if python.exists() && !hf_runs() {
+        println!("{} was moved or is broken: creating it again", venv.display());
+        std::fs::remove_dir_all(&venv).map_err(|e| format!("removing {}: {e}", venv.display()))?;
     }
     let system = ["python3", "python"]
         .into_iter()
