@@ -242,11 +242,7 @@ impl Hashing {
     /// chunks in all, with the one being hashed).
     const QUEUE: usize = 1;
 
-    fn start(
-        sink: Arc<dyn Sink>,
-        mut hasher: MultiHasher,
-        resumed: u64,
-    ) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, Hashing) {
+    fn start(sink: Arc<dyn Sink>, mut hasher: MultiHasher, resumed: u64) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, Hashing) {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(Self::QUEUE);
         let job = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0u8; usize::try_from(resumed).map_or(1 << 20, |r| r.clamp(1, 1 << 20))];
@@ -277,7 +273,44 @@ impl Hashing {
 
 #[cfg(test)]
 mod tests {
-    use super::held_prefix;
+    use std::sync::Arc;
+
+    use cache_core::{DigestKinds, MultiHasher, Sha256};
+    use cache_fetch::Sink;
+
+    use super::{Hashing, held_prefix};
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..u32::try_from(len).unwrap()).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn the_hashing_thread_reads_the_resumed_prefix_back_then_hashes_each_chunk_in_order() {
+        let data = sample(3_000_000);
+        let file: Arc<dyn Sink> = Arc::new(tempfile::tempfile().unwrap());
+        // An earlier attempt left 1.5 MB (more than one read-back block).
+        let resumed = 1_500_000;
+        file.write_at(0, &data[..resumed]).unwrap();
+        let hasher = MultiHasher::new(DigestKinds::ALL, data.len() as u64);
+        let (tx, job) = Hashing::start(Arc::clone(&file), hasher, resumed as u64);
+        for part in data[resumed..].chunks(700_000) {
+            tx.send(bytes::Bytes::copy_from_slice(part)).await.unwrap();
+        }
+        drop(tx);
+        let d = job.finish().await.unwrap();
+        assert_eq!(d.size, data.len() as u64);
+        assert_eq!(d.sha256, Some(Sha256::of(&data)));
+    }
+
+    #[tokio::test]
+    async fn a_partial_file_shorter_than_its_record_is_an_error_not_a_digest() {
+        let file: Arc<dyn Sink> = Arc::new(tempfile::tempfile().unwrap());
+        file.write_at(0, &[7; 1000]).unwrap();
+        let (tx, job) = Hashing::start(file, MultiHasher::new(DigestKinds::ALL, 5000), 2000);
+        drop(tx);
+        let e = job.finish().await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
 
     #[test]
     fn only_the_run_from_zero_counts_as_held() {

@@ -182,10 +182,8 @@ pub(crate) fn tables(ctx: &Ctx<'_>) -> Result<Vec<Table>, String> {
         ),
     };
 
-    let pushes = vec![
-        push_to(ctx, "s3s-fs", &s3s.server, &seed, || s3s.reset()),
-        push_to(ctx, "moto", &moto.0, &seed, || moto.reset()),
-    ];
+    let pushes =
+        vec![push_to(ctx, "s3s-fs", &s3s.server, &seed, || s3s.reset()), push_to(ctx, "moto", &moto.0, &seed, || moto.reset())];
     let rows = alternate(&pushes, ctx.plan.runs.min(3), &ctx.scratch.join("tier-push"), Cleanup::EachRun);
     let push = Table {
         name: "remote-push",
