@@ -3,11 +3,11 @@
 //! `parallelism` in flight and written in order, hashed while they arrive.
 //!
 //! # Performance
-//! The digest is computed on a thread of its own, handed each chunk once it is written
-//! (the same `Bytes`, no copy), so the receive loop only writes and keeps the next GETs
-//! moving: SHA-256 of 1 GiB costs about as much CPU as receiving it, and hashing in the
-//! loop made the two add up. At most one chunk waits for the hasher, so memory stays
-//! bounded by `parallelism + 2` chunks.
+//! Each GET's body is written into the sink at its offsets as it arrives (a directory
+//! tier's file is copied in 1 MiB blocks), so no range is held whole in memory whatever
+//! `chunk` and `parallelism` are. The digest is computed on a thread of its own that
+//! follows the in-order end, reading the bytes back from the page cache: the receive
+//! path never waits for SHA-256, which costs about as much CPU as receiving.
 //!
 //! # Verified, resumable
 //! What the sink already holds from byte 0 (its completed ranges) is read back and hashed
@@ -170,15 +170,15 @@ impl Tier {
         let mut parts = futures_util::stream::iter(ranges)
             .map(|r| {
                 let path = path.clone();
-                async move { (r.clone(), self.call("get", k, self.store.get_range(&path, r)).await) }
+                async move { (r.clone(), self.call("get", k, land(&*self.store, &path, r, sink)).await) }
             })
             .buffered(self.options.parallelism.max(1));
         let mut recorded = pos;
         let mut failure = None;
         while let Some((range, got)) = parts.next().await {
-            let bytes = match got {
-                Ok(b) if b.len() as u64 == range.end - range.start => b,
-                Ok(_) => {
+            match got {
+                Ok(Landed::Written(n)) if n == range.end - range.start => {}
+                Ok(Landed::Written(_)) => {
                     // A short read: the object changed under us; the digest would say so.
                     failure = Some(Error::Timeout {
                         url: self.url().to_owned(),
@@ -188,20 +188,20 @@ impl Tier {
                     });
                     break;
                 }
+                Ok(Landed::WriteFailed(e)) => {
+                    failure = Some(io("write", e));
+                    break;
+                }
                 Err(f) => {
                     failure = Some(f.into_error(self, k).unwrap_or_else(|| Error::Skipped { url: self.url().to_owned() }));
                     break;
                 }
-            };
-            if let Err(e) = sink.write_at(range.start, &bytes) {
-                failure = Some(io("write", e));
+            }
+            // The hasher follows the in-order end, reading the bytes back from the sink.
+            if hash.send(range.end).await.is_err() {
                 break;
             }
-            let n = bytes.len() as u64;
-            // Hand the chunk over (no copy); waits only when the hasher is a chunk behind.
-            if hash.send(bytes).await.is_err() {
-                break;
-            }
+            let n = range.end - range.start;
             pos = range.end;
             Counters::bump(&self.counters.bytes_pulled, n);
             progress.event(&Event::Advanced { label, bytes: n });
@@ -232,35 +232,99 @@ impl Tier {
     }
 }
 
-/// The hashing thread of one transfer: it hashes the sink's first `resumed` bytes (read
-/// back), then every chunk it is handed, in order, so the receive loop never waits for the
-/// digest (SHA-256 of 1 GiB is ~0.85 s of CPU, as long as the transfer itself).
+/// How one ranged GET ended once its body was in the sink.
+enum Landed {
+    /// This many bytes were written at the range's offsets.
+    Written(u64),
+    /// The sink refused a write (a local problem, not the tier's).
+    WriteFailed(std::io::Error),
+}
+
+/// Reads `range` of the object at `path` and writes it into the sink at the same offsets
+/// as the body arrives, so no range is ever held whole in memory. A directory tier's file
+/// is copied in 1 MiB blocks on a blocking thread (`object_store` streams it in 8 KiB reads).
+async fn land(
+    store: &dyn object_store::ObjectStore,
+    path: &object_store::path::Path,
+    range: std::ops::Range<u64>,
+    sink: &Arc<dyn Sink>,
+) -> object_store::Result<Landed> {
+    let opts = object_store::GetOptions::default().with_range(Some(range.clone()));
+    let result = store.get_opts(path, opts).await?;
+    let mut at = range.start;
+    match result.payload {
+        object_store::GetResultPayload::File(file, _) => {
+            let sink = Arc::clone(sink);
+            let copied = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; usize::try_from(range.end - range.start).map_or(BLOCK, |n| n.min(BLOCK))];
+                while at < range.end {
+                    let want = usize::try_from(range.end - at).map_or(buf.len(), |n| n.min(buf.len()));
+                    let got = Sink::read_at(&file, at, &mut buf[..want]).map_err(|e| (true, e))?;
+                    if got == 0 {
+                        break;
+                    }
+                    sink.write_at(at, &buf[..got]).map_err(|e| (false, e))?;
+                    at += got as u64;
+                }
+                Ok::<_, (bool, std::io::Error)>(at - range.start)
+            })
+            .await
+            .map_err(|e| object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
+            match copied {
+                Ok(n) => Ok(Landed::Written(n)),
+                Err((true, e)) => Err(object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) }),
+                Err((false, e)) => Ok(Landed::WriteFailed(e)),
+            }
+        }
+        object_store::GetResultPayload::Stream(mut body) => {
+            while let Some(frame) = body.next().await {
+                let frame = frame?;
+                if at + frame.len() as u64 > range.end {
+                    // More than asked for: not the object we measured.
+                    return Ok(Landed::Written(u64::MAX));
+                }
+                if let Err(e) = sink.write_at(at, &frame) {
+                    return Ok(Landed::WriteFailed(e));
+                }
+                at += frame.len() as u64;
+            }
+            Ok(Landed::Written(at - range.start))
+        }
+    }
+}
+
+const BLOCK: usize = 1 << 20;
+
+/// The hashing thread of one transfer: it hashes the sink from byte 0 up to each end it is
+/// handed, reading the bytes back (from the page cache, in 1 MiB blocks), so the receive
+/// path never waits for the digest (SHA-256 of 1 GiB is ~0.85 s of CPU, as long as the
+/// transfer itself) and holds no range in memory. The first `resumed` bytes, which an
+/// earlier attempt left, are hashed the same way while the first ranges travel.
 struct Hashing(tokio::task::JoinHandle<std::io::Result<Digests>>);
 
 impl Hashing {
-    /// At most this many chunks wait for the hasher (bounded memory: `parallelism + 2`
-    /// chunks in all, with the one being hashed).
-    const QUEUE: usize = 1;
-
-    fn start(sink: Arc<dyn Sink>, mut hasher: MultiHasher, resumed: u64) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, Hashing) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(Self::QUEUE);
+    fn start(sink: Arc<dyn Sink>, mut hasher: MultiHasher, resumed: u64) -> (tokio::sync::mpsc::Sender<u64>, Hashing) {
+        // Ends are a few bytes each: the receive loop never waits to hand one over.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(1024);
         let job = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; usize::try_from(resumed).map_or(1 << 20, |r| r.clamp(1, 1 << 20))];
+            let mut buf = vec![0u8; BLOCK];
             let mut pos = 0;
-            while pos < resumed {
-                let n = usize::try_from(resumed - pos).map_or(buf.len(), |r| r.min(buf.len()));
-                let got = sink.read_at(pos, &mut buf[..n])?;
-                if got == 0 {
-                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the partial file shrank"));
+            let mut end = resumed;
+            loop {
+                while pos < end {
+                    let n = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
+                    let got = sink.read_at(pos, &mut buf[..n])?;
+                    if got == 0 {
+                        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the partial file shrank"));
+                    }
+                    hasher.update(&buf[..got]);
+                    pos += got as u64;
                 }
-                hasher.update(&buf[..got]);
-                pos += got as u64;
+                match rx.blocking_recv() {
+                    Some(next) => end = next,
+                    None => return Ok(hasher.finalize()),
+                }
             }
-            drop(buf);
-            while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
-            }
-            Ok(hasher.finalize())
         });
         (tx, Hashing(job))
     }
@@ -285,7 +349,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_hashing_thread_reads_the_resumed_prefix_back_then_hashes_each_chunk_in_order() {
+    async fn the_hashing_thread_follows_the_written_ends_from_the_resumed_prefix_on() {
         let data = sample(3_000_000);
         let file: Arc<dyn Sink> = Arc::new(tempfile::tempfile().unwrap());
         // An earlier attempt left 1.5 MB (more than one read-back block).
@@ -293,8 +357,11 @@ mod tests {
         file.write_at(0, &data[..resumed]).unwrap();
         let hasher = MultiHasher::new(DigestKinds::ALL, data.len() as u64);
         let (tx, job) = Hashing::start(Arc::clone(&file), hasher, resumed as u64);
+        let mut at = resumed;
         for part in data[resumed..].chunks(700_000) {
-            tx.send(bytes::Bytes::copy_from_slice(part)).await.unwrap();
+            file.write_at(at as u64, part).unwrap();
+            at += part.len();
+            tx.send(at as u64).await.unwrap();
         }
         drop(tx);
         let d = job.finish().await.unwrap();
