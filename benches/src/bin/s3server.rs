@@ -12,7 +12,6 @@
 #![expect(clippy::print_stderr, reason = "a command-line bench helper")]
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -26,14 +25,16 @@ use tokio::signal::unix::{SignalKind, signal};
 const KEY: &str = "bench";
 
 #[tokio::main(flavor = "multi_thread")]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
+async fn main() {
+    let code = match run().await {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("s3server: {e}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exit now: dropping the runtime would wait for the blocking thread reading stdin.
+    std::process::exit(code);
 }
 
 async fn run() -> Result<(), String> {
