@@ -11,6 +11,8 @@ pub(crate) struct Bins {
     pub(crate) hfhub: PathBuf,
     pub(crate) b3: PathBuf,
     pub(crate) gencache: PathBuf,
+    /// `s3s-fs` on loopback (the `s3server` helper), the tier bench's fast S3 server.
+    pub(crate) s3server: PathBuf,
     pub(crate) python: Option<PathBuf>,
 }
 

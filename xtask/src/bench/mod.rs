@@ -84,6 +84,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         hfhub: release.join("hfhub"),
         b3: release.join("b3"),
         gencache: release.join("gencache"),
+        s3server: release.join("s3server"),
         python,
     };
     let load_before = load_average();
