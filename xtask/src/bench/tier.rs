@@ -167,7 +167,9 @@ pub(crate) fn tables(ctx: &Ctx<'_>) -> Result<Vec<Table>, String> {
         }),
         Contender::new("curl -o (from s3s-fs, signed)", "floor", move |d: &Path| {
             let mut c = Command::new("curl");
-            c.args(["-sSf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "bench:bench", "-o"])
+            // curl 7.x signs but does not send the payload hash S3 servers require.
+            c.args(["-sSf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "bench:bench"])
+                .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-o"])
                 .arg(d.join("out"))
                 .arg(&s3_url);
             Ok(c)
