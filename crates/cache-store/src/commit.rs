@@ -145,15 +145,25 @@ impl Store {
             let _ = staging.dir.remove_file(&staging.name);
         } else {
             let name = req.etag.to_string();
-            staging.dir.rename(&staging.name, &staging.dir, &name).map_err(|e| {
-                if is_disk_full(&e) {
-                    let _ = staging.dir.remove_file(&staging.name);
+            match staging.dir.rename(&staging.name, &staging.dir, &name) {
+                Ok(()) => {
+                    // Published blobs are read-only (the file handle still names the inode).
+                    if let Err(e) = crate::crossrepo::set_read_only(&staging.file) {
+                        tracing::warn!(blob = %blob_rel, "cannot make the blob read-only: {e}");
+                    }
                 }
-                Error::io("rename", staging.abs.clone())(e)
-            })?;
-            // Published blobs are read-only (the file handle still names the inode).
-            if let Err(e) = crate::crossrepo::set_read_only(&staging.file) {
-                tracing::warn!(blob = %blob_rel, "cannot make the blob read-only: {e}");
+                // Without locks (`lock_mode = none`, or a filesystem that ignores them) two
+                // writers share the staging file; the other one renamed it between our check
+                // and our rename. The blob is the inode we just verified.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.is_file(&blob_rel)? => {
+                    tracing::debug!(blob = %blob_rel, "published meanwhile by a writer without locks");
+                }
+                Err(e) => {
+                    if is_disk_full(&e) {
+                        let _ = staging.dir.remove_file(&staging.name);
+                    }
+                    return Err(Error::io("rename", staging.abs.clone())(e));
+                }
             }
         }
         let bytes = req.size.saturating_sub(record::covered(&staging.completed));
