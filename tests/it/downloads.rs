@@ -32,20 +32,27 @@ fn eight_concurrent_processes_for_one_file_make_exactly_one_transfer() {
     let hub = TestHub::start_blocking([RepoSpec::model("org/big").lfs_file("w.bin", Content::generated(SIZE, 3))]);
     hub.throttle(Some(4 << 20)); // ~0.5 s per transfer: the processes overlap
     let env = Env::new(&hub);
+    eight_gets_print_one_path(&env, "flock");
+    let s = hub.stats();
+    assert_eq!(s.count(Route::CdnGet), 1, "exactly one transfer: {:?}", s.requests);
+    assert_eq!(s.bytes_for("/cdn/"), SIZE);
+}
+
+/// Eight `get org/big w.bin` processes started at once: each succeeds and all print the
+/// same path, which is returned.
+fn eight_gets_print_one_path(env: &Env, label: &str) -> String {
     let children: Vec<_> = (0..8)
         .map(|_| env.command(&["get", "org/big", "w.bin"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
         .collect();
     let mut paths = Vec::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{label}: {}", String::from_utf8_lossy(&out.stderr));
         paths.push(String::from_utf8(out.stdout).unwrap());
     }
     paths.dedup();
-    assert_eq!(paths.len(), 1, "all print the same path");
-    let s = hub.stats();
-    assert_eq!(s.count(Route::CdnGet), 1, "exactly one transfer: {:?}", s.requests);
-    assert_eq!(s.bytes_for("/cdn/"), SIZE);
+    assert_eq!(paths.len(), 1, "{label}: all print the same path");
+    paths.remove(0)
 }
 
 /// Each lock mode with eight processes on one file: `fcntl` and `both` exclude as `flock`
@@ -60,18 +67,8 @@ fn eight_processes_in_each_lock_mode_publish_one_correct_file() {
         hub.throttle(Some(4 << 20));
         let mut env = Env::new(&hub);
         env.var("MODELCACHE_LOCK_MODE", mode);
-        let children: Vec<_> = (0..8)
-            .map(|_| env.command(&["get", "org/big", "w.bin"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
-            .collect();
-        let mut paths = Vec::new();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
-            paths.push(String::from_utf8(out.stdout).unwrap());
-        }
-        paths.dedup();
-        assert_eq!(paths.len(), 1, "{mode}: all print the same path");
-        assert_eq!(std::fs::read(paths[0].trim()).unwrap(), content, "{mode}");
+        let path = eight_gets_print_one_path(&env, mode);
+        assert_eq!(std::fs::read(path.trim()).unwrap(), content, "{mode}");
         let transfers = hub.stats().count(Route::CdnGet);
         if mode == "none" {
             assert!(transfers >= 1, "{mode}");
