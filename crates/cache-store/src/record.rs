@@ -327,7 +327,8 @@ pub(crate) fn decode(text: &str, id: &Identity, len: u64) -> Option<Content> {
 }
 
 /// What a staging file of `len` bytes is known to hold, and which of that is durable:
-/// its record's written ranges when the record is valid and from this boot; after a
+/// its record's written ranges when the record is valid and from this boot, with the
+/// file's safe prefix (what a stream wrote after the last checkpoint); after a
 /// reboot its durable ranges plus the file's safe prefix; without a valid record the safe
 /// prefix alone (not known durable). An invalid record is removed.
 pub(crate) fn completed(home: &Dir, rel: &Utf8Path, file: &File, id: &Identity, len: u64) -> (Vec<Range<u64>>, Vec<Range<u64>>) {
@@ -341,7 +342,11 @@ pub(crate) fn completed(home: &Dir, rel: &Utf8Path, file: &File, id: &Identity, 
             if let Some(content) = decode(&text, id, len) {
                 let durable = content.durable.clone();
                 if content.this_boot(boot_id()) {
-                    return (content.written, durable);
+                    // Bytes written after the last checkpoint are in the file too (a kill
+                    // loses nothing written in this boot): the run before its first hole
+                    // counts as well, so a stream killed between checkpoints resumes
+                    // where it stopped rather than at its last checkpoint.
+                    return (with_prefix(content.written, safe_prefix(file, len)), durable);
                 }
                 // After a reboot: what was synced, and what the file shows it holds.
                 return (with_prefix(content.durable, safe_prefix(file, len)), durable);
@@ -451,6 +456,37 @@ mod tests {
         }
         record.clear().unwrap();
         assert!(!home.exists(&rel));
+    }
+
+    #[test]
+    fn a_stream_killed_between_checkpoints_resumes_from_what_it_wrote() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        let rel = Utf8PathBuf::from("partial/x/blob.ranges");
+        let path = tmp.path().join("blob");
+        let file = File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let id = Identity::of(&file.metadata().unwrap(), "ab".repeat(32), Some(1 << 20));
+        let record = RangeRecord::new(
+            file.try_clone().unwrap(),
+            home.try_clone().unwrap(),
+            (rel.clone(), rel.clone()),
+            id.clone(),
+            vec![],
+        );
+        file.write_all_at(&[1; 8192], 0).unwrap();
+        record.save(&[0..8192]).unwrap();
+        // The stream went on after its checkpoint, then was killed.
+        file.write_all_at(&vec![1; 20_000], 8192).unwrap();
+        let (held, _) = completed(&home, &rel, &file, &id, 28_192);
+        assert_eq!(held, vec![0..28_192], "bytes written after the checkpoint count");
+        // A range written beyond a hole still needs the record; the hole stops the prefix.
+        file.write_all_at(&[1; 4096], 512 << 10).unwrap();
+        record.save(&[0..28_192, (512 << 10)..(516 << 10)]).unwrap();
+        let len = file.metadata().unwrap().len();
+        let (held, _) = completed(&home, &rel, &file, &id, len);
+        if rustix::fs::seek(&file, rustix::fs::SeekFrom::Hole(0)).unwrap() < len {
+            assert_eq!(held, vec![0..28_192, (512 << 10)..(516 << 10)]);
+        }
     }
 
     #[test]
