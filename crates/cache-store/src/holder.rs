@@ -70,8 +70,8 @@ impl Holder {
             host: host_name().to_owned(),
             pid,
             boot: boot_id().map(str::to_owned),
-            start: process(pid).map(|p| p.start),
-            program: program_name(),
+            start: my_start(),
+            program: program_name().to_owned(),
             since: now,
             heartbeat: now,
         }
@@ -140,16 +140,31 @@ pub(crate) fn host_name() -> &'static str {
     })
 }
 
-fn program_name() -> String {
-    let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-    let comm = comm.trim();
-    if comm.is_empty() {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "unknown".to_owned())
-    } else {
-        comm.to_owned()
+/// This process's name, read once (a snapshot takes a lock per file).
+fn program_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+        let comm = comm.trim();
+        if comm.is_empty() {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "unknown".to_owned())
+        } else {
+            comm.to_owned()
+        }
+    })
+}
+
+/// This process's start time, read once (again in a forked child).
+fn my_start() -> Option<u64> {
+    static START: OnceLock<(u32, Option<u64>)> = OnceLock::new();
+    let pid = std::process::id();
+    let read = || process(pid).map(|p| p.start);
+    match START.get_or_init(|| (pid, read())) {
+        &(p, start) if p == pid => start,
+        _ => read(),
     }
 }
 
