@@ -26,6 +26,10 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
+/// How far behind its schedule a paced connection may catch up, and how early a chunk may
+/// go rather than sleeping for less than the timer's resolution.
+const SLACK: Duration = Duration::from_millis(2);
+
 /// Per-connection pacing: the instant at which the connection may send its next byte.
 #[derive(Debug)]
 pub(crate) struct Pacer(Mutex<Instant>);
@@ -35,10 +39,13 @@ impl Pacer {
         Pacer(Mutex::new(Instant::now()))
     }
 
-    /// Reserves `n` bytes at `bps`; returns when they may be sent.
+    /// Reserves `n` bytes at `bps`; returns when they may be sent. A connection that fell
+    /// behind its schedule (a timer fires up to a millisecond late) may catch up on up to
+    /// `SLACK` of it, so high rates are reached with a millisecond timer.
     fn reserve(&self, n: usize, bps: u64) -> Instant {
         let mut next = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let start = (*next).max(Instant::now());
+        let now = Instant::now();
+        let start = (*next).max(now.checked_sub(SLACK).unwrap_or(now));
         #[expect(clippy::cast_precision_loss, reason = "pacing needs no exact arithmetic")]
         let cost = Duration::from_secs_f64(n as f64 / bps as f64);
         *next = start + cost;
@@ -91,7 +98,10 @@ impl FileBody {
         }
         let len = usize::try_from(n).unwrap_or(CHUNK);
         if let Some(bps) = self.plan.throttle_bps {
-            tokio::time::sleep_until(self.pacer.reserve(len, bps)).await;
+            let at = self.pacer.reserve(len, bps);
+            if at > Instant::now() + SLACK / 2 {
+                tokio::time::sleep_until(at).await;
+            }
         }
         let mut chunk = self.content.slice(self.pos, self.pos + n);
         if self.plan.corrupt && self.sent == 0 && !chunk.is_empty() {
