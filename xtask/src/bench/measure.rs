@@ -55,6 +55,30 @@ pub(crate) fn run(cmd: &mut Command, scratch: &Path) -> Result<Sample, String> {
     Ok(Sample { secs, rss_kib, extra: None })
 }
 
+/// Runs `cmd` to completion without any wrapper and measures its wall time alone (from
+/// `spawn` to its exit: what a caller of the command waits): for commands that take a few
+/// milliseconds, where `/usr/bin/time`'s own `exec` and `fork` would be a sizeable part of
+/// the figure. No RSS. Its stdout is discarded; a failure returns its stderr.
+pub(crate) fn run_timed(cmd: &mut Command, scratch: &Path) -> Result<Sample, String> {
+    let err_path = scratch.join("stderr.txt");
+    let err_file = std::fs::File::create(&err_path).map_err(|e| format!("creating {}: {e}", err_path.display()))?;
+    let start = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(err_file)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("could not start {}: {e}", cmd.get_program().display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    if !status.success() {
+        let tail: Vec<&str> = err.lines().rev().take(6).collect();
+        return Err(format!("{} ({status})", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")));
+    }
+    Ok(Sample { secs, rss_kib: None, extra: None })
+}
+
 /// Median, min and max of a list.
 pub(crate) fn summary(values: &[f64]) -> Option<(f64, f64, f64)> {
     if values.is_empty() {

@@ -27,11 +27,12 @@ use crate::{cmd, py};
 use contenders::Bins;
 use hub::Hub;
 use report::Table;
-use scenarios::{Ctx, Plan};
+use scenarios::{Ctx, Link, Plan};
 
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "cold",
     "cold-capped",
+    "cold-link",
     "small",
     "small-tmpfs",
     "warm",
@@ -145,8 +146,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// Runs one scenario (all but `scale`): its table, or two for `remote`.
 fn tables_of(name: &str, ctx: &Ctx<'_>) -> Result<Vec<Table>, String> {
     match name {
-        "cold" => Ok(vec![scenarios::cold(ctx, false)]),
-        "cold-capped" => Ok(vec![scenarios::cold(ctx, true)]),
+        "cold" => Ok(vec![scenarios::cold(ctx, Link::Loopback)]),
+        "cold-capped" => Ok(vec![scenarios::cold(ctx, Link::Capped)]),
+        "cold-link" => Ok(vec![scenarios::cold(ctx, Link::Fast)]),
         "small" => scenarios::small_files(ctx, false).map(|t| vec![t]),
         "small-tmpfs" => scenarios::small_files(ctx, true).map(|t| vec![t]),
         "warm" => scenarios::warm(ctx).map(|t| vec![t]),

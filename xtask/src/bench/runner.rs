@@ -19,6 +19,8 @@ pub(crate) struct Contender<'a> {
     pub(crate) prepare: Prepare<'a>,
     /// After a successful run: the scenario's extra number, if it has one.
     pub(crate) after: Option<After<'a>>,
+    /// Timed without `/usr/bin/time` (its peak RSS from one extra wrapped run).
+    pub(crate) precise: bool,
 }
 
 impl<'a> Contender<'a> {
@@ -27,7 +29,15 @@ impl<'a> Contender<'a> {
         kind: &'static str,
         prepare: impl Fn(&Path) -> Result<Command, String> + 'a,
     ) -> Self {
-        Contender { name: name.into(), kind, prepare: Box::new(prepare), after: None }
+        Contender { name: name.into(), kind, prepare: Box::new(prepare), after: None, precise: false }
+    }
+
+    /// For a command of a few milliseconds that can run again with the same result (a
+    /// warm hit): each run is timed alone, without `/usr/bin/time` around it, and the
+    /// peak RSS comes from one more run under it in the first round.
+    pub(crate) fn precise(mut self) -> Self {
+        self.precise = true;
+        self
     }
 
     pub(crate) fn after(mut self, f: impl Fn(&Path) -> Result<f64, String> + 'a) -> Self {
@@ -78,7 +88,12 @@ pub(crate) fn alternate(contenders: &[Contender<'_>], runs: usize, scratch: &Pat
                 if row.command.is_empty() {
                     row.command = describe(&cmd);
                 }
-                let mut s: Sample = measure::run(&mut cmd, &dir)?;
+                let mut s: Sample = if c.precise {
+                    let rss = if round == 0 { measure::run(&mut (c.prepare)(&dir)?, &dir)?.rss_kib } else { None };
+                    Sample { rss_kib: rss, ..measure::run_timed(&mut cmd, &dir)? }
+                } else {
+                    measure::run(&mut cmd, &dir)?
+                };
                 if let Some(after) = &c.after {
                     s.extra = Some(after(&dir)?);
                 }
