@@ -49,7 +49,8 @@ pub struct Store {
     /// `CACHEDIR.TAG` was seen (or written) by this store: commits need not look again.
     tagged: AtomicBool,
     /// The lock modes used on the hub cache and on the home, resolved at the first lock.
-    lock_modes: OnceLock<(LockMode, LockMode)>,
+    /// Each root's lock mode and whether its filesystem is one several machines may share.
+    lock_modes: OnceLock<((LockMode, bool), (LockMode, bool))>,
 }
 
 impl std::fmt::Debug for Store {
@@ -145,21 +146,34 @@ impl Store {
     /// The locks a Hub blob lock takes (`lock_mode`, with `auto` decided from the hub
     /// cache's filesystem).
     pub fn lock_mode(&self) -> LockMode {
-        self.lock_modes().0
+        self.lock_modes().0.0
     }
 
     /// The locks an artifact's lock takes (decided from the home's filesystem).
     pub fn home_lock_mode(&self) -> LockMode {
-        self.lock_modes().1
+        self.lock_modes().1.0
+    }
+
+    /// Whether a blob lock on the hub cache (`hub`) or the home keeps a holder record.
+    /// Only where a lock can outlive its holder or the kernel cannot name the holder: a
+    /// filesystem several machines may share, or a mode with OFD locks. On a local
+    /// filesystem with `flock` the kernel drops a dead process's lock and names a live
+    /// holder (`/proc/locks`), so a record would add nothing but an inode created and
+    /// deleted per file — on ext4, a cost every later file creation pays for a minute.
+    pub(crate) fn keeps_holder_records(&self, hub: bool) -> bool {
+        let ((hub_mode, hub_shared), (home_mode, home_shared)) = self.lock_modes();
+        let (mode, shared) = if hub { (hub_mode, hub_shared) } else { (home_mode, home_shared) };
+        shared || mode != LockMode::Flock
     }
 
     /// Both roots' lock modes, decided on the first lock: a hit takes no blob lock, so it
     /// reads neither `statfs` nor the mount table.
-    fn lock_modes(&self) -> (LockMode, LockMode) {
+    fn lock_modes(&self) -> ((LockMode, bool), (LockMode, bool)) {
         *self.lock_modes.get_or_init(|| {
             let mode = self.config.lock_mode;
-            let modes = (mode.resolve(filesystem::detect(&self.hub).kind), mode.resolve(filesystem::detect(&self.home).kind));
-            tracing::debug!(hub = %modes.0, home = %modes.1, "lock modes");
+            let (hub, home) = (filesystem::detect(&self.hub).kind, filesystem::detect(&self.home).kind);
+            let modes = ((mode.resolve(hub), hub.is_shared()), (mode.resolve(home), home.is_shared()));
+            tracing::debug!(hub = %modes.0.0, home = %modes.1.0, "lock modes");
             modes
         })
     }
@@ -403,8 +417,14 @@ mod tests {
         let repo = Repo::model("org/model".parse().unwrap());
         let path: RepoPath = "config.json".parse().unwrap();
         let commit = commit_file(&open(root), &repo, &path, b"{\"hidden_size\": 768}");
-        // The commit's own use falls out of the grace period below: only the hit can
-        // protect the file.
+        // A link made in the clock tick of the blob's publishing proves nothing: the first
+        // hit (in a later tick) then asks the index and re-stamps the link.
+        std::thread::sleep(Duration::from_millis(30));
+        let store = open(root);
+        assert!(!store.lookup(&repo, &Revision::from(commit), &path).unwrap().expect("a hit").is_suspect());
+        drop(store);
+        // The commit's and the first hit's uses fall out of the grace period below: only
+        // the next hit can protect the file.
         std::thread::sleep(Duration::from_millis(600));
         let hit_at = Timestamp::now();
 
@@ -413,6 +433,7 @@ mod tests {
         let lease = store.lease(&repo).unwrap();
         let hit = store.lookup(&repo, &Revision::from(commit), &path).unwrap().expect("a hit");
         assert!(!hit.is_suspect());
+        assert!(!store.index_is_open(), "a blob unchanged since its link was stamped needs no index");
         assert_eq!(std::fs::read(&hit.path).unwrap(), b"{\"hidden_size\": 768}");
         drop(lease);
         drop(store);
@@ -423,7 +444,7 @@ mod tests {
         assert!(report.evicted.is_empty(), "the hit's use protects the file: {:?}", report.evicted);
         let entries = store.entries().unwrap();
         assert!(entries[0].last_used >= hit_at, "{:?} vs {hit_at:?}", entries[0].last_used);
-        assert_eq!(store.stats().unwrap().counters.hits, 1);
+        assert_eq!(store.stats().unwrap().counters.hits, 2);
     }
 
     #[test]
