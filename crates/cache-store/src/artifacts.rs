@@ -208,6 +208,7 @@ impl Store {
             mode: self.home_lock_mode(),
             stall_timeout: self.config.lock_stall_timeout,
             lease: self.config.lock_lease,
+            keep_record: self.keeps_holder_records(false),
         };
         let lock = lock::acquire(req, &mut progress, observer)?;
         self.record_lock_wait(&lock);

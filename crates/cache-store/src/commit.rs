@@ -91,6 +91,7 @@ impl Store {
             stall_timeout: self.config.lock_stall_timeout,
             lease: self.config.lock_lease,
             record: RecordAt { home, rel: record },
+            keep_record: self.keeps_holder_records(true),
         };
         let lock = lock::acquire(req, &mut progress, observer)?;
         self.record_lock_wait(&lock);

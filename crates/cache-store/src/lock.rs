@@ -188,6 +188,9 @@ pub(crate) struct Request<'a> {
     pub(crate) lease: Duration,
     /// Where the holder's record lives.
     pub(crate) record: RecordAt,
+    /// Whether the holder keeps a record there (`Store::keeps_holder_records`); a waiter
+    /// reads one in any case, and one taking over always writes its own.
+    pub(crate) keep_record: bool,
 }
 
 /// What one attempt to take the locks of `mode` gave.
@@ -249,7 +252,7 @@ pub(crate) fn acquire(
     progress: &mut dyn FnMut() -> Seen,
     observer: &mut dyn FnMut(&LockWait<'_>),
 ) -> Result<BlobLock> {
-    let Request { dir, rel, abs, target, mode, stall_timeout, lease, record } = req;
+    let Request { dir, rel, abs, target, mode, stall_timeout, lease, record, keep_record } = req;
     let file = open_lock_file(dir, rel, &abs)?;
     if mode == LockMode::None {
         let held =
@@ -345,7 +348,7 @@ pub(crate) fn acquire(
         delay = (delay * 2).min(POLL_CAP);
     };
     let waited = busy.then(|| w.start.elapsed());
-    let heartbeat = (flock || ofd || claim.is_some()).then(|| Heartbeat::start(record, claim));
+    let heartbeat = ((keep_record && (flock || ofd)) || claim.is_some()).then(|| Heartbeat::start(record, claim));
     Ok(BlobLock { held: Arc::new(Held { file, lock_file: abs, target, flock, ofd, waited, heartbeat, taken_over }) })
 }
 
@@ -491,6 +494,7 @@ mod tests {
             stall_timeout: stall,
             lease,
             record: RecordAt { home: d.try_clone().unwrap(), rel: Utf8PathBuf::from(format!("{rel}.holder")) },
+            keep_record: true,
         }
     }
 
