@@ -68,9 +68,23 @@ pub(crate) fn write_atomic(dir: &Dir, tmp_parent: &Utf8Path, target: &Utf8Path, 
 /// Like [`write_atomic`], fsyncing the temporary file only when `sync`: readers see the
 /// old or the new content; after a power loss the target may be old, new or garbage.
 pub(crate) fn replace(dir: &Dir, tmp_parent: &Utf8Path, target: &Utf8Path, bytes: &[u8], sync: bool) -> io::Result<()> {
-    if let Some(parent) = target.parent() {
-        create_dirs(dir, parent)?;
+    let parent = target.parent().unwrap_or(Utf8Path::new(""));
+    if let Some(name) = target.file_name()
+        && tmp_parent == parent
+        && !parent.as_str().is_empty()
+    {
+        // The usual case (holder and range records): one handle on the folder serves the
+        // create, the write and the rename, instead of a walk of the path for each.
+        let folder = match dir.open_dir(parent) {
+            Err(e) if is_not_found(&e) => {
+                create_dirs(dir, parent)?;
+                dir.open_dir(parent)?
+            }
+            opened => opened?,
+        };
+        return replace(&folder, Utf8Path::new(""), Utf8Path::new(name), bytes, sync);
     }
+    create_dirs(dir, parent)?;
     let tmp = tmp_parent.join(temp_name());
     let result = (|| {
         let mut o = OpenOptions::new();
