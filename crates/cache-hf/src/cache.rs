@@ -19,7 +19,9 @@
 //! missing file with the listing's etag and size — no per-file `HEAD` — at most
 //! `parallelism` at a time.
 
+use std::future::Future as _;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use cache_core::{CommitHash, Repo, RepoPath, Revision, Timestamp};
@@ -55,32 +57,54 @@ fn batch_files(parallelism: usize) -> usize {
 }
 
 /// The batch being committed, and what the commits gave. One batch commits at a time while
-/// the transfers go on, so staged files (and their descriptors) never pile up faster than
-/// commits retire them.
+/// the transfers go on; files transferred meanwhile wait for the next batch, which takes
+/// them all, so a slow durability pass (a disk's `syncfs`) makes fewer, larger batches
+/// rather than holding up the transfers.
 struct Commits {
     store: Arc<Store>,
     running: Option<tokio::task::JoinHandle<Result<Vec<Fetched>>>>,
+    /// Files in the batch being committed.
+    running_files: usize,
     fetched: Vec<Fetched>,
     failure: Option<Error>,
 }
 
 impl Commits {
-    /// Waits for the batch before, then starts committing `batch`.
-    async fn start(&mut self, batch: Vec<Staged>) {
-        self.settle().await;
+    /// Starts committing `batch` (no batch may be running).
+    fn start(&mut self, batch: Vec<Staged>) {
+        debug_assert!(self.running.is_none());
+        if batch.is_empty() {
+            return;
+        }
+        self.running_files = batch.len();
         self.running = Some(commit_staged(&self.store, batch));
     }
 
     /// Waits for the batch being committed, if any.
     async fn settle(&mut self) {
         let Some(running) = self.running.take() else { return };
-        match running.await.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
+        let result = running.await;
+        self.take(result);
+    }
+
+    /// Records what a finished commit gave.
+    fn take(&mut self, result: std::result::Result<Result<Vec<Fetched>>, tokio::task::JoinError>) {
+        self.running = None;
+        self.running_files = 0;
+        match result.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
             Ok(f) => self.fetched.extend(f),
             Err(e) => {
                 self.failure.get_or_insert(e);
             }
         }
     }
+}
+
+/// What [`HubCache::fetch_all`] waited for.
+enum Event<T> {
+    Committed(std::result::Result<Result<Vec<Fetched>>, tokio::task::JoinError>),
+    Linger,
+    Transferred(Option<std::result::Result<T, tokio::task::JoinError>>),
 }
 
 /// The result of [`HubCache::get_file`].
@@ -389,19 +413,29 @@ impl HubCache {
     async fn fetch_all(&self, jobs: Vec<BlobJob>, observer: &Arc<dyn Observer>) -> Result<Vec<Fetched>> {
         let client = Arc::new(self.client.clone());
         let mut jobs = jobs.into_iter();
+        let mut jobs_left = true;
         let mut running = tokio::task::JoinSet::new();
-        let mut commits = Commits { store: Arc::clone(&self.store), running: None, fetched: Vec::new(), failure: None };
-        let mut pending = Vec::new();
+        let mut commits =
+            Commits { store: Arc::clone(&self.store), running: None, running_files: 0, fetched: Vec::new(), failure: None };
+        let mut pending: Vec<Staged> = Vec::new();
         let batch = batch_files(self.parallelism);
         // Batches of a few files would sync the whole filesystem for little: below that,
         // each file is made durable by itself.
         let batching = batch >= 8;
-        let mut flush_by = None;
+        // Staged files hold descriptors until committed: those of the batch being committed
+        // and those waiting stay within twice a batch (the budget `batch_files` keeps).
+        let most_staged = 2 * batch;
+        let mut flush_by: Option<tokio::time::Instant> = None;
         loop {
-            while commits.failure.is_none()
+            while jobs_left
+                && commits.failure.is_none()
                 && running.len() < self.parallelism.max(1)
-                && let Some(job) = jobs.next()
+                && commits.running_files + pending.len() + running.len() < most_staged.max(self.parallelism.max(1))
             {
+                let Some(job) = jobs.next() else {
+                    jobs_left = false;
+                    break;
+                };
                 let (client, store, observer) = (Arc::clone(&client), Arc::clone(&self.store), Arc::clone(observer));
                 running.spawn(async move {
                     if batching && job.size <= BATCH_MAX_FILE {
@@ -411,18 +445,60 @@ impl HubCache {
                     }
                 });
             }
-            // A staged file keeps its blob's lock until its batch commits: never for long, or
-            // another process (or manager) waiting for it would wait on us while we wait on it.
-            let next = match flush_by {
-                Some(at) => tokio::time::timeout_at(at, running.join_next()).await.ok(),
-                None => Some(running.join_next().await),
-            };
-            let Some(next) = next else {
+            // A batch is due when it is full, when its first file waited `BATCH_LINGER` (a
+            // staged file keeps its blob's lock, and another process may wait for it), or
+            // when nothing else will come; it starts once the batch before is committed.
+            let transfers_over = running.is_empty() && (!jobs_left || commits.failure.is_some());
+            let due = !pending.is_empty()
+                && (pending.len() >= batch || transfers_over || flush_by.is_some_and(|at| at <= tokio::time::Instant::now()));
+            if due && commits.running.is_none() {
                 flush_by = None;
-                commits.start(std::mem::take(&mut pending)).await;
-                continue;
+                commits.start(std::mem::take(&mut pending));
+            }
+            if transfers_over && pending.is_empty() {
+                break;
+            }
+            // Whatever comes first: the batch being committed, the linger of the waiting
+            // files running out, or a transfer.
+            let linger_until = flush_by.filter(|_| commits.running.is_none());
+            let event = {
+                let mut linger = std::pin::pin!(async move {
+                    match linger_until {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                });
+                let mut committed = std::pin::pin!(async {
+                    match commits.running.as_mut() {
+                        Some(handle) => handle.await,
+                        None => std::future::pending().await,
+                    }
+                });
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(result) = committed.as_mut().poll(cx) {
+                        return Poll::Ready(Event::Committed(result));
+                    }
+                    if linger.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::Linger);
+                    }
+                    if !running.is_empty()
+                        && let Poll::Ready(next) = running.poll_join_next(cx)
+                    {
+                        return Poll::Ready(Event::Transferred(next));
+                    }
+                    Poll::Pending
+                })
+                .await
             };
-            let Some(done) = next else { break };
+            let next = match event {
+                Event::Committed(result) => {
+                    commits.take(result);
+                    continue;
+                }
+                Event::Linger => continue,
+                Event::Transferred(next) => next,
+            };
+            let Some(done) = next else { continue };
             match done.map_err(|e| Error::Task { reason: e.to_string() }).and_then(|r| r) {
                 Ok(Transferred::Done(f)) => commits.fetched.push(f),
                 Ok(Transferred::Staged(s)) => {
@@ -430,10 +506,6 @@ impl HubCache {
                         flush_by = Some(tokio::time::Instant::now() + BATCH_LINGER);
                     }
                     pending.push(*s);
-                    if pending.len() >= batch {
-                        flush_by = None;
-                        commits.start(std::mem::take(&mut pending)).await;
-                    }
                 }
                 Err(_) if commits.failure.is_some() => {} // aborted after the first failure
                 Err(e) => {
@@ -441,9 +513,6 @@ impl HubCache {
                     commits.failure = Some(e);
                 }
             }
-        }
-        if !pending.is_empty() {
-            commits.start(pending).await;
         }
         commits.settle().await;
         commits.failure.map_or(Ok(commits.fetched), Err)
