@@ -115,6 +115,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             continue;
         }
         println!("\n== {name}");
+        // Nobody pays for earlier writes (the build's, the last scenario's clean-up): a
+        // contender that makes its files durable would otherwise wait for them too.
+        let _ = Command::new("sync").status();
         let made = tables_of(name, &ctx);
         match made {
             Ok(made) => {
