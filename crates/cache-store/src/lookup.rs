@@ -33,11 +33,12 @@
 //!
 //! Timestamps come from a clock that advances every few milliseconds, so a change in the
 //! same tick as the link's time cannot be told apart by time: the blob's change time
-//! must be strictly before the link's. A commit usually makes the link in the tick of the
-//! blob's publishing, so the first hit after it takes the size check, then *re-stamps*
-//! the link with its own time (stamp first, look at the blob again, put the old time
-//! back if the blob changed meanwhile): later hits, in later ticks, take the fast path.
-//! A truncation right after a download is caught either way.
+//! must be strictly before the link's, and a hit on a link made in the tick of its blob's
+//! publishing (the usual case right after a download) takes the size check. Re-stamping
+//! such a link after a successful check was tried and dropped: a truncation racing the
+//! stamp could end up with a change time before the stamp (the stamp's clock can be finer
+//! than the truncation's), which `store::tests::lookups_racing_a_truncation_never_take_the_cut_blob_as_sound`
+//! caught.
 //!
 //! Same answer either way: the size query compares with the size recorded when the link
 //! was made ([`Store::link_existing`] records the blob's size as it finds it), which is the
@@ -186,42 +187,8 @@ impl Store {
             tracing::debug!(path = %hit.path, size = hit.size, ?recorded_size, modified_after_link, "suspect hit");
         } else if judged {
             self.memo.remember(rel, id);
-            if recorded_size.is_some() {
-                self.restamp(rel, &blob, &link);
-            }
         }
         Ok(Some(hit))
-    }
-
-    /// After a hit whose size the index confirmed: stamps its link with the current time,
-    /// so that later lookups find the blob unchanged since then without asking the index
-    /// (a commit usually makes the link in the same clock tick as the blob's last change,
-    /// which proves nothing). The stamp comes first and the blob is looked at again after
-    /// it: a change after the stamp moves the blob's change time to or past it, and a change
-    /// between the size check and the stamp shows in the second look, which puts the link's
-    /// old time back. Best effort: a cache this process may not write keeps its times.
-    fn restamp(&self, rel: &camino::Utf8Path, blob: &cap_std::fs::Metadata, link: &cap_std::fs::Metadata) {
-        use cap_std::fs::MetadataExt;
-        use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
-        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { return };
-        if !link.file_type().is_symlink() {
-            return;
-        }
-        // The link's own folder, opened beneath the root: the times are set on the link
-        // itself (not followed), inside the cache.
-        let Ok(folder) = self.hub.open_dir(parent) else { return };
-        let set = |mtime: Timespec| {
-            let times = Timestamps { last_access: Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT }, last_modification: mtime };
-            rustix::fs::utimensat(&folder, name, &times, AtFlags::SYMLINK_NOFOLLOW)
-        };
-        if set(Timespec { tv_sec: 0, tv_nsec: UTIME_NOW }).is_err() {
-            return;
-        }
-        let key = |m: &cap_std::fs::Metadata| (m.dev(), m.ino(), m.len(), m.ctime(), m.ctime_nsec());
-        let unchanged = self.file_metadata(rel).ok().flatten().is_some_and(|now| key(&now) == key(blob));
-        if !unchanged {
-            let _ = set(Timespec { tv_sec: link.mtime(), tv_nsec: link.mtime_nsec() });
-        }
     }
 
     /// Whether the file is committed, without counting a use.

@@ -417,14 +417,14 @@ mod tests {
         let repo = Repo::model("org/model".parse().unwrap());
         let path: RepoPath = "config.json".parse().unwrap();
         let commit = commit_file(&open(root), &repo, &path, b"{\"hidden_size\": 768}");
-        // A link made in the clock tick of the blob's publishing proves nothing: the first
-        // hit (in a later tick) then asks the index and re-stamps the link.
+        // A link made in the clock tick of its blob's publishing proves nothing: make it
+        // later, as a commit that took a while would have.
         std::thread::sleep(Duration::from_millis(30));
-        let store = open(root);
-        assert!(!store.lookup(&repo, &Revision::from(commit), &path).unwrap().expect("a hit").is_suspect());
-        drop(store);
-        // The commit's and the first hit's uses fall out of the grace period below: only
-        // the next hit can protect the file.
+        let link = root.join("hub/models--org--model/snapshots").join(commit.as_str()).join("config.json");
+        let now = std::time::SystemTime::now();
+        set_link_time(&link, now);
+        // The commit's use falls out of the grace period below: only the hit can protect
+        // the file.
         std::thread::sleep(Duration::from_millis(600));
         let hit_at = Timestamp::now();
 
@@ -444,7 +444,62 @@ mod tests {
         assert!(report.evicted.is_empty(), "the hit's use protects the file: {:?}", report.evicted);
         let entries = store.entries().unwrap();
         assert!(entries[0].last_used >= hit_at, "{:?} vs {hit_at:?}", entries[0].last_used);
-        assert_eq!(store.stats().unwrap().counters.hits, 2);
+        assert_eq!(store.stats().unwrap().counters.hits, 1);
+    }
+
+    /// Sets a symlink's own modification time.
+    fn set_link_time(link: &Utf8Path, t: std::time::SystemTime) {
+        let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let dir = std::fs::File::open(link.parent().unwrap()).unwrap();
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: i64::try_from(d.as_secs()).unwrap(),
+                tv_nsec: i64::from(d.subsec_nanos()),
+            },
+        };
+        rustix::fs::utimensat(&dir, link.file_name().unwrap(), &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    }
+
+    /// Lookups (each in a store of its own, as separate processes: no memo, and each may
+    /// re-stamp the link) race a truncation that puts the blob's old modification time
+    /// back; once the truncation is done, every lookup must find the hit suspect.
+    #[test]
+    fn lookups_racing_a_truncation_never_take_the_cut_blob_as_sound() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        for round in 0..12_u64 {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = Utf8Path::from_path(tmp.path()).unwrap().to_owned();
+            let repo = Repo::model("org/model".parse().unwrap());
+            let path: RepoPath = "model.bin".parse().unwrap();
+            let commit = commit_file(&open(&root), &repo, &path, &[7; 4096]);
+            let at = Revision::from(commit);
+            let cut = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !cut.load(Ordering::SeqCst) {
+                        let store = open(&root);
+                        let hit = store.lookup(&repo, &at, &path).unwrap().expect("a hit");
+                        assert!(hit.size == 4096 || hit.is_suspect(), "round {round}: a cut blob passed: {hit:?}");
+                    }
+                });
+                // Vary where the cut lands: within the commit's clock tick or well after it.
+                std::thread::sleep(Duration::from_millis(round % 4 * 3));
+                let blob =
+                    std::fs::canonicalize(root.join("hub/models--org--model/snapshots").join(commit.as_str()).join("model.bin"))
+                        .unwrap();
+                let modified = std::fs::metadata(&blob).unwrap().modified().unwrap();
+                let f = std::fs::OpenOptions::new().write(true).open(&blob).unwrap();
+                f.set_len(100).unwrap();
+                f.set_modified(modified).unwrap();
+                drop(f);
+                cut.store(true, Ordering::SeqCst);
+            });
+            for _ in 0..3 {
+                let hit = open(&root).lookup(&repo, &at, &path).unwrap().expect("a hit");
+                assert!(hit.is_suspect(), "round {round}: after the cut, a lookup took it as sound: {hit:?}");
+            }
+        }
     }
 
     #[test]
