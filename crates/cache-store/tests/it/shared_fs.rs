@@ -318,3 +318,28 @@ fn a_dead_holders_record_is_cleaned_while_a_live_ones_is_kept() {
     assert!(!record.exists(), "cleaned once its lock is free");
     assert!(records.join(format!("{etag}.ranges")).exists(), "the partial's range record stays with its recent partial");
 }
+
+#[test]
+fn a_holder_keeps_a_record_only_where_its_lock_can_outlive_it_and_waiters_still_name_it() {
+    let bytes = content(4_000, 9);
+    let etag = etag_of(&bytes, true);
+    let r = repo("shared/fs");
+    for (mode, keeps) in [(LockMode::Flock, false), (LockMode::Fcntl, true), (LockMode::Both, true)] {
+        let t = TestCache::with(|c| c.lock_mode(mode));
+        let lock = t.store.lock_blob(&r, &etag, &mut |_| {}).unwrap();
+        let hubs = t.root().join("home/hubs").read_dir_utf8().unwrap().next().unwrap().unwrap().path().to_owned();
+        let record = hubs.join(format!("partial/models--shared--fs/{etag}.holder"));
+        assert_eq!(record.exists(), keeps, "{mode:?}: a holder record");
+        if mode == LockMode::Flock {
+            // No record on a local filesystem: the kernel's lock table names the holder.
+            let other = Store::open(t.store.config().clone().lock_stall_timeout(Duration::from_millis(300))).unwrap();
+            let mut seen = Vec::new();
+            let err = other.lock_blob(&r, &etag, &mut |w| seen.push(w.holder.map(str::to_owned))).unwrap_err();
+            assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+            let me = format!("pid {} (", std::process::id());
+            assert!(seen.iter().flatten().any(|h| h.starts_with(&me)), "the waiter named the holder: {seen:?}");
+        }
+        drop(lock);
+        assert!(!record.exists(), "{mode:?}: no record is left once the lock is released");
+    }
+}
