@@ -115,6 +115,13 @@ pub(crate) enum Link {
     Fast,
 }
 
+/// `curl -o DIR/out URL`: the plain download every cold scenario is measured against.
+fn curl_o(dir: &Path, url: &str) -> Command {
+    let mut c = Command::new("curl");
+    c.args(["-sSfL", "-o"]).arg(dir.join("out")).arg(url);
+    c
+}
+
 /// Cold download of one large LFS file, over loopback or a capped link.
 pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
     let (repo, file) = ("bench/big", "model.safetensors");
@@ -128,9 +135,7 @@ pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
     let contenders = vec![
         Contender::new("curl -o", "floor", |d: &Path| {
             set_faults()?;
-            let mut c = Command::new("curl");
-            c.args(["-sSfL", "-o"]).arg(d.join("out")).arg(&url);
-            Ok(c)
+            Ok(curl_o(d, &url))
         }),
         Contender::new("modelcache get", "ours", |d: &Path| {
             set_faults()?;
@@ -152,7 +157,7 @@ pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
     if link == Link::Loopback
         && let Ok(dir) = ctx.fresh_dir("cold-warm-up")
     {
-        let _ = Command::new("curl").args(["-sSfL", "-o"]).arg(dir.join("out")).arg(&url).status();
+        let _ = curl_o(&dir, &url).status();
         let _ = std::fs::remove_dir_all(dir);
     }
     let runs = if link == Link::Loopback { ctx.plan.runs } else { ctx.plan.runs.min(3) };
