@@ -221,12 +221,17 @@ impl Repo {
     /// The cache folder name: `models--org--name`.
     pub fn folder_name(&self) -> String {
         let mut s = String::with_capacity(self.id.as_str().len() + 12);
+        self.push_folder_name(&mut s);
+        s
+    }
+
+    /// Appends [`Repo::folder_name`] to `s` (for a caller building a longer path).
+    pub fn push_folder_name(&self, s: &mut String) {
         s.push_str(self.repo_type.plural());
         for part in self.id.as_str().split('/') {
             s.push_str("--");
             s.push_str(part);
         }
-        s
     }
 
     /// Parses a cache folder name back into a repository.

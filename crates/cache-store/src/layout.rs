@@ -62,6 +62,27 @@ impl RepoLayout {
         Utf8PathBuf::from(format!("{}/snapshots/{commit}", self.folder))
     }
 
+    /// `<root>/<folder>/snapshots/<commit>/<path>` in one allocation, with the length of
+    /// `<root>/` and of `<folder>`, so the relative path and the folder are slices of it.
+    pub(crate) fn snapshot_file_under(
+        root: &Utf8Path,
+        repo: &Repo,
+        commit: &CommitHash,
+        path: &RepoPath,
+    ) -> (Utf8PathBuf, usize, usize) {
+        let mut s = String::with_capacity(root.as_str().len() + repo.id.as_str().len() + path.as_str().len() + 80);
+        s.push_str(root.as_str());
+        s.push('/');
+        let root_len = s.len();
+        repo.push_folder_name(&mut s);
+        let folder_len = s.len() - root_len;
+        s.push_str("/snapshots/");
+        s.push_str(commit.as_str());
+        s.push('/');
+        s.push_str(path.as_str());
+        (Utf8PathBuf::from(s), root_len, folder_len)
+    }
+
     pub(crate) fn snapshot_file(&self, commit: &CommitHash, path: &RepoPath) -> Utf8PathBuf {
         Utf8PathBuf::from(format!("{}/snapshots/{commit}/{path}", self.folder))
     }

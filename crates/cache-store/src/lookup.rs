@@ -50,7 +50,7 @@
 use std::io;
 
 use cache_core::{CommitHash, Etag, Repo, RepoPath, Revision, Timestamp};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fsx;
@@ -58,6 +58,17 @@ use crate::layout::RepoLayout;
 use crate::memo::Identity;
 use crate::store::Store;
 use crate::tree::Tree;
+
+/// What a lookup counts in the usage statistics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// Hits and misses.
+    All,
+    /// Hits only.
+    Hits,
+    /// Hits that need no further check only.
+    SoundHits,
+}
 
 /// A committed file found by [`Store::lookup`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,37 +132,49 @@ impl Store {
     ///
     /// A file this process already found unmodified costs one `stat` (see `memo`).
     pub fn lookup(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Hit>> {
-        self.lookup_counting(repo, revision, path, true)
+        self.lookup_counting(repo, revision, path, Counting::All)
     }
 
     /// Like [`Store::lookup`], but a miss is not counted: for a caller that asks ahead of
     /// another path which looks again (and counts) when the file is not there.
     pub fn probe(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Hit>> {
-        self.lookup_counting(repo, revision, path, false)
+        self.lookup_counting(repo, revision, path, Counting::Hits)
     }
 
-    fn lookup_counting(&self, repo: &Repo, revision: &Revision, path: &RepoPath, count_miss: bool) -> Result<Option<Hit>> {
+    /// A hit that needs no further check (not [`Hit::is_suspect`]), counted; `None` for
+    /// anything else — a miss or a suspect hit — and nothing counted: for a fast path that
+    /// answers a sound hit at once and otherwise leaves the request to a slower path that
+    /// looks again (and counts).
+    pub fn probe_sound(&self, repo: &Repo, revision: &Revision, path: &RepoPath) -> Result<Option<Hit>> {
+        self.lookup_counting(repo, revision, path, Counting::SoundHits)
+    }
+
+    fn lookup_counting(&self, repo: &Repo, revision: &Revision, path: &RepoPath, counting: Counting) -> Result<Option<Hit>> {
         let started = std::time::Instant::now();
         let Some(commit) = self.resolve(repo, revision)? else {
-            if count_miss {
+            if counting == Counting::All {
                 self.usage.miss();
             }
             return Ok(None);
         };
-        let layout = RepoLayout::new(repo);
-        let rel = layout.snapshot_file(&commit, path);
-        let abs = self.hub_path.join(&rel);
-        let hit = match self.memo.check(&self.hub, &rel) {
-            Some(size) => Some(Hit { path: abs, size, modified_after_link: false, recorded_size: None }),
-            None => self.check_link(&rel, abs, (&layout.folder, commit.as_str(), path.as_str()))?,
+        // A known file costs one allocation: its absolute path, of which the relative one
+        // and the repo folder are slices.
+        let (abs, root_len, folder_len) = RepoLayout::snapshot_file_under(&self.hub_path, repo, &commit, path);
+        let hit = if let Some(size) = self.memo.check(&self.hub, Utf8Path::new(&abs.as_str()[root_len..])) {
+            Some(Hit { path: abs, size, modified_after_link: false, recorded_size: None })
+        } else {
+            let rel = Utf8PathBuf::from(&abs.as_str()[root_len..]);
+            self.check_link(&rel, abs, (&rel.as_str()[..folder_len], commit.as_str(), path.as_str()))?
         };
         match &hit {
-            Some(_) => {
+            Some(h) if counting == Counting::SoundHits && h.is_suspect() => return Ok(None),
+            Some(h) => {
                 let now = Timestamp::now().as_unix_millis();
-                let n = self.usage.hit(&layout.folder, commit.as_str(), path.as_str(), now, started.elapsed());
+                let folder = &h.path.as_str()[root_len..root_len + folder_len];
+                let n = self.usage.hit(folder, commit.as_str(), path.as_str(), now, started.elapsed());
                 self.maybe_flush(n);
             }
-            None if count_miss => self.usage.miss(),
+            None if counting == Counting::All => self.usage.miss(),
             None => {}
         }
         Ok(hit)

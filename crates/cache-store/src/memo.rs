@@ -10,7 +10,7 @@
 //! rewritten or removed blob) takes the full path again. The memo is per process, bounded,
 //! and never written to disk.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 

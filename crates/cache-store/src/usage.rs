@@ -2,8 +2,8 @@
 //! the index in batches (explicitly, when enough are pending, and on drop), as cargo's
 //! global cache tracker does, so a cache hit costs no disk write.
 
+use foldhash::HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;

@@ -76,6 +76,34 @@ fn a_corrupt_index_is_set_aside_and_rebuilt_from_the_disk() {
     }
 }
 
+/// The fast path's lookup answers a sound hit only: a suspect one (or a miss) is `None`
+/// and counted as nothing, for the slower path that looks again to count and check it.
+#[test]
+fn a_sound_probe_answers_sound_hits_only_and_counts_nothing_else() {
+    let mut t = TestCache::new();
+    let r = repo("org/model");
+    let snap = put(&t.store, &r, commit(1), "model.safetensors", &[7u8; 4096]);
+    let at = rev(commit(1).as_str());
+    let p = path("model.safetensors");
+    let counts = |t: &mut TestCache| {
+        t.reopen();
+        let c = t.store.stats().unwrap().counters;
+        (c.hits, c.misses)
+    };
+    let hit = t.store.probe_sound(&r, &at, &p).unwrap().expect("a sound hit");
+    assert_eq!((hit.path.as_path(), hit.size), (snap.as_path(), 4096));
+    assert_eq!(counts(&mut t), (1, 0));
+    assert_eq!(t.store.probe_sound(&r, &at, &path("absent.bin")).unwrap(), None);
+    assert_eq!(counts(&mut t), (1, 0), "a miss is the slow path's to count");
+
+    let f = std::fs::OpenOptions::new().write(true).open(std::fs::canonicalize(&snap).unwrap()).unwrap();
+    f.set_len(100).unwrap();
+    drop(f);
+    assert_eq!(t.store.probe_sound(&r, &at, &p).unwrap(), None, "a truncated blob is no sound hit");
+    assert_eq!(counts(&mut t), (1, 0), "nor counted");
+    assert!(t.store.lookup(&r, &at, &p).unwrap().unwrap().is_suspect(), "the slow path sees it, suspect");
+}
+
 #[test]
 fn a_truncated_blob_is_suspect_and_verify_reports_it_even_when_older_than_its_link() {
     let mut t = TestCache::new();
