@@ -11,6 +11,19 @@
 //! `in_use_grace` protects them from that moment, after the process has exited too. A
 //! caller that keeps using files longer takes a [`Hold`].
 //!
+//! # Hits without a lease
+//! One request takes no lease: a file at a commit that a single lookup finds cached and
+//! sound (its blob unchanged since it was linked — what a repeated hit is). That lookup
+//! `stat`s the file and is the whole answer, and the lease would end at the return, so it
+//! could protect only the instant between the `stat` and the return: a removal landing
+//! there is, to the caller, the same as one landing just after the return, which the
+//! lease allows too (the call reads as "the get, then the removal"). Everything with more
+//! than one step still takes the lease first — a branch or tag to resolve, a snapshot's
+//! files that must all be there together, a suspect hit to verify, anything to download —
+//! and looks again under it. The saving is an `open`, two lock pairs and a `close` per
+//! hit (9.5 µs → 2.7 µs in-process). `holds::pinned_hits_racing_removal_return_paths_that_were_there_during_the_call`
+//! races such hits with `rm`, `clean` and `prune` and checks every returned path.
+//!
 //! # Cost
 //! A lease is an `open` and a `flock` of a small file in the home: no write, no index.
 //! It waits only while a removal of that repo is running (removal never waits, so this

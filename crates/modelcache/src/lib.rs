@@ -27,7 +27,8 @@
 //!   tags are re-resolved unless inside `revalidate_after`.
 //! - A path returned stays valid while it is used: while the call that returns it runs
 //!   (its repository is leased from the first lookup to the return, auto-prune
-//!   included), while a [`Hold`] on its repository lives, and for `in_use_grace` after
+//!   included; a file at a commit that one lookup finds cached and sound is that lookup's
+//!   answer, with no lease), while a [`Hold`] on its repository lives, and for `in_use_grace` after
 //!   it was returned (its use is recorded at the return). `rm`, `clean` and eviction skip
 //!   what is in use, in every process, and report it as `skipped_in_use`.
 //! - A snapshot is returned only when every file of its filtered listing is present.

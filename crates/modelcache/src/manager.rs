@@ -286,10 +286,18 @@ impl CacheManager {
     /// this returns, auto-prune included, so no process removes or evicts what it returns
     /// meanwhile; the use of every returned file is recorded at the return, so
     /// `in_use_grace` protects it from then on (see [`hold`](Self::hold)). A snapshot is
-    /// returned only when every file of its filtered listing is there.
+    /// returned only when every file of its filtered listing is there. A file at a commit
+    /// that one lookup finds cached and sound is answered from that lookup alone (the
+    /// hold could only cover the instant before the return; see `hold.rs`).
     pub async fn fetch(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
+        let started = std::time::Instant::now();
+        if let Some(acquired) = crate::strategy::sound_commit_file(&AcquireContext { inner: &self.inner }, request) {
+            // Its use was recorded by that lookup, a moment ago.
+            self.report_from_cache(request, &acquired, started);
+            return Ok(acquired);
+        }
         let lease = self.lease_for(request)?;
-        let result = self.fetch_held(request).await.map_err(|e| self.with_near_miss(request, e));
+        let result = self.fetch_held(request, started).await.map_err(|e| self.with_near_miss(request, e));
         drop(lease);
         let offline = self.inner.config.config.offline || !self.inner.strategy.downloads();
         if offline {
@@ -355,8 +363,7 @@ impl CacheManager {
         }
     }
 
-    async fn fetch_held(&self, request: &AcquireRequest) -> Result<Acquired, CacheError> {
-        let started = std::time::Instant::now();
+    async fn fetch_held(&self, request: &AcquireRequest, started: std::time::Instant) -> Result<Acquired, CacheError> {
         let ctx = AcquireContext { inner: &self.inner };
         let mut acquired = match crate::strategy::cached_commit_file(&ctx, request) {
             Some(answer) => answer?,
@@ -365,21 +372,7 @@ impl CacheManager {
         if let AcquireRequest::Snapshot { repo, include, .. } = request {
             acquired.unmatched_include = self.unmatched_include(repo, acquired.commit.as_deref(), include);
         }
-        // Nothing transferred by this process: from the cache, or from another process's
-        // download it waited for.
-        if acquired.from_cache || acquired.bytes_downloaded == 0 {
-            let label = request.label();
-            tracing::info!(
-                repo = %request.repo().map_or_else(String::new, ToString::to_string),
-                file = %label,
-                bytes = 0_u64,
-                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                source = "cache",
-                retries = 0_u32,
-                "download"
-            );
-            self.inner.progress.event(&ProgressEvent::FromCache { label: &label, path: &acquired.path });
-        }
+        self.report_from_cache(request, &acquired, started);
         if !acquired.from_cache {
             tracing::info!(request = %request.describe(), files = acquired.files_downloaded, bytes = acquired.bytes_downloaded, "downloaded");
             #[cfg(feature = "remote")]
@@ -389,6 +382,25 @@ impl CacheManager {
         }
         self.record_returned(request, &acquired)?;
         Ok(acquired)
+    }
+
+    /// Logs and reports an answer for which this process transferred nothing: from the
+    /// cache, or from another process's download it waited for.
+    fn report_from_cache(&self, request: &AcquireRequest, acquired: &Acquired, started: std::time::Instant) {
+        if !acquired.from_cache && acquired.bytes_downloaded != 0 {
+            return;
+        }
+        let label = request.label();
+        tracing::info!(
+            repo = %request.repo().map_or_else(String::new, ToString::to_string),
+            file = %label,
+            bytes = 0_u64,
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            source = "cache",
+            retries = 0_u32,
+            "download"
+        );
+        self.inner.progress.event(&ProgressEvent::FromCache { label: &label, path: &acquired.path });
     }
 
     /// The `include` globs that match no file of the listing of `repo` at `commit` (none

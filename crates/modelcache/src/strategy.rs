@@ -208,6 +208,17 @@ pub(crate) fn filter(include: &[String], exclude: &[String]) -> Result<FileFilte
     FileFilter::new(include, exclude).map_err(|e| from_hub(e, "", std::path::Path::new("")))
 }
 
+/// A file at a commit found cached and sound by one lookup: what [`CacheManager::fetch`](crate::CacheManager::fetch)
+/// answers before it takes the lease (see `hold.rs`, "Hits without a lease"). Anything
+/// else — a branch or tag, a miss, a hit that deserves a check, an error — is `None`,
+/// left to the leased path, which looks again and counts.
+pub(crate) fn sound_commit_file(ctx: &AcquireContext<'_>, request: &AcquireRequest) -> Option<Acquired> {
+    let AcquireRequest::File { repo, revision, path } = request else { return None };
+    let commit = revision.commit()?;
+    let found = ctx.inner.store.probe_sound(repo, revision, path).ok()??;
+    Some(hit(found.path.into_std_path_buf(), Some(commit.as_str().to_owned())))
+}
+
 /// A file at a commit that is already cached, answered without the strategy: a commit
 /// never needs the network once cached, whatever the strategy. `None` when the strategy
 /// must decide (a branch or tag, a miss — not counted here, the strategy counts it); a

@@ -118,11 +118,12 @@ impl AcquireRequest {
 
     /// What progress events call the request: the file's path in the repository, the
     /// repository for a snapshot, the artifact's file name (else its redacted URL).
-    pub fn label(&self) -> String {
+    pub fn label(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            AcquireRequest::File { path, .. } => path.to_string(),
-            AcquireRequest::Snapshot { repo, .. } => repo.to_string(),
-            AcquireRequest::Url { url, name, .. } => name.clone().unwrap_or_else(|| cache_core::redact_url(url)),
+            AcquireRequest::File { path, .. } => path.as_str().into(),
+            AcquireRequest::Snapshot { repo, .. } => repo.to_string().into(),
+            AcquireRequest::Url { name: Some(name), .. } => name.as_str().into(),
+            AcquireRequest::Url { url, name: None, .. } => cache_core::redact_url(url).into(),
         }
     }
 

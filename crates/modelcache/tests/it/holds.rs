@@ -2,6 +2,8 @@
 //! `prune` (checked on every iteration), [`Hold`](modelcache::Hold), the in-use checks,
 //! and auto-prune never evicting what the call returns.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use modelcache::{
@@ -90,6 +92,86 @@ async fn gets_racing_removal_return_complete_snapshots() {
         }
     }
     assert!(overlapped >= ROUNDS, "the removals should mostly land mid-download: {overlapped} did");
+}
+
+/// A get of a file at a commit that is cached and sound answers from one lookup, without
+/// the lease. Gets racing `remove`, `clear` and `prune --max-size 0` (removals at varied
+/// gaps), checked on every iteration: the returned path, read right after the return,
+/// holds the file's exact bytes, or is gone only because a removal ran during the call;
+/// once quiet, no dangling link is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_hits_racing_removal_return_paths_that_were_there_during_the_call() {
+    /// Gets per kind of removal: at least this many, and until 25 removals have run.
+    const GETS: usize = 150;
+    const REMOVALS: u64 = 25;
+    let hub = hub::start().await;
+    let env = Env::new();
+    let getter = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "0s").build().unwrap();
+    let remover = env.builder().set(ConfigKey::Endpoint, hub.url()).set(ConfigKey::InUseGrace, "0s").build().unwrap();
+    let file = |revision: &str| AcquireRequest::File {
+        repo: model_ref("org/model").repo,
+        revision: revision.parse().unwrap(),
+        path: "model.safetensors".parse().unwrap(),
+    };
+    let first = getter.fetch(&file("main")).await.unwrap();
+    let expected = std::fs::read(&first.path).unwrap();
+    let request = file(first.commit.as_deref().unwrap());
+    for how in [Removal::Rm, Removal::Clean, Removal::Prune] {
+        let started = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let removals = tokio::spawn({
+            let (remover, started, ended, stop) = (remover.clone(), started.clone(), ended.clone(), stop.clone());
+            async move {
+                let mut n = 0_u64;
+                while !stop.load(Ordering::SeqCst) {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    match how {
+                        // Between a removal and the download that follows, there is nothing to remove.
+                        Removal::Rm => match remover.remove(&model_ref("org/model"), &[], false).await {
+                            Ok(_) | Err(CacheError::NotInCache { .. }) => {}
+                            Err(e) => panic!("rm: {e}"),
+                        },
+                        Removal::Clean | Removal::Prune => drop(remove(&remover, how).await),
+                    }
+                    ended.fetch_add(1, Ordering::SeqCst);
+                    n += 1;
+                    tokio::time::sleep(Duration::from_micros(n * 7_919 % 3_000)).await;
+                }
+            }
+        });
+        let (mut hits, mut downloads, mut gone) = (0, 0, 0);
+        for i in 0.. {
+            if i >= GETS && ended.load(Ordering::SeqCst) >= REMOVALS {
+                break;
+            }
+            assert!(i < 50 * GETS, "{how:?}: only {} removals ran", ended.load(Ordering::SeqCst));
+            tokio::time::sleep(Duration::from_micros(i as u64 * 37 % 500)).await;
+            let ended_before = ended.load(Ordering::SeqCst);
+            let got = getter.fetch(&request).await.unwrap_or_else(|e| panic!("{how:?} get {i}: {e}"));
+            if got.from_cache {
+                hits += 1;
+            } else {
+                downloads += 1;
+            }
+            match std::fs::read(&got.path) {
+                Ok(bytes) => assert!(bytes == expected, "{how:?} get {i}: wrong bytes at {}", got.path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    gone += 1;
+                    assert!(
+                        started.load(Ordering::SeqCst) > ended_before,
+                        "{how:?} get {i}: returned a path that no removal during the call could have taken"
+                    );
+                }
+                Err(e) => panic!("{how:?} get {i}: {e}"),
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        removals.await.unwrap();
+        assert_eq!(dangling_links(&env.hub_dir()), Vec::<std::path::PathBuf>::new(), "{how:?}");
+        // The race happened: hits answered beside removals that made later gets download.
+        assert!(hits > 0 && downloads > 0, "{how:?}: {hits} hits, {downloads} downloads, {gone} gone");
+    }
 }
 
 #[tokio::test]
