@@ -119,10 +119,12 @@ pub(crate) fn alternate(contenders: &[Contender<'_>], runs: usize, scratch: &Pat
             }
             if cleanup == Cleanup::EachRun {
                 let _ = std::fs::remove_dir_all(&dir);
-                // The next contender should not pay for this clean-up's writes (freeing a
-                // gigabyte's blocks, which this disk's `discard` mount also sends down).
-                let _ = std::process::Command::new("sync").status();
             }
+            // The next contender should not pay for this run's writes: what it left dirty in
+            // the page cache (a contender that makes its files durable, with `syncfs`, would
+            // write the previous contender's files too) or what its clean-up freed (a
+            // gigabyte's blocks, which this disk's `discard` mount also sends down).
+            let _ = std::process::Command::new("sync").status();
         }
     }
     if cleanup == Cleanup::AtEnd {
