@@ -132,7 +132,7 @@ pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
         Link::Fast => r#"{"throttle_bps": 400000000}"#,
     };
     let set_faults = || ctx.hub.set_faults(cap);
-    let contenders = vec![
+    let mut contenders = vec![
         Contender::new("curl -o", "floor", |d: &Path| {
             set_faults()?;
             Ok(curl_o(d, &url))
@@ -152,6 +152,20 @@ pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
             ctx.py(d, PY_GET, &[repo, file])
         }),
     ];
+    if link == Link::Loopback {
+        // What a download costs once its bytes are on the disk, as ours are before it is
+        // published (curl and the peers leave them in the page cache): the floor for a
+        // download that survives a power cut.
+        contenders.insert(
+            1,
+            Contender::new("curl -o, then fsync", "floor", |d: &Path| {
+                set_faults()?;
+                let mut c = Command::new("sh");
+                c.args(["-c", r#"curl -sSfL -o "$1" "$2" && sync "$1""#, "sh"]).arg(d.join("out")).arg(&url);
+                Ok(c)
+            }),
+        );
+    }
     // One untimed transfer first: the first scenario of a run otherwise pays for the
     // server's and the page cache's warm-up in its first rounds.
     if link == Link::Loopback
@@ -192,14 +206,17 @@ pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
 pub(crate) fn small_files(ctx: &Ctx<'_>, tmpfs: bool) -> Result<Table, String> {
     let repo = "bench/small";
     let sizes = Plan::small_sizes();
-    let contenders = vec![
+    let curl_z = |c: &mut Command, d: &Path| {
+        c.args(["-sSfL", "-Z", "--parallel-max", "8", "--create-dirs"]);
+        for i in 0..sizes.len() {
+            let f = format!("files/f{i:03}.json");
+            c.arg("-o").arg(d.join(&f)).arg(resolve_url(ctx.url(), repo, &f));
+        }
+    };
+    let mut contenders = vec![
         Contender::new("curl -Z (8 parallel)", "floor", |d: &Path| {
             let mut c = Command::new("curl");
-            c.args(["-sSfL", "-Z", "--parallel-max", "8", "--create-dirs"]);
-            for i in 0..sizes.len() {
-                let f = format!("files/f{i:03}.json");
-                c.arg("-o").arg(d.join(&f)).arg(resolve_url(ctx.url(), repo, &f));
-            }
+            curl_z(&mut c, d);
             Ok(c)
         }),
         Contender::new("modelcache get (snapshot)", "ours", |d: &Path| {
@@ -210,6 +227,18 @@ pub(crate) fn small_files(ctx: &Ctx<'_>, tmpfs: bool) -> Result<Table, String> {
         Contender::new("hf-hub snapshot_download", "peer", |d: &Path| Ok(hf_hub(ctx.bins, d, ctx.url(), "snapshot", repo, &[]))),
         Contender::new("huggingface_hub snapshot_download", "peer", |d: &Path| ctx.py(d, PY_SNAPSHOT, &[repo])),
     ];
+    if !tmpfs {
+        // The same files made durable (one `syncfs`), as ours are before they are linked.
+        contenders.insert(
+            1,
+            Contender::new("curl -Z, then syncfs", "floor", |d: &Path| {
+                let mut c = Command::new("sh");
+                c.args(["-c", r#"d=$1; shift; curl "$@" && sync -f "$d""#, "sh"]).arg(d);
+                curl_z(&mut c, d);
+                Ok(c)
+            }),
+        );
+    }
     let scratch = if tmpfs {
         let shm = Path::new("/dev/shm");
         if !shm.is_dir() {
