@@ -199,16 +199,17 @@ impl Store {
                 published: self.home.metadata(&entry).is_ok_and(|m| m.is_file()),
             };
         let home = self.home.try_clone().map_err(Error::io("open", self.home_path.clone()))?;
+        let locks = self.root_locks().home;
         let req = lock::Request {
             dir: &self.home,
             rel: &rel,
             abs: self.home_path.join(&rel),
             record: RecordAt { home, rel: Utf8PathBuf::from(format!("{}/{id}{}", layout::ARTIFACT_RECORDS, holder::SUFFIX)) },
             target: Target::Artifact { id },
-            mode: self.home_lock_mode(),
+            mode: locks.mode,
             stall_timeout: self.config.lock_stall_timeout,
             lease: self.config.lock_lease,
-            keep_record: self.keeps_holder_records(false),
+            keep_record: locks.keeps_holder_records(),
         };
         let lock = lock::acquire(req, &mut progress, observer)?;
         self.record_lock_wait(&lock);

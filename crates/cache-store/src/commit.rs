@@ -82,16 +82,17 @@ impl Store {
         };
         let record = layout::holder_record(&self.state, &layout.folder, &etag_s);
         let home = self.home.try_clone().map_err(Error::io("open", self.home_path.clone()))?;
+        let locks = self.root_locks().hub;
         let req = lock::Request {
             dir: &self.hub,
             rel: &rel,
             abs: self.hub_path.join(&rel),
             target: Target::Hub { repo: repo.clone(), etag: *etag },
-            mode: self.lock_mode(),
+            mode: locks.mode,
             stall_timeout: self.config.lock_stall_timeout,
             lease: self.config.lock_lease,
             record: RecordAt { home, rel: record },
-            keep_record: self.keeps_holder_records(true),
+            keep_record: locks.keeps_holder_records(),
         };
         let lock = lock::acquire(req, &mut progress, observer)?;
         self.record_lock_wait(&lock);

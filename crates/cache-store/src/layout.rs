@@ -70,6 +70,7 @@ impl RepoLayout {
         commit: &CommitHash,
         path: &RepoPath,
     ) -> (Utf8PathBuf, usize, usize) {
+        // The rest fits in 80: `/`, `datasets` at most, two `--`, `/snapshots/`, 40 hex, `/`.
         let mut s = String::with_capacity(root.as_str().len() + repo.id.as_str().len() + path.as_str().len() + 80);
         s.push_str(root.as_str());
         s.push('/');

@@ -188,7 +188,7 @@ pub(crate) struct Request<'a> {
     pub(crate) lease: Duration,
     /// Where the holder's record lives.
     pub(crate) record: RecordAt,
-    /// Whether the holder keeps a record there (`Store::keeps_holder_records`); a waiter
+    /// Whether the holder keeps a record there (`RootLock::keeps_holder_records`); a waiter
     /// reads one in any case, and one taking over always writes its own.
     pub(crate) keep_record: bool,
 }

@@ -10,7 +10,7 @@ use cap_std::fs::Dir;
 
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
-use crate::filesystem;
+use crate::filesystem::{self, FsKind};
 use crate::index::Index;
 use crate::journal::{self, Journal};
 use crate::layout::{self, CACHEDIR_TAG, RepoLayout};
@@ -19,6 +19,34 @@ use crate::lockmode::LockMode;
 use crate::memo::Memo;
 use crate::usage::Usage;
 use crate::{fsx, reconcile};
+
+/// How blob locks are taken under each root.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RootLocks {
+    pub(crate) hub: RootLock,
+    pub(crate) home: RootLock,
+}
+
+/// How blob locks are taken under one root.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RootLock {
+    /// The lock mode, `auto` resolved from the filesystem.
+    pub(crate) mode: LockMode,
+    /// Whether several machines may share the filesystem.
+    shared: bool,
+}
+
+impl RootLock {
+    /// Whether a holder keeps a record of itself. Only where a lock can outlive its holder
+    /// or the kernel cannot name the holder: a filesystem several machines may share, or a
+    /// mode with OFD locks. On a local filesystem with `flock` the kernel drops a dead
+    /// process's lock and names a live holder (`/proc/locks`), so a record would add
+    /// nothing but an inode created and deleted per file — on ext4, a cost every later
+    /// file creation pays for a minute.
+    pub(crate) fn keeps_holder_records(self) -> bool {
+        self.shared || self.mode != LockMode::Flock
+    }
+}
 
 /// The on-disk cache: one hub cache directory plus the modelcache home.
 ///
@@ -48,9 +76,8 @@ pub struct Store {
     pub(crate) memo: Memo,
     /// `CACHEDIR.TAG` was seen (or written) by this store: commits need not look again.
     tagged: AtomicBool,
-    /// The lock modes used on the hub cache and on the home, resolved at the first lock.
-    /// Each root's lock mode and whether its filesystem is one several machines may share.
-    lock_modes: OnceLock<((LockMode, bool), (LockMode, bool))>,
+    /// How blob locks are taken on the hub cache and on the home, decided at the first lock.
+    locks: OnceLock<RootLocks>,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,7 +135,7 @@ impl Store {
             usage: Usage::default(),
             memo: Memo::default(),
             tagged: AtomicBool::new(false),
-            lock_modes: OnceLock::new(),
+            locks: OnceLock::new(),
         };
         if missing {
             store.index()?;
@@ -146,35 +173,23 @@ impl Store {
     /// The locks a Hub blob lock takes (`lock_mode`, with `auto` decided from the hub
     /// cache's filesystem).
     pub fn lock_mode(&self) -> LockMode {
-        self.lock_modes().0.0
+        self.root_locks().hub.mode
     }
 
     /// The locks an artifact's lock takes (decided from the home's filesystem).
     pub fn home_lock_mode(&self) -> LockMode {
-        self.lock_modes().1.0
+        self.root_locks().home.mode
     }
 
-    /// Whether a blob lock on the hub cache (`hub`) or the home keeps a holder record.
-    /// Only where a lock can outlive its holder or the kernel cannot name the holder: a
-    /// filesystem several machines may share, or a mode with OFD locks. On a local
-    /// filesystem with `flock` the kernel drops a dead process's lock and names a live
-    /// holder (`/proc/locks`), so a record would add nothing but an inode created and
-    /// deleted per file — on ext4, a cost every later file creation pays for a minute.
-    pub(crate) fn keeps_holder_records(&self, hub: bool) -> bool {
-        let ((hub_mode, hub_shared), (home_mode, home_shared)) = self.lock_modes();
-        let (mode, shared) = if hub { (hub_mode, hub_shared) } else { (home_mode, home_shared) };
-        shared || mode != LockMode::Flock
-    }
-
-    /// Both roots' lock modes, decided on the first lock: a hit takes no blob lock, so it
+    /// Both roots' locking, decided on the first lock: a hit takes no blob lock, so it
     /// reads neither `statfs` nor the mount table.
-    fn lock_modes(&self) -> ((LockMode, bool), (LockMode, bool)) {
-        *self.lock_modes.get_or_init(|| {
+    pub(crate) fn root_locks(&self) -> RootLocks {
+        *self.locks.get_or_init(|| {
             let mode = self.config.lock_mode;
-            let (hub, home) = (filesystem::detect(&self.hub).kind, filesystem::detect(&self.home).kind);
-            let modes = ((mode.resolve(hub), hub.is_shared()), (mode.resolve(home), home.is_shared()));
-            tracing::debug!(hub = %modes.0.0, home = %modes.1.0, "lock modes");
-            modes
+            let of = |kind: FsKind| RootLock { mode: mode.resolve(kind), shared: kind.is_shared() };
+            let locks = RootLocks { hub: of(filesystem::detect(&self.hub).kind), home: of(filesystem::detect(&self.home).kind) };
+            tracing::debug!(hub = %locks.hub.mode, home = %locks.home.mode, "lock modes");
+            locks
         })
     }
 
