@@ -46,9 +46,7 @@ pub(crate) fn run(cmd: &mut Command, scratch: &Path) -> Result<Sample, String> {
         .map_err(|e| format!("could not start {}: {e}", wrapped.get_program().display()))?;
     let secs = start.elapsed().as_secs_f64();
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(6).collect();
-        return Err(format!("{} ({})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "), out.status));
+        return Err(failure(&String::from_utf8_lossy(&out.stderr), out.status));
     }
     let rss_kib = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
     let _ = std::fs::remove_file(&rss_file);
@@ -73,10 +71,15 @@ pub(crate) fn run_timed(cmd: &mut Command, scratch: &Path) -> Result<Sample, Str
     let err = std::fs::read_to_string(&err_path).unwrap_or_default();
     let _ = std::fs::remove_file(&err_path);
     if !status.success() {
-        let tail: Vec<&str> = err.lines().rev().take(6).collect();
-        return Err(format!("{} ({status})", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")));
+        return Err(failure(&err, status));
     }
     Ok(Sample { secs, rss_kib: None, extra: None })
+}
+
+/// A failed run, told by the last lines of its stderr and its exit status.
+fn failure(stderr: &str, status: std::process::ExitStatus) -> String {
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
+    format!("{} ({status})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
 }
 
 /// Median, min and max of a list.

@@ -165,14 +165,12 @@ pub(crate) fn cold(ctx: &Ctx<'_>, link: Link) -> Table {
                 Ok(c)
             }),
         );
-    }
-    // One untimed transfer first: the first scenario of a run otherwise pays for the
-    // server's and the page cache's warm-up in its first rounds.
-    if link == Link::Loopback
-        && let Ok(dir) = ctx.fresh_dir("cold-warm-up")
-    {
-        let _ = curl_o(&dir, &url).status();
-        let _ = std::fs::remove_dir_all(dir);
+        // One untimed transfer first: the first scenario of a run otherwise pays for the
+        // server's and the page cache's warm-up in its first rounds.
+        if let Ok(dir) = ctx.fresh_dir("cold-warm-up") {
+            let _ = curl_o(&dir, &url).status();
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
     let runs = if link == Link::Loopback { ctx.plan.runs } else { ctx.plan.runs.min(3) };
     let (name, title, target) = match link {
